@@ -1,0 +1,289 @@
+/**
+ * Loading configuration: a code file (`tessera.config.ts` with defineConfig), or
+ * a JSON / YAML file with the same schema; then 12-factor environment overrides;
+ * then validation; then secret resolution.
+ *
+ * Every problem names its path (`serve.public.port: expected a port number …`,
+ * or the environment variable it came from) and all problems are reported at once.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, extname, isAbsolute, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import * as v from 'valibot'
+import YAML from 'yaml'
+import { ConfigError } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import { type PluginFactory, type PluginInstance, isPluginFactory, isPluginInstance } from '../plugin.ts'
+import { randomToken } from '../secrets.ts'
+import { formatIssues, formatPath } from './issues.ts'
+import { ConfigSchema, type ResolvedConfig, type TesseraConfig, type ValidatedConfig } from './schema.ts'
+
+/** First-party plugins by name, for JSON/YAML configs (`{ "use": "identity" }`). */
+export type PluginCatalog = Record<string, PluginFactory<any>>
+
+export const CONFIG_FILE_NAMES = ['tessera.config.ts', 'tessera.config.js', 'tessera.config.json', 'tessera.config.yaml', 'tessera.config.yml']
+
+/** The environment variables Tessera reads, each with the config path it sets. */
+export const ENV_OVERRIDES: { name: string; path: string[]; kind: 'string' | 'port' | 'list' | 'bool'; doc: string }[] = [
+  { name: 'DSN', path: ['dsn'], kind: 'string', doc: 'Database: sqlite://file.sqlite, sqlite::memory: or postgres://user:pass@host:5432/db' },
+  { name: 'SECRETS_SYSTEM', path: ['secrets', 'system'], kind: 'list', doc: 'Comma-separated secrets (≥16 chars): the first signs/encrypts, all verify/decrypt' },
+  { name: 'SECRETS_COOKIE', path: ['secrets', 'cookie'], kind: 'list', doc: 'Comma-separated cookie secrets; default: SECRETS_SYSTEM' },
+  { name: 'SERVE_PUBLIC_HOST', path: ['serve', 'public', 'host'], kind: 'string', doc: 'Public listener interface (default 0.0.0.0)' },
+  { name: 'SERVE_PUBLIC_PORT', path: ['serve', 'public', 'port'], kind: 'port', doc: 'Public listener port (default 4433)' },
+  { name: 'SERVE_PUBLIC_BASE_URL', path: ['serve', 'public', 'baseUrl'], kind: 'string', doc: 'URL the public API is reached at' },
+  { name: 'SERVE_ADMIN_HOST', path: ['serve', 'admin', 'host'], kind: 'string', doc: 'Admin listener interface (default 127.0.0.1)' },
+  { name: 'SERVE_ADMIN_PORT', path: ['serve', 'admin', 'port'], kind: 'port', doc: 'Admin listener port (default 4434)' },
+  { name: 'SERVE_ADMIN_BASE_URL', path: ['serve', 'admin', 'baseUrl'], kind: 'string', doc: 'URL the admin API is reached at' },
+  { name: 'LOG_LEVEL', path: ['log', 'level'], kind: 'string', doc: 'debug, info, warn, error or fatal (default info)' },
+  { name: 'LOG_FORMAT', path: ['log', 'format'], kind: 'string', doc: 'json or text (default json)' },
+  { name: 'TESSERA_DEV', path: ['dev'], kind: 'bool', doc: 'true for development mode (ephemeral secrets when none are set)' },
+]
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let cur = obj
+  for (const key of path.slice(0, -1)) {
+    const next = cur[key]
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) cur[key] = {}
+    cur = cur[key] as Record<string, unknown>
+  }
+  cur[path[path.length - 1]!] = value
+}
+
+/** Apply environment overrides to a raw config (copied). Returns which paths came from which variable. */
+export function applyEnv(
+  raw: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+): { config: Record<string, unknown>; sources: Map<string, string> } {
+  const config = structuredCloneConfig(raw)
+  const sources = new Map<string, string>()
+  for (const o of ENV_OVERRIDES) {
+    const value = env[o.name]
+    if (value === undefined || value === '') continue
+    let parsed: unknown = value
+    if (o.kind === 'port') parsed = /^\d+$/.test(value.trim()) ? Number(value.trim()) : value
+    else if (o.kind === 'list') parsed = value.split(',').map((s) => s.trim()).filter(Boolean)
+    else if (o.kind === 'bool') parsed = /^(1|true|yes|on)$/i.test(value) ? true : /^(0|false|no|off)$/i.test(value) ? false : value
+    setPath(config, o.path, parsed)
+    sources.set(formatPath(o.path), o.name)
+  }
+  return { config, sources }
+}
+
+/** Copy plain data, keep plugin instances and functions as they are. */
+function structuredCloneConfig(x: Record<string, unknown>): Record<string, unknown> {
+  const copy = (val: unknown): unknown => {
+    if (Array.isArray(val)) return val.map(copy)
+    if (val && typeof val === 'object' && Object.getPrototypeOf(val) === Object.prototype && !isPluginInstance(val)) {
+      return Object.fromEntries(Object.entries(val).map(([k, x]) => [k, copy(x)]))
+    }
+    return val
+  }
+  return copy(x) as Record<string, unknown>
+}
+
+/** Which config file to use: --config, then TESSERA_CONFIG, then tessera.config.* in `cwd`. */
+export function resolveConfigPath(explicit: string | undefined, env: Record<string, string | undefined>, cwd: string): string | null {
+  const chosen = explicit ?? env.TESSERA_CONFIG
+  if (chosen) {
+    const abs = isAbsolute(chosen) ? chosen : resolve(cwd, chosen)
+    if (!existsSync(abs)) {
+      throw new ConfigError([`config file ${chosen} does not exist (from ${explicit ? '--config' : 'TESSERA_CONFIG'})`])
+    }
+    return abs
+  }
+  for (const name of CONFIG_FILE_NAMES) {
+    const abs = resolve(cwd, name)
+    if (existsSync(abs)) return abs
+  }
+  return null
+}
+
+function lineCol(text: string, offset: number): string {
+  const before = text.slice(0, offset)
+  const line = before.split('\n').length
+  const col = offset - before.lastIndexOf('\n')
+  return `line ${line}, column ${col}`
+}
+
+/** Read a config file into a raw object (plugin references not yet resolved). */
+export async function readConfigFile(path: string): Promise<Record<string, unknown>> {
+  const ext = extname(path).toLowerCase()
+  if (ext === '.json' || ext === '.yaml' || ext === '.yml') {
+    const text = readFileSync(path, 'utf8')
+    let data: unknown
+    if (ext === '.json') {
+      try {
+        data = JSON.parse(text)
+      } catch (e) {
+        const m = /position (\d+)/.exec(String((e as Error).message))
+        throw new ConfigError([
+          `${path}: not valid JSON${m ? ` at ${lineCol(text, Number(m[1]))}` : ''}: ${(e as Error).message}`,
+        ])
+      }
+    } else {
+      const doc = YAML.parseDocument(text, { prettyErrors: true })
+      if (doc.errors.length > 0) {
+        throw new ConfigError(doc.errors.map((e) => `${path}: not valid YAML: ${e.message.split('\n')[0]}`))
+      }
+      data = doc.toJS()
+    }
+    if (data === null || data === undefined) return {}
+    if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError([`${path}: expected an object at the top level`])
+    return data as Record<string, unknown>
+  }
+  if (['.ts', '.mts', '.js', '.mjs', '.tsx'].includes(ext)) {
+    let mod: Record<string, unknown>
+    try {
+      mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>
+    } catch (e) {
+      throw new ConfigError([`${path}: could not be loaded: ${(e as Error).message}`], { cause: e })
+    }
+    let exported = mod.default ?? mod.config
+    if (typeof exported === 'function') exported = await (exported as () => unknown)()
+    if (typeof exported !== 'object' || exported === null) {
+      throw new ConfigError([`${path}: expected a default export of defineConfig({...})`])
+    }
+    return exported as Record<string, unknown>
+  }
+  throw new ConfigError([`${path}: unknown config file type ${ext || '(none)'}; use .ts, .js, .json, .yaml or .yml`])
+}
+
+/**
+ * Turn `"name"` or `{ "use": "name" | "./path.ts", "options": {...} }` entries into
+ * plugin instances. Code configs already hold instances and pass through.
+ */
+export async function resolvePluginRefs(
+  raw: Record<string, unknown>,
+  catalog: PluginCatalog,
+  baseDir: string,
+): Promise<{ config: Record<string, unknown>; problems: string[] }> {
+  const plugins = raw.plugins
+  if (!Array.isArray(plugins)) return { config: raw, problems: [] }
+  const problems: string[] = []
+  const out: unknown[] = []
+  for (let i = 0; i < plugins.length; i++) {
+    const entry = plugins[i]
+    if (isPluginInstance(entry)) {
+      out.push(entry)
+      continue
+    }
+    if (isPluginFactory(entry)) {
+      problems.push(`plugins[${i}]: a plugin factory was given; call it: ${entry.id}()`)
+      continue
+    }
+    let use: unknown
+    let options: unknown
+    if (typeof entry === 'string') use = entry
+    else if (entry && typeof entry === 'object' && !Array.isArray(entry)) {
+      const { use: u, options: o, ...rest } = entry as Record<string, unknown>
+      use = u
+      options = o
+      const extra = Object.keys(rest)
+      if (extra.length) problems.push(`plugins[${i}]: unknown key ${extra.map((k) => JSON.stringify(k)).join(', ')}; expected "use" and "options"`)
+    }
+    if (typeof use !== 'string' || use.length === 0) {
+      problems.push(`plugins[${i}].use: expected a plugin name (${Object.keys(catalog).join(', ') || 'none installed'}) or a module path`)
+      continue
+    }
+    let factory: PluginFactory<any> | undefined
+    if (use.startsWith('.') || use.startsWith('/')) {
+      const abs = isAbsolute(use) ? use : resolve(baseDir, use)
+      try {
+        const mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>
+        const candidate = mod.default ?? Object.values(mod).find(isPluginFactory)
+        if (isPluginFactory(candidate)) factory = candidate
+        else problems.push(`plugins[${i}].use: ${use} does not export a plugin made with definePlugin`)
+      } catch (e) {
+        problems.push(`plugins[${i}].use: cannot load ${use}: ${(e as Error).message}`)
+      }
+    } else {
+      factory = catalog[use]
+      if (!factory) {
+        problems.push(
+          `plugins[${i}].use: unknown plugin "${use}"; first-party plugins are: ${Object.keys(catalog).join(', ') || '(none)'}`,
+        )
+      }
+    }
+    if (factory) out.push((factory as (o?: unknown) => PluginInstance)(options))
+  }
+  return { config: { ...raw, plugins: out }, problems }
+}
+
+/** Validate a raw config (after env overrides); throws ConfigError naming every problem. */
+export function validateConfig(raw: unknown, envSources = new Map<string, string>()): ValidatedConfig {
+  const r = v.safeParse(ConfigSchema, raw)
+  if (!r.success) {
+    throw new ConfigError(formatIssues(r.issues, { schema: ConfigSchema, envSources }))
+  }
+  return r.output
+}
+
+export interface ResolveOptions {
+  env?: Record<string, string | undefined>
+  log?: Logger
+  source?: string
+}
+
+/**
+ * Secrets: in dev mode, missing secrets become ephemeral random ones (with a loud
+ * warning: sessions and tokens will not survive a restart); otherwise a missing
+ * system secret refuses to start and names SECRETS_SYSTEM.
+ */
+export function resolveSecrets(config: ValidatedConfig, log?: Logger): ResolvedConfig['secrets'] {
+  let system = config.secrets.system ?? []
+  let ephemeral = false
+  if (system.length === 0) {
+    if (!config.dev) {
+      throw new ConfigError([
+        'secrets.system is not set: set the SECRETS_SYSTEM environment variable to a random string of at least 16 characters ' +
+          '(a comma-separated list rotates: the first signs, all verify), e.g. SECRETS_SYSTEM=$(openssl rand -hex 32), or run with dev: true / --dev for local development',
+      ])
+    }
+    system = [randomToken(32)]
+    ephemeral = true
+    log?.warn(
+      '!!! DEVELOPMENT MODE: no SECRETS_SYSTEM set, using an ephemeral secret. Sessions, tokens and cookies will not survive a restart. Never run this in production. !!!',
+      { dev: true },
+    )
+  }
+  const cookie = config.secrets.cookie && config.secrets.cookie.length > 0 ? config.secrets.cookie : system
+  return { system, cookie, ephemeral }
+}
+
+/** Validate an in-memory config (code embedding) with env overrides applied. */
+export function resolveConfig(input: TesseraConfig | Record<string, unknown>, opts: ResolveOptions = {}): ResolvedConfig {
+  const { config, sources } = applyEnv(input as Record<string, unknown>, opts.env ?? {})
+  const validated = validateConfig(config, sources)
+  return { ...validated, secrets: resolveSecrets(validated, opts.log), source: opts.source ?? 'inline' }
+}
+
+export interface LoadOptions {
+  /** --config */
+  path?: string
+  env?: Record<string, string | undefined>
+  cwd?: string
+  catalog?: PluginCatalog
+  log?: Logger
+  /** Force dev mode (--dev). */
+  dev?: boolean
+}
+
+/** Find, read, override from env, resolve plugins, validate and resolve secrets. */
+export async function loadConfig(opts: LoadOptions = {}): Promise<ResolvedConfig> {
+  const env = opts.env ?? process.env
+  const cwd = opts.cwd ?? process.cwd()
+  const path = resolveConfigPath(opts.path, env, cwd)
+  let raw: Record<string, unknown> = path ? await readConfigFile(path) : {}
+  if (opts.dev) raw = { ...raw, dev: true }
+  const { config: withEnv, sources } = applyEnv(raw, env)
+  const { config, problems } = await resolvePluginRefs(withEnv, opts.catalog ?? {}, path ? dirname(path) : cwd)
+  let validated: ValidatedConfig
+  try {
+    validated = validateConfig(config, sources)
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError([...problems, ...e.problems])
+    throw e
+  }
+  if (problems.length) throw new ConfigError(problems)
+  return { ...validated, secrets: resolveSecrets(validated, opts.log), source: path ?? 'defaults' }
+}

@@ -1,0 +1,110 @@
+/**
+ * Embedding Tessera in an existing Elysia app:
+ *
+ * ```ts
+ * import { Elysia } from 'elysia'
+ * import { tessera } from 'tessera/elysia'
+ * import config from './tessera.config'
+ *
+ * const auth = await tessera(config, { admin: { prefix: '/tessera-admin' } })
+ * new Elysia()
+ *   .use(auth)
+ *   .get('/me', ({ subject }) => subject, { subject: true })     // null when anonymous
+ *   .get('/account', ({ subject }) => subject.id, { session: true }) // 401 when anonymous
+ *   .listen(3000)
+ * ```
+ *
+ * The plugin is named and seeded, so `.use()` twice is a no-op; the same config
+ * object always gives the same instance and kernel.
+ */
+import { Elysia } from 'elysia'
+import { loadConfig, resolveConfig } from './config/load.ts'
+import type { ResolvedConfig, TesseraConfig } from './config/schema.ts'
+import { UnauthorizedError, renderError } from './errors.ts'
+import { buildListenerApp, metadataRoutes } from './http/app.ts'
+import { Kernel } from './kernel/kernel.ts'
+import type { Logger } from './logger.ts'
+import type { Subject } from './subject.ts'
+
+export interface EmbedOptions {
+  /** Mount the admin API under this prefix, or not at all (the default). */
+  admin?: { prefix: string } | false
+  /** Serve /health/alive, /health/ready and /version under this prefix (default: not at all). */
+  health?: { prefix: string } | false
+  /** Apply pending migrations at start (any driver: this is explicit). */
+  migrate?: boolean
+  log?: Logger
+  /** Environment for overrides (default: process.env). */
+  env?: Record<string, string | undefined>
+}
+
+const instances = new WeakMap<object, Promise<ReturnType<typeof build>>>()
+
+function isResolved(c: TesseraConfig | ResolvedConfig): c is ResolvedConfig {
+  return typeof (c as ResolvedConfig).source === 'string' && Array.isArray((c as ResolvedConfig).secrets?.system)
+}
+
+function seedOf(config: ResolvedConfig, opts: EmbedOptions): string {
+  return JSON.stringify({
+    dsn: config.dsn.replace(/:[^:@/]*@/, ':@'),
+    plugins: (config.plugins as { id: string }[]).map((p) => p.id),
+    admin: opts.admin ? opts.admin.prefix : false,
+    health: opts.health ? opts.health.prefix : false,
+  })
+}
+
+function build(kernel: Kernel, opts: EmbedOptions) {
+  const app = new Elysia({ name: 'tessera', seed: seedOf(kernel.config, opts) })
+    .decorate('tesseraKernel', kernel)
+    .macro({
+      /** `{ subject: true }`: the caller's subject, or null. */
+      subject: {
+        async resolve({ request }) {
+          return { subject: (await kernel.resolveSubject(request)) as Subject | null }
+        },
+      },
+      /** `{ session: true }`: the caller's subject; 401 in Ory's shape when there is none. */
+      session: {
+        async resolve({ request }) {
+          const subject = await kernel.resolveSubject(request)
+          if (!subject) throw new UnauthorizedError('No valid session credentials found in the request')
+          return { subject }
+        },
+      },
+    })
+    .onError({ as: 'global' }, ({ error }) => {
+      // Only our own 401 from the session macro; every other error stays the host's.
+      if (error instanceof UnauthorizedError) return renderError(error)
+    })
+    .onStop(() => kernel.stop())
+  app.use(buildListenerApp(kernel, 'public', { metadata: false }))
+  if (opts.admin) app.use(buildListenerApp(kernel, 'admin', { metadata: false, prefix: opts.admin.prefix }))
+  if (opts.health) app.use(new Elysia({ prefix: opts.health.prefix }).use(metadataRoutes(kernel)))
+  return app
+}
+
+/**
+ * Boot Tessera from a config (a code config, or a path to a config file) and
+ * return an Elysia plugin that mounts its public routes.
+ */
+export async function tessera(config: TesseraConfig | ResolvedConfig | string, opts: EmbedOptions = {}) {
+  const key: object = typeof config === 'string' ? { path: config } : config
+  let p = typeof config === 'string' ? undefined : instances.get(key)
+  if (!p) {
+    p = (async () => {
+      const resolved =
+        typeof config === 'string'
+          ? await loadConfig({ path: config, env: opts.env ?? process.env, log: opts.log })
+          : isResolved(config)
+            ? config
+            : resolveConfig(config, { env: opts.env ?? process.env, log: opts.log })
+      const kernel = await Kernel.boot(resolved, { log: opts.log })
+      await kernel.start({ migrate: opts.migrate })
+      return build(kernel, opts)
+    })()
+    if (typeof config !== 'string') instances.set(key, p)
+  }
+  return p
+}
+
+export type TesseraPlugin = Awaited<ReturnType<typeof tessera>>

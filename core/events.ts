@@ -1,0 +1,109 @@
+/**
+ * A typed event bus. Event names are `noun.verb`, past tense
+ * (`identity.created`, `session.issued`).
+ *
+ * Plugins add their events by augmenting `TesseraEvents`:
+ *
+ * ```ts
+ * declare module 'tessera/events' {
+ *   interface TesseraEvents { 'api_key.used': { keyId: string } }
+ * }
+ * ```
+ *
+ * Every event carries the tenant it happened in (`EventMeta`).
+ */
+import type { Logger } from './logger.ts'
+import { silentLogger } from './logger.ts'
+
+// biome-ignore lint: augmented by plugins
+export interface TesseraEvents {
+  /** Both listeners are up. */
+  'server.started': { public?: string; admin?: string }
+  /** Shutdown began. */
+  'server.stopping': { signal?: string }
+  /** A migration ran. */
+  'migration.applied': { plugin: string; migration: string }
+}
+
+export type EventName = keyof TesseraEvents & string
+
+export interface EventMeta {
+  /** The tenant (network id) the event happened in; absent for process-wide events. */
+  tenant?: string
+  /** The request that caused the event, when there was one. */
+  requestId?: string
+  /** When it happened. */
+  time: Date
+}
+
+export type EventHandler<E extends EventName> = (
+  payload: TesseraEvents[E],
+  meta: EventMeta,
+) => void | Promise<void>
+
+const EVENT_NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/
+
+export function isValidEventName(name: string): boolean {
+  return EVENT_NAME.test(name)
+}
+
+interface Subscription {
+  handler: (payload: unknown, meta: EventMeta) => void | Promise<void>
+  owner: string
+}
+
+export class EventBus {
+  readonly #subs = new Map<string, Subscription[]>()
+  #log: Logger
+
+  constructor(log: Logger = silentLogger) {
+    this.#log = log
+  }
+
+  setLogger(log: Logger): void {
+    this.#log = log
+  }
+
+  /** Subscribe; returns an unsubscribe function. `owner` names the plugin, for logs. */
+  on<E extends EventName>(event: E, handler: EventHandler<E>, owner = 'anonymous'): () => void {
+    if (!isValidEventName(event)) {
+      throw new TypeError(`event name "${event}" must be noun.verb in lower case (e.g. identity.created)`)
+    }
+    const list = this.#subs.get(event) ?? []
+    const sub: Subscription = { handler: handler as Subscription['handler'], owner }
+    list.push(sub)
+    this.#subs.set(event, list)
+    return () => {
+      const cur = this.#subs.get(event)
+      if (!cur) return
+      const i = cur.indexOf(sub)
+      if (i >= 0) cur.splice(i, 1)
+    }
+  }
+
+  /**
+   * Deliver `payload` to every handler of `event`, in subscription order (that is,
+   * plugin dependency order), and wait for them. A failing handler is logged with
+   * its owner and does not stop the others or the emitter.
+   */
+  async emit<E extends EventName>(
+    event: E,
+    payload: TesseraEvents[E],
+    meta: Partial<EventMeta> = {},
+  ): Promise<void> {
+    const list = this.#subs.get(event)
+    if (!list || list.length === 0) return
+    const full: EventMeta = { time: meta.time ?? new Date(), ...meta }
+    for (const sub of [...list]) {
+      try {
+        await sub.handler(payload, full)
+      } catch (e) {
+        this.#log.error('event handler failed', { event, plugin: sub.owner, err: e, tenant: full.tenant })
+      }
+    }
+  }
+
+  listenerCount(event: EventName): number {
+    return this.#subs.get(event)?.length ?? 0
+  }
+}

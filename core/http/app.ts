@@ -1,0 +1,94 @@
+/**
+ * Building the public and admin Elysia apps: error rendering in Ory's shape,
+ * health and version endpoints, and every plugin's routes for that listener.
+ */
+import { Elysia } from 'elysia'
+import { MalformedBodyError, NotFoundError, TesseraError, ValidationError, renderError } from '../errors.ts'
+import type { Kernel } from '../kernel/kernel.ts'
+import { VERSION } from '../version.ts'
+import { createRouteApp } from './context.ts'
+
+export type Listener = 'public' | 'admin'
+
+/** Map whatever a route threw (or Elysia raised) to a Tessera error. */
+export function toTesseraError(code: string | number, error: unknown): TesseraError | unknown {
+  if (error instanceof TesseraError) return error
+  switch (code) {
+    case 'NOT_FOUND':
+      return new NotFoundError()
+    case 'PARSE':
+      return new MalformedBodyError('The request body could not be parsed: check that it is well-formed and matches its Content-Type')
+    case 'VALIDATION': {
+      const all = (error as { all?: { path?: unknown; message?: string; summary?: string }[] }).all ?? []
+      const issues = all.map((i) => ({
+        path: typeof i.path === 'string' && i.path.startsWith('/') ? i.path.slice(1).replaceAll('/', '.') : '',
+        message: String(i.summary ?? i.message ?? 'invalid value').replace(/^Invalid [a-z ]+: Expected (.+) but received (.+)$/, 'expected $1, received $2'),
+      }))
+      return new ValidationError(issues.length ? issues : [{ path: '', message: 'invalid request' }])
+    }
+    case 'INVALID_COOKIE_SIGNATURE':
+      return new TesseraError('ERR_BAD_REQUEST', 400, 'The request was malformed or contained invalid parameters', { reason: 'a signed cookie was tampered with' })
+    default:
+      return error
+  }
+}
+
+/** Elysia onError handler: render Ory-shaped errors, log server errors with their cause. */
+export function errorHandler(kernel: Kernel) {
+  return async ({ code, error, request }: { code: string | number; error: unknown; request: Request }) => {
+    const mapped = toTesseraError(code, error)
+    let requestId: string | undefined
+    let log = kernel.log
+    try {
+      const rc = await kernel.requestContext(request)
+      requestId = rc.requestId
+      log = rc.log
+    } catch {
+      // the context itself failed (e.g. a bad tenant); render without it
+    }
+    if (!(mapped instanceof TesseraError) || mapped.status >= 500) {
+      log.error('request failed', { err: error, path: safePath(request), method: request.method })
+    }
+    return renderError(mapped, requestId)
+  }
+}
+
+function safePath(request: Request): string {
+  try {
+    return new URL(request.url).pathname
+  } catch {
+    return ''
+  }
+}
+
+/** Health and version in Ory's shapes. */
+export function metadataRoutes(kernel: Kernel) {
+  return new Elysia()
+    .get('/health/alive', () => Response.json({ status: 'ok' }))
+    .get('/health/ready', async () => {
+      const errors = await kernel.readiness()
+      if (Object.keys(errors).length > 0) return Response.json({ errors }, { status: 503 })
+      return Response.json({ status: 'ok' })
+    })
+    .get('/version', () => Response.json({ version: VERSION }))
+}
+
+export interface BuildOptions {
+  /** Include /health/* and /version (standalone listeners). */
+  metadata?: boolean
+  /** Mount every route under this prefix. */
+  prefix?: string
+}
+
+/** Every plugin's routes for one listener, in plugin order, with errors rendered. */
+export function buildListenerApp(kernel: Kernel, listener: Listener, opts: BuildOptions = {}) {
+  const app = new Elysia({ name: `tessera-${listener}`, prefix: opts.prefix ?? '' }).onError(errorHandler(kernel))
+  if (opts.metadata !== false) app.use(metadataRoutes(kernel))
+  for (const p of kernel.plugins) {
+    const fn = p.definition.routes?.[listener]
+    if (!fn) continue
+    const routes = fn(createRouteApp(kernel.requestContext), p.ctx)
+    app.use(routes)
+  }
+  return app
+}

@@ -1,0 +1,41 @@
+/**
+ * The per-request context every Tessera route gets as `tessera`:
+ * request id, tenant (resolved once), a logger bound to both, and the
+ * database scoped to the tenant.
+ */
+import { Elysia } from 'elysia'
+import type { Logger } from '../logger.ts'
+import type { ScopedDb } from '../storage/scoped.ts'
+
+export interface RequestContext {
+  requestId: string
+  /** The tenant (network id) this request acts in. */
+  tenant: string
+  /** A logger whose lines carry request_id and tenant. */
+  log: Logger
+  /** The database, scoped to `tenant`. */
+  db: ScopedDb
+  /** performance.now() when the request arrived. */
+  startedAt: number
+}
+
+export type ContextResolver = (request: Request) => Promise<RequestContext>
+
+/**
+ * The Elysia instance a plugin's route function receives. Its routes see
+ * `tessera: RequestContext` in their handler context.
+ */
+export function createRouteApp(resolve: ContextResolver) {
+  return new Elysia().derive(async ({ request }) => ({ tessera: await resolve(request) }))
+}
+
+export type RouteApp = ReturnType<typeof createRouteApp>
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Honour a sane incoming X-Request-Id; otherwise make a new one (UUIDv7, time-ordered). */
+export function requestIdFor(request: Request): string {
+  const incoming = request.headers.get('x-request-id')
+  if (incoming && REQUEST_ID.test(incoming)) return incoming
+  return Bun.randomUUIDv7()
+}

@@ -1,0 +1,33 @@
+/**
+ * Tessera's public API (`import ... from 'tessera'`).
+ */
+export { defineConfig } from './config/schema.ts'
+export type { ResolvedConfig, TesseraConfig, ValidatedConfig, TenantResolver } from './config/schema.ts'
+export { loadConfig, resolveConfig, ENV_OVERRIDES, type PluginCatalog } from './config/load.ts'
+export { definePlugin, isPluginInstance } from './plugin.ts'
+export type {
+  PluginContext,
+  PluginDefinition,
+  PluginFactory,
+  PluginInstance,
+  Storage,
+  Awaitable,
+  RouteFn,
+  EventHandlers,
+} from './plugin.ts'
+export * from './errors.ts'
+export { EventBus, type EventMeta, type EventName, type TesseraEvents } from './events.ts'
+export { createLogger, redact, type Logger, type LogLevel, type LogFormat } from './logger.ts'
+export { withSpan, activeTraceId } from './telemetry.ts'
+export { Keyring, constantTimeEqual, randomToken, sha256Hex, type Secrets } from './secrets.ts'
+export { Registry, Services, type Registries, type TesseraServices } from './registry.ts'
+export type { Subject, SubjectResolver } from './subject.ts'
+export type { RequestContext, RouteApp } from './http/context.ts'
+export { parse, parseAsync } from './validation.ts'
+export { Kernel } from './kernel/kernel.ts'
+export { serve, type RunningServer } from './server.ts'
+export { VERSION } from './version.ts'
+export * from './pipeline/types.ts'
+export { compilePipeline, mergeConfig, type CompiledPipeline, type GlobalHandlerConfigs } from './pipeline/run.ts'
+export type * from './flows/types.ts'
+export * from './storage/index.ts'

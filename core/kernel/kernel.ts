@@ -1,0 +1,354 @@
+/**
+ * The kernel: validates every plugin's options once, orders plugins by
+ * dependsOn, connects storage, registers contributions, runs setup, and owns
+ * the lifecycle (migrations, onStart, onStop).
+ */
+import * as v from 'valibot'
+import { formatIssues } from '../config/issues.ts'
+import type { ResolvedConfig } from '../config/schema.ts'
+import { ConfigError, PluginError } from '../errors.ts'
+import { type EventMeta, EventBus, type EventName, type TesseraEvents } from '../events.ts'
+import { type ContextResolver, type RequestContext, requestIdFor } from '../http/context.ts'
+import { type Logger, createLogger } from '../logger.ts'
+import type { PluginContext, PluginDefinition, PluginInstance, Storage } from '../plugin.ts'
+import { type Registries, Services, createRegistries } from '../registry.ts'
+import { Keyring, type Secrets } from '../secrets.ts'
+import { StorageUnavailableError } from '../storage/errors.ts'
+import { type MigrationState, type PluginMigrations, migrateUp, migrationStatus, validateMigrations } from '../storage/migrate.ts'
+import { postgresDriver } from '../storage/postgres.ts'
+import { ScopedDb } from '../storage/scoped.ts'
+import { sqliteDriver } from '../storage/sqlite.ts'
+import type { Database } from '../storage/types.ts'
+import type { Subject } from '../subject.ts'
+import { resolveTenant } from '../tenancy.ts'
+import { orderPlugins } from './order.ts'
+
+export interface LoadedPlugin {
+  id: string
+  definition: PluginDefinition<any>
+  options: unknown
+  ctx: PluginContext<any>
+  /** Index in the user's plugins list. */
+  index: number
+}
+
+export interface BootOptions {
+  log?: Logger
+  /** Use this database instead of connecting from the DSN (tests). */
+  database?: Database
+}
+
+type ContributionKey = 'authenticators' | 'authorizers' | 'mutators' | 'errorHandlers' | 'credentialMethods' | 'subjectResolvers'
+const CONTRIBUTIONS: ContributionKey[] = ['authenticators', 'authorizers', 'mutators', 'errorHandlers', 'credentialMethods', 'subjectResolvers']
+
+/** Choose the driver for a DSN by its scheme. */
+function driverScheme(dsn: string): string {
+  if (dsn === 'memory') return 'memory'
+  const m = /^([a-z][a-z0-9+.-]*):/i.exec(dsn)
+  return m ? m[1]!.toLowerCase() : ''
+}
+
+export class Kernel {
+  readonly config: ResolvedConfig
+  readonly log: Logger
+  readonly events: EventBus
+  readonly registries: Registries
+  readonly services = new Services()
+  readonly secrets: Secrets
+  readonly plugins: LoadedPlugin[] = []
+  #db!: Database
+  #storage!: Storage
+  #started = false
+  #stopped = false
+  #migrationsApplied = false
+  readonly #contexts = new WeakMap<Request, Promise<RequestContext>>()
+
+  private constructor(config: ResolvedConfig, log: Logger) {
+    this.config = config
+    this.log = log
+    this.events = new EventBus(log.child({ component: 'events' }))
+    this.registries = createRegistries()
+    this.secrets = { system: new Keyring(config.secrets.system), cookie: new Keyring(config.secrets.cookie) }
+  }
+
+  get db(): Database {
+    return this.#db
+  }
+
+  get storage(): Storage {
+    return this.#storage
+  }
+
+  get started(): boolean {
+    return this.#started
+  }
+
+  /** Validate, order, connect and set up. Throws ConfigError / PluginError with messages naming what is wrong. */
+  static async boot(config: ResolvedConfig, opts: BootOptions = {}): Promise<Kernel> {
+    const log = opts.log ?? createLogger({ level: config.log.level, format: config.log.format })
+    const kernel = new Kernel(config, log)
+    await kernel.#boot(opts)
+    return kernel
+  }
+
+  async #boot(opts: BootOptions): Promise<void> {
+    const instances = this.config.plugins as PluginInstance[]
+
+    // 1. every plugin's options, validated once; all problems reported together
+    const problems: string[] = []
+    const validated = instances.map((inst, index) => {
+      const schema = inst.definition.options as v.GenericSchema | undefined
+      if (!schema) {
+        if (inst.input !== undefined && inst.input !== null && !(typeof inst.input === 'object' && Object.keys(inst.input).length === 0)) {
+          problems.push(`plugins[${index}].options: plugin \`${inst.id}\` takes no options`)
+        }
+        return { inst, index, options: undefined as unknown }
+      }
+      const r = v.safeParse(schema, inst.input ?? {})
+      if (!r.success) {
+        problems.push(...formatIssues(r.issues, { prefix: ['plugins', index, 'options'], schema }))
+        return { inst, index, options: undefined as unknown }
+      }
+      return { inst, index, options: r.output as unknown }
+    })
+    if (problems.length) throw new ConfigError(problems)
+
+    // 2. order by dependsOn (duplicates, missing and cyclic dependencies are named)
+    const ordered = orderPlugins(
+      validated.map((x) => ({
+        id: x.inst.id,
+        dependsOn: x.inst.definition.dependsOn ?? [],
+        after: x.inst.definition.after ?? [],
+        x,
+      })),
+    )
+    for (const { x } of ordered) {
+      for (const m of [x.inst.definition.migrations ?? []]) validateMigrations({ plugin: x.inst.id, migrations: m })
+    }
+
+    // 3. storage drivers (built-in, then contributed), then connect
+    this.registries.storageDrivers.register(sqliteDriver, 'core')
+    this.registries.storageDrivers.register(postgresDriver, 'core')
+    for (const { x } of ordered) {
+      for (const d of x.inst.definition.storageDrivers ?? []) this.registries.storageDrivers.register(d, x.inst.id)
+    }
+    this.#db = opts.database ?? (await this.#connect())
+    const db = this.#db
+    this.#storage = { db, scoped: (tenant: string) => new ScopedDb(tenant, db) }
+
+    // 4. contexts, contributions, event handlers, setup — in dependency order
+    for (const { x } of ordered) {
+      const ctx = this.#context(x.inst.id, x.options)
+      this.plugins.push({ id: x.inst.id, definition: x.inst.definition, options: x.options, ctx, index: x.index })
+    }
+    for (const p of this.plugins) {
+      const def = p.definition
+      for (const key of CONTRIBUTIONS) {
+        const c = def[key] as unknown
+        if (!c) continue
+        const items = (typeof c === 'function' ? (c as (ctx: PluginContext) => unknown[])(p.ctx) : c) as { id: string }[]
+        const registry = this.registries[key] as { register(item: unknown, owner: string): void }
+        for (const item of items) registry.register(item, p.id)
+      }
+      for (const [event, handler] of Object.entries(def.on ?? {})) {
+        if (typeof handler !== 'function') continue
+        this.events.on(
+          event as EventName,
+          (payload: unknown, meta: EventMeta) => (handler as (a: unknown, b: EventMeta, c: PluginContext) => unknown)(payload, meta, p.ctx) as void,
+          p.id,
+        )
+      }
+    }
+    for (const p of this.plugins) {
+      if (p.definition.setup) {
+        try {
+          await p.definition.setup(p.ctx)
+        } catch (e) {
+          if (e instanceof ConfigError || e instanceof PluginError) throw e
+          throw new PluginError('ERR_PLUGIN_SETUP', `plugin \`${p.id}\` failed to set up: ${(e as Error).message}`, { cause: e })
+        }
+      }
+    }
+  }
+
+  async #connect(): Promise<Database> {
+    const dsn = this.config.dsn
+    const scheme = driverScheme(dsn)
+    const driver = this.registries.storageDrivers.list().find((d) => d.schemes.includes(scheme))
+    if (!driver) {
+      const known = this.registries.storageDrivers.list().flatMap((d) => d.schemes)
+      throw new ConfigError([`dsn: no storage driver for scheme "${scheme || dsn}"; known schemes: ${known.join(', ')}`])
+    }
+    try {
+      return await driver.connect(dsn, {
+        onQuery: this.log.enabled('debug') ? (text, ms) => this.log.debug('sql', { sql: text, ms: Math.round(ms * 100) / 100 }) : undefined,
+      })
+    } catch (e) {
+      if (e instanceof TypeError) throw new ConfigError([`dsn: ${e.message}`])
+      throw e
+    }
+  }
+
+  #context(id: string, options: unknown): PluginContext<any> {
+    const kernel = this
+    return {
+      id,
+      options,
+      config: this.config,
+      log: this.log.child({ plugin: id }),
+      events: this.events,
+      get storage() {
+        return kernel.#storage
+      },
+      registries: this.registries,
+      services: this.services,
+      secrets: this.secrets,
+      requestContext: this.requestContext,
+      emit: <E extends EventName>(event: E, payload: TesseraEvents[E], meta?: Partial<EventMeta>) =>
+        this.events.emit(event, payload, meta),
+    }
+  }
+
+  plugin(id: string): LoadedPlugin | undefined {
+    return this.plugins.find((p) => p.id === id)
+  }
+
+  /** Resolve (once per request) the request id, tenant and scoped database. */
+  readonly requestContext: ContextResolver = (request: Request) => {
+    let p = this.#contexts.get(request)
+    if (!p) {
+      p = (async () => {
+        const requestId = requestIdFor(request)
+        const tenant = await resolveTenant(request, this.config.tenancy)
+        return {
+          requestId,
+          tenant,
+          log: this.log.child({ request_id: requestId, tenant }),
+          db: this.#storage.scoped(tenant),
+          startedAt: performance.now(),
+        }
+      })()
+      this.#contexts.set(request, p)
+    }
+    return p
+  }
+
+  /** The subject of a request, from the first subject resolver that knows it; null without resolvers. */
+  async resolveSubject(request: Request): Promise<Subject | null> {
+    const { tenant } = await this.requestContext(request)
+    for (const r of this.registries.subjectResolvers.list()) {
+      const s = await r.resolve(request, tenant)
+      if (s) return s
+    }
+    return null
+  }
+
+  migrationSets(): PluginMigrations[] {
+    return this.plugins
+      .filter((p) => (p.definition.migrations ?? []).length > 0)
+      .map((p) => ({ plugin: p.id, migrations: p.definition.migrations! }))
+  }
+
+  async migrate(): Promise<{ plugin: string; id: string }[]> {
+    const applied = await migrateUp(this.#db, this.migrationSets(), {
+      onApplied: (plugin, migration) => {
+        this.log.info('migration applied', { plugin, migration })
+      },
+    })
+    for (const a of applied) await this.events.emit('migration.applied', { plugin: a.plugin, migration: a.id })
+    this.#migrationsApplied = false
+    return applied
+  }
+
+  migrationStatus(): Promise<MigrationState[]> {
+    return migrationStatus(this.#db, this.migrationSets())
+  }
+
+  /** Readiness: an empty map when ready, otherwise a reason per failing check. */
+  async readiness(): Promise<Record<string, string>> {
+    const errors: Record<string, string> = {}
+    try {
+      await withTimeout(this.#db.ping(), 3000, 'the database did not answer within 3s')
+    } catch (e) {
+      errors.database = e instanceof StorageUnavailableError ? e.message : `the database is unreachable: ${(e as Error).message}`
+      return errors
+    }
+    if (!this.#migrationsApplied) {
+      try {
+        const pending = (await this.migrationStatus()).filter((s) => s.state === 'pending')
+        if (pending.length > 0) {
+          const names = pending.map((p) => `${p.plugin}/${p.id}`)
+          errors.migrations = `${pending.length} migration(s) not applied (${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}); run tessera migrate up`
+        } else {
+          this.#migrationsApplied = true
+        }
+      } catch (e) {
+        errors.migrations = `cannot read the migration ledger: ${(e as Error).message}`
+      }
+    }
+    for (const p of this.plugins) {
+      if (!p.definition.ready) continue
+      try {
+        const reason = await p.definition.ready(p.ctx)
+        if (reason) errors[p.id] = reason
+      } catch (e) {
+        errors[p.id] = (e as Error).message
+      }
+    }
+    return errors
+  }
+
+  /**
+   * Start: apply migrations when configured (SQLite only — PostgreSQL is never
+   * migrated silently), then every plugin's onStart in order.
+   */
+  async start(opts: { migrate?: boolean } = {}): Promise<void> {
+    if (this.#started) return
+    if (opts.migrate) {
+      await this.migrate()
+    } else if (this.config.migrations.auto) {
+      if (this.#db.driver === 'sqlite') await this.migrate()
+      else {
+        const pending = (await this.migrationStatus()).filter((s) => s.state === 'pending')
+        if (pending.length) {
+          this.log.warn('migrations.auto is ignored on PostgreSQL; run `tessera migrate up` (or serve --migrate)', {
+            pending: pending.length,
+          })
+        }
+      }
+    }
+    for (const p of this.plugins) {
+      if (p.definition.onStart) await p.definition.onStart(p.ctx)
+    }
+    this.#started = true
+  }
+
+  /** Stop: every plugin's onStop in reverse order (failures logged), then close storage. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    for (const p of [...this.plugins].reverse()) {
+      if (!p.definition.onStop) continue
+      try {
+        await p.definition.onStop(p.ctx)
+      } catch (e) {
+        this.log.error('plugin onStop failed', { plugin: p.id, err: e })
+      }
+    }
+    try {
+      await this.#db.close()
+    } catch (e) {
+      this.log.error('closing storage failed', { err: e })
+    }
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let t: ReturnType<typeof setTimeout>
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new StorageUnavailableError(message)), ms)
+    }),
+  ])
+}

@@ -1,0 +1,218 @@
+/**
+ * One request path, in Oathkeeper's order:
+ * authenticators in order (the first responsible one wins) -> one authorizer ->
+ * all mutators -> on failure, an error handler chosen by `when`.
+ *
+ * `compilePipeline` resolves handlers from the registries and validates each
+ * handler's merged config (global config, then the rule's) once; `run` does no
+ * validation. Errors name the rule and the handler.
+ */
+import * as v from 'valibot'
+import { formatIssues } from '../config/issues.ts'
+import { ConfigError } from '../errors.ts'
+import type { Registries } from '../registry.ts'
+import { withSpan } from '../telemetry.ts'
+import {
+  type AuthenticationSession,
+  type Authenticator,
+  type Authorizer,
+  type Decision,
+  type ErrorHandler,
+  type ErrorWhen,
+  type Mutator,
+  PipelineError,
+  type PipelineRequest,
+  type PipelineSpec,
+} from './types.ts'
+
+/** Global handler configs, keyed by handler id (Oathkeeper's `authenticators.jwt.config`). */
+export type GlobalHandlerConfigs = {
+  authenticators?: Record<string, unknown>
+  authorizers?: Record<string, unknown>
+  mutators?: Record<string, unknown>
+  errors?: Record<string, unknown>
+}
+
+interface Bound<H> {
+  handler: H
+  config: unknown
+}
+
+export interface CompiledPipeline {
+  readonly id: string
+  run(req: PipelineRequest, captures?: string[]): Promise<Decision>
+}
+
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x)
+}
+
+/** Deep merge: objects merge key by key, anything else from `over` replaces `base`. */
+export function mergeConfig(base: unknown, over: unknown): unknown {
+  if (over === undefined) return base
+  if (isPlainObject(base) && isPlainObject(over)) {
+    const out: Record<string, unknown> = { ...base }
+    for (const [k, val] of Object.entries(over)) out[k] = mergeConfig(base[k], val)
+    return out
+  }
+  return over
+}
+
+function bind<H extends { id: string; config?: v.GenericSchema }>(
+  handler: H,
+  global: unknown,
+  local: unknown,
+  where: (string | number)[],
+): Bound<H> {
+  const merged = mergeConfig(global ?? {}, local ?? {})
+  if (!handler.config) return { handler, config: merged }
+  const r = v.safeParse(handler.config, merged)
+  if (!r.success) throw new ConfigError(formatIssues(r.issues, { prefix: where, schema: handler.config }))
+  return { handler, config: r.output }
+}
+
+function matchesWhen(when: ErrorWhen[] | undefined, error: PipelineError, req: PipelineRequest): boolean {
+  if (!when || when.length === 0) return true
+  return when.some((w) => {
+    if (w.error && !w.error.includes(error.kind)) return false
+    const h = w.request?.header
+    if (h?.accept) {
+      const accept = req.headers.get('accept') ?? ''
+      if (!h.accept.some((a) => accept.includes(a))) return false
+    }
+    if (h?.content_type) {
+      const ct = req.headers.get('content-type') ?? ''
+      if (!h.content_type.some((c) => ct.startsWith(c))) return false
+    }
+    return true
+  })
+}
+
+/** Oathkeeper's default error answer when no error handler matches: JSON in Ory's shape. */
+export function defaultErrorResponse(error: PipelineError): Response {
+  return Response.json(
+    { error: { code: error.status, status: error.kind, message: error.message, reason: error.reasonId } },
+    { status: error.status },
+  )
+}
+
+export function newSession(req: PipelineRequest, captures: string[] = []): AuthenticationSession {
+  return {
+    subject: '',
+    extra: {},
+    header: new Headers(),
+    cookies: {},
+    matchContext: { regexpCaptureGroups: captures, url: req.url, method: req.method, header: req.headers },
+  }
+}
+
+export function compilePipeline(
+  spec: PipelineSpec,
+  registries: Registries,
+  globals: GlobalHandlerConfigs = {},
+): CompiledPipeline {
+  const rule = `rule ${spec.id}`
+  if (spec.authenticators.length === 0) {
+    throw new ConfigError([`${rule}: authenticators: expected at least one authenticator`])
+  }
+  const authenticators = spec.authenticators.map((ref, i) =>
+    bind<Authenticator<any>>(
+      registries.authenticators.require(ref.handler, rule),
+      globals.authenticators?.[ref.handler],
+      ref.config,
+      ['rules', spec.id, 'authenticators', i, 'config'],
+    ),
+  )
+  const authorizer = bind<Authorizer<any>>(
+    registries.authorizers.require(spec.authorizer.handler, rule),
+    globals.authorizers?.[spec.authorizer.handler],
+    spec.authorizer.config,
+    ['rules', spec.id, 'authorizer', 'config'],
+  )
+  const mutators = spec.mutators.map((ref, i) =>
+    bind<Mutator<any>>(
+      registries.mutators.require(ref.handler, rule),
+      globals.mutators?.[ref.handler],
+      ref.config,
+      ['rules', spec.id, 'mutators', i, 'config'],
+    ),
+  )
+  const errorHandlers = (spec.errors ?? []).map((ref, i) => ({
+    ...bind<ErrorHandler<any>>(
+      registries.errorHandlers.require(ref.handler, rule),
+      globals.errors?.[ref.handler],
+      ref.config,
+      ['rules', spec.id, 'errors', i, 'config'],
+    ),
+    when: ref.when,
+  }))
+
+  const fail = async (error: PipelineError, req: PipelineRequest, session: AuthenticationSession): Promise<Decision> => {
+    const chosen = errorHandlers.find((h) => matchesWhen(h.when, error, req))
+    let response: Response
+    try {
+      response = chosen ? await chosen.handler.handle(error, req, chosen.config) : defaultErrorResponse(error)
+    } catch (e) {
+      response = defaultErrorResponse(new PipelineError('internal_server_error', 500, 'error handler failed', 'error_handler_failed', { cause: e }))
+    }
+    return { allowed: false, error, response, session }
+  }
+
+  const asPipelineError = (e: unknown, reasonId: string): PipelineError =>
+    e instanceof PipelineError
+      ? e
+      : new PipelineError('internal_server_error', 500, 'An internal server error occurred', reasonId, { cause: e })
+
+  return {
+    id: spec.id,
+    async run(req, captures = []) {
+      return withSpan('tessera.pipeline', { 'tessera.rule_id': spec.id }, async (span) => {
+        const session = newSession(req, captures)
+        // 1. authenticate: the first responsible authenticator decides
+        let authenticated = false
+        for (const a of authenticators) {
+          let result
+          try {
+            result = await a.handler.authenticate(req, session, a.config)
+          } catch (e) {
+            span.setAttribute('tessera.reason_id', 'authenticator_error')
+            return fail(asPipelineError(e, 'authenticator_error'), req, session)
+          }
+          if (result.kind === 'not_responsible') continue
+          if (result.kind === 'denied') {
+            span.setAttribute('tessera.reason_id', result.error.reasonId)
+            return fail(result.error, req, session)
+          }
+          span.setAttribute('tessera.authenticator', a.handler.id)
+          authenticated = true
+          break
+        }
+        if (!authenticated) {
+          const e = new PipelineError('unauthorized', 401, 'Access credentials are invalid', 'no_authenticator_responsible')
+          span.setAttribute('tessera.reason_id', e.reasonId)
+          return fail(e, req, session)
+        }
+        // 2. authorize
+        try {
+          const r = await authorizer.handler.authorize(req, session, authorizer.config)
+          if (!r.allowed) {
+            span.setAttribute('tessera.reason_id', r.error.reasonId)
+            return fail(r.error, req, session)
+          }
+        } catch (e) {
+          return fail(asPipelineError(e, 'authorizer_error'), req, session)
+        }
+        // 3. mutate: every mutator, in order
+        for (const m of mutators) {
+          try {
+            await m.handler.mutate(req, session, m.config)
+          } catch (e) {
+            return fail(asPipelineError(e, 'mutator_error'), req, session)
+          }
+        }
+        span.setAttribute('tessera.subject', session.subject)
+        return { allowed: true, session }
+      })
+    },
+  }
+}

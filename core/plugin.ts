@@ -1,0 +1,159 @@
+/**
+ * The plugin contract.
+ *
+ * ```ts
+ * export const apiKeys = definePlugin({
+ *   id: 'api-keys',
+ *   options: v.object({ keys: v.array(v.string()) }),   // valibot, validated once at boot
+ *   dependsOn: ['identity'],
+ *   authenticators: (ctx) => [apiKeyAuthenticator(ctx.options)],
+ *   routes: { admin: (app, ctx) => app.get('/admin/api-keys', ...) },
+ *   on: { 'identity.deleted': (event, meta, ctx) => ... },
+ * })
+ *
+ * // tessera.config.ts
+ * export default defineConfig({ plugins: [apiKeys({ keys: [...] })] })
+ * ```
+ *
+ * `definePlugin` returns a factory; calling it records the user's options, which
+ * the kernel validates at boot against `options` and hands to every hook as
+ * `ctx.options`.
+ */
+import type { AnyElysia } from 'elysia'
+import type * as v from 'valibot'
+import type { ResolvedConfig } from './config/schema.ts'
+import type { EventBus, EventMeta, EventName, TesseraEvents } from './events.ts'
+import type { CredentialMethod } from './flows/types.ts'
+import type { ContextResolver, RouteApp } from './http/context.ts'
+import type { Logger } from './logger.ts'
+import type { Authenticator, Authorizer, ErrorHandler, Mutator } from './pipeline/types.ts'
+import type { Registries, Services } from './registry.ts'
+import type { Secrets } from './secrets.ts'
+import type { Migration } from './storage/migrate.ts'
+import type { ScopedDb } from './storage/scoped.ts'
+import type { Database, StorageDriver } from './storage/types.ts'
+import type { SubjectResolver } from './subject.ts'
+
+export type Awaitable<T> = T | Promise<T>
+
+/** Storage as plugins see it. */
+export interface Storage {
+  /** The database, unscoped: for tenant-independent tables and transactions. */
+  readonly db: Database
+  /** The database scoped to a tenant: what repositories use. */
+  scoped(tenant: string): ScopedDb
+}
+
+/** What every hook of a plugin receives. */
+export interface PluginContext<O = unknown> {
+  /** The plugin's id. */
+  readonly id: string
+  /** The plugin's options, validated against its schema (defaults applied). */
+  readonly options: O
+  /** The global configuration (serve, secrets, tenancy, …). */
+  readonly config: ResolvedConfig
+  /** A logger whose lines carry `plugin`. */
+  readonly log: Logger
+  readonly events: EventBus
+  readonly storage: Storage
+  readonly registries: Registries
+  readonly services: Services
+  readonly secrets: Secrets
+  /** The request context of a request (request id, tenant, scoped db). */
+  readonly requestContext: ContextResolver
+  /** Emit an event; `meta.tenant` should say which tenant it happened in. */
+  emit<E extends EventName>(event: E, payload: TesseraEvents[E], meta?: Partial<EventMeta>): Promise<void>
+}
+
+type Contribution<T, O> = readonly T[] | ((ctx: PluginContext<O>) => readonly T[])
+
+export type OptionsSchema = v.GenericSchema<any, any>
+
+export type InputOf<S> = S extends v.GenericSchema<infer I, any> ? I : undefined
+export type OutputOf<S> = S extends v.GenericSchema<any, infer O> ? O : undefined
+
+export type RouteFn<O> = (app: RouteApp, ctx: PluginContext<O>) => AnyElysia
+
+export type EventHandlers<O> = {
+  [E in EventName]?: (payload: TesseraEvents[E], meta: EventMeta, ctx: PluginContext<O>) => Awaitable<void>
+}
+
+export interface PluginDefinition<S extends OptionsSchema | undefined = undefined> {
+  /** Unique, kebab-case (`identity`, `api-keys`). */
+  id: string
+  /** One line shown by `tessera config check`. */
+  description?: string
+  /** A valibot schema for the plugin's options. */
+  options?: S
+  /** Plugins that must be present and set up before this one. */
+  dependsOn?: readonly string[]
+  /** Plugins to come after when present, without requiring them. */
+  after?: readonly string[]
+  /** Runs once at boot, in dependency order, after contributions are registered. */
+  setup?: (ctx: PluginContext<OutputOf<S>>) => Awaitable<void>
+  /** Routes for the public listener (browser- and app-facing) and the admin listener. */
+  routes?: {
+    public?: RouteFn<OutputOf<S>>
+    admin?: RouteFn<OutputOf<S>>
+  }
+  authenticators?: Contribution<Authenticator<any>, OutputOf<S>>
+  authorizers?: Contribution<Authorizer<any>, OutputOf<S>>
+  mutators?: Contribution<Mutator<any>, OutputOf<S>>
+  errorHandlers?: Contribution<ErrorHandler<any>, OutputOf<S>>
+  credentialMethods?: Contribution<CredentialMethod<any>, OutputOf<S>>
+  subjectResolvers?: Contribution<SubjectResolver, OutputOf<S>>
+  /** Storage drivers, chosen by DSN scheme. Registered before storage connects. */
+  storageDrivers?: readonly StorageDriver[]
+  /** Ordered migrations; ids ascending (`0001_init`). */
+  migrations?: readonly Migration[]
+  /** Typed event handlers. */
+  on?: EventHandlers<OutputOf<S>>
+  /** A readiness check: a reason string when not ready, null when ready. */
+  ready?: (ctx: PluginContext<OutputOf<S>>) => Awaitable<string | null>
+  /** After storage and migrations, before the listeners accept requests. */
+  onStart?: (ctx: PluginContext<OutputOf<S>>) => Awaitable<void>
+  /** At shutdown, in reverse order, after the listeners drained. */
+  onStop?: (ctx: PluginContext<OutputOf<S>>) => Awaitable<void>
+}
+
+const PLUGIN = Symbol.for('tessera.plugin')
+
+/** A plugin with the user's (not yet validated) options. What `plugins: [...]` holds. */
+export interface PluginInstance {
+  readonly [PLUGIN]: true
+  readonly id: string
+  readonly definition: PluginDefinition<any>
+  readonly input: unknown
+}
+
+export type PluginFactory<S extends OptionsSchema | undefined> = ((
+  ...args: S extends OptionsSchema ? (undefined extends InputOf<S> ? [options?: InputOf<S>] : [options: InputOf<S>]) : []
+) => PluginInstance) & {
+  readonly id: string
+  readonly definition: PluginDefinition<S>
+}
+
+const PLUGIN_ID = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/
+
+export function definePlugin<S extends OptionsSchema | undefined = undefined>(def: PluginDefinition<S>): PluginFactory<S> {
+  if (!PLUGIN_ID.test(def.id)) {
+    throw new TypeError(`plugin id ${JSON.stringify(def.id)} must be kebab-case (e.g. api-keys)`)
+  }
+  const factory = (...args: unknown[]): PluginInstance => ({
+    [PLUGIN]: true,
+    id: def.id,
+    definition: def,
+    input: args[0],
+  })
+  Object.defineProperty(factory, 'id', { value: def.id })
+  Object.defineProperty(factory, 'definition', { value: def })
+  return factory as unknown as PluginFactory<S>
+}
+
+export function isPluginInstance(x: unknown): x is PluginInstance {
+  return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[PLUGIN] === true
+}
+
+export function isPluginFactory(x: unknown): x is PluginFactory<any> {
+  return typeof x === 'function' && typeof (x as { definition?: unknown }).definition === 'object'
+}

@@ -1,0 +1,136 @@
+/**
+ * The standalone server: a public listener (default 4433) and an admin listener
+ * (default 4434, loopback). Each request gets a request id (echoed as
+ * X-Request-Id), a server span, and one access-log line.
+ *
+ * Shutdown (SIGTERM/SIGINT in the CLI): stop accepting, let in-flight requests
+ * finish within `serve.shutdownTimeout`, then stop plugins and close storage.
+ */
+import type { Server } from 'bun'
+import { SpanKind, context, trace } from '@opentelemetry/api'
+import { renderError } from './errors.ts'
+import { buildListenerApp, type Listener } from './http/app.ts'
+import type { Kernel } from './kernel/kernel.ts'
+import { extractContext, tracer } from './telemetry.ts'
+
+export interface RunningServer {
+  /** `http://host:port` of each listener (the actual port when 0 was configured). */
+  publicUrl: string
+  adminUrl: string | null
+  /** Requests being served right now. */
+  inFlight(): number
+  /** Stop accepting, drain (bounded by serve.shutdownTimeout), stop plugins, close storage. */
+  stop(reason?: string): Promise<void>
+}
+
+export interface ServeOptions {
+  /** Apply pending migrations before listening (`serve --migrate`). */
+  migrate?: boolean
+}
+
+function displayHost(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+}
+
+export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<RunningServer> {
+  await kernel.start({ migrate: opts.migrate })
+  const cfg = kernel.config.serve
+  let inFlight = 0
+  let draining = false
+
+  const listen = (listener: Listener, host: string, port: number): Server<undefined> => {
+    const app = buildListenerApp(kernel, listener)
+    const handle = app.fetch
+    return Bun.serve({
+      hostname: host,
+      port,
+      maxRequestBodySize: cfg.maxRequestBodySize,
+      development: false,
+      async fetch(request, server) {
+        inFlight++
+        const t0 = performance.now()
+        const url = new URL(request.url)
+        const parent = extractContext(request.headers)
+        const span = tracer().startSpan(
+          `${request.method} ${url.pathname}`,
+          { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'url.path': url.pathname, 'tessera.listener': listener } },
+          parent,
+        )
+        let response: Response
+        let rc: Awaited<ReturnType<Kernel['requestContext']>> | undefined
+        try {
+          rc = await kernel.requestContext(request).catch(() => undefined)
+          response = await context.with(trace.setSpan(parent, span), () => handle(request))
+        } catch (e) {
+          kernel.log.error('unhandled error', { err: e })
+          response = renderError(e, rc?.requestId)
+        } finally {
+          inFlight--
+        }
+        if (rc) {
+          try {
+            response.headers.set('x-request-id', rc.requestId)
+          } catch {
+            // immutable headers (e.g. a proxied response): leave them
+          }
+        }
+        if (draining) {
+          try {
+            response.headers.set('connection', 'close')
+          } catch {}
+        }
+        span.setAttribute('http.response.status_code', response.status)
+        span.end()
+        const ms = Math.round((performance.now() - t0) * 100) / 100
+        const log = rc?.log ?? kernel.log
+        const fields = {
+          listener,
+          method: request.method,
+          path: url.pathname,
+          status: response.status,
+          ms,
+          remote: server.requestIP(request)?.address,
+          trace_id: span.spanContext().traceId !== '00000000000000000000000000000000' ? span.spanContext().traceId : undefined,
+        }
+        if (response.status >= 500) log.error('request', fields)
+        else log.info('request', fields)
+        return response
+      },
+      error(e) {
+        kernel.log.error('server error', { err: e })
+        return renderError(e)
+      },
+    })
+  }
+
+  const pub = listen('public', cfg.public.host, cfg.public.port)
+  const adm = cfg.admin.enabled ? listen('admin', cfg.admin.host, cfg.admin.port) : null
+  const publicUrl = `http://${displayHost(cfg.public.host)}:${pub.port}`
+  const adminUrl = adm ? `http://${displayHost(cfg.admin.host)}:${adm.port}` : null
+  kernel.log.info('tessera is listening', { public: publicUrl, admin: adminUrl ?? 'disabled', dsn_driver: kernel.db.driver })
+  await kernel.events.emit('server.started', { public: publicUrl, admin: adminUrl ?? undefined })
+
+  let stopping: Promise<void> | null = null
+  const stop = (reason?: string): Promise<void> => {
+    stopping ??= (async () => {
+      draining = true
+      kernel.log.info('shutting down: draining in-flight requests', { reason, in_flight: inFlight, timeout_ms: cfg.shutdownTimeout })
+      await kernel.events.emit('server.stopping', { signal: reason })
+      const drained = Promise.all([pub.stop(false), adm?.stop(false)])
+      const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), cfg.shutdownTimeout).unref?.())
+      const waitIdle = (async () => {
+        while (inFlight > 0) await Bun.sleep(10)
+      })()
+      const outcome = await Promise.race([Promise.all([drained, waitIdle]).then(() => 'drained' as const), deadline])
+      if (outcome === 'timeout') {
+        kernel.log.warn('shutdown timeout reached; closing remaining connections', { in_flight: inFlight })
+        await Promise.all([pub.stop(true), adm?.stop(true)])
+      }
+      await kernel.stop()
+      kernel.log.info('stopped')
+    })()
+    return stopping
+  }
+
+  return { publicUrl, adminUrl, inFlight: () => inFlight, stop }
+}

@@ -1,0 +1,66 @@
+/**
+ * Tenant scoping. Every stored row carries the tenant (network) id in a `nid`
+ * column, and repositories get a `ScopedDb`: the database plus the tenant they
+ * act for. A scoped statement that does not mention `nid` is refused before it
+ * reaches the database, so a query that forgets the tenant fails loudly in the
+ * first test instead of leaking rows in production.
+ *
+ * ```ts
+ * class NotesRepo {
+ *   constructor(private db: ScopedDb) {}
+ *   get(id: string) {
+ *     return this.db.one(sql`SELECT * FROM notes WHERE nid = ${this.db.nid} AND id = ${id}`)
+ *   }
+ * }
+ * ```
+ */
+import { TenantScopeError } from './errors.ts'
+import { type Sql, statementText } from './sql.ts'
+import type { ExecResult, Queryable } from './types.ts'
+
+const MENTIONS_NID = /\bnid\b/i
+/** Template strings arrays are unique per call site, so the check runs once per site. */
+const checkedSites = new WeakSet<readonly string[]>()
+
+export class ScopedDb implements Queryable {
+  constructor(
+    /** The tenant this handle acts for. */
+    readonly nid: string,
+    /** The underlying handle, for tenant-independent tables (e.g. the migration ledger). */
+    readonly unscoped: Queryable,
+  ) {}
+
+  get dialect() {
+    return this.unscoped.dialect
+  }
+
+  #check(q: Sql): void {
+    if (checkedSites.has(q.strings)) return
+    if (MENTIONS_NID.test(q.strings.join(' '))) {
+      checkedSites.add(q.strings)
+      return
+    }
+    const text = statementText(q, this.unscoped.dialect)
+    if (!MENTIONS_NID.test(text)) throw new TenantScopeError(text)
+  }
+
+  query<T = Record<string, unknown>>(q: Sql): Promise<T[]> {
+    this.#check(q)
+    return this.unscoped.query<T>(q)
+  }
+
+  one<T = Record<string, unknown>>(q: Sql): Promise<T | undefined> {
+    this.#check(q)
+    return this.unscoped.one<T>(q)
+  }
+
+  exec(q: Sql): Promise<ExecResult> {
+    this.#check(q)
+    return this.unscoped.exec(q)
+  }
+
+  /** A transaction for this tenant; repositories built on `tx` share it. */
+  transaction<T>(fn: (tx: ScopedDb) => Promise<T>): Promise<T> {
+    return this.unscoped.transaction((tx) => fn(new ScopedDb(this.nid, tx)))
+  }
+}

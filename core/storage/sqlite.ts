@@ -1,0 +1,321 @@
+/**
+ * The embedded default driver: bun:sqlite, WAL, a file or `:memory:`.
+ *
+ * DSNs: `sqlite://relative/path.sqlite`, `sqlite:///absolute/path.sqlite`,
+ * `sqlite::memory:`, `sqlite://:memory:` and `memory`.
+ *
+ * bun:sqlite is synchronous and one connection serves the process, so an async
+ * transaction holds an in-process lock: statements from outside the transaction
+ * wait until it ends instead of running inside it. Columns are decoded by their
+ * declared type (TIMESTAMPTZ -> Date, BOOLEAN -> boolean, JSONB -> parsed) so
+ * rows look the same as on PostgreSQL.
+ */
+import { Database as BunDatabase, type Statement } from 'bun:sqlite'
+import { mkdirSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { ForeignKeyViolationError, StorageUnavailableError, UniqueViolationError } from './errors.ts'
+import { type Dialect, JsonParam, type Sql, render, sql } from './sql.ts'
+import type { Database, ExecResult, Queryable, StorageDriver, StorageDriverOptions } from './types.ts'
+
+export const sqliteDialect: Dialect = {
+  name: 'sqlite',
+  placeholder: () => '?',
+  encode(value: unknown): unknown {
+    if (value === undefined || value === null) return null
+    if (value instanceof Date) return value.toISOString()
+    if (value instanceof JsonParam) return value.value === undefined ? null : JSON.stringify(value.value)
+    if (typeof value === 'boolean') return value ? 1 : 0
+    if (value instanceof Uint8Array) return value
+    if (typeof value === 'object') {
+      throw new TypeError('objects must be bound with sql.json(value)')
+    }
+    return value
+  },
+}
+
+type Decoder = (row: Record<string, unknown>) => Record<string, unknown>
+
+const SQLITE_TS = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?$/
+
+function decodeTimestamp(v: unknown): unknown {
+  if (typeof v === 'string') return new Date(SQLITE_TS.test(v) ? `${v.replace(' ', 'T')}Z` : v)
+  if (typeof v === 'number') return new Date(v)
+  return v
+}
+
+function buildDecoder(stmt: Statement): Decoder | null {
+  let types: (string | null)[]
+  let names: string[]
+  try {
+    types = stmt.declaredTypes
+    names = stmt.columnNames
+  } catch {
+    return null
+  }
+  const conv: [string, (v: unknown) => unknown][] = []
+  types.forEach((t, i) => {
+    const name = names[i]
+    if (!t || !name) return
+    const u = t.toUpperCase()
+    if (u.startsWith('TIMESTAMP') || u === 'DATE' || u === 'DATETIME') conv.push([name, decodeTimestamp])
+    else if (u === 'BOOLEAN' || u === 'BOOL') conv.push([name, (v) => (v === null || v === undefined ? v : v === 1 || v === true || v === '1')])
+    else if (u === 'JSON' || u === 'JSONB')
+      conv.push([name, (v) => (typeof v === 'string' ? JSON.parse(v) : v)])
+    else if (u === 'BYTEA' || u === 'BLOB') conv.push([name, (v) => (v instanceof Buffer ? new Uint8Array(v) : v)])
+  })
+  if (conv.length === 0) return null
+  return (row) => {
+    for (const [name, f] of conv) {
+      const v = row[name]
+      if (v !== null && v !== undefined) row[name] = f(v)
+    }
+    return row
+  }
+}
+
+function mapError(e: unknown): unknown {
+  const code = (e as { code?: string } | null)?.code ?? ''
+  const msg = e instanceof Error ? e.message : ''
+  if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || /UNIQUE constraint failed/.test(msg))
+    return new UniqueViolationError(e)
+  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || /FOREIGN KEY constraint failed/.test(msg)) return new ForeignKeyViolationError(e)
+  return e
+}
+
+/** An async mutex: FIFO, so transactions run in the order they asked. */
+class Mutex {
+  #tail: Promise<void> = Promise.resolve()
+  #locked = false
+  #idle: Promise<void> = Promise.resolve()
+  get locked(): boolean {
+    return this.#locked
+  }
+  /** Resolves once nobody holds or waits for the lock. */
+  idle(): Promise<void> {
+    return this.#idle
+  }
+  async acquire(): Promise<() => void> {
+    let release!: () => void
+    const next = new Promise<void>((r) => (release = r))
+    const prev = this.#tail
+    this.#tail = prev.then(() => next)
+    this.#idle = this.#tail
+    await prev
+    this.#locked = true
+    return () => {
+      this.#locked = false
+      release()
+    }
+  }
+}
+
+export function parseSqliteDsn(dsn: string): string {
+  if (dsn === 'memory' || dsn === 'sqlite::memory:' || dsn === 'sqlite://:memory:' || dsn === ':memory:') return ':memory:'
+  const m = /^sqlite3?:(?:\/\/)?(.*)$/.exec(dsn)
+  if (!m || !m[1]) throw new TypeError(`not a SQLite DSN: ${dsn} (expected sqlite://path/to/file.sqlite or sqlite::memory:)`)
+  const path = decodeURIComponent(m[1].split('?')[0]!)
+  if (path === ':memory:') return ':memory:'
+  return path
+}
+
+class SqliteQueryable implements Queryable {
+  readonly dialect = sqliteDialect
+  constructor(
+    protected readonly conn: SqliteConnection,
+    /** null at top level; the savepoint depth inside a transaction */
+    protected readonly depth: number | null,
+  ) {}
+
+  protected async gate(): Promise<void> {
+    if (this.depth === null) await this.conn.waitForTransactions()
+  }
+
+  async query<T = Record<string, unknown>>(q: Sql): Promise<T[]> {
+    await this.gate()
+    return this.conn.all(q) as T[]
+  }
+
+  async one<T = Record<string, unknown>>(q: Sql): Promise<T | undefined> {
+    await this.gate()
+    return this.conn.all(q)[0] as T | undefined
+  }
+
+  async exec(q: Sql): Promise<ExecResult> {
+    await this.gate()
+    return this.conn.run(q)
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    if (this.depth === null) return this.conn.topLevelTransaction((c) => fn(new SqliteQueryable(c, 0)), 'BEGIN IMMEDIATE')
+    const name = `sp_${this.depth + 1}`
+    this.conn.raw(`SAVEPOINT ${name}`)
+    try {
+      const result = await fn(new SqliteQueryable(this.conn, this.depth + 1))
+      this.conn.raw(`RELEASE SAVEPOINT ${name}`)
+      return result
+    } catch (e) {
+      this.conn.raw(`ROLLBACK TO SAVEPOINT ${name}`)
+      this.conn.raw(`RELEASE SAVEPOINT ${name}`)
+      throw e
+    }
+  }
+}
+
+/** The one bun:sqlite connection, its statement cache and its transaction lock. */
+class SqliteConnection {
+  readonly #db: BunDatabase
+  readonly #decoders = new Map<string, Decoder | null>()
+  readonly #mutex = new Mutex()
+  readonly #onQuery: StorageDriverOptions['onQuery']
+  closed = false
+
+  constructor(readonly path: string, options: StorageDriverOptions) {
+    try {
+      this.#db = new BunDatabase(path, { create: true, strict: true })
+      this.#db.run('PRAGMA busy_timeout = 5000')
+      if (path !== ':memory:') {
+        this.#db.run('PRAGMA journal_mode = WAL')
+        this.#db.run('PRAGMA synchronous = NORMAL')
+      }
+      this.#db.run('PRAGMA foreign_keys = ON')
+    } catch (e) {
+      throw new StorageUnavailableError(`cannot open SQLite database ${path}`, e)
+    }
+    this.#onQuery = options.onQuery
+  }
+
+  async waitForTransactions(): Promise<void> {
+    while (this.#mutex.locked) await this.#mutex.idle()
+  }
+
+  #statement(text: string): { stmt: Statement; decode: Decoder | null } {
+    if (this.closed) throw new StorageUnavailableError('the database is closed')
+    const stmt = this.#db.query(text)
+    let decode = this.#decoders.get(text)
+    if (decode === undefined) {
+      decode = buildDecoder(stmt)
+      this.#decoders.set(text, decode)
+    }
+    return { stmt, decode }
+  }
+
+  all(q: Sql): Record<string, unknown>[] {
+    const { text, params } = render(q, sqliteDialect)
+    const t0 = this.#onQuery ? performance.now() : 0
+    try {
+      const { stmt, decode } = this.#statement(text)
+      const rows = stmt.all(...(params as never[])) as Record<string, unknown>[]
+      if (decode) for (const r of rows) decode(r)
+      return rows
+    } catch (e) {
+      throw mapError(e)
+    } finally {
+      this.#onQuery?.(text, performance.now() - t0)
+    }
+  }
+
+  run(q: Sql): ExecResult {
+    const { text, params } = render(q, sqliteDialect)
+    const t0 = this.#onQuery ? performance.now() : 0
+    try {
+      const { stmt } = this.#statement(text)
+      const r = stmt.run(...(params as never[]))
+      return { rowCount: r.changes }
+    } catch (e) {
+      throw mapError(e)
+    } finally {
+      this.#onQuery?.(text, performance.now() - t0)
+    }
+  }
+
+  raw(text: string): void {
+    if (this.closed) throw new StorageUnavailableError('the database is closed')
+    try {
+      this.#db.run(text)
+    } catch (e) {
+      throw mapError(e)
+    }
+  }
+
+  pragma<T>(text: string): T[] {
+    return this.#db.query(text).all() as T[]
+  }
+
+  async topLevelTransaction<T>(fn: (conn: SqliteConnection) => Promise<T>, begin: string): Promise<T> {
+    const release = await this.#mutex.acquire()
+    try {
+      this.raw(begin)
+      try {
+        const result = await fn(this)
+        this.raw('COMMIT')
+        return result
+      } catch (e) {
+        try {
+          this.raw('ROLLBACK')
+        } catch {
+          // the transaction may already be gone
+        }
+        throw e
+      }
+    } finally {
+      release()
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    await this.waitForTransactions()
+    this.closed = true
+    this.#db.close(false)
+  }
+}
+
+export class SqliteDatabase extends SqliteQueryable implements Database {
+  readonly driver = 'sqlite'
+
+  constructor(path: string, options: StorageDriverOptions = {}) {
+    if (path !== ':memory:') {
+      path = resolve(path)
+      mkdirSync(dirname(path), { recursive: true })
+    }
+    super(new SqliteConnection(path, options), null)
+  }
+
+  async script(text: string, tx?: Queryable): Promise<void> {
+    if (!tx) await this.conn.waitForTransactions()
+    this.conn.raw(text)
+  }
+
+  withLock<T>(_key: string, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    // BEGIN IMMEDIATE takes SQLite's write lock: other processes wait (busy_timeout).
+    return this.conn.topLevelTransaction((c) => fn(new SqliteQueryable(c, 0)), 'BEGIN IMMEDIATE')
+  }
+
+  async ping(): Promise<void> {
+    await this.one(sql`SELECT 1 AS ok`)
+  }
+
+  async tables(): Promise<string[]> {
+    const rows = await this.query<{ name: string }>(
+      sql`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`,
+    )
+    return rows.map((r) => r.name)
+  }
+
+  async columns(table: string): Promise<{ name: string; notNull: boolean; primaryKey?: boolean }[]> {
+    const rows = this.conn.pragma<{ name: string; notnull: number; pk: number }>(`PRAGMA table_info(${JSON.stringify(table)})`)
+    return rows.map((r) => ({ name: r.name, notNull: r.notnull === 1 || r.pk > 0 }))
+  }
+
+  close(): Promise<void> {
+    return this.conn.close()
+  }
+}
+
+export const sqliteDriver: StorageDriver = {
+  id: 'sqlite',
+  schemes: ['sqlite', 'sqlite3', 'memory'],
+  async connect(dsn, options) {
+    return new SqliteDatabase(parseSqliteDsn(dsn), options)
+  },
+}

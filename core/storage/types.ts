@@ -1,0 +1,66 @@
+/**
+ * The storage contract. Both drivers (bun:sqlite and postgres.js) implement it
+ * and pass the same contract suite (test/contract/storage.test.ts).
+ *
+ * Value mapping, identical on both drivers:
+ * - `TIMESTAMPTZ` columns read as `Date`; `Date` parameters bind as timestamps.
+ * - `BOOLEAN` columns read as `boolean`.
+ * - `JSONB` columns read as parsed JSON; bind with `sql.json(value)`.
+ * - `INTEGER` / `BIGINT` read as `number` (values beyond 2^53 are not supported).
+ * - `TEXT` reads as `string`, `BYTEA` as `Uint8Array`.
+ */
+import type { Dialect, Sql } from './sql.ts'
+
+export interface ExecResult {
+  /** Rows changed by INSERT / UPDATE / DELETE. */
+  rowCount: number
+}
+
+export interface Queryable {
+  readonly dialect: Dialect
+  /** All rows. */
+  query<T = Record<string, unknown>>(q: Sql): Promise<T[]>
+  /** The first row, or undefined. */
+  one<T = Record<string, unknown>>(q: Sql): Promise<T | undefined>
+  /** Run a statement; the number of rows it changed. */
+  exec(q: Sql): Promise<ExecResult>
+  /**
+   * Run `fn` in a transaction: committed when it resolves, rolled back when it
+   * throws. Nested calls become savepoints.
+   */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
+}
+
+export interface Database extends Queryable {
+  readonly driver: string
+  /** Run a multi-statement script (migrations). No parameters. */
+  script(text: string, tx?: Queryable): Promise<void>
+  /**
+   * Run `fn` while holding an exclusive, cross-process lock named `key`
+   * (PostgreSQL: advisory lock; SQLite: an immediate write transaction).
+   */
+  withLock<T>(key: string, fn: (tx: Queryable) => Promise<T>): Promise<T>
+  /** Round-trip to the database. Throws when unreachable. */
+  ping(): Promise<void>
+  /** Names of the tables in the current schema. */
+  tables(): Promise<string[]>
+  /** Columns of a table: name and whether it is NOT NULL. */
+  columns(table: string): Promise<{ name: string; notNull: boolean }[]>
+  close(): Promise<void>
+}
+
+export interface StorageDriverOptions {
+  /** Pool size (PostgreSQL). */
+  maxConnections?: number
+  /** Log SQL text at debug level. */
+  onQuery?: (text: string, ms: number) => void
+}
+
+/** A storage driver: chosen by the DSN's scheme. Contributed by plugins through `storageDrivers`. */
+export interface StorageDriver {
+  /** `sqlite`, `postgres`, … */
+  id: string
+  /** DSN schemes it accepts (`postgres`, `postgresql`). */
+  schemes: string[]
+  connect(dsn: string, options?: StorageDriverOptions): Promise<Database>
+}

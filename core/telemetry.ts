@@ -1,0 +1,48 @@
+/**
+ * Tracing over @opentelemetry/api. Until an SDK registers a tracer provider
+ * these calls are no-ops, so the core carries no SDK dependency.
+ */
+import { type Attributes, type Span, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api'
+
+export const TRACER_NAME = 'tessera'
+
+export function tracer() {
+  return trace.getTracer(TRACER_NAME)
+}
+
+/**
+ * Run `fn` inside an active span named `name`. The span records an exception
+ * and an error status when `fn` throws, and always ends.
+ * Attribute keys should live under `tessera.*`.
+ */
+export async function withSpan<T>(
+  name: string,
+  attributes: Attributes,
+  fn: (span: Span) => Promise<T> | T,
+): Promise<T> {
+  return tracer().startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await fn(span)
+    } catch (e) {
+      span.recordException(e instanceof Error ? e : String(e))
+      span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.message : String(e) })
+      throw e
+    } finally {
+      span.end()
+    }
+  })
+}
+
+/** The active trace id, if a real span is active. */
+export function activeTraceId(): string | undefined {
+  const id = trace.getActiveSpan()?.spanContext().traceId
+  return id && !/^0+$/.test(id) ? id : undefined
+}
+
+/** Extract W3C trace context (traceparent) from request headers, for server spans. */
+export function extractContext(headers: Headers) {
+  return propagation.extract(context.active(), headers, {
+    get: (carrier, key) => carrier.get(key) ?? undefined,
+    keys: (carrier) => [...carrier.keys()],
+  })
+}

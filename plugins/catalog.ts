@@ -1,0 +1,7 @@
+/**
+ * First-party plugins by name, for JSON/YAML configs (`{ "use": "identity" }`)
+ * and for the generated config JSON Schema. Each entry is the plugin's factory.
+ */
+import type { PluginCatalog } from '../core/config/load.ts'
+
+export const catalog: PluginCatalog = {}
