@@ -127,10 +127,22 @@ export interface PluginInstance {
 }
 
 export type PluginFactory<S extends OptionsSchema | undefined> = ((
-  ...args: S extends OptionsSchema ? (undefined extends InputOf<S> ? [options?: InputOf<S>] : [options: InputOf<S>]) : []
+  ...args: S extends OptionsSchema
+    ? undefined extends InputOf<S>
+      ? [options?: InputOf<S>]
+      : {} extends InputOf<S>
+        ? [options?: InputOf<S>]
+        : [options: InputOf<S>]
+    : []
 ) => PluginInstance) & {
   readonly id: string
   readonly definition: PluginDefinition<S>
+}
+
+/** Any plugin factory, whatever its options (catalogs, module loading). */
+export type AnyPluginFactory = ((options?: any) => PluginInstance) & {
+  readonly id: string
+  readonly definition: PluginDefinition<any>
 }
 
 const PLUGIN_ID = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/
@@ -154,6 +166,6 @@ export function isPluginInstance(x: unknown): x is PluginInstance {
   return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[PLUGIN] === true
 }
 
-export function isPluginFactory(x: unknown): x is PluginFactory<any> {
+export function isPluginFactory(x: unknown): x is AnyPluginFactory {
   return typeof x === 'function' && typeof (x as { definition?: unknown }).definition === 'object'
 }

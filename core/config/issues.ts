@@ -3,6 +3,7 @@
  * `plugins[2].options.rpId: expected a string, received 42`.
  */
 import type * as v from 'valibot'
+import { isSensitiveKey } from '../logger.ts'
 
 type AnyIssue = v.BaseIssue<unknown>
 type AnySchema = { type: string; entries?: Record<string, AnySchema>; wrapped?: AnySchema; pipe?: AnySchema[]; item?: AnySchema; options?: AnySchema[] }
@@ -46,14 +47,26 @@ export function knownKeys(schema: unknown, keys: readonly (string | number)[]): 
   return cur?.entries ? Object.keys(cur.entries) : undefined
 }
 
-function describeMessage(issue: AnyIssue): string {
+function received(issue: AnyIssue, sensitive: boolean): string | undefined {
+  if (sensitive) return undefined
+  if (issue.kind === 'validation') {
+    try {
+      const s = JSON.stringify(issue.input)
+      return s === undefined ? undefined : s.length > 80 ? `${s.slice(0, 77)}...` : s
+    } catch {
+      return undefined
+    }
+  }
+  return issue.received
+}
+
+function describeMessage(issue: AnyIssue, sensitive: boolean): string {
   const msg = issue.message
   const m = /^Invalid [a-z ]+: Expected (.+) but received (.+)$/.exec(msg)
-  if (m) return `expected ${m[1]}, received ${m[2]}`
-  if (issue.received && issue.received !== 'undefined' && !/received/i.test(msg) && issue.kind === 'schema') {
-    return `${msg}, received ${issue.received}`
-  }
-  if (issue.received === 'undefined' && issue.kind === 'schema') return `${msg} (it is required)`
+  if (m) return sensitive ? `expected ${m[1]}` : `expected ${m[1]}, received ${m[2]}`
+  const got = received(issue, sensitive)
+  if (issue.kind === 'schema' && got === 'undefined') return `${msg} (it is required)`
+  if (got !== undefined && !/received/i.test(msg)) return `${msg}, received ${got}`
   return msg
 }
 
@@ -76,7 +89,8 @@ export function formatIssue(issue: AnyIssue, opts: FormatOptions = {}): string {
     const known = opts.schema ? knownKeys(opts.schema, keys.slice(0, -1)) : undefined
     return `${where}: unknown option${known ? `; expected one of: ${known.join(', ')}` : ' (check the spelling)'}`
   }
-  return `${where}: ${describeMessage(issue)}`
+  const sensitive = full.some((k) => typeof k === 'string' && isSensitiveKey(k))
+  return `${where}: ${describeMessage(issue, sensitive)}`
 }
 
 export function formatIssues(issues: readonly AnyIssue[], opts: FormatOptions = {}): string[] {

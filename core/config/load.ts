@@ -13,13 +13,13 @@ import * as v from 'valibot'
 import YAML from 'yaml'
 import { ConfigError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
-import { type PluginFactory, type PluginInstance, isPluginFactory, isPluginInstance } from '../plugin.ts'
+import { type AnyPluginFactory, isPluginFactory, isPluginInstance } from '../plugin.ts'
 import { randomToken } from '../secrets.ts'
 import { formatIssues, formatPath } from './issues.ts'
 import { ConfigSchema, type ResolvedConfig, type TesseraConfig, type ValidatedConfig } from './schema.ts'
 
 /** First-party plugins by name, for JSON/YAML configs (`{ "use": "identity" }`). */
-export type PluginCatalog = Record<string, PluginFactory<any>>
+export type PluginCatalog = Record<string, AnyPluginFactory>
 
 export const CONFIG_FILE_NAMES = ['tessera.config.ts', 'tessera.config.js', 'tessera.config.json', 'tessera.config.yaml', 'tessera.config.yml']
 
@@ -185,7 +185,7 @@ export async function resolvePluginRefs(
       problems.push(`plugins[${i}].use: expected a plugin name (${Object.keys(catalog).join(', ') || 'none installed'}) or a module path`)
       continue
     }
-    let factory: PluginFactory<any> | undefined
+    let factory: AnyPluginFactory | undefined
     if (use.startsWith('.') || use.startsWith('/')) {
       const abs = isAbsolute(use) ? use : resolve(baseDir, use)
       try {
@@ -204,7 +204,7 @@ export async function resolvePluginRefs(
         )
       }
     }
-    if (factory) out.push((factory as (o?: unknown) => PluginInstance)(options))
+    if (factory) out.push(factory(options))
   }
   return { config: { ...raw, plugins: out }, problems }
 }

@@ -45,17 +45,29 @@ export class ScopedDb implements Queryable {
   }
 
   query<T = Record<string, unknown>>(q: Sql): Promise<T[]> {
-    this.#check(q)
+    try {
+      this.#check(q)
+    } catch (e) {
+      return Promise.reject(e)
+    }
     return this.unscoped.query<T>(q)
   }
 
   one<T = Record<string, unknown>>(q: Sql): Promise<T | undefined> {
-    this.#check(q)
+    try {
+      this.#check(q)
+    } catch (e) {
+      return Promise.reject(e)
+    }
     return this.unscoped.one<T>(q)
   }
 
   exec(q: Sql): Promise<ExecResult> {
-    this.#check(q)
+    try {
+      this.#check(q)
+    } catch (e) {
+      return Promise.reject(e)
+    }
     return this.unscoped.exec(q)
   }
 

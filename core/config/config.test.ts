@@ -1,0 +1,207 @@
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import * as v from 'valibot'
+import { captureLog } from '../../test/helpers/app.ts'
+import { ConfigError } from '../errors.ts'
+import { definePlugin } from '../plugin.ts'
+import { loadConfig, resolveConfig } from './load.ts'
+
+const SECRET = 'a-very-long-secret-value-1'
+const problemsOf = (f: () => unknown) => {
+  try {
+    f()
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems
+    throw e
+  }
+  throw new Error('expected a ConfigError')
+}
+const asyncProblemsOf = async (p: Promise<unknown>) => {
+  const e = await p.then(
+    () => {
+      throw new Error('expected a ConfigError')
+    },
+    (e) => e,
+  )
+  if (!(e instanceof ConfigError)) throw e
+  return e.problems
+}
+
+describe('config: defaults and validation', () => {
+  it('fills in the documented defaults', () => {
+    const c = resolveConfig({ secrets: { system: [SECRET] } }, { env: {} })
+    expect(c.dsn).toBe('sqlite://tessera.sqlite')
+    expect(c.serve.public).toEqual({ host: '0.0.0.0', port: 4433 })
+    expect(c.serve.admin).toEqual({ host: '127.0.0.1', port: 4434, enabled: true })
+    expect(c.serve.shutdownTimeout).toBe(10_000)
+    expect(c.log).toEqual({ level: 'info', format: 'json' })
+    expect(c.tenancy.default).toBe('default')
+    expect(c.secrets).toEqual({ system: [SECRET], cookie: [SECRET], ephemeral: false })
+  })
+
+  it('names the path and what was expected', () => {
+    expect(problemsOf(() => resolveConfig({ secrets: { system: [SECRET] }, serve: { public: { port: 70000 } } }, { env: {} }))).toEqual([
+      'serve.public.port: expected a port number from 0 to 65535, received 70000',
+    ])
+    expect(problemsOf(() => resolveConfig({ secrets: { system: [SECRET] }, log: { level: 'loud' as never } }, { env: {} }))).toEqual([
+      'log.level: expected one of debug, info, warn, error, fatal, received "loud"',
+    ])
+  })
+
+  it('names an unknown key and lists the known ones', () => {
+    expect(problemsOf(() => resolveConfig({ secrets: { system: [SECRET] }, serve: { publc: {} } as never }, { env: {} }))).toEqual([
+      'serve.publc: unknown option; expected one of: public, admin, shutdownTimeout, maxRequestBodySize',
+    ])
+  })
+
+  it('reports every problem at once', () => {
+    const problems = problemsOf(() =>
+      resolveConfig({ secrets: { system: ['short'] }, serve: { admin: { port: -1 } }, dsn: '' }, { env: {} }),
+    )
+    expect(problems).toHaveLength(3)
+    expect(problems).toContain('secrets.system[0]: expected a secret of at least 16 characters')
+    // a secret's value is never echoed back
+    expect(problems.join()).not.toContain('short')
+  })
+})
+
+describe('config: environment overrides', () => {
+  it('lets the environment override the file (12-factor)', () => {
+    const c = resolveConfig(
+      { dsn: 'sqlite://file.sqlite', serve: { public: { port: 1 } } },
+      {
+        env: {
+          DSN: 'postgres://u:p@db:5432/tessera',
+          SECRETS_SYSTEM: `${SECRET}-new, ${SECRET}-old`,
+          SECRETS_COOKIE: `${SECRET}-cookie`,
+          SERVE_PUBLIC_PORT: '8080',
+          SERVE_ADMIN_PORT: '8081',
+          SERVE_PUBLIC_BASE_URL: 'https://auth.example.com/',
+          LOG_LEVEL: 'debug',
+          LOG_FORMAT: 'text',
+        },
+      },
+    )
+    expect(c.dsn).toBe('postgres://u:p@db:5432/tessera')
+    expect(c.secrets.system).toEqual([`${SECRET}-new`, `${SECRET}-old`])
+    expect(c.secrets.cookie).toEqual([`${SECRET}-cookie`])
+    expect(c.serve.public.port).toBe(8080)
+    expect(c.serve.admin.port).toBe(8081)
+    expect(c.serve.public.baseUrl).toBe('https://auth.example.com/')
+    expect(c.log).toEqual({ level: 'debug', format: 'text' })
+  })
+
+  it('names the variable when an override is invalid', () => {
+    expect(problemsOf(() => resolveConfig({ secrets: { system: [SECRET] } }, { env: { SERVE_PUBLIC_PORT: 'eighty' } }))).toEqual([
+      'SERVE_PUBLIC_PORT (serve.public.port): expected a port number, received "eighty"',
+    ])
+    expect(problemsOf(() => resolveConfig({ secrets: { system: [SECRET] } }, { env: { LOG_FORMAT: 'xml' } }))).toEqual([
+      'LOG_FORMAT (log.format): expected json or text, received "xml"',
+    ])
+  })
+})
+
+describe('config: secrets', () => {
+  it('refuses to start without a system secret outside dev mode, naming the variable', () => {
+    const [problem] = problemsOf(() => resolveConfig({}, { env: {} }))
+    expect(problem).toStartWith('secrets.system is not set: set the SECRETS_SYSTEM environment variable')
+  })
+
+  it('uses an ephemeral secret in dev mode, with a loud warning', () => {
+    const log = captureLog('warn')
+    const c = resolveConfig({ dev: true }, { env: {}, log: log.logger })
+    expect(c.secrets.ephemeral).toBe(true)
+    expect(c.secrets.system[0]!.length).toBeGreaterThanOrEqual(32)
+    expect(log.lines).toHaveLength(1)
+    expect(log.lines[0]!.level).toBe('warn')
+    expect(String(log.lines[0]!.msg)).toContain('DEVELOPMENT MODE')
+    // the secret itself never reaches the log
+    expect(JSON.stringify(log.lines)).not.toContain(c.secrets.system[0]!)
+  })
+
+  it('turns dev mode on from TESSERA_DEV', () => {
+    expect(resolveConfig({}, { env: { TESSERA_DEV: 'true' } }).secrets.ephemeral).toBe(true)
+  })
+})
+
+describe('config: files', () => {
+  let dir: string
+  const pluginWithOptions = definePlugin({ id: 'greeter', options: v.object({ greeting: v.string() }) })
+  const catalog = { greeter: pluginWithOptions }
+  beforeAll(() => {
+    // inside the repository, so a code config's `import 'tessera'` resolves as in a user's project
+    mkdirSync(join(import.meta.dir, '../../.tmp'), { recursive: true })
+    dir = mkdtempSync(join(import.meta.dir, '../../.tmp/config-'))
+  })
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+  const write = (name: string, text: string) => {
+    const p = join(dir, name)
+    writeFileSync(p, text)
+    return p
+  }
+
+  it('reads JSON with plugins by name', async () => {
+    const path = write('a.json', JSON.stringify({ dsn: 'sqlite::memory:', secrets: { system: [SECRET] }, plugins: [{ use: 'greeter', options: { greeting: 'hi' } }] }))
+    const c = await loadConfig({ path, env: {}, catalog })
+    expect(c.dsn).toBe('sqlite::memory:')
+    expect(c.source).toBe(path)
+    expect((c.plugins[0] as { id: string; input: unknown }).input).toEqual({ greeting: 'hi' })
+  })
+
+  it('reads YAML with the same schema', async () => {
+    const path = write('a.yaml', `dsn: "sqlite::memory:"\nsecrets:\n  system: ["${SECRET}"]\nserve:\n  public:\n    port: 5000\nplugins:\n  - use: greeter\n    options: { greeting: hello }\n`)
+    const c = await loadConfig({ path, env: {}, catalog })
+    expect(c.serve.public.port).toBe(5000)
+    expect(c.plugins).toHaveLength(1)
+  })
+
+  it('reads a TypeScript config made with defineConfig', async () => {
+    const path = write(
+      'tessera.config.ts',
+      `import { defineConfig } from 'tessera'\nexport default defineConfig({ dsn: 'sqlite::memory:', secrets: { system: ['${SECRET}'] }, serve: { admin: { enabled: false } } })\n`,
+    )
+    const c = await loadConfig({ path, env: {} })
+    expect(c.serve.admin.enabled).toBe(false)
+  })
+
+  it('finds tessera.config.* in the working directory, and TESSERA_CONFIG over it', async () => {
+    const sub = mkdtempSync(join(dir, 'cwd-'))
+    writeFileSync(join(sub, 'tessera.config.json'), JSON.stringify({ secrets: { system: [SECRET] }, dsn: 'sqlite://found.sqlite' }))
+    const other = write('other.json', JSON.stringify({ secrets: { system: [SECRET] }, dsn: 'sqlite://other.sqlite' }))
+    expect((await loadConfig({ cwd: sub, env: {} })).dsn).toBe('sqlite://found.sqlite')
+    expect((await loadConfig({ cwd: sub, env: { TESSERA_CONFIG: other } })).dsn).toBe('sqlite://other.sqlite')
+  })
+
+  it('names a missing config file and where its name came from', async () => {
+    expect(await asyncProblemsOf(loadConfig({ path: 'nope.yaml', cwd: dir, env: {} }))).toEqual([
+      'config file nope.yaml does not exist (from --config)',
+    ])
+  })
+
+  it('points at the line of a JSON syntax error', async () => {
+    const path = write('bad.json', '{\n  "dsn": "x",\n  "serve": {,\n}')
+    const [problem] = await asyncProblemsOf(loadConfig({ path, env: {} }))
+    expect(problem).toMatch(/bad\.json: not valid JSON/)
+  })
+
+  it('reports YAML syntax errors', async () => {
+    const path = write('bad.yaml', 'serve:\n  public: [\n')
+    const [problem] = await asyncProblemsOf(loadConfig({ path, env: {} }))
+    expect(problem).toMatch(/bad\.yaml: not valid YAML/)
+  })
+
+  it('names an unknown plugin and lists the first-party ones', async () => {
+    const path = write('unknown.json', JSON.stringify({ secrets: { system: [SECRET] }, plugins: [{ use: 'greeter', options: { greeting: 'x' } }, { use: 'nope' }] }))
+    expect(await asyncProblemsOf(loadConfig({ path, env: {}, catalog }))).toEqual([
+      'plugins[1].use: unknown plugin "nope"; first-party plugins are: greeter',
+    ])
+  })
+
+  it('loads a plugin from a module path relative to the config file', async () => {
+    write('my-plugin.ts', `import { definePlugin } from 'tessera'\nexport default definePlugin({ id: 'mine' })\n`)
+    const path = write('with-path.yaml', `secrets: { system: ["${SECRET}"] }\nplugins:\n  - use: ./my-plugin.ts\n`)
+    const c = await loadConfig({ path, env: {} })
+    expect((c.plugins[0] as { id: string }).id).toBe('mine')
+  })
+})

@@ -1,0 +1,136 @@
+/**
+ * The pipeline's contract, in Oathkeeper's order: authenticators in order (first
+ * responsible wins), one authorizer, every mutator, and an error handler chosen by `when`.
+ */
+import { describe, expect, it } from 'bun:test'
+import * as v from 'valibot'
+import { ConfigError } from '../errors.ts'
+import { createRegistries } from '../registry.ts'
+import { compilePipeline, mergeConfig } from './run.ts'
+import { AUTHENTICATED, NOT_RESPONSIBLE, type PipelineRequest, forbidden, unauthorized } from './types.ts'
+
+function registries(log: string[] = []) {
+  const r = createRegistries()
+  r.authenticators.register({ id: 'anonymous', authenticate: (_q, s) => { log.push('anonymous'); s.subject = 'guest'; return AUTHENTICATED } }, 't')
+  r.authenticators.register({ id: 'header', authenticate: (q, s) => {
+    log.push('header')
+    const u = q.headers.get('x-user')
+    if (!u) return NOT_RESPONSIBLE
+    if (u === 'mallory') return { kind: 'denied', error: unauthorized('banned') }
+    s.subject = u
+    return AUTHENTICATED
+  } }, 't')
+  r.authorizers.register({ id: 'allow', authorize: () => ({ allowed: true }) }, 't')
+  r.authorizers.register({ id: 'deny', authorize: () => ({ allowed: false, error: forbidden('always_deny') }) }, 't')
+  let validations = 0
+  const counted = v.pipe(v.object({ name: v.string(), value: v.optional(v.string(), 'set') }), v.check(() => { validations++; return true }))
+  r.mutators.register({ id: 'set_header', config: counted, mutate: (_q, s, c: { name: string; value: string }) => { s.header.set(c.name, c.value.replace('{subject}', s.subject)) } }, 't')
+  r.errorHandlers.register({ id: 'json', handle: (e) => Response.json({ json: e.kind }, { status: e.status }) }, 't')
+  r.errorHandlers.register({ id: 'redirect', config: v.object({ to: v.string() }), handle: (_e, _q, c: { to: string }) => new Response(null, { status: 302, headers: { location: c.to } }) }, 't')
+  return { r, validations: () => validations }
+}
+
+const request = (headers: Record<string, string> = {}): PipelineRequest => ({ method: 'GET', url: new URL('http://localhost/api'), headers: new Headers(headers), tenant: 'default' })
+
+describe('pipeline', () => {
+  it('skips authenticators that are not responsible; the first responsible one wins', async () => {
+    const log: string[] = []
+    const { r } = registries(log)
+    const p = compilePipeline({ id: 'r', authenticators: [{ handler: 'header' }, { handler: 'anonymous' }], authorizer: { handler: 'allow' }, mutators: [] }, r)
+    const withUser = await p.run(request({ 'x-user': 'ann' }))
+    expect(withUser.session.subject).toBe('ann')
+    expect(log).toEqual(['header'])
+    log.length = 0
+    const without = await p.run(request())
+    expect(without.session.subject).toBe('guest')
+    expect(log).toEqual(['header', 'anonymous'])
+  })
+
+  it('stops at an authenticator that denies, without trying the next', async () => {
+    const log: string[] = []
+    const { r } = registries(log)
+    const p = compilePipeline({ id: 'r', authenticators: [{ handler: 'header' }, { handler: 'anonymous' }], authorizer: { handler: 'allow' }, mutators: [] }, r)
+    const d = await p.run(request({ 'x-user': 'mallory' }))
+    expect(d.allowed).toBe(false)
+    expect(log).toEqual(['header'])
+    if (!d.allowed) expect(d.response.status).toBe(401)
+  })
+
+  it('runs the authorizer, then every mutator in order', async () => {
+    const { r } = registries()
+    const p = compilePipeline({
+      id: 'r',
+      authenticators: [{ handler: 'header' }],
+      authorizer: { handler: 'allow' },
+      mutators: [{ handler: 'set_header', config: { name: 'X-A', value: '{subject}' } }, { handler: 'set_header', config: { name: 'X-B' } }],
+    }, r)
+    const d = await p.run(request({ 'x-user': 'ann' }))
+    expect(d.allowed).toBe(true)
+    expect([d.session.header.get('X-A'), d.session.header.get('X-B')]).toEqual(['ann', 'set'])
+    const denied = compilePipeline({ id: 'r2', authenticators: [{ handler: 'header' }], authorizer: { handler: 'deny' }, mutators: [{ handler: 'set_header', config: { name: 'X-A' } }] }, r)
+    const dd = await denied.run(request({ 'x-user': 'ann' }))
+    expect(dd.allowed).toBe(false)
+    expect(dd.session.header.get('X-A')).toBeNull()
+    if (!dd.allowed) expect(dd.error.reasonId).toBe('always_deny')
+  })
+
+  it('chooses the error handler by `when`, falling through to the next', async () => {
+    const { r } = registries()
+    const p = compilePipeline({
+      id: 'r',
+      authenticators: [{ handler: 'header' }],
+      authorizer: { handler: 'deny' },
+      mutators: [],
+      errors: [
+        { handler: 'redirect', config: { to: 'https://login.example.com' }, when: [{ error: ['unauthorized', 'forbidden'], request: { header: { accept: ['text/html'] } } }] },
+        { handler: 'json' },
+      ],
+    }, r)
+    const browser = await p.run(request({ 'x-user': 'ann', accept: 'text/html,application/xhtml+xml' }))
+    const api = await p.run(request({ 'x-user': 'ann', accept: 'application/json' }))
+    if (browser.allowed || api.allowed) throw new Error('expected denials')
+    expect(browser.response.status).toBe(302)
+    expect(browser.response.headers.get('location')).toBe('https://login.example.com')
+    expect(api.response.status).toBe(403)
+    expect(await api.response.json()).toEqual({ json: 'forbidden' })
+  })
+
+  it('merges rule config over global config and validates it once, at compile time', async () => {
+    const { r, validations } = registries()
+    const p = compilePipeline(
+      { id: 'r', authenticators: [{ handler: 'header' }], authorizer: { handler: 'allow' }, mutators: [{ handler: 'set_header', config: { value: 'rule' } }] },
+      r,
+      { mutators: { set_header: { name: 'X-Global', value: 'global' } } },
+    )
+    expect(validations()).toBe(1)
+    for (let i = 0; i < 5; i++) await p.run(request({ 'x-user': 'ann' }))
+    expect(validations()).toBe(1)
+    const d = await p.run(request({ 'x-user': 'ann' }))
+    expect(d.session.header.get('X-Global')).toBe('rule')
+  })
+
+  it('refuses an invalid handler config when compiling, naming the rule and path', () => {
+    const { r } = registries()
+    let err: unknown
+    try {
+      compilePipeline({ id: 'api', authenticators: [{ handler: 'header' }], authorizer: { handler: 'allow' }, mutators: [{ handler: 'set_header', config: { name: 42 } }] }, r)
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(ConfigError)
+    expect((err as ConfigError).problems).toEqual(['rules.api.mutators[0].config.name: expected string, received 42'])
+  })
+
+  it('turns a throwing handler into a 500 decision, never an allow', async () => {
+    const { r } = registries()
+    r.authorizers.register({ id: 'broken', authorize: () => { throw new Error('db down') } }, 't')
+    const p = compilePipeline({ id: 'r', authenticators: [{ handler: 'anonymous' }], authorizer: { handler: 'broken' }, mutators: [] }, r)
+    const d = await p.run(request())
+    expect(d.allowed).toBe(false)
+    if (!d.allowed) expect(d.response.status).toBe(500)
+  })
+
+  it('merges objects deeply and lets arrays and scalars replace', () => {
+    expect(mergeConfig({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, e: 2 })).toEqual({ a: { b: 1, c: [3] }, d: 1, e: 2 })
+  })
+})
