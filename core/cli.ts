@@ -245,7 +245,11 @@ async function cmdConfigCheck(values: { config?: string; dev?: boolean }, io: Cl
   // Boot against a throwaway in-memory database: options, order, registrations and setup are all checked.
   const kernel = await Kernel.boot(config, { log: createLogger({ level: 'error' }), database: new SqliteDatabase(':memory:') })
   const ids = kernel.plugins.map((p) => p.id)
-  await kernel.stop()
+  try {
+    kernel.driverFor(dsn)
+  } finally {
+    await kernel.stop()
+  }
   io.out(
     `configuration is valid (${config.source}): ${ids.length} plugin(s)${ids.length ? ` [${ids.join(', ')}]` : ''}; database ${dsn.split(':')[0]}; public :${config.serve.public.port}, admin ${config.serve.admin.enabled ? `${config.serve.admin.host}:${config.serve.admin.port}` : 'disabled'}`,
   )

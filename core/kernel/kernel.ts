@@ -18,7 +18,7 @@ import { type MigrationState, type PluginMigrations, migrateUp, migrationStatus,
 import { postgresDriver } from '../storage/postgres.ts'
 import { ScopedDb } from '../storage/scoped.ts'
 import { sqliteDriver } from '../storage/sqlite.ts'
-import type { Database } from '../storage/types.ts'
+import type { Database, StorageDriver } from '../storage/types.ts'
 import type { Subject } from '../subject.ts'
 import { resolveTenant } from '../tenancy.ts'
 import { orderPlugins } from './order.ts'
@@ -171,14 +171,20 @@ export class Kernel {
     }
   }
 
-  async #connect(): Promise<Database> {
-    const dsn = this.config.dsn
+  /** The storage driver for a DSN, by scheme; a ConfigError naming the known schemes otherwise. */
+  driverFor(dsn: string): StorageDriver {
     const scheme = driverScheme(dsn)
     const driver = this.registries.storageDrivers.list().find((d) => d.schemes.includes(scheme))
     if (!driver) {
       const known = this.registries.storageDrivers.list().flatMap((d) => d.schemes)
       throw new ConfigError([`dsn: no storage driver for scheme "${scheme || dsn}"; known schemes: ${known.join(', ')}`])
     }
+    return driver
+  }
+
+  async #connect(): Promise<Database> {
+    const dsn = this.config.dsn
+    const driver = this.driverFor(dsn)
     try {
       return await driver.connect(dsn, {
         onQuery: this.log.enabled('debug') ? (text, ms) => this.log.debug('sql', { sql: text, ms: Math.round(ms * 100) / 100 }) : undefined,
@@ -309,11 +315,12 @@ export class Kernel {
     } else if (this.config.migrations.auto) {
       if (this.#db.driver === 'sqlite') await this.migrate()
       else {
-        const pending = (await this.migrationStatus()).filter((s) => s.state === 'pending')
-        if (pending.length) {
-          this.log.warn('migrations.auto is ignored on PostgreSQL; run `tessera migrate up` (or serve --migrate)', {
-            pending: pending.length,
-          })
+        const pending = await this.migrationStatus().then(
+          (all) => all.filter((s) => s.state === 'pending').length,
+          () => 0, // unreachable: /health/ready says so
+        )
+        if (pending) {
+          this.log.warn('migrations.auto is ignored on PostgreSQL; run `tessera migrate up` (or serve --migrate)', { pending })
         }
       }
     }
