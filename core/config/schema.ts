@@ -33,56 +33,78 @@ const TenantId = v.pipe(
   v.regex(TENANT_ID, 'expected a tenant id of letters, digits, ".", "_" or "-" (at most 64)'),
 )
 
+const d = v.description
+
 export const PublicListenerSchema = v.strictObject({
-  /** Interface to bind. */
-  host: v.optional(Host, '0.0.0.0'),
-  port: v.optional(Port, 4433),
-  /** The URL browsers and apps reach the public API at (behind a proxy, the proxy's URL). */
-  baseUrl: v.optional(BaseUrl),
+  host: v.optional(v.pipe(Host, d('Interface the public listener binds. Env: SERVE_PUBLIC_HOST.')), '0.0.0.0'),
+  port: v.optional(v.pipe(Port, d('Port of the public listener (browser- and app-facing APIs). Env: SERVE_PUBLIC_PORT.')), 4433),
+  baseUrl: v.optional(
+    v.pipe(BaseUrl, d("The URL browsers and apps reach the public API at (behind a proxy, the proxy's URL). Env: SERVE_PUBLIC_BASE_URL.")),
+  ),
 })
 
 export const AdminListenerSchema = v.strictObject({
-  /** Interface to bind. Loopback by default: the admin API is not for the internet. */
-  host: v.optional(Host, '127.0.0.1'),
-  port: v.optional(Port, 4434),
-  baseUrl: v.optional(BaseUrl),
-  /** Set false to run no admin listener. */
-  enabled: v.optional(v.boolean('expected true or false'), true),
+  host: v.optional(
+    v.pipe(Host, d('Interface the admin listener binds. Loopback by default: the admin API is not for the internet. Env: SERVE_ADMIN_HOST.')),
+    '127.0.0.1',
+  ),
+  port: v.optional(v.pipe(Port, d('Port of the admin listener (admin APIs, internal checks, metrics). Env: SERVE_ADMIN_PORT.')), 4434),
+  baseUrl: v.optional(v.pipe(BaseUrl, d('The URL the admin API is reached at. Env: SERVE_ADMIN_BASE_URL.'))),
+  enabled: v.optional(v.pipe(v.boolean('expected true or false'), d('Set false to run no admin listener.')), true),
 })
 
 export const ServeSchema = v.strictObject({
   public: v.optional(PublicListenerSchema, {}),
   admin: v.optional(AdminListenerSchema, {}),
-  /** How long in-flight requests may take to finish at shutdown (ms). */
   shutdownTimeout: v.optional(
-    v.pipe(v.number('expected milliseconds'), v.integer('expected whole milliseconds'), v.minValue(0), v.maxValue(600_000)),
+    v.pipe(
+      v.number('expected milliseconds'),
+      v.integer('expected whole milliseconds'),
+      v.minValue(0, 'expected 0 or more milliseconds'),
+      v.maxValue(600_000, 'expected at most 600000 milliseconds'),
+      d('How long in-flight requests may take to finish at shutdown (milliseconds).'),
+    ),
     10_000,
   ),
-  /** Largest request body accepted (bytes). */
-  maxRequestBodySize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024)), 1024 * 1024),
+  maxRequestBodySize: v.optional(
+    v.pipe(v.number('expected bytes'), v.integer('expected whole bytes'), v.minValue(1024, 'expected at least 1024 bytes'), d('Largest request body accepted (bytes).')),
+    1024 * 1024,
+  ),
 })
 
 export const SecretsSchema = v.strictObject({
-  /** Sign and encrypt tokens and state. First signs, all verify. Env: SECRETS_SYSTEM. */
-  system: v.optional(v.array(Secret, 'expected a list of secrets')),
-  /** Sign and encrypt cookies. Defaults to `system`. Env: SECRETS_COOKIE. */
-  cookie: v.optional(v.array(Secret, 'expected a list of secrets')),
+  system: v.optional(
+    v.pipe(
+      v.array(Secret, 'expected a list of secrets'),
+      d('Secrets that sign and encrypt tokens and state: the first signs/encrypts, all verify/decrypt (rotation). Required outside dev mode. Env: SECRETS_SYSTEM (comma-separated).'),
+    ),
+  ),
+  cookie: v.optional(
+    v.pipe(v.array(Secret, 'expected a list of secrets'), d('Secrets for cookies; default: secrets.system. Env: SECRETS_COOKIE (comma-separated).')),
+  ),
 })
 
 export const LogSchema = v.strictObject({
-  level: v.optional(v.picklist(LOG_LEVELS, `expected one of ${LOG_LEVELS.join(', ')}`), 'info'),
-  format: v.optional(v.picklist(['json', 'text'], 'expected json or text'), 'json'),
+  level: v.optional(v.pipe(v.picklist(LOG_LEVELS, `expected one of ${LOG_LEVELS.join(', ')}`), d('Least severe level written. Env: LOG_LEVEL.')), 'info'),
+  format: v.optional(
+    v.pipe(v.picklist(['json', 'text'], 'expected json or text'), d('json: one JSON object per line; text: for humans. Env: LOG_FORMAT.')),
+    'json',
+  ),
 })
 
 export type TenantResolver = (request: Request) => string | null | undefined | Promise<string | null | undefined>
 
 export const TenancySchema = v.strictObject({
-  /** The tenant of single-tenant installs, and of requests no resolver claims. */
-  default: v.optional(TenantId, 'default'),
-  /** Tenants by request host (`{"a.example.com": "tenant-a"}`). */
-  hosts: v.optional(v.record(v.string(), TenantId, 'expected a map of host name to tenant id')),
-  /** Code configs only: a function from request to tenant id. */
-  resolve: v.optional(v.custom<TenantResolver>((x) => typeof x === 'function', 'expected a function (request) => tenant id')),
+  default: v.optional(v.pipe(TenantId, d('The tenant of single-tenant installs, and of requests no resolver claims.')), 'default'),
+  hosts: v.optional(
+    v.pipe(v.record(v.string(), TenantId, 'expected a map of host name to tenant id'), d('Tenants by request host name, e.g. {"a.example.com": "tenant-a"}.')),
+  ),
+  resolve: v.optional(
+    v.pipe(
+      v.custom<TenantResolver>((x) => typeof x === 'function', 'expected a function (request) => tenant id'),
+      d('Code configs only: a function from the request to a tenant id (null for the default).'),
+    ),
+  ),
 })
 
 const PluginEntry = v.custom<PluginInstance>(
@@ -91,23 +113,38 @@ const PluginEntry = v.custom<PluginInstance>(
 )
 
 export const ConfigSchema = v.strictObject({
-  /** Development mode: ephemeral secrets when none are set, text logs friendly. Never in production. */
-  dev: v.optional(v.boolean('expected true or false'), false),
-  /** The database. `sqlite://path.sqlite`, `sqlite::memory:` or `postgres://…`. Env: DSN. */
-  dsn: v.optional(v.pipe(v.string('expected a DSN string'), v.minLength(1, 'expected a DSN')), 'sqlite://tessera.sqlite'),
+  dev: v.optional(
+    v.pipe(v.boolean('expected true or false'), d('Development mode: ephemeral secrets (with a warning) when none are set. Never in production. Env: TESSERA_DEV.')),
+    false,
+  ),
+  dsn: v.optional(
+    v.pipe(
+      v.string('expected a DSN string'),
+      v.minLength(1, 'expected a DSN'),
+      d('The database: sqlite://path.sqlite (embedded default), sqlite::memory:, or postgres://user:password@host:5432/db?max_conns=20&search_path=schema. Env: DSN.'),
+    ),
+    'sqlite://tessera.sqlite',
+  ),
   serve: v.optional(ServeSchema, {}),
   secrets: v.optional(SecretsSchema, {}),
   log: v.optional(LogSchema, {}),
   migrations: v.optional(
     v.strictObject({
-      /** Apply pending migrations when `serve` starts. Honoured only on SQLite; PostgreSQL is migrated with `tessera migrate up`. */
-      auto: v.optional(v.boolean('expected true or false'), false),
+      auto: v.optional(
+        v.pipe(
+          v.boolean('expected true or false'),
+          d('Apply pending migrations when serve starts. Honoured on SQLite only: PostgreSQL is migrated with `tessera migrate up` (or `serve --migrate`).'),
+        ),
+        false,
+      ),
     }),
     {},
   ),
   tenancy: v.optional(TenancySchema, {}),
-  /** The plugins, in any order: the kernel orders them by dependsOn. */
-  plugins: v.optional(v.array(PluginEntry, 'expected a list of plugins'), []),
+  plugins: v.optional(
+    v.pipe(v.array(PluginEntry, 'expected a list of plugins'), d('The plugins, in any order: the kernel orders them by dependsOn.')),
+    [],
+  ),
 })
 
 /** What a user writes (defaults optional). */
