@@ -1,0 +1,129 @@
+/**
+ * Benchmark harness: the server under test runs in its own process pinned to
+ * one core (taskset -c 0); the load generator runs in a second process on
+ * another core (wrk when installed, autocannon otherwise). Results print as a table.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+
+export const REPO = resolve(import.meta.dir, '../..')
+
+const hasTaskset = Bun.which('taskset') !== null
+const wrk = Bun.which('wrk')
+
+export function pinned(cpu: number, cmd: string[]): string[] {
+  const cpus = navigator.hardwareConcurrency
+  return hasTaskset && cpus > 1 ? ['taskset', '-c', String(cpu % cpus), ...cmd] : cmd
+}
+
+export interface ServerHandle {
+  url: string
+  stop(): Promise<void>
+}
+
+/** Start a process and wait until `ready` (a URL) answers 200. */
+export async function startServer(cmd: string[], opts: { env?: Record<string, string>; cwd?: string; ready: string; cpu?: number }): Promise<ServerHandle> {
+  const proc = Bun.spawn(pinned(opts.cpu ?? 0, cmd), {
+    cwd: opts.cwd ?? REPO,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...opts.env },
+    stdout: 'ignore',
+    stderr: 'inherit',
+  })
+  const deadline = Date.now() + 20_000
+  while (Date.now() < deadline) {
+    const ok = await fetch(opts.ready).then((r) => r.ok, () => false)
+    if (ok) break
+    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}`)
+    await Bun.sleep(100)
+  }
+  return {
+    url: new URL(opts.ready).origin,
+    async stop() {
+      proc.kill('SIGTERM')
+      await Promise.race([proc.exited, Bun.sleep(5000)])
+      proc.kill('SIGKILL')
+    },
+  }
+}
+
+export interface LoadOptions {
+  url: string
+  method?: string
+  headers?: Record<string, string>
+  body?: string
+  connections?: number
+  durationSec?: number
+  cpu?: number
+}
+
+export interface LoadResult {
+  rps: number
+  p50: number
+  p99: number
+  requests: number
+  errors: number
+  tool: string
+}
+
+/** Generate load from a second process; latencies in milliseconds. */
+export async function load(o: LoadOptions): Promise<LoadResult> {
+  const connections = o.connections ?? 64
+  const duration = o.durationSec ?? 10
+  if (wrk) {
+    const dir = mkdtempSync(join(REPO, '.tmp-bench-'))
+    try {
+      const script = join(dir, 'req.lua')
+      const headerLines = Object.entries(o.headers ?? {}).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
+      writeFileSync(
+        script,
+        [`wrk.method = ${JSON.stringify(o.method ?? 'GET')}`, ...(o.body ? [`wrk.body = ${JSON.stringify(o.body)}`] : []), ...headerLines,
+          'done = function(summary, latency, requests)',
+          '  io.write(string.format("JSON {\\"requests\\":%d,\\"errors\\":%d,\\"p50\\":%f,\\"p99\\":%f,\\"duration\\":%d,\\"non2xx\\":%d}\\n", summary.requests, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, latency:percentile(50)/1000, latency:percentile(99)/1000, summary.duration, summary.errors.status))',
+          'end'].join('\n'),
+      )
+      const p = Bun.spawnSync(pinned(o.cpu ?? 1, [wrk, '-t1', `-c${connections}`, `-d${duration}s`, '-s', script, o.url]), { stdout: 'pipe', stderr: 'pipe' })
+      const out = p.stdout.toString()
+      const m = /JSON (\{.*\})/.exec(out)
+      if (!m) throw new Error(`wrk failed: ${out}${p.stderr.toString()}`)
+      const r = JSON.parse(m[1]!) as { requests: number; errors: number; p50: number; p99: number; duration: number; non2xx: number }
+      return { rps: r.requests / (r.duration / 1e6), p50: r.p50, p99: r.p99, requests: r.requests, errors: r.errors + r.non2xx, tool: 'wrk' }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+  const bin = join(REPO, 'node_modules/autocannon/autocannon.js')
+  if (!existsSync(bin)) throw new Error('neither wrk nor autocannon is available (apt-get install wrk, or bun install)')
+  const args = ['node', bin, '-j', '-c', String(connections), '-d', String(duration), '-m', o.method ?? 'GET']
+  for (const [k, v] of Object.entries(o.headers ?? {})) args.push('-H', `${k}=${v}`)
+  if (o.body) args.push('-b', o.body)
+  args.push(o.url)
+  const p = Bun.spawnSync(pinned(o.cpu ?? 1, args), { stdout: 'pipe', stderr: 'pipe' })
+  const r = JSON.parse(p.stdout.toString()) as { requests: { average: number; total: number }; latency: { p50: number; p99: number }; errors: number; non2xx: number }
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total, errors: r.errors + r.non2xx, tool: 'autocannon' }
+}
+
+export function printTable(title: string, rows: Record<string, string | number>[]): void {
+  const cols = Object.keys(rows[0] ?? {})
+  const fmt = (v: string | number) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : v)
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => fmt(r[c] ?? '').length)))
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`
+  console.log(`\n${title}\n`)
+  console.log(line(cols))
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`)
+  for (const r of rows) console.log(line(cols.map((c) => fmt(r[c] ?? ''))))
+  console.log()
+}
+
+export function scratch(): { dir: string; write(name: string, text: string): string; remove(): void } {
+  mkdirSync(join(REPO, '.tmp'), { recursive: true })
+  const dir = mkdtempSync(join(REPO, '.tmp', 'bench-'))
+  return {
+    dir,
+    write: (name, text) => {
+      const p = join(dir, name)
+      writeFileSync(p, text)
+      return p
+    },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  }
+}
