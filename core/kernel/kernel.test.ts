@@ -414,3 +414,43 @@ describe('kernel: services', () => {
     await k.stop()
   })
 })
+
+describe('kernel: tenancy', () => {
+  const req = (app: Parameters<typeof call>[0], method: string, host: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    app.handle(new Request(`http://${host}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: body ? JSON.stringify(body) : undefined }))
+
+  it('resolves the tenant from the host map and keeps tenants apart', async () => {
+    const { kernel, public: pub } = await bootApps([notes({ label: 'L' })], {
+      config: { tenancy: { hosts: { 'a.example.com': 'tenant-a', 'b.example.com': 'tenant-b' } } },
+    })
+    expect((await req(pub, 'POST', 'a.example.com', '/notes', { id: 'n1', title: 'for A' })).status).toBe(201)
+    expect((await req(pub, 'GET', 'a.example.com', '/notes/n1')).status).toBe(200)
+    expect((await req(pub, 'GET', 'b.example.com', '/notes/n1')).status).toBe(404)
+    // an unmapped host is the default tenant
+    expect((await req(pub, 'GET', 'other.example.com', '/notes/n1')).status).toBe(404)
+    await kernel.stop()
+  })
+
+  it('resolves the tenant once per request with a code resolver, and refuses an invalid tenant id', async () => {
+    let calls = 0
+    const { kernel, public: pub } = await bootApps([notes({ label: 'L' })], {
+      config: {
+        tenancy: {
+          resolve: (request) => {
+            calls++
+            return request.headers.get('x-tenant')
+          },
+        },
+      },
+    })
+    const created = await req(pub, 'POST', 'localhost', '/notes', { id: 'n1', title: 't' }, { 'x-tenant': 'acme' })
+    expect(created.status).toBe(201)
+    expect(calls).toBe(1)
+    expect((await req(pub, 'GET', 'localhost', '/notes/n1', undefined, { 'x-tenant': 'acme' })).status).toBe(200)
+    expect((await req(pub, 'GET', 'localhost', '/notes/n1', undefined, { 'x-tenant': 'globex' })).status).toBe(404)
+    const bad = await req(pub, 'GET', 'localhost', '/notes/n1', undefined, { 'x-tenant': "x' OR 1=1 --" })
+    expect(bad.status).toBe(400)
+    expect((await bad.json()).error.message).toBe('The request names an invalid tenant')
+    await kernel.stop()
+  })
+})
