@@ -19,6 +19,7 @@ import {
   type Decision,
   type ErrorHandler,
   type ErrorWhen,
+  type HandlerRef,
   type Mutator,
   PipelineError,
   type PipelineRequest,
@@ -115,35 +116,20 @@ export function compilePipeline(
   if (spec.authenticators.length === 0) {
     throw new ConfigError([`${rule}: authenticators: expected at least one authenticator`])
   }
-  const authenticators = spec.authenticators.map((ref, i) =>
-    bind<Authenticator<any>>(
-      registries.authenticators.require(ref.handler, rule),
-      globals.authenticators?.[ref.handler],
+  type Slot = 'authenticators' | 'authorizers' | 'mutators' | 'errorHandlers'
+  const globalKey = { authenticators: 'authenticators', authorizers: 'authorizers', mutators: 'mutators', errorHandlers: 'errors' } as const
+  const resolve = <H extends { id: string; config?: v.GenericSchema }>(slot: Slot, ref: HandlerRef, where: (string | number)[]) =>
+    bind<H>(
+      registries[slot].require(ref.handler, rule) as unknown as H,
+      globals[globalKey[slot]]?.[ref.handler],
       ref.config,
-      ['rules', spec.id, 'authenticators', i, 'config'],
-    ),
-  )
-  const authorizer = bind<Authorizer<any>>(
-    registries.authorizers.require(spec.authorizer.handler, rule),
-    globals.authorizers?.[spec.authorizer.handler],
-    spec.authorizer.config,
-    ['rules', spec.id, 'authorizer', 'config'],
-  )
-  const mutators = spec.mutators.map((ref, i) =>
-    bind<Mutator<any>>(
-      registries.mutators.require(ref.handler, rule),
-      globals.mutators?.[ref.handler],
-      ref.config,
-      ['rules', spec.id, 'mutators', i, 'config'],
-    ),
-  )
+      ['rules', spec.id, ...where, 'config'],
+    )
+  const authenticators = spec.authenticators.map((ref, i) => resolve<Authenticator<any>>('authenticators', ref, ['authenticators', i]))
+  const authorizer = resolve<Authorizer<any>>('authorizers', spec.authorizer, ['authorizer'])
+  const mutators = spec.mutators.map((ref, i) => resolve<Mutator<any>>('mutators', ref, ['mutators', i]))
   const errorHandlers = (spec.errors ?? []).map((ref, i) => ({
-    ...bind<ErrorHandler<any>>(
-      registries.errorHandlers.require(ref.handler, rule),
-      globals.errors?.[ref.handler],
-      ref.config,
-      ['rules', spec.id, 'errors', i, 'config'],
-    ),
+    ...resolve<ErrorHandler<any>>('errorHandlers', ref, ['errors', i]),
     when: ref.when,
   }))
 
