@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import { ENV_OVERRIDES, type PluginCatalog, loadConfig } from './config/load.ts'
 import type { ResolvedConfig } from './config/schema.ts'
 import { ConfigError, TesseraError } from './errors.ts'
+import type { CliCommand } from './plugin.ts'
 import { Kernel } from './kernel/kernel.ts'
 import { type Logger, createLogger } from './logger.ts'
 import { serve } from './server.ts'
@@ -107,15 +108,55 @@ async function load(values: { config?: string; dev?: boolean }, io: CliIO, catal
   })
 }
 
+/** Commands contributed by first-party plugins (`tessera permissions …`, `tessera rules …`). */
+export function pluginCommands(catalog: PluginCatalog): Map<string, CliCommand> {
+  const out = new Map<string, CliCommand>()
+  for (const factory of Object.values(catalog)) {
+    for (const [name, cmd] of Object.entries(factory.definition.commands ?? {})) {
+      if (!BUILTIN.has(name) && !out.has(name)) out.set(name, cmd)
+    }
+  }
+  return out
+}
+
+const BUILTIN = new Set(['serve', 'migrate', 'config', 'version', 'help'])
+
 /** Run the CLI; resolves to the exit code. `serve` resolves only after shutdown. */
 export async function runCli(argv: string[], catalog: PluginCatalog, io: CliIO): Promise<number> {
+  const extra = pluginCommands(catalog)
+  const first = argv[0]
+  const helpTopic = first === 'help' ? argv[1] : undefined
+  const contributed = (first && extra.get(first)) || (helpTopic && extra.get(helpTopic)) || undefined
+  if (contributed) {
+    if (helpTopic || argv.includes('--help') || argv.includes('-h')) {
+      io.out(contributed.usage)
+      return 0
+    }
+    try {
+      return await contributed.run(argv.slice(1), {
+        ...io,
+        boot: async (o = {}) => {
+          const config = await load({ config: o.config, dev: o.dev }, io, catalog, createLogger({ level: 'error' }))
+          return Kernel.boot(config, { log: loggerFor(config, io.env) })
+        },
+      })
+    } catch (e) {
+      io.err(`tessera: ${oneLine(e)}`)
+      return 1
+    }
+  }
   try {
     const { values, positionals } = parse(argv)
     const [cmd, sub, ...rest] = positionals
     if (!cmd || cmd === 'help') {
       const topic = cmd === 'help' ? sub : undefined
       if (topic && !HELP[topic]) throw new UsageError(`unknown command "${topic}"; run tessera help`)
-      io.out(HELP[topic ?? 'main']!)
+      let text = HELP[topic ?? 'main']!
+      if (!topic && extra.size > 0) {
+        const lines = [...extra].map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`)
+        text = text.replace('\nOptions:', `\nPlugin commands:\n${lines.join('\n')}\n\nOptions:`)
+      }
+      io.out(text)
       return 0
     }
     if (values.help) {

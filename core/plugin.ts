@@ -110,10 +110,37 @@ export interface PluginDefinition<S extends OptionsSchema | undefined = undefine
   on?: EventHandlers<OutputOf<S>>
   /** A readiness check: a reason string when not ready, null when ready. */
   ready?: (ctx: PluginContext<OutputOf<S>>) => Awaitable<string | null>
+  /**
+   * Commands this plugin adds to the CLI: `tessera <name> …` (e.g. `permissions`, `rules`).
+   * Available for first-party plugins listed in the catalog, without loading a config.
+   */
+  commands?: Record<string, CliCommand>
   /** After storage and migrations, before the listeners accept requests. */
   onStart?: (ctx: PluginContext<OutputOf<S>>) => Awaitable<void>
   /** At shutdown, in reverse order, after the listeners drained. */
   onStop?: (ctx: PluginContext<OutputOf<S>>) => Awaitable<void>
+}
+
+/** What a plugin's CLI command gets. */
+export interface CliContext {
+  out(line: string): void
+  err(line: string): void
+  env: Record<string, string | undefined>
+  cwd: string
+  /**
+   * Load the configuration (`--config` given here, else TESSERA_CONFIG, else tessera.config.*) and boot a
+   * kernel without listeners. Stop it when done.
+   */
+  boot(opts?: { config?: string; dev?: boolean }): Promise<import('./kernel/kernel.ts').Kernel>
+}
+
+export interface CliCommand {
+  /** One line for `tessera help`. */
+  summary: string
+  /** The full text for `tessera help <name>` and `tessera <name> --help`. */
+  usage: string
+  /** Run with the arguments after the command name; resolves to the exit code. Throw for a one-line error. */
+  run(args: string[], ctx: CliContext): Promise<number>
 }
 
 const PLUGIN = Symbol.for('tessera.plugin')

@@ -97,7 +97,7 @@ export function createRegistries(): Registries {
 // biome-ignore lint: augmented by plugins
 export interface TesseraServices {}
 
-type ServiceName = keyof TesseraServices extends never ? string : keyof TesseraServices & string
+type ServiceName = (keyof TesseraServices & string) | (string & {})
 type ServiceOf<K> = K extends keyof TesseraServices ? TesseraServices[K] : unknown
 
 export class Services {
