@@ -96,6 +96,37 @@ export class Engine {
     }
   }
 
+  /**
+   * Objects of `namespace` on which `subject` has `relation`, after `after`, at most `limit`; `next` is where
+   * the following page starts. Candidates are the objects that appear in some tuple, each decided by `check`,
+   * so the answer is consistent with check by construction.
+   */
+  async listObjects(namespace: string, relation: string, subject: Subject, maxDepth: number, limit: number, after?: string) {
+    return this.#scan((a, n) => this.store.objects(namespace, a, n), (object) => this.check({ namespace, object, relation, subject }, maxDepth), limit, after)
+  }
+
+  /** Subject ids that have `relation` on `namespace:object` (subject ids that appear in some tuple). */
+  async listSubjects(namespace: string, object: string, relation: string, maxDepth: number, limit: number, after?: string) {
+    return this.#scan((a, n) => this.store.subjectIds(a, n), (id) => this.check({ namespace, object, relation, subject: { id } }, maxDepth), limit, after)
+  }
+
+  async #scan(candidates: (after: string | undefined, n: number) => Promise<string[]>, keep: (x: string) => Promise<boolean>, limit: number, after?: string) {
+    const found: string[] = []
+    let cursor = after
+    for (;;) {
+      const batch = await candidates(cursor, 200)
+      for (const c of batch) {
+        if (await keep(c)) {
+          // a match beyond the page: the page is full and another follows (so an empty token means "last page")
+          if (found.length === limit) return { items: found, next: found[found.length - 1] }
+          found.push(c)
+        }
+        cursor = c
+      }
+      if (batch.length < 200) return { items: found, next: undefined as string | undefined }
+    }
+  }
+
   /** Keto's expand tree for `namespace:object#relation`. */
   async expand(set: SubjectSet, maxDepth: number): Promise<ExpandTree | null> {
     return this.#expand(set, maxDepth, new Set())

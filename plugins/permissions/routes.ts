@@ -208,6 +208,31 @@ export function readRoutes(app: RouteApp, p: Permissions) {
       if (!tree) throw new NotFoundError('no relation tuple found')
       return json(tree)
     })
+    .get('/relation-tuples/list-objects', async ({ request, tessera }) => {
+      const q = parse(QuerySchema, queryOf(request))
+      const subject = querySubject(q)
+      if (q.namespace === undefined || q.relation === undefined || !subject) {
+        throw new BadRequestError(undefined, { reason: 'namespace, relation and subject_id or subject_set are required' })
+      }
+      p.requireNamespace(q.namespace)
+      const filter = { op: 'list-objects', namespace: q.namespace, relation: q.relation, subject }
+      const size = Math.min(q.page_size ?? p.ctx.options.defaultPageSize, p.ctx.options.maxPageSize)
+      const after = q.page_token ? (await p.openPage(tessera.tenant, filter as never, q.page_token))[0] : undefined
+      const r = await p.engine(tessera.db).listObjects(q.namespace, q.relation, subject, p.depth(q['max-depth']), size, after)
+      return json({ objects: r.items, next_page_token: r.next ? await p.sealPage(tessera.tenant, filter as never, [r.next, '', '', '', '', '', '']) : '' })
+    })
+    .get('/relation-tuples/list-subjects', async ({ request, tessera }) => {
+      const q = parse(QuerySchema, queryOf(request))
+      if (q.namespace === undefined || q.object === undefined || q.relation === undefined) {
+        throw new BadRequestError(undefined, { reason: 'namespace, object and relation are required' })
+      }
+      p.requireNamespace(q.namespace)
+      const filter = { op: 'list-subjects', namespace: q.namespace, object: q.object, relation: q.relation }
+      const size = Math.min(q.page_size ?? p.ctx.options.defaultPageSize, p.ctx.options.maxPageSize)
+      const after = q.page_token ? (await p.openPage(tessera.tenant, filter as never, q.page_token))[0] : undefined
+      const r = await p.engine(tessera.db).listSubjects(q.namespace, q.object, q.relation, p.depth(q['max-depth']), size, after)
+      return json({ subject_ids: r.items, next_page_token: r.next ? await p.sealPage(tessera.tenant, filter as never, [r.next, '', '', '', '', '', '']) : '' })
+    })
     .get('/namespaces', () => json({ namespaces: (p.names ?? []).map((name) => ({ name })) }))
     .post(
       '/opl/syntax/check',

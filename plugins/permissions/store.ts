@@ -140,6 +140,23 @@ export class TupleStore {
     return rows.map((r) => ({ namespace: r.ss_ns, object: r.ss_obj, relation: r.ss_rel }))
   }
 
+  /** Objects of a namespace that appear in any tuple (as object or in a subject set), in order, after `after`. */
+  async objects(namespace: string, after: string | undefined, limit: number): Promise<string[]> {
+    const a = after ?? ''
+    const rows = await this.db.query<{ o: string }>(sql`SELECT o FROM (
+        SELECT object AS o FROM permission_tuples WHERE nid = ${this.db.nid} AND namespace = ${namespace} AND object > ${a}
+        UNION SELECT ss_obj AS o FROM permission_tuples WHERE nid = ${this.db.nid} AND ss_ns = ${namespace} AND ss_obj > ${a}
+      ) objs ORDER BY o LIMIT ${limit}`)
+    return rows.map((r) => r.o)
+  }
+
+  /** Subject ids that appear in any tuple, in order, after `after`. */
+  async subjectIds(after: string | undefined, limit: number): Promise<string[]> {
+    const rows = await this.db.query<{ sid: string }>(sql`SELECT DISTINCT sid FROM permission_tuples
+      WHERE nid = ${this.db.nid} AND ss_ns = '' AND sid > ${after ?? ''} ORDER BY sid LIMIT ${limit}`)
+    return rows.map((r) => r.sid)
+  }
+
   /** Every tuple of `namespace:object#relation` (for expand). */
   async all(namespace: string, object: string, relation: string, limit: number): Promise<Tuple[]> {
     return (await this.list({ namespace, object, relation }, limit)).tuples
