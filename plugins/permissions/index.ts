@@ -9,6 +9,7 @@
  */
 import * as v from 'valibot'
 import { definePlugin, forbidden, type Authorizer, type AuthenticationSession, type PipelineRequest, type PluginContext } from 'tessera'
+import { permissionsCommand } from './cli.ts'
 import { PermissionsOptions, type ResolvedPermissionsOptions } from './options.ts'
 import { Permissions, readRoutes, writeRoutes } from './routes.ts'
 import { migrations, type Subject } from './store.ts'
@@ -59,6 +60,7 @@ export const permissions = definePlugin({
   description: 'Relation tuples, Ory Permission Language namespaces, check and expand (Keto-compatible)',
   options: PermissionsOptions,
   migrations,
+  commands: { permissions: permissionsCommand },
 
   setup(ctx) {
     const p = runtime(ctx)
