@@ -21,6 +21,39 @@ export interface CheckQuery {
   subject: Subject
 }
 
+/** One step of a derivation: what held, and what it held because of. */
+export interface Why {
+  step: string
+  because?: Why[]
+}
+
+export type Explanation = { allowed: true; path: Why } | { allowed: false; reason: string; path?: Why }
+
+interface Res {
+  t: Tri
+  why?: Why
+}
+const ALLOW: Res = Object.freeze({ t: 1 })
+const DENY: Res = Object.freeze({ t: 0 })
+const UNDET: Res = Object.freeze({ t: -1 })
+
+const subjectText = (s: Subject) => ('id' in s ? s.id : `${s.set.namespace}:${s.set.object}#${s.set.relation}`)
+
+function describe(r: Rewrite): string {
+  switch (r.op) {
+    case 'or':
+      return `(${r.children.map(describe).join(' || ')})`
+    case 'and':
+      return `(${r.children.map(describe).join(' && ')})`
+    case 'not':
+      return `!${describe(r.child)}`
+    case 'computed':
+      return r.relation
+    case 'ttu':
+      return `${r.relation}->${r.computed}`
+  }
+}
+
 const subjectKey = (s: Subject) => ('id' in s ? `id:${s.id}` : `set:${s.set.namespace}:${s.set.object}#${s.set.relation}`)
 
 export class Engine {
@@ -31,26 +64,50 @@ export class Engine {
   ) {}
 
   async check(q: CheckQuery, maxDepth: number): Promise<boolean> {
-    return (await this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set())) === 1
+    return (await this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), false)).t === 1
   }
 
-  async #relation(ns: string, obj: string, rel: string, subject: Subject, depth: number, path: Set<string>): Promise<Tri> {
-    if (depth <= 0) return -1
+  /**
+   * A check that says why: when allowed, the tuples and rewrites of one derivation; when denied, whether
+   * nothing connects the subject (or an exclusion/intersection failed) or the depth limit or a cycle cut the
+   * search.
+   */
+  async explain(q: CheckQuery, maxDepth: number): Promise<Explanation> {
+    const r = await this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), true)
+    if (r.t === 1) return { allowed: true, path: r.why! }
+    return {
+      allowed: false,
+      reason:
+        r.t === -1
+          ? `undetermined: the search reached max-depth ${maxDepth} or a cycle before finding a path`
+          : 'no relation tuple or rewrite connects the subject to the object',
+      ...(r.why ? { path: r.why } : {}),
+    }
+  }
+
+  async #relation(ns: string, obj: string, rel: string, subject: Subject, depth: number, path: Set<string>, x: boolean): Promise<Res> {
+    if (depth <= 0) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: max-depth reached` } } : UNDET
     const key = `${ns}:${obj}#${rel}@${subjectKey(subject)}`
-    if (path.has(key)) return -1
+    if (path.has(key)) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: cycle` } } : UNDET
     const rewrite = this.model?.get(ns)?.permits.get(rel)
+    const here = `${ns}:${obj}#${rel}`
     path.add(key)
     try {
-      if (rewrite) return await this.#rewrite(rewrite, ns, obj, subject, depth, path)
-      if (this.model && !this.model.get(ns)?.relations.has(rel)) return 0
+      if (rewrite) {
+        const r = await this.#rewrite(rewrite, ns, obj, subject, depth, path, x)
+        return x && r.why ? { t: r.t, why: { step: `${here} is a permission`, because: [r.why] } } : r
+      }
+      if (this.model && !this.model.get(ns)?.relations.has(rel)) return x ? { t: 0, why: { step: `${here}: relation not declared` } } : DENY
       // the subject set itself is the subject: `Group:eng#members` is a member of `Group:eng#members`
-      if ('set' in subject && subject.set.namespace === ns && subject.set.object === obj && subject.set.relation === rel) return 1
-      if (await this.store.has(ns, obj, rel, subject)) return 1
-      let result: Tri = 0
+      if ('set' in subject && subject.set.namespace === ns && subject.set.object === obj && subject.set.relation === rel) {
+        return x ? { t: 1, why: { step: `${here} is the subject set itself` } } : ALLOW
+      }
+      if (await this.store.has(ns, obj, rel, subject)) return x ? { t: 1, why: { step: `tuple ${here}@${subjectText(subject)}` } } : ALLOW
+      let result: Res = DENY
       for (const set of await this.store.subjectSets(ns, obj, rel)) {
-        const r = await this.#relation(set.namespace, set.object, set.relation, subject, depth - 1, path)
-        if (r === 1) return 1
-        if (r === -1) result = -1
+        const r = await this.#relation(set.namespace, set.object, set.relation, subject, depth - 1, path, x)
+        if (r.t === 1) return x ? { t: 1, why: { step: `tuple ${here}@${set.namespace}:${set.object}#${set.relation}`, because: [r.why!] } } : ALLOW
+        if (r.t === -1) result = r
       }
       return result
     } finally {
@@ -58,38 +115,46 @@ export class Engine {
     }
   }
 
-  async #rewrite(r: Rewrite, ns: string, obj: string, subject: Subject, depth: number, path: Set<string>): Promise<Tri> {
+  async #rewrite(r: Rewrite, ns: string, obj: string, subject: Subject, depth: number, path: Set<string>, x: boolean): Promise<Res> {
     switch (r.op) {
       case 'or': {
-        let result: Tri = 0
+        let result: Res = DENY
         for (const c of r.children) {
-          const x = await this.#rewrite(c, ns, obj, subject, depth, path)
-          if (x === 1) return 1
-          if (x === -1) result = -1
+          const y = await this.#rewrite(c, ns, obj, subject, depth, path, x)
+          if (y.t === 1) return y
+          if (y.t === -1) result = y
         }
         return result
       }
       case 'and': {
-        let result: Tri = 1
+        let result: Res = ALLOW
+        const because: Why[] = []
         for (const c of r.children) {
-          const x = await this.#rewrite(c, ns, obj, subject, depth, path)
-          if (x === 0) return 0
-          if (x === -1) result = -1
+          const y = await this.#rewrite(c, ns, obj, subject, depth, path, x)
+          if (y.t === 0) return x ? { t: 0, why: { step: 'intersection: a required part does not hold', because: y.why ? [y.why] : [] } } : DENY
+          if (y.t === -1) result = y
+          if (y.why) because.push(y.why)
         }
-        return result
+        return x && result.t === 1 ? { t: 1, why: { step: 'intersection: every part holds', because } } : result
       }
       case 'not': {
-        const x = await this.#rewrite(r.child, ns, obj, subject, depth, path)
-        return x === -1 ? -1 : x === 1 ? 0 : 1
+        const y = await this.#rewrite(r.child, ns, obj, subject, depth, path, x)
+        if (y.t === -1) return y
+        if (!x) return y.t === 1 ? DENY : ALLOW
+        return y.t === 1
+          ? { t: 0, why: { step: 'exclusion: the excluded part holds', because: [y.why!] } }
+          : { t: 1, why: { step: `exclusion: ${describe(r.child)} does not hold` } }
       }
       case 'computed':
-        return this.#relation(ns, obj, r.relation, subject, depth - 1, path)
+        return this.#relation(ns, obj, r.relation, subject, depth - 1, path, x)
       case 'ttu': {
-        let result: Tri = 0
+        let result: Res = DENY
         for (const set of await this.store.subjectSets(ns, obj, r.relation)) {
-          const x = await this.#relation(set.namespace, set.object, r.computed, subject, depth - 1, path)
-          if (x === 1) return 1
-          if (x === -1) result = -1
+          const y = await this.#relation(set.namespace, set.object, r.computed, subject, depth - 1, path, x)
+          if (y.t === 1) {
+            return x ? { t: 1, why: { step: `traverse tuple ${ns}:${obj}#${r.relation}@${set.namespace}:${set.object}`, because: [y.why!] } } : ALLOW
+          }
+          if (y.t === -1) result = y
         }
         return result
       }

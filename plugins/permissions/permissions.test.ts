@@ -92,6 +92,41 @@ for (const driver of drivers('permissions')) {
       expect(viaSdk.allowed).toBe(true)
     })
 
+    it('explains an allowed check with its derivation and a denied one with its reason', async () => {
+      const ok = await call(apps.admin, 'GET', '/relation-tuples/check/explain?namespace=File&object=keto/README.md&relation=view&subject_id=patrik')
+      expect(ok.status).toBe(200)
+      expect(ok.json).toEqual({
+        allowed: true,
+        path: {
+          step: 'File:keto/README.md#view is a permission',
+          because: [
+            {
+              step: 'intersection: every part holds',
+              because: [
+                {
+                  step: 'traverse tuple File:keto/README.md#parents@Folder:keto',
+                  because: [
+                    {
+                      step: 'Folder:keto#view is a permission',
+                      because: [{ step: 'tuple Folder:keto#viewers@Group:developer#members', because: [{ step: 'tuple Group:developer#members@patrik' }] }],
+                    },
+                  ],
+                },
+                { step: 'exclusion: banned does not hold' },
+              ],
+            },
+          ],
+        },
+      })
+      const banned = await call(apps.admin, 'POST', '/relation-tuples/check/explain', { body: t('File', 'private', 'view', 'henning') })
+      expect(banned.json.allowed).toBe(false)
+      expect(banned.json.reason).toBe('no relation tuple or rewrite connects the subject to the object')
+      expect(JSON.stringify(banned.json.path)).toContain('tuple File:private#banned@henning')
+      const deep = await call(apps.admin, 'GET', '/relation-tuples/check/explain?namespace=File&object=keto/README.md&relation=view&subject_id=patrik&max-depth=2')
+      expect(deep.json.allowed).toBe(false)
+      expect(deep.json.reason).toContain('max-depth 2')
+    })
+
     it('checks a subject set as the subject', async () => {
       const r = await api.permissions.checkPermission({
         namespace: 'Group', object: 'admin', relation: 'members', subjectSetNamespace: 'Group', subjectSetObject: 'developer', subjectSetRelation: 'members',

@@ -108,6 +108,11 @@ export class Permissions {
     return this.engine(db).check(t, maxDepth)
   }
 
+  async explain(db: ScopedDb, t: Tuple, maxDepth: number) {
+    if (!this.knows(t.namespace)) return { allowed: false, reason: `Unknown namespace with name "${t.namespace}".` }
+    return this.engine(db).explain(t, maxDepth)
+  }
+
   async sealPage(tenant: string, filter: TupleQuery, cursor: Cursor): Promise<string> {
     return this.ctx.secrets.system.seal('permissions.page_token', JSON.stringify({ f: filter, c: cursor }), tenant)
   }
@@ -181,6 +186,14 @@ export function readRoutes(app: RouteApp, p: Permissions) {
     })
     .get('/relation-tuples/check/openapi', async ({ request, tessera }) => json({ allowed: await checkGet(request, tessera.db) }))
     .post('/relation-tuples/check/openapi', async ({ request, body, tessera }) => json({ allowed: await checkPost(request, body, tessera.db) }))
+    .get('/relation-tuples/check/explain', async ({ request, tessera }) => {
+      const q = parse(QuerySchema, queryOf(request))
+      return json(await p.explain(tessera.db, checkTupleFromQuery(q), p.depth(q['max-depth'])))
+    })
+    .post('/relation-tuples/check/explain', async ({ request, body, tessera }) => {
+      const q = parse(QuerySchema, queryOf(request))
+      return json(await p.explain(tessera.db, toTuple(parse(RelationshipSchema, body)), p.depth(q['max-depth'])))
+    })
     .post('/relation-tuples/batch/check', async ({ request, body, tessera }) => {
       const q = parse(QuerySchema, queryOf(request))
       const { tuples } = parse(BatchSchema, body)
