@@ -1,0 +1,269 @@
+/**
+ * The check and expand engine, with Keto's semantics:
+ *
+ * - a relation declared in `related` holds for a subject when a tuple names the subject directly, or names
+ *   a subject set that (recursively) holds for it;
+ * - a permission (`permits`) is its rewrite: `||` union, `&&` intersection, `!` exclusion, `includes` and
+ *   `permits.X(ctx)` a computed subject set on the same object, `traverse` a tuple-to-subject-set;
+ * - every hop costs one unit of depth; at the depth cap, and on a cycle, the answer is "undetermined",
+ *   which never allows — not even under `!` (a negated undetermined stays undetermined).
+ */
+import type { Model, Rewrite } from './opl.ts'
+import type { Subject, SubjectSet, Tuple, TupleStore } from './store.ts'
+
+/** 1 allowed, 0 denied, -1 undetermined (depth cap or cycle). */
+type Tri = 1 | 0 | -1
+
+export interface CheckQuery {
+  namespace: string
+  object: string
+  relation: string
+  subject: Subject
+}
+
+/** One step of a derivation: what held, and what it held because of. */
+export interface Why {
+  step: string
+  because?: Why[]
+}
+
+export type Explanation = { allowed: true; path: Why } | { allowed: false; reason: string; path?: Why }
+
+interface Res {
+  t: Tri
+  why?: Why
+}
+const ALLOW: Res = Object.freeze({ t: 1 })
+const DENY: Res = Object.freeze({ t: 0 })
+const UNDET: Res = Object.freeze({ t: -1 })
+
+const subjectText = (s: Subject) => ('id' in s ? s.id : `${s.set.namespace}:${s.set.object}#${s.set.relation}`)
+
+function describe(r: Rewrite): string {
+  switch (r.op) {
+    case 'or':
+      return `(${r.children.map(describe).join(' || ')})`
+    case 'and':
+      return `(${r.children.map(describe).join(' && ')})`
+    case 'not':
+      return `!${describe(r.child)}`
+    case 'computed':
+      return r.relation
+    case 'ttu':
+      return `${r.relation}->${r.computed}`
+  }
+}
+
+const subjectKey = (s: Subject) => ('id' in s ? `id:${s.id}` : `set:${s.set.namespace}:${s.set.object}#${s.set.relation}`)
+
+export class Engine {
+  constructor(
+    readonly store: TupleStore,
+    /** null: no namespaces configured, every relation is a plain stored relation. */
+    readonly model: Model | null,
+  ) {}
+
+  async check(q: CheckQuery, maxDepth: number): Promise<boolean> {
+    return (await this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), false)).t === 1
+  }
+
+  /**
+   * A check that says why: when allowed, the tuples and rewrites of one derivation; when denied, whether
+   * nothing connects the subject (or an exclusion/intersection failed) or the depth limit or a cycle cut the
+   * search.
+   */
+  async explain(q: CheckQuery, maxDepth: number): Promise<Explanation> {
+    const r = await this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), true)
+    if (r.t === 1) return { allowed: true, path: r.why! }
+    return {
+      allowed: false,
+      reason:
+        r.t === -1
+          ? `undetermined: the search reached max-depth ${maxDepth} or a cycle before finding a path`
+          : 'no relation tuple or rewrite connects the subject to the object',
+      ...(r.why ? { path: r.why } : {}),
+    }
+  }
+
+  async #relation(ns: string, obj: string, rel: string, subject: Subject, depth: number, path: Set<string>, x: boolean): Promise<Res> {
+    if (depth <= 0) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: max-depth reached` } } : UNDET
+    const key = `${ns}:${obj}#${rel}@${subjectKey(subject)}`
+    if (path.has(key)) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: cycle` } } : UNDET
+    const rewrite = this.model?.get(ns)?.permits.get(rel)
+    const here = `${ns}:${obj}#${rel}`
+    path.add(key)
+    try {
+      if (rewrite) {
+        const r = await this.#rewrite(rewrite, ns, obj, subject, depth, path, x)
+        return x && r.why ? { t: r.t, why: { step: `${here} is a permission`, because: [r.why] } } : r
+      }
+      if (this.model && !this.model.get(ns)?.relations.has(rel)) return x ? { t: 0, why: { step: `${here}: relation not declared` } } : DENY
+      // the subject set itself is the subject: `Group:eng#members` is a member of `Group:eng#members`
+      if ('set' in subject && subject.set.namespace === ns && subject.set.object === obj && subject.set.relation === rel) {
+        return x ? { t: 1, why: { step: `${here} is the subject set itself` } } : ALLOW
+      }
+      if (await this.store.has(ns, obj, rel, subject)) return x ? { t: 1, why: { step: `tuple ${here}@${subjectText(subject)}` } } : ALLOW
+      let result: Res = DENY
+      for (const set of await this.store.subjectSets(ns, obj, rel)) {
+        const r = await this.#relation(set.namespace, set.object, set.relation, subject, depth - 1, path, x)
+        if (r.t === 1) return x ? { t: 1, why: { step: `tuple ${here}@${set.namespace}:${set.object}#${set.relation}`, because: [r.why!] } } : ALLOW
+        if (r.t === -1) result = r
+      }
+      return result
+    } finally {
+      path.delete(key)
+    }
+  }
+
+  async #rewrite(r: Rewrite, ns: string, obj: string, subject: Subject, depth: number, path: Set<string>, x: boolean): Promise<Res> {
+    switch (r.op) {
+      case 'or': {
+        let result: Res = DENY
+        for (const c of r.children) {
+          const y = await this.#rewrite(c, ns, obj, subject, depth, path, x)
+          if (y.t === 1) return y
+          if (y.t === -1) result = y
+        }
+        return result
+      }
+      case 'and': {
+        let result: Res = ALLOW
+        const because: Why[] = []
+        for (const c of r.children) {
+          const y = await this.#rewrite(c, ns, obj, subject, depth, path, x)
+          if (y.t === 0) return x ? { t: 0, why: { step: 'intersection: a required part does not hold', because: y.why ? [y.why] : [] } } : DENY
+          if (y.t === -1) result = y
+          if (y.why) because.push(y.why)
+        }
+        return x && result.t === 1 ? { t: 1, why: { step: 'intersection: every part holds', because } } : result
+      }
+      case 'not': {
+        const y = await this.#rewrite(r.child, ns, obj, subject, depth, path, x)
+        if (y.t === -1) return y
+        if (!x) return y.t === 1 ? DENY : ALLOW
+        return y.t === 1
+          ? { t: 0, why: { step: 'exclusion: the excluded part holds', because: [y.why!] } }
+          : { t: 1, why: { step: `exclusion: ${describe(r.child)} does not hold` } }
+      }
+      case 'computed':
+        return this.#relation(ns, obj, r.relation, subject, depth - 1, path, x)
+      case 'ttu': {
+        let result: Res = DENY
+        for (const set of await this.store.subjectSets(ns, obj, r.relation)) {
+          const y = await this.#relation(set.namespace, set.object, r.computed, subject, depth - 1, path, x)
+          if (y.t === 1) {
+            return x ? { t: 1, why: { step: `traverse tuple ${ns}:${obj}#${r.relation}@${set.namespace}:${set.object}`, because: [y.why!] } } : ALLOW
+          }
+          if (y.t === -1) result = y
+        }
+        return result
+      }
+    }
+  }
+
+  /**
+   * Objects of `namespace` on which `subject` has `relation`, after `after`, at most `limit`; `next` is where
+   * the following page starts. Candidates are the objects that appear in some tuple, each decided by `check`,
+   * so the answer is consistent with check by construction.
+   */
+  async listObjects(namespace: string, relation: string, subject: Subject, maxDepth: number, limit: number, after?: string) {
+    return this.#scan((a, n) => this.store.objects(namespace, a, n), (object) => this.check({ namespace, object, relation, subject }, maxDepth), limit, after)
+  }
+
+  /** Subject ids that have `relation` on `namespace:object` (subject ids that appear in some tuple). */
+  async listSubjects(namespace: string, object: string, relation: string, maxDepth: number, limit: number, after?: string) {
+    return this.#scan((a, n) => this.store.subjectIds(a, n), (id) => this.check({ namespace, object, relation, subject: { id } }, maxDepth), limit, after)
+  }
+
+  async #scan(candidates: (after: string | undefined, n: number) => Promise<string[]>, keep: (x: string) => Promise<boolean>, limit: number, after?: string) {
+    const found: string[] = []
+    let cursor = after
+    for (;;) {
+      const batch = await candidates(cursor, 200)
+      for (const c of batch) {
+        if (await keep(c)) {
+          // a match beyond the page: the page is full and another follows (so an empty token means "last page")
+          if (found.length === limit) return { items: found, next: found[found.length - 1] }
+          found.push(c)
+        }
+        cursor = c
+      }
+      if (batch.length < 200) return { items: found, next: undefined as string | undefined }
+    }
+  }
+
+  /** Keto's expand tree for `namespace:object#relation`. */
+  async expand(set: SubjectSet, maxDepth: number): Promise<ExpandTree | null> {
+    return this.#expand(set, maxDepth, new Set())
+  }
+
+  async #expand(set: SubjectSet, depth: number, path: Set<string>): Promise<ExpandTree | null> {
+    const self = { namespace: set.namespace, object: set.object, relation: set.relation, subject_set: { ...set } }
+    const key = `${set.namespace}:${set.object}#${set.relation}`
+    if (depth <= 0 || path.has(key)) return { type: 'leaf', tuple: self }
+    path.add(key)
+    try {
+      const rewrite = this.model?.get(set.namespace)?.permits.get(set.relation)
+      if (rewrite) return await this.#expandRewrite(rewrite, set, depth, path)
+      const tuples = await this.store.all(set.namespace, set.object, set.relation, 1000)
+      if (tuples.length === 0) return null
+      const children: ExpandTree[] = []
+      for (const t of tuples) {
+        if ('id' in t.subject) children.push({ type: 'leaf', tuple: wire(t) })
+        else {
+          const sub = await this.#expand(t.subject.set, depth - 1, path)
+          children.push(sub ?? { type: 'leaf', tuple: wire(t) })
+        }
+      }
+      return { type: 'union', tuple: self, children }
+    } finally {
+      path.delete(key)
+    }
+  }
+
+  async #expandRewrite(r: Rewrite, set: SubjectSet, depth: number, path: Set<string>): Promise<ExpandTree | null> {
+    const self = { namespace: set.namespace, object: set.object, relation: set.relation, subject_set: { ...set } }
+    const kids = async (rs: Rewrite[]) =>
+      (await Promise.all(rs.map((c) => this.#expandRewrite(c, set, depth, path)))).filter((x): x is ExpandTree => x !== null)
+    switch (r.op) {
+      case 'or':
+        return { type: 'union', tuple: self, children: await kids(r.children) }
+      case 'and':
+        return { type: 'intersection', tuple: self, children: await kids(r.children) }
+      case 'not':
+        return { type: 'not', tuple: self, children: await kids([r.child]) }
+      case 'computed': {
+        const sub = await this.#expand({ ...set, relation: r.relation }, depth - 1, path)
+        return { type: 'computed_subject_set', tuple: self, children: sub ? [sub] : [] }
+      }
+      case 'ttu': {
+        const children: ExpandTree[] = []
+        for (const s of await this.store.subjectSets(set.namespace, set.object, r.relation)) {
+          const sub = await this.#expand({ ...s, relation: r.computed }, depth - 1, path)
+          if (sub) children.push(sub)
+        }
+        return { type: 'tuple_to_subject_set', tuple: self, children }
+      }
+    }
+  }
+}
+
+export interface WireTuple {
+  namespace: string
+  object: string
+  relation: string
+  subject_id?: string
+  subject_set?: SubjectSet
+}
+
+export interface ExpandTree {
+  type: 'union' | 'exclusion' | 'intersection' | 'leaf' | 'tuple_to_subject_set' | 'computed_subject_set' | 'not' | 'unspecified'
+  tuple?: WireTuple
+  children?: ExpandTree[]
+}
+
+/** A tuple in Keto's JSON shape. */
+export function wire(t: Tuple): WireTuple {
+  const base = { namespace: t.namespace, object: t.object, relation: t.relation }
+  return 'id' in t.subject ? { ...base, subject_id: t.subject.id } : { ...base, subject_set: { ...t.subject.set } }
+}

@@ -1,0 +1,117 @@
+/**
+ * The `permissions` plugin: Zanzibar-style relation tuples with Ory Keto's HTTP API and the Ory Permission
+ * Language for namespaces. Contributes:
+ *   - Keto's read API (list, check, batch check, expand, namespaces, OPL syntax check) and write API
+ *     (`/admin/relation-tuples`), on the admin listener by default;
+ *   - the authorizer `permissions` for access rules, with namespace, object, relation and subject templated
+ *     from the request;
+ *   - the service `permissions.check` for other plugins and host apps.
+ */
+import * as v from 'valibot'
+import { definePlugin, forbidden, type Authorizer, type AuthenticationSession, type PipelineRequest, type PluginContext } from 'tessera'
+import { permissionsCommand } from './cli.ts'
+import { PermissionsOptions, type ResolvedPermissionsOptions } from './options.ts'
+import { Permissions, readRoutes, writeRoutes } from './routes.ts'
+import { migrations, type Subject } from './store.ts'
+
+export { parseOpl } from './opl.ts'
+export { PermissionsOptions } from './options.ts'
+
+type Ctx = PluginContext<ResolvedPermissionsOptions>
+
+const runtimes = new WeakMap<object, Permissions>()
+/** One runtime (parsed namespaces) per plugin instance. */
+function runtime(ctx: Ctx): Permissions {
+  let p = runtimes.get(ctx.options as object)
+  if (!p) {
+    p = new Permissions(ctx)
+    runtimes.set(ctx.options as object, p)
+  }
+  return p
+}
+
+const AuthorizerConfig = v.object({
+  namespace: v.pipe(v.string(), v.minLength(1)),
+  /** A template: `{{ printIndex .MatchContext.RegexpCaptureGroups 0 }}`, `{{ .Subject }}`, `{{ .Extra.key }}`. */
+  object: v.pipe(v.string(), v.minLength(1)),
+  relation: v.pipe(v.string(), v.minLength(1)),
+  /** The subject id template; `{{ .Subject }}` by default. */
+  subject: v.optional(v.pipe(v.string(), v.minLength(1)), '{{ .Subject }}'),
+})
+type AuthorizerConfig = v.InferOutput<typeof AuthorizerConfig>
+
+/** Oathkeeper-style templates: only the few lookups below, never evaluation. */
+export function renderTemplate(template: string, session: AuthenticationSession): string {
+  return template.replace(/\{\{\s*([^}]*?)\s*\}\}/g, (_, expr: string) => {
+    if (expr === '.Subject') return session.subject
+    const m = /^(?:printIndex|index)\s+\.MatchContext\.RegexpCaptureGroups\s+(\d+)$/.exec(expr)
+    if (m) return session.matchContext.regexpCaptureGroups[Number(m[1])] ?? ''
+    const e = /^\.Extra\.([A-Za-z0-9_]+)$/.exec(expr)
+    if (e) {
+      const val = session.extra[e[1]!]
+      return typeof val === 'string' || typeof val === 'number' ? String(val) : ''
+    }
+    throw new Error(`unsupported template expression {{ ${expr} }}`)
+  })
+}
+
+export const permissions = definePlugin({
+  id: 'permissions',
+  description: 'Relation tuples, Ory Permission Language namespaces, check and expand (Keto-compatible)',
+  options: PermissionsOptions,
+  migrations,
+  commands: { permissions: permissionsCommand },
+
+  setup(ctx) {
+    const p = runtime(ctx)
+    ctx.services.provide(
+      'permissions.check',
+      {
+        async check(tenant, req) {
+          const subject: Subject = 'id' in req.subject ? { id: req.subject.id } : { set: { ...req.subject, relation: req.subject.relation ?? '' } }
+          return p.check(ctx.storage.scoped(tenant), { namespace: req.namespace, object: req.object, relation: req.relation, subject }, ctx.options.maxReadDepth)
+        },
+      },
+      ctx.id,
+    )
+  },
+
+  authorizers: (ctx) => {
+    const authorizer: Authorizer<AuthorizerConfig> = {
+      id: 'permissions',
+      config: AuthorizerConfig,
+      async authorize(req: PipelineRequest, session: AuthenticationSession, config: AuthorizerConfig) {
+        const p = runtime(ctx)
+        const allowed = await p.check(
+          ctx.storage.scoped(req.tenant),
+          {
+            namespace: config.namespace,
+            object: renderTemplate(config.object, session),
+            relation: config.relation,
+            subject: { id: renderTemplate(config.subject, session) },
+          },
+          ctx.options.maxReadDepth,
+        )
+        return allowed ? { allowed: true } : { allowed: false, error: forbidden('permission_denied') }
+      },
+    }
+    return [authorizer]
+  },
+
+  routes: {
+    public: (app, ctx) => {
+      const p = runtime(ctx)
+      if (ctx.options.read === 'public') readRoutes(app, p)
+      if (ctx.options.write === 'public') writeRoutes(app, p)
+      return app
+    },
+    admin: (app, ctx) => {
+      const p = runtime(ctx)
+      if (ctx.options.read === 'admin') readRoutes(app, p)
+      if (ctx.options.write === 'admin') writeRoutes(app, p)
+      return app
+    },
+  },
+})
+
+export default permissions

@@ -1,0 +1,293 @@
+/**
+ * Keto's HTTP API: relation tuples (write, list, delete), check, batch check, expand, namespaces and the
+ * OPL syntax check. Shapes and status codes follow ../shared/reference/ory/keto.openapi.json.
+ */
+import * as v from 'valibot'
+import { BadRequestError, NotFoundError, type PluginContext, type RouteApp, type ScopedDb, parse } from 'tessera'
+import { Engine, wire } from './engine.ts'
+import { type Model, parseOpl } from './opl.ts'
+import type { ResolvedPermissionsOptions } from './options.ts'
+import { type Cursor, type Subject, type Tuple, type TupleQuery, TupleStore } from './store.ts'
+
+type Ctx = PluginContext<ResolvedPermissionsOptions>
+
+const str = v.pipe(v.string(), v.minLength(1, 'must not be empty'))
+const SubjectSetSchema = v.object({ namespace: str, object: v.string(), relation: v.string() })
+
+/** A relationship in Keto's JSON shape: exactly one of `subject_id` and `subject_set`. */
+const RelationshipSchema = v.pipe(
+  v.object({ namespace: str, object: v.string(), relation: v.string(), subject_id: v.optional(v.string()), subject_set: v.optional(SubjectSetSchema) }),
+  v.check((t) => (t.subject_id === undefined) !== (t.subject_set === undefined), 'exactly one of subject_id and subject_set must be given'),
+)
+type RelationshipBody = v.InferOutput<typeof RelationshipSchema>
+
+const PatchSchema = v.array(v.object({ action: v.picklist(['insert', 'delete']), relation_tuple: RelationshipSchema }))
+const BatchSchema = v.object({ tuples: v.array(v.unknown()) })
+
+const Depth = v.optional(v.pipe(v.string(), v.regex(/^-?\d{1,9}$/, 'expected an integer'), v.transform(Number)))
+
+const QuerySchema = v.object({
+  namespace: v.optional(v.string()),
+  object: v.optional(v.string()),
+  relation: v.optional(v.string()),
+  subject_id: v.optional(v.string()),
+  'subject_set.namespace': v.optional(v.string()),
+  'subject_set.object': v.optional(v.string()),
+  'subject_set.relation': v.optional(v.string()),
+  page_size: v.optional(v.pipe(v.string(), v.regex(/^\d{1,6}$/, 'expected a positive integer'), v.transform(Number), v.minValue(1))),
+  page_token: v.optional(v.string()),
+  'max-depth': Depth,
+})
+type Query = v.InferOutput<typeof QuerySchema>
+
+function toTuple(b: RelationshipBody): Tuple {
+  return {
+    namespace: b.namespace,
+    object: b.object,
+    relation: b.relation,
+    subject: b.subject_set ? { set: b.subject_set } : { id: b.subject_id! },
+  }
+}
+
+/** The subject named by query parameters, if any; a partial subject set is a 400. */
+function querySubject(q: Query): Subject | undefined {
+  const set = [q['subject_set.namespace'], q['subject_set.object'], q['subject_set.relation']]
+  const given = set.filter((x) => x !== undefined).length
+  if (q.subject_id !== undefined && given > 0) throw new BadRequestError(undefined, { reason: 'subject_id and subject_set.* cannot both be given' })
+  if (given > 0 && given < 3) throw new BadRequestError(undefined, { reason: 'subject_set.namespace, subject_set.object and subject_set.relation must be given together' })
+  if (given === 3) return { set: { namespace: set[0]!, object: set[1]!, relation: set[2]! } }
+  return q.subject_id !== undefined ? { id: q.subject_id } : undefined
+}
+
+export class Permissions {
+  readonly model: Model | null
+  readonly names: string[] | null
+
+  constructor(readonly ctx: Ctx) {
+    const o = ctx.options
+    let source = typeof o.namespaces === 'string' ? o.namespaces : undefined
+    if (o.namespacesFile) source = require('node:fs').readFileSync(o.namespacesFile, 'utf8') as string
+    if (source !== undefined) {
+      const r = parseOpl(source)
+      if (!r.model) {
+        const e = r.errors[0]!
+        throw new Error(`permissions: namespaces: line ${e.start.Line}, column ${e.start.column}: ${e.message}`)
+      }
+      this.model = r.model
+      this.names = [...r.model.keys()]
+    } else if (Array.isArray(o.namespaces)) {
+      // legacy namespaces declare no relations: any relation is a stored relation
+      this.model = null
+      this.names = o.namespaces.map((n) => n.name)
+    } else {
+      this.model = null
+      this.names = null
+    }
+  }
+
+  engine(db: ScopedDb): Engine {
+    return new Engine(new TupleStore(db), this.model)
+  }
+
+  knows(namespace: string): boolean {
+    return this.names === null || this.names.includes(namespace)
+  }
+
+  requireNamespace(namespace: string | undefined): void {
+    if (namespace !== undefined && !this.knows(namespace)) throw new NotFoundError(`Unknown namespace with name "${namespace}".`)
+  }
+
+  /** A request's max-depth: absent, zero or negative means the global limit; larger values are capped. */
+  depth(requested: number | undefined): number {
+    const max = this.ctx.options.maxReadDepth
+    return requested === undefined || requested <= 0 || requested > max ? max : requested
+  }
+
+  async check(db: ScopedDb, t: Tuple, maxDepth: number): Promise<boolean> {
+    if (!this.knows(t.namespace)) return false
+    return this.engine(db).check(t, maxDepth)
+  }
+
+  async explain(db: ScopedDb, t: Tuple, maxDepth: number) {
+    if (!this.knows(t.namespace)) return { allowed: false, reason: `Unknown namespace with name "${t.namespace}".` }
+    return this.engine(db).explain(t, maxDepth)
+  }
+
+  async sealPage(tenant: string, filter: TupleQuery, cursor: Cursor): Promise<string> {
+    return this.ctx.secrets.system.seal('permissions.page_token', JSON.stringify({ f: filter, c: cursor }), tenant)
+  }
+
+  async openPage(tenant: string, filter: TupleQuery, token: string): Promise<Cursor> {
+    const bad = () => new BadRequestError(undefined, { reason: 'The page token is invalid.' })
+    const opened = await this.ctx.secrets.system.open('permissions.page_token', token, tenant)
+    if (opened === null) throw bad()
+    let data: { f: unknown; c: unknown }
+    try {
+      data = JSON.parse(opened)
+    } catch {
+      throw bad()
+    }
+    // a token is only valid for the filter it was issued for
+    if (JSON.stringify(data.f) !== JSON.stringify(filter)) throw bad()
+    if (!Array.isArray(data.c) || data.c.length !== 7 || !data.c.every((x) => typeof x === 'string')) throw bad()
+    return data.c as Cursor
+  }
+}
+
+const queryOf = (request: Request): Record<string, string> => Object.fromEntries(new URL(request.url).searchParams)
+
+function checkTupleFromQuery(q: Query): Tuple {
+  const subject = querySubject(q)
+  const missing = (['namespace', 'object', 'relation'] as const).filter((k) => q[k] === undefined)
+  if (missing.length || !subject) {
+    throw new BadRequestError(undefined, {
+      reason: `missing ${[...missing, ...(subject ? [] : ['subject_id or subject_set'])].join(', ')}`,
+    })
+  }
+  return { namespace: q.namespace!, object: q.object!, relation: q.relation!, subject }
+}
+
+const json = (body: unknown, status = 200) => Response.json(body, { status })
+
+export function readRoutes(app: RouteApp, p: Permissions) {
+  const checkGet = async (request: Request, db: ScopedDb) => {
+    const q = parse(QuerySchema, queryOf(request))
+    return p.check(db, checkTupleFromQuery(q), p.depth(q['max-depth']))
+  }
+  const checkPost = async (request: Request, body: unknown, db: ScopedDb) => {
+    const q = parse(QuerySchema, queryOf(request))
+    return p.check(db, toTuple(parse(RelationshipSchema, body)), p.depth(q['max-depth']))
+  }
+  return app
+    .get('/relation-tuples', async ({ request, tessera }) => {
+      const q = parse(QuerySchema, queryOf(request))
+      p.requireNamespace(q.namespace)
+      const filter: TupleQuery = {}
+      if (q.namespace !== undefined) filter.namespace = q.namespace
+      if (q.object !== undefined) filter.object = q.object
+      if (q.relation !== undefined) filter.relation = q.relation
+      const subject = querySubject(q)
+      if (subject) filter.subject = subject
+      const size = Math.min(q.page_size ?? p.ctx.options.defaultPageSize, p.ctx.options.maxPageSize)
+      const cursor = q.page_token ? await p.openPage(tessera.tenant, filter, q.page_token) : undefined
+      const page = await new TupleStore(tessera.db).list(filter, size, cursor)
+      return json({
+        relation_tuples: page.tuples.map(wire),
+        next_page_token: page.next ? await p.sealPage(tessera.tenant, filter, page.next) : '',
+      })
+    })
+    .get('/relation-tuples/check', async ({ request, tessera }) => {
+      const allowed = await checkGet(request, tessera.db)
+      return json({ allowed }, allowed ? 200 : 403)
+    })
+    .post('/relation-tuples/check', async ({ request, body, tessera }) => {
+      const allowed = await checkPost(request, body, tessera.db)
+      return json({ allowed }, allowed ? 200 : 403)
+    })
+    .get('/relation-tuples/check/openapi', async ({ request, tessera }) => json({ allowed: await checkGet(request, tessera.db) }))
+    .post('/relation-tuples/check/openapi', async ({ request, body, tessera }) => json({ allowed: await checkPost(request, body, tessera.db) }))
+    .get('/relation-tuples/check/explain', async ({ request, tessera }) => {
+      const q = parse(QuerySchema, queryOf(request))
+      return json(await p.explain(tessera.db, checkTupleFromQuery(q), p.depth(q['max-depth'])))
+    })
+    .post('/relation-tuples/check/explain', async ({ request, body, tessera }) => {
+      const q = parse(QuerySchema, queryOf(request))
+      return json(await p.explain(tessera.db, toTuple(parse(RelationshipSchema, body)), p.depth(q['max-depth'])))
+    })
+    .post('/relation-tuples/batch/check', async ({ request, body, tessera }) => {
+      const q = parse(QuerySchema, queryOf(request))
+      const { tuples } = parse(BatchSchema, body)
+      if (tuples.length > p.ctx.options.maxBatchCheckSize) {
+        throw new BadRequestError(undefined, { reason: `batch exceeds max size of ${p.ctx.options.maxBatchCheckSize}` })
+      }
+      const depth = p.depth(q['max-depth'])
+      const results = await Promise.all(
+        tuples.map(async (raw) => {
+          const r = v.safeParse(RelationshipSchema, raw)
+          if (!r.success) return { allowed: false, error: r.issues.map((i) => i.message).join('; ') }
+          const t = toTuple(r.output)
+          if (!p.knows(t.namespace)) return { allowed: false, error: `Unknown namespace with name "${t.namespace}".` }
+          return { allowed: await p.check(tessera.db, t, depth) }
+        }),
+      )
+      return json({ results })
+    })
+    .get('/relation-tuples/expand', async ({ request, tessera }) => {
+      const q = parse(QuerySchema, queryOf(request))
+      const missing = (['namespace', 'object', 'relation'] as const).filter((k) => q[k] === undefined)
+      if (missing.length) throw new BadRequestError(undefined, { reason: `missing ${missing.join(', ')}` })
+      p.requireNamespace(q.namespace)
+      const tree = await p.engine(tessera.db).expand({ namespace: q.namespace!, object: q.object!, relation: q.relation! }, p.depth(q['max-depth']))
+      if (!tree) throw new NotFoundError('no relation tuple found')
+      return json(tree)
+    })
+    .get('/relation-tuples/list-objects', async ({ request, tessera }) => {
+      const q = parse(QuerySchema, queryOf(request))
+      const subject = querySubject(q)
+      if (q.namespace === undefined || q.relation === undefined || !subject) {
+        throw new BadRequestError(undefined, { reason: 'namespace, relation and subject_id or subject_set are required' })
+      }
+      p.requireNamespace(q.namespace)
+      const filter = { op: 'list-objects', namespace: q.namespace, relation: q.relation, subject }
+      const size = Math.min(q.page_size ?? p.ctx.options.defaultPageSize, p.ctx.options.maxPageSize)
+      const after = q.page_token ? (await p.openPage(tessera.tenant, filter as never, q.page_token))[0] : undefined
+      const r = await p.engine(tessera.db).listObjects(q.namespace, q.relation, subject, p.depth(q['max-depth']), size, after)
+      return json({ objects: r.items, next_page_token: r.next ? await p.sealPage(tessera.tenant, filter as never, [r.next, '', '', '', '', '', '']) : '' })
+    })
+    .get('/relation-tuples/list-subjects', async ({ request, tessera }) => {
+      const q = parse(QuerySchema, queryOf(request))
+      if (q.namespace === undefined || q.object === undefined || q.relation === undefined) {
+        throw new BadRequestError(undefined, { reason: 'namespace, object and relation are required' })
+      }
+      p.requireNamespace(q.namespace)
+      const filter = { op: 'list-subjects', namespace: q.namespace, object: q.object, relation: q.relation }
+      const size = Math.min(q.page_size ?? p.ctx.options.defaultPageSize, p.ctx.options.maxPageSize)
+      const after = q.page_token ? (await p.openPage(tessera.tenant, filter as never, q.page_token))[0] : undefined
+      const r = await p.engine(tessera.db).listSubjects(q.namespace, q.object, q.relation, p.depth(q['max-depth']), size, after)
+      return json({ subject_ids: r.items, next_page_token: r.next ? await p.sealPage(tessera.tenant, filter as never, [r.next, '', '', '', '', '', '']) : '' })
+    })
+    .get('/namespaces', () => json({ namespaces: (p.names ?? []).map((name) => ({ name })) }))
+    .post(
+      '/opl/syntax/check',
+      async ({ body }) => {
+        if (typeof body !== 'string') throw new BadRequestError(undefined, { reason: 'send the OPL source as text/plain' })
+        return json({ errors: parseOpl(body).errors })
+      },
+      { parse: 'text' },
+    )
+}
+
+export function writeRoutes(app: RouteApp, p: Permissions) {
+  return app
+    .put('/admin/relation-tuples', async ({ body, tessera }) => {
+      const b = parse(RelationshipSchema, body)
+      p.requireNamespace(b.namespace)
+      await new TupleStore(tessera.db).insert(toTuple(b))
+      return json(wire(toTuple(b)), 201)
+    })
+    .patch('/admin/relation-tuples', async ({ body, tessera }) => {
+      const patches = parse(PatchSchema, body)
+      for (const x of patches) p.requireNamespace(x.relation_tuple.namespace)
+      await tessera.db.transaction(async (tx) => {
+        const store = new TupleStore(tx)
+        for (const x of patches) {
+          if (x.action === 'insert') await store.insert(toTuple(x.relation_tuple))
+          else await store.delete(toTuple(x.relation_tuple))
+        }
+      })
+      return new Response(null, { status: 204 })
+    })
+    .delete('/admin/relation-tuples', async ({ request, tessera }) => {
+      const q = parse(QuerySchema, queryOf(request))
+      p.requireNamespace(q.namespace)
+      const filter: TupleQuery = {}
+      if (q.namespace !== undefined) filter.namespace = q.namespace
+      if (q.object !== undefined) filter.object = q.object
+      if (q.relation !== undefined) filter.relation = q.relation
+      const subject = querySubject(q)
+      if (subject) filter.subject = subject
+      if (Object.keys(filter).length === 0) throw new BadRequestError(undefined, { reason: 'give at least one filter; deleting every relation tuple is refused' })
+      await new TupleStore(tessera.db).deleteWhere(filter)
+      return new Response(null, { status: 204 })
+    })
+}

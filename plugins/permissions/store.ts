@@ -1,0 +1,164 @@
+/**
+ * Relation tuples, stored once per tenant (`nid`).
+ *
+ * A subject is either a subject id (`sid`) or a subject set (`ss_ns`, `ss_obj`, `ss_rel`); absent parts are
+ * stored as the empty string so the primary key makes writes idempotent. `ss_ns <> ''` marks a subject set.
+ */
+import { type ScopedDb, sql } from 'tessera'
+
+export interface SubjectSet {
+  namespace: string
+  object: string
+  relation: string
+}
+
+export type Subject = { id: string } | { set: SubjectSet }
+
+export interface Tuple {
+  namespace: string
+  object: string
+  relation: string
+  subject: Subject
+}
+
+export interface TupleQuery {
+  namespace?: string
+  object?: string
+  relation?: string
+  subject?: Subject
+}
+
+interface Row {
+  namespace: string
+  object: string
+  relation: string
+  sid: string
+  ss_ns: string
+  ss_obj: string
+  ss_rel: string
+}
+
+/** The keyset position after the last row of a page. */
+export type Cursor = [string, string, string, string, string, string, string]
+
+export const migrations = [
+  {
+    id: '0001_relation_tuples',
+    up: `
+CREATE TABLE permission_tuples (
+  nid TEXT NOT NULL,
+  namespace TEXT NOT NULL,
+  object TEXT NOT NULL,
+  relation TEXT NOT NULL,
+  sid TEXT NOT NULL,
+  ss_ns TEXT NOT NULL,
+  ss_obj TEXT NOT NULL,
+  ss_rel TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (nid, namespace, object, relation, sid, ss_ns, ss_obj, ss_rel)
+);
+CREATE INDEX permission_tuples_by_subject_id ON permission_tuples (nid, sid, namespace, relation, object);
+CREATE INDEX permission_tuples_by_subject_set ON permission_tuples (nid, ss_ns, ss_obj, ss_rel, namespace, relation);
+`,
+  },
+]
+
+const cols = (s: Subject) => ('id' in s ? [s.id, '', '', ''] : ['', s.set.namespace, s.set.object, s.set.relation])
+
+function toTuple(r: Row): Tuple {
+  return {
+    namespace: r.namespace,
+    object: r.object,
+    relation: r.relation,
+    subject: r.ss_ns !== '' ? { set: { namespace: r.ss_ns, object: r.ss_obj, relation: r.ss_rel } } : { id: r.sid },
+  }
+}
+
+export class TupleStore {
+  constructor(readonly db: ScopedDb) {}
+
+  async insert(t: Tuple): Promise<void> {
+    const [sid, ns, obj, rel] = cols(t.subject)
+    await this.db.exec(sql`INSERT INTO permission_tuples (nid, namespace, object, relation, sid, ss_ns, ss_obj, ss_rel, created_at)
+      VALUES (${this.db.nid}, ${t.namespace}, ${t.object}, ${t.relation}, ${sid}, ${ns}, ${obj}, ${rel}, ${new Date()})
+      ON CONFLICT DO NOTHING`)
+  }
+
+  async delete(t: Tuple): Promise<void> {
+    const [sid, ns, obj, rel] = cols(t.subject)
+    await this.db.exec(sql`DELETE FROM permission_tuples WHERE nid = ${this.db.nid} AND namespace = ${t.namespace}
+      AND object = ${t.object} AND relation = ${t.relation} AND sid = ${sid} AND ss_ns = ${ns} AND ss_obj = ${obj} AND ss_rel = ${rel}`)
+  }
+
+  #where(q: TupleQuery) {
+    const parts = [sql`nid = ${this.db.nid}`]
+    if (q.namespace !== undefined) parts.push(sql`namespace = ${q.namespace}`)
+    if (q.object !== undefined) parts.push(sql`object = ${q.object}`)
+    if (q.relation !== undefined) parts.push(sql`relation = ${q.relation}`)
+    if (q.subject) {
+      const [sid, ns, obj, rel] = cols(q.subject)
+      parts.push(sql`sid = ${sid} AND ss_ns = ${ns} AND ss_obj = ${obj} AND ss_rel = ${rel}`)
+    }
+    return sql.join(parts, ' AND ')
+  }
+
+  async deleteWhere(q: TupleQuery): Promise<number> {
+    const r = await this.db.exec(sql`DELETE FROM permission_tuples WHERE nid = ${this.db.nid} AND ${this.#where(q)}`)
+    return r.rowCount
+  }
+
+  /** A page of tuples in key order, after `cursor`; `next` is the cursor of the following page, if any. */
+  async list(q: TupleQuery, size: number, cursor?: Cursor): Promise<{ tuples: Tuple[]; next?: Cursor }> {
+    const after = cursor
+      ? sql` AND (namespace, object, relation, sid, ss_ns, ss_obj, ss_rel) > (${cursor[0]}, ${cursor[1]}, ${cursor[2]}, ${cursor[3]}, ${cursor[4]}, ${cursor[5]}, ${cursor[6]})`
+      : sql.empty
+    const rows = await this.db.query<Row>(sql`SELECT namespace, object, relation, sid, ss_ns, ss_obj, ss_rel FROM permission_tuples
+      WHERE nid = ${this.db.nid} AND ${this.#where(q)}${after}
+      ORDER BY namespace, object, relation, sid, ss_ns, ss_obj, ss_rel LIMIT ${size + 1}`)
+    const more = rows.length > size
+    const page = more ? rows.slice(0, size) : rows
+    const last = page[page.length - 1]
+    return {
+      tuples: page.map(toTuple),
+      next: more && last ? [last.namespace, last.object, last.relation, last.sid, last.ss_ns, last.ss_obj, last.ss_rel] : undefined,
+    }
+  }
+
+  /** Is there a tuple `namespace:object#relation@subject`? */
+  async has(namespace: string, object: string, relation: string, subject: Subject): Promise<boolean> {
+    const [sid, ns, obj, rel] = cols(subject)
+    const row = await this.db.one(sql`SELECT 1 AS x FROM permission_tuples WHERE nid = ${this.db.nid} AND namespace = ${namespace}
+      AND object = ${object} AND relation = ${relation} AND sid = ${sid} AND ss_ns = ${ns} AND ss_obj = ${obj} AND ss_rel = ${rel}`)
+    return row !== undefined
+  }
+
+  /** The subject sets of `namespace:object#relation`. */
+  async subjectSets(namespace: string, object: string, relation: string): Promise<SubjectSet[]> {
+    const rows = await this.db.query<{ ss_ns: string; ss_obj: string; ss_rel: string }>(sql`SELECT ss_ns, ss_obj, ss_rel FROM permission_tuples
+      WHERE nid = ${this.db.nid} AND namespace = ${namespace} AND object = ${object} AND relation = ${relation} AND sid = ''
+      ORDER BY ss_ns, ss_obj, ss_rel`)
+    return rows.map((r) => ({ namespace: r.ss_ns, object: r.ss_obj, relation: r.ss_rel }))
+  }
+
+  /** Objects of a namespace that appear in any tuple (as object or in a subject set), in order, after `after`. */
+  async objects(namespace: string, after: string | undefined, limit: number): Promise<string[]> {
+    const a = after ?? ''
+    const rows = await this.db.query<{ o: string }>(sql`SELECT o FROM (
+        SELECT object AS o FROM permission_tuples WHERE nid = ${this.db.nid} AND namespace = ${namespace} AND object > ${a}
+        UNION SELECT ss_obj AS o FROM permission_tuples WHERE nid = ${this.db.nid} AND ss_ns = ${namespace} AND ss_obj > ${a}
+      ) objs ORDER BY o LIMIT ${limit}`)
+    return rows.map((r) => r.o)
+  }
+
+  /** Subject ids that appear in any tuple, in order, after `after`. */
+  async subjectIds(after: string | undefined, limit: number): Promise<string[]> {
+    const rows = await this.db.query<{ sid: string }>(sql`SELECT DISTINCT sid FROM permission_tuples
+      WHERE nid = ${this.db.nid} AND ss_ns = '' AND sid > ${after ?? ''} ORDER BY sid LIMIT ${limit}`)
+    return rows.map((r) => r.sid)
+  }
+
+  /** Every tuple of `namespace:object#relation` (for expand). */
+  async all(namespace: string, object: string, relation: string, limit: number): Promise<Tuple[]> {
+    return (await this.list({ namespace, object, relation }, limit)).tuples
+  }
+}
