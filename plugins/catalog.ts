@@ -3,5 +3,8 @@
  * and for the generated config JSON Schema. Each entry is the plugin's factory.
  */
 import type { PluginCatalog } from '../core/config/load.ts'
+import { proxy } from './proxy/index.ts'
 
-export const catalog: PluginCatalog = {}
+export const catalog: PluginCatalog = {
+  proxy,
+}
