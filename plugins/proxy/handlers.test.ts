@@ -209,10 +209,10 @@ describe('proxy session authenticators', () => {
     })
     for (const handler of ['cookie_session', 'bearer_token']) {
       const { kernel, admin } = await bootProxy({ rules: [sessionRule(handler, { check_session_url: `${whoami.url}/sessions/whoami`, preserve_path: true })] })
-      const headers = handler === 'cookie_session' ? { cookie: 'sid=good' } : { authorization: 'Bearer good' }
+      const headers: Record<string, string> = handler === 'cookie_session' ? { cookie: 'sid=good' } : { authorization: 'Bearer good' }
       const ok = await call(admin, 'GET', '/decisions/app/x', { headers })
       expect({ handler, status: ok.status, user: ok.headers.get('x-user') }).toEqual({ handler, status: 200, user: 'carol' })
-      const bad = handler === 'cookie_session' ? { cookie: 'sid=bad' } : { authorization: 'Bearer bad' }
+      const bad: Record<string, string> = handler === 'cookie_session' ? { cookie: 'sid=bad' } : { authorization: 'Bearer bad' }
       expect((await call(admin, 'GET', '/decisions/app/x', { headers: bad })).status).toBe(401)
       await kernel.stop()
     }
