@@ -81,7 +81,7 @@ async function validate(files: string[], io: CliContext): Promise<number> {
 async function test(args: string[], io: CliContext): Promise<number> {
   const ci = args.indexOf('--config')
   const config = ci >= 0 ? args[ci + 1] : undefined
-  const fixtures = args.filter((_, i) => i !== ci && i !== ci + 1)
+  const fixtures = ci >= 0 ? args.filter((_, i) => i !== ci && i !== ci + 1) : args
   if (fixtures.length === 0) {
     io.err('rules test: name at least one fixture file')
     return 2
