@@ -21,6 +21,17 @@ import { BoundedCache, type TokenFrom, cookiesOf, extractToken, getPath, isDurat
 /** Tokens above this size are refused before any parsing (security checklist: JWT > 8 KiB → fast 400). */
 export const MAX_TOKEN_BYTES = 8 * 1024
 
+/** A stable key for a handler config, computed once per compiled config object. */
+const configKeys = new WeakMap<object, string>()
+function configKey(config: object): string {
+  let k = configKeys.get(config)
+  if (k === undefined) {
+    k = sha256(JSON.stringify(config))
+    configKeys.set(config, k)
+  }
+  return k
+}
+
 const denied = (error: PipelineError): AuthenticatorResult => ({ kind: 'denied', error })
 const tooLarge = () => denied(new PipelineError('bad_request', 400, 'The access token is too large', 'token_too_large'))
 
@@ -242,7 +253,7 @@ function jwtAuthenticator(): Authenticator<JwtConfig> {
       if (token.length > MAX_TOKEN_BYTES) return tooLarge()
       if (token.split('.').length !== 3) return NOT_RESPONSIBLE // not a JWS compact token: not ours (Oathkeeper)
       // CVE-2026-33496 / CVE-2021-32701 class: the cache key is the token *and* the handler's whole config
-      const cacheKey = sha256(`${token}\n${JSON.stringify(config)}`)
+      const cacheKey = `${configKey(config)}:${sha256(token)}`
       let claims = verified.get(cacheKey)
       if (!claims) {
         const keySets = config.jwks_urls.map((u) => sets.get(u, parseDuration(config.jwks_ttl), parseDuration(config.jwks_max_wait)))
