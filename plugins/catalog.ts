@@ -4,7 +4,9 @@
  */
 import type { PluginCatalog } from '../core/config/load.ts'
 import { permissions } from './permissions/index.ts'
+import { proxy } from './proxy/index.ts'
 
 export const catalog: PluginCatalog = {
   permissions,
+  proxy,
 }

@@ -1,0 +1,68 @@
+/**
+ * The proxy's decision path: `/decisions` with the jwt authenticator (JWKS from a file,
+ * verification cached), the allow authorizer and a header mutator, against a bare
+ * Bun.serve hello world in the same run. Target: at least 40% of the bare server.
+ *
+ *   bun bench/proxy-decisions.ts [--duration 10] [--connections 64]
+ */
+import { parseArgs } from 'node:util'
+import { SignJWT, exportJWK, generateKeyPair } from 'jose'
+import { load, printTable, scratch, startServer } from './lib/harness.ts'
+
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '64' } } })
+const durationSec = Number(values.duration)
+const connections = Number(values.connections)
+
+const s = scratch()
+const ADMIN = 45434
+const BARE = 45499
+try {
+  const { publicKey, privateKey } = await generateKeyPair('RS256')
+  const jwks = s.write('jwks.json', JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'RS256', use: 'sig' }] }))
+  const token = await new SignJWT({ scp: ['read'] })
+    .setProtectedHeader({ alg: 'RS256', kid: 'bench' })
+    .setSubject('bench-user')
+    .setIssuer('https://issuer.bench/')
+    .setAudience('api')
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(privateKey)
+  const rule = {
+    id: 'bench',
+    match: { url: 'http://<[^/]+>/api/<.*>', methods: ['GET'] },
+    authenticators: [{ handler: 'jwt', config: { jwks_urls: [`file://${jwks}`], trusted_issuers: ['https://issuer.bench/'], target_audience: ['api'] } }],
+    authorizer: { handler: 'allow' },
+    mutators: [{ handler: 'header', config: { headers: { 'X-User': '{{ print .Subject }}' } } }],
+  }
+  const config = s.write(
+    'tessera.config.json',
+    JSON.stringify({
+      dsn: `sqlite://${s.dir}/bench.sqlite`,
+      serve: { public: { host: '127.0.0.1', port: 45433 }, admin: { host: '127.0.0.1', port: ADMIN } },
+      migrations: { auto: true },
+      plugins: [{ use: 'proxy', options: { rules: [rule], serve: { enabled: false } } }],
+    }),
+  )
+  const rows: Record<string, string | number>[] = []
+  const bare = await startServer(['bun', 'bench/lib/bare-server.ts'], { env: { PORT: String(BARE) }, ready: `http://127.0.0.1:${BARE}/` })
+  try {
+    const r = await load({ url: `${bare.url}/`, durationSec, connections })
+    rows.push({ target: 'bare Bun.serve', 'req/s': Math.round(r.rps), 'p50 ms': r.p50, 'p99 ms': r.p99, errors: r.errors, tool: r.tool })
+  } finally {
+    await bare.stop()
+  }
+  const server = await startServer(['bun', 'bin/tessera.ts', 'serve', '--config', config, '--dev'], { ready: `http://127.0.0.1:${ADMIN}/health/alive` })
+  try {
+    const probe = await fetch(`${server.url}/decisions/api/orders`, { headers: { authorization: `Bearer ${token}` } })
+    if (probe.status !== 200 || probe.headers.get('x-user') !== 'bench-user') throw new Error(`the decision endpoint answered ${probe.status}; check the rule`)
+    const r = await load({ url: `${server.url}/decisions/api/orders`, headers: { authorization: `Bearer ${token}` }, durationSec, connections })
+    rows.push({ target: 'tessera /decisions (jwt + allow + header)', 'req/s': Math.round(r.rps), 'p50 ms': r.p50, 'p99 ms': r.p99, errors: r.errors, tool: r.tool })
+  } finally {
+    await server.stop()
+  }
+  const base = Number(rows[0]?.['req/s'])
+  for (const r of rows) r['% of bare'] = `${Math.round((Number(r['req/s']) / base) * 100)}%`
+  printTable(`proxy decisions, server pinned to one core, ${connections} connections, ${durationSec}s each (target: >= 40% of bare)`, rows)
+} finally {
+  s.remove()
+}

@@ -1,0 +1,144 @@
+/**
+ * One request in, one decision out: effective URL (X-Forwarded-* only from trusted
+ * proxies), path normalisation, exactly one matching rule, then the rule's pipeline.
+ * Shared by /decisions and the reverse-proxy listener.
+ */
+import { type AuthenticationSession, type PipelineRequest, renderError, BadRequestError, NotFoundError, TesseraError } from 'tessera'
+import { BadPathError, normalisePath, rawPathOf } from './match.ts'
+import { type CompiledRule, findRule } from './rules.ts'
+
+/** Is `ip` one of the trusted proxies (addresses or CIDR ranges, IPv4 or IPv6)? */
+export function isTrusted(ip: string | undefined, trusted: readonly string[]): boolean {
+  if (!ip || trusted.length === 0) return false
+  const addr = ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip
+  for (const t of trusted) {
+    const [net, bitsStr] = t.split('/') as [string, string | undefined]
+    const a = toBytes(addr)
+    const n = toBytes(net)
+    if (!a || !n || a.length !== n.length) continue
+    const bits = bitsStr === undefined ? a.length * 8 : Number(bitsStr)
+    let ok = true
+    for (let i = 0; i < bits && ok; i++) {
+      const mask = 0x80 >> (i % 8)
+      if (((a[i >> 3] as number) & mask) !== ((n[i >> 3] as number) & mask)) ok = false
+    }
+    if (ok) return true
+  }
+  return false
+}
+
+function toBytes(ip: string): number[] | null {
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) {
+    const b = ip.split('.').map(Number)
+    return b.every((x) => x <= 255) ? b : null
+  }
+  if (!ip.includes(':')) return null
+  const [head, tail] = ip.split('::') as [string, string | undefined]
+  const h = head ? head.split(':') : []
+  const t = tail ? tail.split(':') : []
+  const fill = ip.includes('::') ? 8 - h.length - t.length : 0
+  const groups = [...h, ...Array(fill).fill('0'), ...t]
+  if (groups.length !== 8) return null
+  const out: number[] = []
+  for (const g of groups) {
+    const n = Number.parseInt(g, 16)
+    if (Number.isNaN(n) || n > 0xffff) return null
+    out.push(n >> 8, n & 0xff)
+  }
+  return out
+}
+
+export interface DecisionInput {
+  method: string
+  /** Scheme and authority of the request as received. */
+  scheme: string
+  host: string
+  /** The raw (percent-encoded) path and query, as received. */
+  rawPath: string
+  query: string
+  headers: Headers
+  remoteAddress?: string
+  tenant: string
+  raw?: Request
+}
+
+export type Outcome =
+  | { allowed: true; session: AuthenticationSession; rule: CompiledRule; url: URL; request: PipelineRequest }
+  | { allowed: false; response: Response; reason: string; rule?: CompiledRule }
+
+/** Headers a client may use to describe the original request, honoured only from trusted proxies. */
+export const FORWARDED_HEADERS = ['x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-for', 'x-forwarded-method', 'x-forwarded-uri', 'x-forwarded-port', 'forwarded']
+
+export function effectiveRequest(input: DecisionInput, trusted: readonly string[]): DecisionInput {
+  if (!isTrusted(input.remoteAddress, trusted)) return input
+  const h = input.headers
+  const out = { ...input }
+  const proto = h.get('x-forwarded-proto')
+  if (proto === 'http' || proto === 'https') out.scheme = proto
+  const host = h.get('x-forwarded-host')
+  if (host && /^[A-Za-z0-9.\-:[\]]+$/.test(host)) out.host = host
+  const method = h.get('x-forwarded-method')
+  if (method && /^[A-Z]+$/.test(method)) out.method = method
+  const uri = h.get('x-forwarded-uri')
+  if (uri?.startsWith('/')) {
+    const q = uri.indexOf('?')
+    out.rawPath = q === -1 ? uri : uri.slice(0, q)
+    out.query = q === -1 ? '' : uri.slice(q)
+  }
+  return out
+}
+
+export async function decide(rules: readonly CompiledRule[], input: DecisionInput, trusted: readonly string[], requestId?: string): Promise<Outcome> {
+  const eff = effectiveRequest(input, trusted)
+  let path: string
+  try {
+    path = normalisePath(eff.rawPath)
+  } catch (e) {
+    if (e instanceof BadPathError) return { allowed: false, reason: 'bad_path', response: renderError(new BadRequestError(e.message), requestId) }
+    throw e
+  }
+  const matchUrl = `${eff.scheme}://${eff.host}${path}`
+  let url: URL
+  try {
+    url = new URL(`${matchUrl}${eff.query}`)
+  } catch {
+    return { allowed: false, reason: 'bad_url', response: renderError(new BadRequestError('The request URL is not valid'), requestId) }
+  }
+  const found = findRule(rules, eff.method, matchUrl)
+  if (found.kind === 'none') {
+    return { allowed: false, reason: 'no_rule', response: renderError(new NotFoundError('Requested url does not match any rules', { id: 'not_found' }), requestId) }
+  }
+  if (found.kind === 'ambiguous') {
+    return {
+      allowed: false,
+      reason: 'ambiguous_rules',
+      response: renderError(new TesseraError('ERR_RULES_AMBIGUOUS', 500, 'Expected exactly one rule but found multiple rules', { reason: `matching rules: ${found.ids.join(', ')}` }), requestId),
+    }
+  }
+  const request: PipelineRequest = { method: eff.method, url, headers: input.headers, remoteAddress: input.remoteAddress, tenant: input.tenant, raw: input.raw }
+  const d = await found.rule.pipeline.run(request, found.captures)
+  if (!d.allowed) return { allowed: false, response: d.response, reason: d.error.reasonId, rule: found.rule }
+  return { allowed: true, session: d.session, rule: found.rule, url, request }
+}
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) plus every header the Connection header names. */
+export function stripHopByHop(headers: Headers): void {
+  const named = (headers.get('connection') ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean)
+  for (const h of ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', ...named]) {
+    headers.delete(h)
+  }
+}
+
+/** The Cookie header after the cookie mutator: the client's cookies with mutated ones replaced. */
+export function mergedCookieHeader(original: string | null, cookies: Record<string, string>): string | null {
+  const names = Object.keys(cookies)
+  if (names.length === 0) return original
+  const kept = (original ?? '')
+    .split(';')
+    .map((s) => s.trim())
+    .filter((s) => s && !names.includes(s.slice(0, s.indexOf('=')).trim()))
+  return [...kept, ...names.map((n) => `${n}=${cookies[n]}`)].join('; ')
+}

@@ -1,0 +1,116 @@
+/** Authorizers: allow, deny, remote, remote_json, and permissions (the permissions plugin's check, in-process). */
+import * as v from 'valibot'
+import { type Authorizer, type AuthorizerResult, PipelineError, type PluginContext, forbidden } from 'tessera'
+import { type Template, compileTemplate, isTemplate, jsonEscape } from '../util.ts'
+
+const TemplateString = v.pipe(v.string(), v.check(isTemplate, 'expected a template such as {{ print .Subject }}'), v.transform(compileTemplate))
+
+const allow: Authorizer = { id: 'allow', authorize: () => ({ allowed: true }) }
+const deny: Authorizer = { id: 'deny', authorize: () => ({ allowed: false, error: forbidden('deny_authorizer') }) }
+
+async function askRemote(url: string, init: RequestInit, forward: string[], header: Headers): Promise<AuthorizerResult> {
+  let res: Response
+  try {
+    res = await fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(5000) })
+  } catch (e) {
+    throw new PipelineError('internal_server_error', 500, 'The remote authorizer could not be reached', 'remote_authorizer_unreachable', { cause: e })
+  }
+  await res.body?.cancel()
+  if (res.status === 403) return { allowed: false, error: forbidden('remote_authorizer_denied') }
+  if (res.status < 200 || res.status >= 300) {
+    throw new PipelineError('internal_server_error', 500, 'The remote authorizer failed', 'remote_authorizer_failed')
+  }
+  for (const h of forward) {
+    const val = res.headers.get(h)
+    if (val !== null) header.set(h, val)
+  }
+  return { allowed: true }
+}
+
+const RemoteJsonConfig = v.object({
+  remote: v.pipe(v.string(), v.url()),
+  payload: TemplateString,
+  headers: v.optional(v.record(v.string(), TemplateString), {}),
+  forward_response_headers_to_upstream: v.optional(v.array(v.string()), []),
+})
+
+/** remote_json: POSTs the payload template (values JSON-escaped) and allows on 2xx, denies on 403. */
+const remoteJson: Authorizer<v.InferOutput<typeof RemoteJsonConfig>> = {
+  id: 'remote_json',
+  config: RemoteJsonConfig,
+  async authorize(req, session, config) {
+    const headers = new Headers({ 'content-type': 'application/json' })
+    for (const [k, t] of Object.entries(config.headers)) headers.set(k, t(session))
+    const auth = req.headers.get('authorization')
+    if (auth && !headers.has('authorization')) headers.set('authorization', auth)
+    const body = config.payload(session, jsonEscape)
+    try {
+      JSON.parse(body)
+    } catch (e) {
+      throw new PipelineError('internal_server_error', 500, 'The remote_json payload is not valid JSON', 'remote_json_payload', { cause: e })
+    }
+    return askRemote(config.remote, { method: 'POST', headers, body }, config.forward_response_headers_to_upstream, session.header)
+  },
+}
+
+const RemoteConfig = v.object({
+  remote: v.pipe(v.string(), v.url()),
+  headers: v.optional(v.record(v.string(), TemplateString), {}),
+  forward_response_headers_to_upstream: v.optional(v.array(v.string()), []),
+})
+
+/** remote: POSTs the original request body with its content type. */
+const remote: Authorizer<v.InferOutput<typeof RemoteConfig>> = {
+  id: 'remote',
+  config: RemoteConfig,
+  async authorize(req, session, config) {
+    const headers = new Headers()
+    const ct = req.headers.get('content-type')
+    if (ct) headers.set('content-type', ct)
+    for (const [k, t] of Object.entries(config.headers)) headers.set(k, t(session))
+    const body = req.raw && req.raw.body ? await req.raw.clone().arrayBuffer() : undefined
+    return askRemote(config.remote, { method: 'POST', headers, body }, config.forward_response_headers_to_upstream, session.header)
+  },
+}
+
+const PermissionsConfig = v.object({
+  namespace: v.pipe(v.string(), v.minLength(1)),
+  object: TemplateString,
+  relation: v.pipe(v.string(), v.minLength(1)),
+  /** The subject id; defaults to the authenticated subject. */
+  subject: v.optional(TemplateString),
+})
+
+/**
+ * permissions: a Keto-style check through the `permissions.check` service. Registered only when no
+ * other plugin registered an authorizer of that name (the permissions plugin may bring its own).
+ */
+function permissions(ctx: PluginContext<unknown>): Authorizer<v.InferOutput<typeof PermissionsConfig>> {
+  return {
+    id: 'permissions',
+    config: PermissionsConfig,
+    async authorize(req, session, config) {
+      const service = ctx.services.get('permissions.check')
+      if (!service) {
+        throw new PipelineError('internal_server_error', 500, 'the permissions authorizer needs the permissions plugin', 'permissions_unavailable')
+      }
+      const subject = config.subject ? config.subject(session) : session.subject
+      const ok = await service.check(req.tenant, {
+        namespace: config.namespace,
+        object: config.object(session),
+        relation: config.relation,
+        subject: { id: subject },
+        context: { method: req.method, path: req.url.pathname },
+      })
+      return ok ? { allowed: true } : { allowed: false, error: forbidden('permission_denied') }
+    },
+  }
+}
+
+export function authorizers(ctx: PluginContext<unknown>): Authorizer<any>[] {
+  const list: Authorizer<any>[] = [allow, deny, remote, remoteJson]
+  if (!ctx.registries.authorizers.has('permissions')) list.push(permissions(ctx))
+  return list
+}
+
+export type { Template }

@@ -1,0 +1,281 @@
+/**
+ * The access proxy, Oathkeeper-compatible: access rules (inline, files reloaded on change,
+ * HTTP URLs), Oathkeeper's handlers registered in the core registries, `/decisions` and the
+ * rules API on the admin listener, and a reverse-proxy listener (default 4455).
+ *
+ * Every request: X-Forwarded-* only from trusted proxies -> path normalised -> exactly one
+ * rule -> the core pipeline (authenticators, authorizer, mutators, error handler by `when`).
+ */
+import { stat } from 'node:fs/promises'
+import { type JWK, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK } from 'jose'
+import {
+  ConfigError,
+  type GlobalHandlerConfigs,
+  NotFoundError,
+  type PluginContext,
+  definePlugin,
+
+} from 'tessera'
+import { rulesCommand } from './cli.ts'
+import { type Outcome, decide, mergedCookieHeader } from './engine.ts'
+import { authenticators } from './handlers/authenticators.ts'
+import { authorizers } from './handlers/authorizers.ts'
+import { errorHandlers } from './handlers/errors.ts'
+import { type IdTokenKeys, mutators } from './handlers/mutators.ts'
+import { rawPathOf } from './match.ts'
+import { ProxyOptions, type ResolvedProxyOptions } from './options.ts'
+import { type CompiledRule, type Rule, compileRules, parseRuleDocument, parseRules, readRuleFile } from './rules.ts'
+import { startReverseProxy } from './server.ts'
+
+declare module 'tessera/events' {
+  interface TesseraEvents {
+    /** The access rules changed (start, a rule file or URL changed). */
+    'rules.reloaded': { count: number; source: string }
+  }
+}
+
+type Ctx = PluginContext<ResolvedProxyOptions>
+
+/** What the proxy holds at run time, one per plugin context. */
+export interface ProxyState {
+  rules: readonly CompiledRule[]
+  inline: Rule[]
+  files: Map<string, { fingerprint: string; rules: Rule[] }>
+  urls: Map<string, { etag: string | null; rules: Rule[] }>
+  keys: IdTokenKeys & { jwks(): Promise<{ keys: JWK[] }> }
+  timer?: ReturnType<typeof setInterval>
+  server?: { port: number; stop(): Promise<void> }
+}
+
+const states = new WeakMap<object, ProxyState>()
+
+export function proxyState(ctx: object): ProxyState {
+  let s = states.get(ctx)
+  if (!s) {
+    s = { rules: [], inline: [], files: new Map(), urls: new Map(), keys: idTokenKeys((ctx as Ctx).options) }
+    states.set(ctx, s)
+  }
+  return s
+}
+
+function idTokenKeys(options: ResolvedProxyOptions): ProxyState['keys'] {
+  let loaded: Promise<{ privateKey: CryptoKey; kid: string; alg: string; publicJwk: JWK }> | undefined
+  const load = async () => {
+    let alg = 'RS256'
+    let privateKey: CryptoKey
+    let publicJwk: JWK
+    if (options.id_token_jwk) {
+      const jwk = options.id_token_jwk as JWK
+      alg = jwk.alg ?? (jwk.kty === 'EC' ? 'ES256' : 'RS256')
+      privateKey = (await importJWK(jwk, alg)) as CryptoKey
+      const { d, p, q, dp, dq, qi, k, ...pub } = jwk
+      void [d, p, q, dp, dq, qi, k]
+      publicJwk = pub
+    } else {
+      const pair = await generateKeyPair('RS256', { extractable: true })
+      privateKey = pair.privateKey
+      publicJwk = await exportJWK(pair.publicKey)
+    }
+    const kid = publicJwk.kid ?? (await calculateJwkThumbprint(publicJwk))
+    return { privateKey, kid, alg, publicJwk: { ...publicJwk, kid, alg, use: 'sig' } }
+  }
+  return {
+    get: () => (loaded ??= load()),
+    async jwks() {
+      return { keys: [(await (loaded ??= load())).publicJwk] }
+    },
+  }
+}
+
+function globalsOf(o: ResolvedProxyOptions): GlobalHandlerConfigs {
+  const pick = (r: Record<string, { config?: unknown }>) => Object.fromEntries(Object.entries(r).map(([k, val]) => [k, val.config]))
+  return { authenticators: pick(o.authenticators), authorizers: pick(o.authorizers), mutators: pick(o.mutators), errors: pick(o.errors) }
+}
+
+/** Compile every rule from every source; throws a ConfigError listing all problems. */
+export function compileAll(ctx: Ctx, rules: Rule[]): CompiledRule[] {
+  const o = ctx.options
+  const disabled: string[] = []
+  const off = (slot: 'authenticators' | 'authorizers' | 'mutators' | 'errors', id: string) => o[slot][id]?.enabled === false
+  for (const r of rules) {
+    for (const a of r.authenticators) if (off('authenticators', a.handler)) disabled.push(`rules.${r.id}: the authenticator \`${a.handler}\` is disabled`)
+    if (off('authorizers', r.authorizer.handler)) disabled.push(`rules.${r.id}: the authorizer \`${r.authorizer.handler}\` is disabled`)
+    for (const m of r.mutators) if (off('mutators', m.handler)) disabled.push(`rules.${r.id}: the mutator \`${m.handler}\` is disabled`)
+    for (const e of r.errors) if (off('errors', e.handler)) disabled.push(`rules.${r.id}: the error handler \`${e.handler}\` is disabled`)
+  }
+  if (disabled.length) throw new ConfigError(disabled)
+  return compileRules(rules, o.matching_strategy, ctx.registries, globalsOf(o))
+}
+
+function allRules(s: ProxyState): Rule[] {
+  return [...s.inline, ...[...s.files.values()].flatMap((f) => f.rules), ...[...s.urls.values()].flatMap((u) => u.rules)]
+}
+
+async function fingerprint(path: string): Promise<string> {
+  const st = await stat(path)
+  return `${st.mtimeMs}:${st.size}:${st.ino}`
+}
+
+async function fetchRules(url: string, etag: string | null): Promise<{ etag: string | null; rules: Rule[] } | 'unchanged'> {
+  const res = await fetch(url, { headers: etag ? { 'if-none-match': etag } : {}, signal: AbortSignal.timeout(5000) })
+  if (res.status === 304) return 'unchanged'
+  if (res.status !== 200) {
+    await res.body?.cancel()
+    throw new ConfigError([`${url}: answered ${res.status}`])
+  }
+  const text = await res.text()
+  const source = /ya?ml/.test(res.headers.get('content-type') ?? '') ? `${url}#.yaml` : url
+  return { etag: res.headers.get('etag'), rules: parseRuleDocument(text, source) }
+}
+
+/** Look at every file and URL; swap in the new rules only when all of them compile. */
+export async function refresh(ctx: Ctx): Promise<boolean> {
+  const s = proxyState(ctx)
+  let changed = false
+  const files = new Map(s.files)
+  const urls = new Map(s.urls)
+  for (const path of ctx.options.rule_files) {
+    try {
+      const fp = await fingerprint(path)
+      if (files.get(path)?.fingerprint === fp) continue
+      files.set(path, { fingerprint: fp, rules: await readRuleFile(path) })
+      changed = true
+    } catch (e) {
+      const prev = files.get(path)
+      const fp = await fingerprint(path).catch(() => 'missing')
+      if (prev?.fingerprint === `bad:${fp}`) continue // already reported
+      ctx.log.warn('rule file not reloaded, keeping the last good rules', { file: path, reason: reasonOf(e) })
+      if (prev) files.set(path, { ...prev, fingerprint: `bad:${fp}` })
+    }
+  }
+  for (const url of ctx.options.rule_urls) {
+    try {
+      const r = await fetchRules(url, urls.get(url)?.etag ?? null)
+      if (r === 'unchanged') continue
+      if (JSON.stringify(r.rules) === JSON.stringify(urls.get(url)?.rules)) continue
+      urls.set(url, r)
+      changed = true
+    } catch (e) {
+      ctx.log.warn('rule URL not reloaded, keeping the last good rules', { url, reason: reasonOf(e) })
+    }
+  }
+  if (!changed) return false
+  const next = { ...s, files, urls }
+  try {
+    s.rules = compileAll(ctx, allRules(next))
+  } catch (e) {
+    ctx.log.warn('rules not reloaded, keeping the last good rules', { reason: reasonOf(e) })
+    // remember the fingerprints so the same broken content is reported once
+    for (const [p, f] of files) if (s.files.get(p)?.fingerprint !== f.fingerprint) s.files.set(p, { ...(s.files.get(p) ?? { rules: [] }), fingerprint: `bad:${f.fingerprint}` })
+    return false
+  }
+  s.files = files
+  s.urls = urls
+  ctx.log.info('rules reloaded', { count: s.rules.length })
+  await ctx.emit('rules.reloaded', { count: s.rules.length, source: 'refresh' })
+  return true
+}
+
+function reasonOf(e: unknown): string {
+  return e instanceof ConfigError ? e.problems.join('; ') : (e as Error).message
+}
+
+/** The decision endpoint's answer: 200 with the mutated headers, or the error handler's response. */
+function decisionResponse(outcome: Outcome, originalCookie: string | null): Response {
+  if (!outcome.allowed) return outcome.response
+  const headers = new Headers(outcome.session.header)
+  const cookie = mergedCookieHeader(originalCookie, outcome.session.cookies)
+  if (cookie !== originalCookie && cookie !== null) headers.set('cookie', cookie)
+  return new Response(null, { status: 200, headers })
+}
+
+export const proxy = definePlugin({
+  id: 'proxy',
+  description: 'Access proxy (Oathkeeper-compatible): access rules, /decisions and a reverse proxy',
+  options: ProxyOptions,
+  after: ['identity', 'permissions'],
+  authenticators: (ctx) => authenticators(ctx as PluginContext<unknown>),
+  authorizers: (ctx) => authorizers(ctx as PluginContext<unknown>),
+  mutators: (ctx) => mutators(proxyState(ctx).keys),
+  errorHandlers: errorHandlers,
+  commands: { rules: rulesCommand },
+
+  async setup(ctx) {
+    const s = proxyState(ctx)
+    s.inline = parseRules(ctx.options.rules, 'plugins.proxy.options.rules')
+    for (const path of ctx.options.rule_files) s.files.set(path, { fingerprint: await fingerprint(path).catch(() => 'missing'), rules: await readRuleFile(path) })
+    s.rules = compileAll(ctx, s.inline.concat([...s.files.values()].flatMap((f) => f.rules)))
+  },
+
+  async onStart(ctx) {
+    const s = proxyState(ctx)
+    for (const url of ctx.options.rule_urls) {
+      const r = await fetchRules(url, null)
+      if (r !== 'unchanged') s.urls.set(url, r)
+    }
+    if (ctx.options.rule_urls.length) s.rules = compileAll(ctx, allRules(s))
+    await ctx.emit('rules.reloaded', { count: s.rules.length, source: 'start' })
+    if (ctx.options.rule_files.length || ctx.options.rule_urls.length) {
+      let running = false
+      s.timer = setInterval(() => {
+        if (running) return
+        running = true
+        refresh(ctx)
+          .catch((e) => ctx.log.error('rule refresh failed', { reason: reasonOf(e) }))
+          .finally(() => {
+            running = false
+          })
+      }, ctx.options.refresh_interval_ms)
+    }
+    if (ctx.options.serve.enabled) s.server = startReverseProxy(ctx, () => proxyState(ctx).rules)
+  },
+
+  async onStop(ctx) {
+    const s = proxyState(ctx)
+    if (s.timer) clearInterval(s.timer)
+    await s.server?.stop()
+    s.server = undefined
+  },
+
+  ready: (ctx) => (ctx.options.serve.enabled && !proxyState(ctx).server ? 'the reverse-proxy listener is not running' : null),
+
+  routes: {
+    admin: (app, ctx) => {
+      const handleDecision = async ({ request, tessera }: { request: Request; tessera: { tenant: string; requestId: string } }) => {
+        const url = new URL(request.url)
+        const raw = rawPathOf(request.url)
+        const rawPath = raw.slice('/decisions'.length) || '/'
+        const outcome = await decide(
+          proxyState(ctx).rules,
+          {
+            method: request.method,
+            scheme: url.protocol.replace(/:$/, ''),
+            host: request.headers.get('host') ?? url.host,
+            rawPath,
+            query: url.search,
+            headers: request.headers,
+            // The admin listener does not pass the peer address to routes: X-Forwarded-* is never honoured here.
+            remoteAddress: undefined,
+            tenant: tessera.tenant,
+            raw: request,
+          },
+          ctx.options.trusted_proxies,
+          tessera.requestId,
+        )
+        return decisionResponse(outcome, request.headers.get('cookie'))
+      }
+      return app
+        .all('/decisions', handleDecision)
+        .all('/decisions/*', handleDecision)
+        .get('/rules', () => proxyState(ctx).rules.map((r) => r.rule))
+        .get('/rules/:id', ({ params }) => {
+          const r = proxyState(ctx).rules.find((x) => x.rule.id === params.id)
+          if (!r) throw new NotFoundError(`no rule with id ${JSON.stringify(params.id)}`)
+          return r.rule
+        })
+        .get('/.well-known/jwks.json', async () => proxyState(ctx).keys.jwks())
+    },
+  },
+})
+
+export default proxy

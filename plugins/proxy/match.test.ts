@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'bun:test'
+import { compileUrlMatcher, normalisePath, rawPathOf } from './match.ts'
+
+describe('proxy rule matching', () => {
+  it('matches regexp patterns between < and > and returns their capture groups', () => {
+    const m = compileUrlMatcher('https://api.example.com/users/<([0-9]+)>/posts/<(.*)>', 'regexp')
+    expect(m.match('https://api.example.com/users/42/posts/a/b')).toEqual(['42', 'a/b'])
+    expect(m.match('https://api.example.com/users/x/posts/a')).toBeNull()
+    // outside <…> everything is literal: the dot does not match any character
+    expect(compileUrlMatcher('https://api.example.com/x', 'regexp').match('https://apixexample.com/x')).toBeNull()
+  })
+
+  it('matches globs: * stops at . and /, ** does not, {a,b} alternates, [..] classes', () => {
+    const m = compileUrlMatcher('https://<*>.example.com/<**>', 'glob')
+    expect(m.match('https://api.example.com/a/b/c')).toEqual([])
+    expect(m.match('https://evil.api.example.com/a')).toBeNull()
+    const one = compileUrlMatcher('http://h/files/<*>', 'glob')
+    expect(one.match('http://h/files/a')).not.toBeNull()
+    expect(one.match('http://h/files/a/b')).toBeNull()
+    const alt = compileUrlMatcher('http://h/<{users,groups}>/<[0-9]>', 'glob')
+    expect(alt.match('http://h/groups/7')).not.toBeNull()
+    expect(alt.match('http://h/roles/7')).toBeNull()
+    expect(compileUrlMatcher('http://h/<[!a]>', 'glob').match('http://h/a')).toBeNull()
+  })
+
+  it('refuses an unbalanced pattern with a readable message', () => {
+    expect(() => compileUrlMatcher('http://h/<(.*', 'regexp')).toThrow("unbalanced '<'")
+    expect(() => compileUrlMatcher('http://h/<(>', 'regexp')).toThrow()
+  })
+
+  it('Oathkeeper CVE-2026-33494: every path variant normalises to its canonical path', () => {
+    for (const variant of ['/public/../admin', '/public/%2e%2e/admin', '/public/%2E%2E/admin', '/public/..%2fadmin', '/public/..%2Fadmin', '//admin', '/./admin', '/public/./../admin', '/a/b/../../admin']) {
+      expect(normalisePath(variant)).toBe('/admin')
+    }
+    expect(normalisePath('/../../admin')).toBe('/admin')
+    expect(normalisePath('/')).toBe('/')
+    expect(normalisePath('/a/b/')).toBe('/a/b/')
+    expect(normalisePath('/a%20b')).toBe('/a%20b')
+    expect(() => normalisePath('/a%zz')).toThrow('percent-encoding')
+    expect(() => normalisePath('/a%00')).toThrow('NUL')
+  })
+
+  it('takes the raw path of a URL without query or fragment, as sent', () => {
+    expect(rawPathOf('http://h/public/..%2fadmin?x=1#f')).toBe('/public/..%2fadmin')
+    expect(rawPathOf('http://h')).toBe('/')
+  })
+})

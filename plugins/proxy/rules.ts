@@ -1,0 +1,140 @@
+/**
+ * Access rules in Oathkeeper's format, validated with valibot, compiled once
+ * (matcher + pipeline) and swapped atomically on reload.
+ */
+import { readFile } from 'node:fs/promises'
+import { type CompiledPipeline, ConfigError, type GlobalHandlerConfigs, type Registries, compilePipeline } from 'tessera'
+import * as v from 'valibot'
+import YAML from 'yaml'
+import { type MatchingStrategy, type UrlMatcher, compileUrlMatcher } from './match.ts'
+
+const HandlerRef = v.object({ handler: v.pipe(v.string(), v.minLength(1)), config: v.optional(v.unknown()) })
+const When = v.object({
+  error: v.optional(v.array(v.picklist(['unauthorized', 'forbidden', 'not_found', 'bad_request', 'internal_server_error']))),
+  request: v.optional(
+    v.object({
+      header: v.optional(v.object({ accept: v.optional(v.array(v.string())), content_type: v.optional(v.array(v.string())) })),
+      cidr: v.optional(v.array(v.string())),
+    }),
+  ),
+})
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'TRACE'] as const
+
+export const RuleSchema = v.object({
+  id: v.pipe(v.string(), v.minLength(1), v.maxLength(190)),
+  version: v.optional(v.string()),
+  description: v.optional(v.string()),
+  match: v.object({
+    url: v.pipe(v.string(), v.minLength(1)),
+    methods: v.pipe(v.array(v.picklist(METHODS, 'expected an HTTP method in capitals (GET, POST, …)')), v.minLength(1, 'list at least one method')),
+  }),
+  authenticators: v.pipe(v.array(HandlerRef), v.minLength(1, 'list at least one authenticator')),
+  authorizer: HandlerRef,
+  mutators: v.optional(v.array(HandlerRef), [{ handler: 'noop' }]),
+  errors: v.optional(v.array(v.object({ ...HandlerRef.entries, when: v.optional(v.array(When)) })), []),
+  upstream: v.optional(
+    v.object({
+      url: v.pipe(v.string(), v.url()),
+      preserve_host: v.optional(v.boolean(), false),
+      strip_path: v.optional(v.string()),
+    }),
+  ),
+})
+export type Rule = v.InferOutput<typeof RuleSchema>
+
+export interface CompiledRule {
+  rule: Rule
+  matcher: UrlMatcher
+  pipeline: CompiledPipeline
+}
+
+function issuesToLines(issues: readonly v.BaseIssue<unknown>[], prefix: string): string[] {
+  return issues.map((i) => {
+    const path = (i.path ?? []).map((p) => p.key).join('.')
+    return `${prefix}${path ? `.${path}` : ''}: ${i.message}`
+  })
+}
+
+/** Validate raw rule documents; a ConfigError lists every problem with its path. */
+export function parseRules(raw: unknown, source: string): Rule[] {
+  if (!Array.isArray(raw)) throw new ConfigError([`${source}: expected an array of rules`])
+  const out: Rule[] = []
+  const problems: string[] = []
+  raw.forEach((r, i) => {
+    const res = v.safeParse(RuleSchema, r)
+    if (res.success) out.push(res.output)
+    else problems.push(...issuesToLines(res.issues, `${source}[${i}]`))
+  })
+  if (problems.length) throw new ConfigError(problems)
+  return out
+}
+
+/** Parse a rule document (JSON, or YAML for .yaml/.yml). */
+export function parseRuleDocument(text: string, source: string): Rule[] {
+  let doc: unknown
+  try {
+    doc = /\.ya?ml$/i.test(source) ? YAML.parse(text) : JSON.parse(text)
+  } catch (e) {
+    throw new ConfigError([`${source}: not valid ${/\.ya?ml$/i.test(source) ? 'YAML' : 'JSON'}: ${(e as Error).message}`])
+  }
+  return parseRules(doc, source)
+}
+
+export async function readRuleFile(path: string): Promise<Rule[]> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (e) {
+    throw new ConfigError([`${path}: cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`])
+  }
+  return parseRuleDocument(text, path)
+}
+
+/** Matcher and pipeline for every rule; duplicate ids and bad patterns are ConfigErrors. */
+export function compileRules(rules: Rule[], strategy: MatchingStrategy, registries: Registries, globals: GlobalHandlerConfigs): CompiledRule[] {
+  const seen = new Set<string>()
+  const problems: string[] = []
+  const out: CompiledRule[] = []
+  for (const rule of rules) {
+    if (seen.has(rule.id)) {
+      problems.push(`rules.${rule.id}: the rule id is used twice`)
+      continue
+    }
+    seen.add(rule.id)
+    let matcher: UrlMatcher
+    try {
+      matcher = compileUrlMatcher(rule.match.url, strategy)
+    } catch (e) {
+      problems.push(`rules.${rule.id}.match.url: ${(e as Error).message}`)
+      continue
+    }
+    try {
+      out.push({ rule, matcher, pipeline: compilePipeline({ ...rule, mutators: rule.mutators, errors: rule.errors }, registries, globals) })
+    } catch (e) {
+      problems.push(...((e as ConfigError).problems ?? [(e as Error).message]))
+    }
+  }
+  if (problems.length) throw new ConfigError(problems)
+  return out
+}
+
+export type MatchResult =
+  | { kind: 'none' }
+  | { kind: 'ambiguous'; ids: string[] }
+  | { kind: 'one'; rule: CompiledRule; captures: string[] }
+
+/** Oathkeeper: exactly one rule must match the method and URL (scheme://host/path, no query). */
+export function findRule(rules: readonly CompiledRule[], method: string, url: string): MatchResult {
+  let found: { rule: CompiledRule; captures: string[] } | undefined
+  const ids: string[] = []
+  for (const r of rules) {
+    if (!r.rule.match.methods.includes(method as Rule['match']['methods'][number])) continue
+    const captures = r.matcher.match(url)
+    if (!captures) continue
+    ids.push(r.rule.id)
+    found ??= { rule: r, captures }
+  }
+  if (!found) return { kind: 'none' }
+  if (ids.length > 1) return { kind: 'ambiguous', ids }
+  return { kind: 'one', ...found }
+}

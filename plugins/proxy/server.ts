@@ -1,0 +1,122 @@
+/**
+ * The reverse-proxy listener: decide, then forward to the rule's upstream with the
+ * mutated headers, streaming bodies both ways and stripping hop-by-hop headers.
+ */
+import { type PluginContext, TesseraError, renderError } from 'tessera'
+import { FORWARDED_HEADERS, decide, isTrusted, mergedCookieHeader, stripHopByHop } from './engine.ts'
+import { rawPathOf } from './match.ts'
+import type { ResolvedProxyOptions } from './options.ts'
+import type { CompiledRule } from './rules.ts'
+
+export function startReverseProxy(ctx: PluginContext<ResolvedProxyOptions>, rules: () => readonly CompiledRule[]) {
+  const o = ctx.options
+  const server = Bun.serve({
+    hostname: o.serve.host,
+    port: o.serve.port,
+    development: false,
+    async fetch(request, srv) {
+      const peer = srv.requestIP(request)?.address
+      let rc: Awaited<ReturnType<typeof ctx.requestContext>>
+      try {
+        rc = await ctx.requestContext(request)
+      } catch (e) {
+        return renderError(e)
+      }
+      try {
+        return await forward(ctx, rules(), request, peer, rc.tenant, rc.requestId)
+      } catch (e) {
+        if (!(e instanceof TesseraError) || e.status >= 500) rc.log.error('proxy request failed', { err: e })
+        return renderError(e, rc.requestId)
+      }
+    },
+  })
+  return {
+    port: server.port as number,
+    async stop() {
+      await server.stop()
+    },
+  }
+}
+
+export async function forward(
+  ctx: PluginContext<ResolvedProxyOptions>,
+  rules: readonly CompiledRule[],
+  request: Request,
+  peer: string | undefined,
+  tenant: string,
+  requestId: string,
+): Promise<Response> {
+  const o = ctx.options
+  const url = new URL(request.url)
+  const outcome = await decide(
+    rules,
+    {
+      method: request.method,
+      scheme: url.protocol.replace(/:$/, ''),
+      host: request.headers.get('host') ?? url.host,
+      rawPath: rawPathOf(request.url),
+      query: url.search,
+      headers: request.headers,
+      remoteAddress: peer,
+      tenant,
+      raw: request,
+    },
+    o.trusted_proxies,
+    requestId,
+  )
+  if (!outcome.allowed) {
+    ctx.log.info('access denied', { rule: outcome.rule?.rule.id, reason_id: outcome.reason })
+    return outcome.response
+  }
+  const upstream = outcome.rule.rule.upstream
+  if (!upstream) {
+    return renderError(new TesseraError('ERR_NO_UPSTREAM', 502, 'The matching rule has no upstream', { reason: `rule ${outcome.rule.rule.id}` }), requestId)
+  }
+  // The path forwarded is the normalised path that was matched (Oathkeeper CVE-2026-33494).
+  let path = outcome.url.pathname
+  if (upstream.strip_path && path.startsWith(upstream.strip_path)) path = path.slice(upstream.strip_path.length) || '/'
+  if (!path.startsWith('/')) path = `/${path}`
+  const base = new URL(upstream.url)
+  const target = new URL(base.toString())
+  target.pathname = `${base.pathname.replace(/\/$/, '')}${path}`
+  target.search = outcome.url.search
+
+  const headers = new Headers(request.headers)
+  // 1. hop-by-hop, including whatever Connection names (GHSA-w9mr-28mw-j8hg), before mutators' headers go on
+  stripHopByHop(headers)
+  // 2. X-Forwarded-* from an untrusted peer are dropped (CVE-2026-33495)
+  const trusted = isTrusted(peer, o.trusted_proxies)
+  if (!trusted) for (const h of FORWARDED_HEADERS) headers.delete(h)
+  // 3. client-sent copies of headers the mutators set are dropped, then the mutators' values set
+  for (const [name] of outcome.session.header) headers.delete(name)
+  for (const [name, value] of outcome.session.header) headers.set(name, value)
+  const cookie = mergedCookieHeader(request.headers.get('cookie'), outcome.session.cookies)
+  if (cookie !== null) headers.set('cookie', cookie)
+  const originalHost = request.headers.get('host') ?? url.host
+  if (upstream.preserve_host) headers.set('host', outcome.url.host)
+  else headers.set('host', target.host)
+  const xff = trusted ? request.headers.get('x-forwarded-for') : null
+  if (peer) headers.set('x-forwarded-for', xff ? `${xff}, ${peer}` : peer)
+  if (!trusted || !headers.has('x-forwarded-proto')) headers.set('x-forwarded-proto', outcome.url.protocol.replace(/:$/, ''))
+  if (!trusted || !headers.has('x-forwarded-host')) headers.set('x-forwarded-host', originalHost)
+
+  let res: Response
+  try {
+    res = await fetch(target, {
+      method: request.method,
+      headers,
+      body: request.body,
+      redirect: 'manual',
+      decompress: false,
+      signal: AbortSignal.timeout(o.serve.timeout_ms),
+      // Bun and undici accept duplex for streamed request bodies
+      duplex: 'half',
+    } as RequestInit)
+  } catch (e) {
+    ctx.log.warn('upstream unreachable', { rule: outcome.rule.rule.id, reason: (e as Error).message })
+    return renderError(new TesseraError('ERR_BAD_GATEWAY', 502, 'The upstream could not be reached', { id: 'bad_gateway' }), requestId)
+  }
+  const out = new Headers(res.headers)
+  stripHopByHop(out)
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers: out })
+}
