@@ -110,9 +110,12 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
     return row
   }
 
-  async function withCredentials(db: ScopedDb, rows: IdentityRow[]) {
+  /** Credentials without their config, unless `include_credential` names the type (Kratos). */
+  async function withCredentials(db: ScopedDb, rows: IdentityRow[], include: string[] = []) {
     const creds = await new IdentityRepo(db).credentials(rows.map((r) => r.id))
-    return rows.map((r) => core.identityJson(r, { admin: true, credentials: creds.filter((c) => c.identity_id === r.id) }))
+    return rows.map((r) =>
+      core.identityJson(r, { admin: true, credentials: creds.filter((c) => c.identity_id === r.id).map((c) => ({ ...c, config: include.includes(c.type) ? c.config : undefined })) }),
+    )
   }
 
   async function load(db: ScopedDb, id: string): Promise<IdentityRow> {
@@ -171,7 +174,10 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
       if (!row) throw new NotFoundError('Unable to locate the resource')
       return json((await withCredentials(tessera.db, [row]))[0])
     })
-    .get('/admin/identities/:id', async ({ tessera, params }) => json((await withCredentials(tessera.db, [await load(tessera.db, params.id)]))[0]))
+    .get('/admin/identities/:id', async ({ tessera, params, request }) => {
+      const include = new URL(request.url).searchParams.getAll('include_credential')
+      return json((await withCredentials(tessera.db, [await load(tessera.db, params.id)], include))[0])
+    })
     .put('/admin/identities/:id', async ({ tessera, params, body }) => {
       const before = await load(tessera.db, params.id)
       const input = parse(UpdateIdentity, body)
