@@ -3,5 +3,7 @@
  * and for the generated config JSON Schema. Each entry is the plugin's factory.
  */
 import type { PluginCatalog } from '../core/config/load.ts'
+import { identity } from './identity/index.ts'
+import { password } from './password/index.ts'
 
-export const catalog: PluginCatalog = {}
+export const catalog: PluginCatalog = { identity, password }

@@ -3,9 +3,7 @@
  * `ory.sh/kratos` extension, compiled once at boot with ajv. Trait validation
  * errors become ui-node messages carrying Kratos' message ids.
  */
-import Ajv from 'ajv'
-import Ajv2020 from 'ajv/dist/2020.js'
-import type { ErrorObject, ValidateFunction } from 'ajv'
+import type { default as AjvClass, ErrorObject, ValidateFunction } from 'ajv'
 import type { UiText } from 'tessera'
 import { text } from './messages.ts'
 
@@ -43,7 +41,9 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
 function makeAjv(schema: Record<string, unknown>) {
   const is2020 = String(schema.$schema ?? '').includes('2020-12')
-  const ajv = is2020 ? new Ajv2020({ allErrors: true, strict: false }) : new Ajv({ allErrors: true, strict: false })
+  // Loaded on first use, so importing the plugin catalog (every CLI start) stays light.
+  const Ajv: typeof AjvClass = (is2020 ? import.meta.require('ajv/dist/2020.js') : import.meta.require('ajv')).default
+  const ajv = new Ajv({ allErrors: true, strict: false })
   ajv.addFormat('email', EMAIL)
   ajv.addFormat('tel', /^\+?[0-9 ()-]{5,}$/)
   ajv.addFormat('uri', { validate: (s: string) => URL.canParse(s) })
