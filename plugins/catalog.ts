@@ -3,10 +3,14 @@
  * and for the generated config JSON Schema. Each entry is the plugin's factory.
  */
 import type { PluginCatalog } from '../core/config/load.ts'
+import { identity } from './identity/index.ts'
+import { password } from './password/index.ts'
 import { permissions } from './permissions/index.ts'
 import { proxy } from './proxy/index.ts'
 
 export const catalog: PluginCatalog = {
+  identity,
+  password,
   permissions,
   proxy,
 }

@@ -1,0 +1,162 @@
+/**
+ * The identity plugin's in-process core: schemas, JSON shapes (Kratos'),
+ * sessions (issue, resolve, revoke) and cookies.
+ */
+import { type PluginContext, type ScopedDb, UnauthorizedError, randomToken } from 'tessera'
+import type { ActiveSession, SessionService } from 'tessera'
+import type { IdentityOptions } from './options.ts'
+import { type IdentityRow, SessionRepo, type SessionRow } from './repo.ts'
+import { type CompiledSchema, compileSchema } from './schemas.ts'
+
+export class IdentityCore implements SessionService {
+  readonly schemas = new Map<string, CompiledSchema>()
+  readonly defaultSchemaId: string
+  readonly cookieName: string
+
+  constructor(readonly ctx: PluginContext<IdentityOptions>) {
+    for (const s of ctx.options.schemas) this.schemas.set(s.id, compileSchema(s))
+    this.defaultSchemaId = ctx.options.defaultSchemaId ?? ctx.options.schemas[0]!.id
+    if (!this.schemas.has(this.defaultSchemaId)) throw new Error(`identity: defaultSchemaId ${this.defaultSchemaId} is not among the schemas`)
+    this.cookieName = ctx.options.session.cookieName
+  }
+
+  get publicBaseUrl(): string {
+    const s = this.ctx.config.serve as { public?: { baseUrl?: string; port?: number } }
+    return (s.public?.baseUrl ?? `http://localhost:${s.public?.port ?? 4433}`).replace(/\/$/, '')
+  }
+
+  schemaUrl(id: string): string {
+    return `${this.publicBaseUrl}/schemas/${encodeURIComponent(id)}`
+  }
+
+  identityJson(i: IdentityRow, opts: { admin?: boolean; credentials?: { type: string; identifiers: string[]; version: number; created_at: Date; updated_at: Date; config?: unknown }[] } = {}) {
+    const out: Record<string, unknown> = {
+      id: i.id,
+      schema_id: i.schema_id,
+      schema_url: this.schemaUrl(i.schema_id),
+      state: i.state,
+      state_changed_at: i.state_changed_at ? new Date(i.state_changed_at).toISOString() : undefined,
+      traits: i.traits,
+      verifiable_addresses: this.addresses(i, 'verification'),
+      recovery_addresses: this.addresses(i, 'recovery'),
+      metadata_public: i.metadata_public ?? null,
+      created_at: new Date(i.created_at).toISOString(),
+      updated_at: new Date(i.updated_at).toISOString(),
+      organization_id: null,
+    }
+    if (opts.admin) {
+      out.metadata_admin = i.metadata_admin ?? null
+      out.external_id = i.external_id ?? undefined
+    }
+    if (opts.credentials) {
+      out.credentials = Object.fromEntries(
+        opts.credentials.map((c) => [
+          c.type,
+          { type: c.type, identifiers: c.identifiers, version: c.version, created_at: new Date(c.created_at).toISOString(), updated_at: new Date(c.updated_at).toISOString(), ...(c.config ? { config: c.config } : {}) },
+        ]),
+      )
+    }
+    return out
+  }
+
+  /** Verifiable / recovery addresses derived from the traits the schema marks (state kept simple until verification lands). */
+  private addresses(i: IdentityRow, kind: 'verification' | 'recovery') {
+    const s = this.schemas.get(i.schema_id)
+    if (!s) return []
+    const out: Record<string, unknown>[] = []
+    for (const f of s.fields) {
+      const via = f.ext[kind]?.via
+      if (!via) continue
+      let value: unknown = i.traits
+      for (const k of f.path.split('.')) value = value && typeof value === 'object' ? (value as Record<string, unknown>)[k] : undefined
+      if (typeof value !== 'string') continue
+      const base = { id: `${i.id}:${kind}:${f.path}`, value: value.toLowerCase(), via, created_at: new Date(i.created_at).toISOString(), updated_at: new Date(i.updated_at).toISOString() }
+      out.push(kind === 'verification' ? { ...base, verified: false, status: 'pending' } : base)
+    }
+    return out
+  }
+
+  sessionJson(s: SessionRow, i: IdentityRow | undefined) {
+    const expires = new Date(s.expires_at)
+    return {
+      id: s.id,
+      active: s.active && expires.getTime() > Date.now(),
+      expires_at: expires.toISOString(),
+      authenticated_at: new Date(s.authenticated_at).toISOString(),
+      authenticator_assurance_level: s.aal,
+      authentication_methods: s.methods,
+      issued_at: new Date(s.issued_at).toISOString(),
+      identity: i ? this.identityJson(i) : undefined,
+      devices: s.devices,
+    }
+  }
+
+  /** Issue a new session (a fresh token every time: no fixation). */
+  async issueSession(db: ScopedDb, identity: IdentityRow, method: string, request: Request, ip: string | null) {
+    const now = new Date()
+    const token = `ory_st_${randomToken(32)}`
+    const row: SessionRow = {
+      id: Bun.randomUUIDv7(),
+      identity_id: identity.id,
+      active: true,
+      aal: 'aal1',
+      methods: [{ method, aal: 'aal1', completed_at: now.toISOString() }],
+      devices: [{ id: Bun.randomUUIDv7(), ip_address: ip, user_agent: request.headers.get('user-agent'), location: '' }],
+      authenticated_at: now,
+      issued_at: now,
+      expires_at: new Date(now.getTime() + this.ctx.options.session.lifespan * 1000),
+    }
+    await new SessionRepo(db).insert(token, row)
+    await this.ctx.emit('session.issued', { sessionId: row.id, identityId: identity.id, method }, { tenant: db.nid })
+    return { token, row, json: this.sessionJson(row, identity) }
+  }
+
+  sessionCookie(token: string, request: Request, maxAge: number): string {
+    const secure = new URL(request.url).protocol === 'https:' || this.publicBaseUrl.startsWith('https:')
+    return `${this.cookieName}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure ? '; Secure' : ''}`
+  }
+
+  clearSessionCookie(): string {
+    return `${this.cookieName}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`
+  }
+
+  tokenOf(request: Request): string | null {
+    const h = request.headers.get('x-session-token')
+    if (h) return h
+    const auth = request.headers.get('authorization')
+    if (auth && /^bearer /i.test(auth)) return auth.slice(7).trim()
+    return cookie(request, this.cookieName)
+  }
+
+  async fromToken(token: string, tenant: string): Promise<ActiveSession | null> {
+    const found = await new SessionRepo(this.ctx.storage.scoped(tenant)).byToken(token)
+    if (!found) return null
+    const { s, i } = found
+    if (!s.active || new Date(s.expires_at).getTime() <= Date.now() || i.state !== 'active') return null
+    const session = this.sessionJson(s, i)
+    return { id: s.id, identityId: i.id, aal: s.aal, expiresAt: new Date(s.expires_at), identity: session.identity!, session }
+  }
+
+  async fromRequest(request: Request, tenant: string): Promise<ActiveSession | null> {
+    const token = this.tokenOf(request)
+    return token ? this.fromToken(token, tenant) : null
+  }
+
+  async requireSession(request: Request, tenant: string): Promise<ActiveSession & { token: string }> {
+    const token = this.tokenOf(request)
+    const s = token ? await this.fromToken(token, tenant) : null
+    if (!s || !token) throw new UnauthorizedError('No valid session credentials found in the request.', { id: 'session_inactive' })
+    return { ...s, token }
+  }
+}
+
+export function cookie(request: Request, name: string): string | null {
+  const header = request.headers.get('cookie')
+  if (!header) return null
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq < 0) continue
+    if (part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim())
+  }
+  return null
+}

@@ -1,0 +1,250 @@
+/**
+ * The self-service flow engine: flow objects in Kratos' shape, ui nodes,
+ * messages with Kratos' ids, CSRF (double-submit on browser flows), expiry and
+ * return_to. Credential methods are found in the core's `credentialMethods`
+ * registry by id; each implements only the flows it supports. Login and
+ * registration use it now; settings, recovery and verification plug in the same way.
+ */
+import {
+  BadRequestError,
+  type CredentialMethod,
+  type FlowKind,
+  type FlowType,
+  ForbiddenError,
+  NotFoundError,
+  type ScopedDb,
+  type SelfServiceFlow,
+  TesseraError,
+  type UiNode,
+  type UiText,
+  constantTimeEqual,
+  randomToken,
+  sql,
+} from 'tessera'
+import { type IdentityCore, cookie } from './core.ts'
+import { text } from './messages.ts'
+import { IdentityRepo } from './repo.ts'
+import { isAllowedReturnTo } from './return-to.ts'
+
+export const CSRF_COOKIE = 'tessera_csrf_token'
+
+/** What a credential method gets from the engine (structurally typed: methods do not import this plugin). */
+export interface FlowMethodContext {
+  tenant: string
+  db: ScopedDb
+  request: Request
+  ip: string | null
+  kind: FlowKind
+  credentials: {
+    /** The credential of `type` with this identifier (normalised by the engine), and its identity's state. */
+    find(type: string, identifier: string): Promise<{ identity_id: string; config: Record<string, unknown>; state: string } | undefined>
+    updateConfig(identityId: string, type: string, config: Record<string, unknown>): Promise<void>
+    normalise(identifier: string): string
+  }
+  /** Registration: the validated traits and their password identifiers. */
+  registration?: { traits: Record<string, unknown>; identifiers: string[] }
+}
+
+interface StoredFlow {
+  flow: SelfServiceFlow
+  csrf: string
+  expired: boolean
+}
+
+export function inputNode(group: UiNode['group'], name: string, type: string, opts: { value?: unknown; required?: boolean; autocomplete?: string; label?: UiText } = {}): UiNode {
+  return {
+    type: 'input',
+    group,
+    attributes: {
+      name,
+      type,
+      ...(opts.value !== undefined ? { value: opts.value } : {}),
+      ...(opts.required ? { required: true } : {}),
+      ...(opts.autocomplete ? { autocomplete: opts.autocomplete } : {}),
+      disabled: false,
+      node_type: 'input',
+    },
+    messages: [],
+    meta: opts.label ? { label: opts.label } : {},
+  }
+}
+
+const nodeName = (n: UiNode) => String((n.attributes as { name?: string }).name ?? '')
+
+export class FlowEngine {
+  constructor(readonly core: IdentityCore) {}
+
+  private get opts() {
+    return this.core.ctx.options.selfservice
+  }
+
+  allowedReturnTo(url: string): boolean {
+    return isAllowedReturnTo(url, [...this.opts.allowedReturnUrls, this.opts.defaultReturnUrl])
+  }
+
+  uiUrl(kind: FlowKind, id: string): string {
+    return `${this.opts.uiUrl.replace(/\/$/, '')}/${kind}?flow=${encodeURIComponent(id)}`
+  }
+
+  methods(kind: FlowKind): CredentialMethod<FlowMethodContext>[] {
+    return this.core.ctx.registries.credentialMethods.list().filter((m) => m[kind]) as CredentialMethod<FlowMethodContext>[]
+  }
+
+  methodContext(db: ScopedDb, kind: FlowKind, request: Request, ip: string | null, registration?: FlowMethodContext['registration']): FlowMethodContext {
+    const repo = new IdentityRepo(db)
+    return {
+      tenant: db.nid,
+      db,
+      request,
+      ip,
+      kind,
+      registration,
+      credentials: {
+        find: async (type, identifier) => repo.findCredential(type, identifier),
+        updateConfig: async (id, type, config) => repo.updateCredentialConfig(id, type, config),
+        normalise: (identifier) => (identifier.includes('@') ? identifier.trim().toLowerCase() : identifier.trim()),
+      },
+    }
+  }
+
+  /** Create, populate and store a flow. */
+  async create(kind: FlowKind, type: FlowType, request: Request, db: ScopedDb, ip: string | null, opts: { returnTo?: string | null; messages?: UiText[] } = {}) {
+    if (opts.returnTo && !this.allowedReturnTo(opts.returnTo)) {
+      throw new BadRequestError('The request was malformed or contained invalid parameters', {
+        id: 'self_service_flow_return_to_forbidden',
+        reason: `Requested return_to URL "${opts.returnTo}" is not allowed.`,
+      })
+    }
+    const now = new Date()
+    const id = crypto.randomUUID()
+    const csrf = type === 'browser' ? (cookie(request, CSRF_COOKIE) ?? randomToken(32)) : ''
+    const flow: SelfServiceFlow = {
+      id,
+      type,
+      expires_at: new Date(now.getTime() + this.opts.flowLifespan * 1000).toISOString(),
+      issued_at: now.toISOString(),
+      request_url: request.url,
+      ...(opts.returnTo ? { return_to: opts.returnTo } : {}),
+      ui: {
+        action: `${this.core.publicBaseUrl}/self-service/${kind}?flow=${id}`,
+        method: 'POST',
+        nodes: [inputNode('default', 'csrf_token', 'hidden', { value: csrf, required: true })],
+        ...(opts.messages?.length ? { messages: opts.messages } : {}),
+      },
+      state: 'choose_method',
+      created_at: now.toISOString(),
+      updated_at: now.toISOString(),
+    }
+    if (kind === 'login') Object.assign(flow, { refresh: false, requested_aal: 'aal1', organization_id: null })
+    if (kind === 'registration') {
+      Object.assign(flow, { organization_id: null })
+      const schema = this.core.schemas.get(this.core.defaultSchemaId)!
+      for (const f of schema.fields) {
+        flow.ui.nodes.push(
+          inputNode('default', `traits.${f.path}`, f.format === 'email' ? 'email' : f.type === 'number' || f.type === 'integer' ? 'number' : f.type === 'boolean' ? 'checkbox' : 'text', {
+            required: f.required || undefined,
+            autocomplete: f.format === 'email' ? 'email' : undefined,
+            label: f.title ? text.labelGeneric(f.title) : undefined,
+          }),
+        )
+      }
+    }
+    const ctx = this.methodContext(db, kind, request, ip)
+    for (const m of this.methods(kind)) await m[kind]!.populate?.(flow, ctx)
+    await db.exec(sql`INSERT INTO selfservice_flows (nid, id, kind, type, csrf_token, flow, expires_at) VALUES (${db.nid}, ${id}, ${kind}, ${type}, ${csrf}, ${sql.json(flow)}, ${new Date(flow.expires_at)})`)
+    return { flow, csrf }
+  }
+
+  async load(kind: FlowKind, id: string, db: ScopedDb): Promise<StoredFlow> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) throw flowNotFound()
+    const row = await db.one<{ flow: SelfServiceFlow; csrf_token: string; expires_at: Date }>(
+      sql`SELECT flow, csrf_token, expires_at FROM selfservice_flows WHERE nid = ${db.nid} AND id = ${id} AND kind = ${kind}`,
+    )
+    if (!row) throw flowNotFound()
+    return { flow: row.flow, csrf: row.csrf_token, expired: new Date(row.expires_at).getTime() <= Date.now() }
+  }
+
+  async save(flow: SelfServiceFlow, db: ScopedDb): Promise<void> {
+    flow.updated_at = new Date().toISOString()
+    await db.exec(sql`UPDATE selfservice_flows SET flow = ${sql.json(flow)} WHERE nid = ${db.nid} AND id = ${flow.id}`)
+  }
+
+  /** Fetching a browser flow needs the CSRF cookie it was issued with (Kratos). */
+  checkCsrfCookie(stored: StoredFlow, request: Request): void {
+    if (stored.flow.type !== 'browser') return
+    const c = cookie(request, CSRF_COOKIE)
+    if (!c || !constantTimeEqual(c, stored.csrf)) throw csrfViolation()
+  }
+
+  /** Double submit: the form's csrf_token, the cookie and the flow must agree. */
+  checkCsrfSubmit(stored: StoredFlow, request: Request, body: Record<string, unknown>): void {
+    if (stored.flow.type !== 'browser') return
+    const c = cookie(request, CSRF_COOKIE)
+    const t = typeof body.csrf_token === 'string' ? body.csrf_token : ''
+    if (!c || !t || !constantTimeEqual(c, stored.csrf) || !constantTimeEqual(t, stored.csrf)) throw csrfViolation()
+  }
+
+  /** Put the submitted values and messages on the flow's nodes for the next render. */
+  annotate(flow: SelfServiceFlow, body: Record<string, unknown>, nodeMessages: Record<string, UiText[]> = {}, messages: UiText[] = []): void {
+    for (const n of flow.ui.nodes) {
+      n.messages = []
+      const name = nodeName(n)
+      const a = n.attributes as { type?: string; value?: unknown }
+      if (name && a.type !== 'password' && a.type !== 'submit' && name !== 'csrf_token' && name !== 'method') {
+        const v = getDotted(body, name)
+        if (v !== undefined) a.value = v
+      }
+      if (nodeMessages[name]) n.messages = nodeMessages[name]!
+    }
+    const unplaced = Object.entries(nodeMessages).filter(([k]) => !flow.ui.nodes.some((n) => nodeName(n) === k)).flatMap(([, m]) => m)
+    flow.ui.messages = [...messages, ...unplaced]
+  }
+}
+
+export function getDotted(body: Record<string, unknown>, name: string): unknown {
+  if (name in body) return body[name]
+  let cur: unknown = body
+  for (const k of name.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined
+    cur = (cur as Record<string, unknown>)[k]
+  }
+  return cur
+}
+
+/** Form bodies arrive flat (`traits.name.first`); nest them as JSON bodies are. */
+export function nestBody(body: unknown): Record<string, unknown> {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return {}
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+    if (!k.includes('.')) {
+      out[k] = v
+      continue
+    }
+    const parts = k.split('.')
+    let cur = out
+    for (const p of parts.slice(0, -1)) {
+      if (typeof cur[p] !== 'object' || cur[p] === null) cur[p] = {}
+      cur = cur[p] as Record<string, unknown>
+    }
+    cur[parts[parts.length - 1]!] = v
+  }
+  return out
+}
+
+export function flowNotFound(): TesseraError {
+  return new NotFoundError('The requested flow could not be found.', { id: 'self_service_flow_not_found' })
+}
+
+export function csrfViolation(): TesseraError {
+  return new ForbiddenError('The request was rejected to protect you from Cross-Site-Request-Forgery (CSRF) which could cause account takeover, leaking personal information, and other serious security issues.', {
+    id: 'security_csrf_violation',
+  })
+}
+
+export function flowExpired(newFlowId: string, expiredAt: string): TesseraError {
+  return new TesseraError('ERR_FLOW_EXPIRED', 410, 'The self-service flow expired', {
+    id: 'self_service_flow_expired',
+    reason: 'The self-service flow has expired. Please try again.',
+    details: { use_flow_id: newFlowId, since: expiredAt, expired_at: expiredAt },
+  })
+}

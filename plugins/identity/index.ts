@@ -1,0 +1,71 @@
+/**
+ * The `identity` plugin: identities with JSON-Schema traits (Kratos'
+ * `ory.sh/kratos` extension), the self-service flow engine (login,
+ * registration, logout; settings, recovery and verification plug into the same
+ * engine later), sessions, and the admin API — Kratos' paths and shapes.
+ *
+ * Credential methods (`password`, …) are separate plugins that register in the
+ * core's `credentialMethods` registry; the flow engine finds them by id.
+ */
+import { definePlugin } from 'tessera'
+import { IdentityCore } from './core.ts'
+import { FlowEngine } from './engine.ts'
+import { migrations } from './migrations.ts'
+import { IdentityOptions } from './options.ts'
+import { adminRoutes } from './routes-admin.ts'
+import { publicRoutes } from './routes-public.ts'
+
+declare module 'tessera/events' {
+  interface TesseraEvents {
+    'identity.created': { identityId: string; schemaId: string; via: 'registration' | 'admin' }
+    'identity.updated': { identityId: string }
+    'identity.deleted': { identityId: string }
+    'session.issued': { sessionId: string; identityId: string; method: string }
+    'session.revoked': { sessionId: string; identityId: string }
+    'login.succeeded': { identityId: string; sessionId: string; method: string }
+  }
+}
+
+export type { FlowMethodContext } from './engine.ts'
+export { IdentityOptions, type IdentityOptionsInput } from './options.ts'
+
+const cores = new WeakMap<object, { core: IdentityCore; engine: FlowEngine }>()
+
+function coreOf(ctx: ConstructorParameters<typeof IdentityCore>[0]) {
+  let c = cores.get(ctx)
+  if (!c) {
+    const core = new IdentityCore(ctx)
+    c = { core, engine: new FlowEngine(core) }
+    cores.set(ctx, c)
+  }
+  return c
+}
+
+export const identity = definePlugin({
+  id: 'identity',
+  description: 'Identities, self-service login/registration/logout, sessions and the admin API (Kratos-compatible)',
+  options: IdentityOptions,
+  migrations,
+  setup(ctx) {
+    const { core } = coreOf(ctx)
+    ctx.services.provide('identity.sessions', core, ctx.id)
+  },
+  subjectResolvers: (ctx) => [
+    {
+      id: 'identity-session',
+      async resolve(request, tenant) {
+        const s = await coreOf(ctx).core.fromRequest(request, tenant)
+        return s ? { id: s.identityId, type: 'identity', tenant, identity: s.identity, session: s.session } : null
+      },
+    },
+  ],
+  routes: {
+    public: (app, ctx) => {
+      const { core, engine } = coreOf(ctx)
+      return publicRoutes(app, core, engine)
+    },
+    admin: (app, ctx) => adminRoutes(app, coreOf(ctx).core),
+  },
+})
+
+export default identity

@@ -1,0 +1,69 @@
+import type { Migration } from 'tessera'
+
+/** Every table carries the tenant (nid); every lookup starts with it. */
+export const migrations: Migration[] = [
+  {
+    id: '0001_init',
+    up: `
+CREATE TABLE identities (
+  nid TEXT NOT NULL,
+  id TEXT NOT NULL,
+  schema_id TEXT NOT NULL,
+  traits JSONB NOT NULL,
+  state TEXT NOT NULL,
+  state_changed_at TIMESTAMPTZ,
+  metadata_public JSONB,
+  metadata_admin JSONB,
+  external_id TEXT,
+  created_at TIMESTAMPTZ NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (nid, id)
+);
+CREATE UNIQUE INDEX identities_external_id_idx ON identities (nid, external_id);
+CREATE TABLE identity_credentials (
+  nid TEXT NOT NULL,
+  identity_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  config JSONB NOT NULL,
+  version INTEGER NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (nid, identity_id, type)
+);
+CREATE TABLE identity_credential_identifiers (
+  nid TEXT NOT NULL,
+  type TEXT NOT NULL,
+  identifier TEXT NOT NULL,
+  identity_id TEXT NOT NULL,
+  PRIMARY KEY (nid, type, identifier)
+);
+CREATE INDEX identity_credential_identifiers_identity_idx ON identity_credential_identifiers (nid, identity_id);
+CREATE TABLE sessions (
+  nid TEXT NOT NULL,
+  id TEXT NOT NULL,
+  token_hash TEXT NOT NULL,
+  identity_id TEXT NOT NULL,
+  active BOOLEAN NOT NULL,
+  aal TEXT NOT NULL,
+  methods JSONB NOT NULL,
+  devices JSONB NOT NULL,
+  authenticated_at TIMESTAMPTZ NOT NULL,
+  issued_at TIMESTAMPTZ NOT NULL,
+  expires_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (nid, id)
+);
+CREATE UNIQUE INDEX sessions_token_idx ON sessions (nid, token_hash);
+CREATE INDEX sessions_identity_idx ON sessions (nid, identity_id);
+CREATE TABLE selfservice_flows (
+  nid TEXT NOT NULL,
+  id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  type TEXT NOT NULL,
+  csrf_token TEXT NOT NULL,
+  flow JSONB NOT NULL,
+  expires_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (nid, id)
+);
+`,
+  },
+]

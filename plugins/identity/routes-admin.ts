@@ -1,0 +1,299 @@
+/**
+ * Admin routes, Kratos' paths and shapes: identities (create, batch, get, list
+ * with tamper-proof page tokens and Link headers, update, JSON Patch, delete,
+ * external_id, credentials) and sessions.
+ */
+import * as v from 'valibot'
+import { BadRequestError, NotFoundError, type RouteApp, type ScopedDb, TesseraError, ValidationError, parse } from 'tessera'
+import type { IdentityCore } from './core.ts'
+import { IdentityRepo, type IdentityRow, type NewCredential, SessionRepo } from './repo.ts'
+import { identifiersOf, normaliseIdentifier, validateTraits } from './schemas.ts'
+
+const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers } })
+
+const State = v.picklist(['active', 'inactive'])
+const CreateIdentity = v.object({
+  schema_id: v.optional(v.string()),
+  traits: v.record(v.string(), v.unknown()),
+  state: v.optional(State),
+  metadata_public: v.optional(v.unknown()),
+  metadata_admin: v.optional(v.unknown()),
+  external_id: v.optional(v.nullable(v.pipe(v.string(), v.minLength(1), v.maxLength(255)))),
+  credentials: v.optional(
+    v.object({
+      password: v.optional(v.object({ config: v.object({ password: v.optional(v.string()), hashed_password: v.optional(v.string()), use_password_migration_hook: v.optional(v.boolean()) }) })),
+    }),
+  ),
+  verifiable_addresses: v.optional(v.array(v.unknown())),
+  recovery_addresses: v.optional(v.array(v.unknown())),
+  organization_id: v.optional(v.nullable(v.string())),
+})
+const UpdateIdentity = v.object({
+  schema_id: v.string(),
+  traits: v.record(v.string(), v.unknown()),
+  state: State,
+  metadata_public: v.optional(v.unknown()),
+  metadata_admin: v.optional(v.unknown()),
+  external_id: v.optional(v.nullable(v.string())),
+  credentials: CreateIdentity.entries.credentials,
+})
+const Patch = v.array(v.object({ op: v.picklist(['add', 'remove', 'replace', 'test']), path: v.string(), value: v.optional(v.unknown()) }))
+const PATCHABLE = /^\/(traits|metadata_public|metadata_admin|state|external_id|schema_id)(\/|$)/
+
+/** What the password plugin offers for imports (a service, structurally typed). */
+interface PasswordImporter {
+  importConfig(config: { password?: string; hashed_password?: string }): Promise<Record<string, unknown>>
+}
+
+export function adminRoutes(app: RouteApp, core: IdentityCore) {
+  const ctx = core.ctx
+  const PAGE = 'identity.page'
+
+  async function pageAfter(token: string | undefined, tenant: string, kind: string): Promise<string | undefined> {
+    if (!token) return undefined
+    const opened = await ctx.secrets.system.open(PAGE, token, `${tenant}\u0000${kind}`)
+    if (!opened) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: 'The page token is invalid, do not alter it.' })
+    return opened
+  }
+
+  function pageSize(raw: unknown): number {
+    if (raw === undefined) return 250
+    const n = Number(raw)
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new ValidationError([{ path: 'page_size', message: 'expected an integer between 1 and 1000' }])
+    return n
+  }
+
+  async function linkHeader(path: string, size: number, lastId: string | undefined, tenant: string, kind: string, extra = ''): Promise<Record<string, string>> {
+    const links = [`<${path}?page_size=${size}${extra}>; rel="first"`]
+    if (lastId) links.push(`<${path}?page_size=${size}&page_token=${await ctx.secrets.system.seal(PAGE, lastId, `${tenant}\u0000${kind}`)}${extra}>; rel="next"`)
+    return { link: links.join(',') }
+  }
+
+  async function credentialsFrom(input: v.InferOutput<typeof CreateIdentity>['credentials'], identifiers: string[]): Promise<NewCredential[]> {
+    const pw = input?.password?.config
+    if (!pw || (!pw.password && !pw.hashed_password)) return []
+    const importer = ctx.services.get('password.importer') as PasswordImporter | undefined
+    if (!importer) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: 'password credentials need the password plugin' })
+    return [{ type: 'password', config: await importer.importConfig(pw), identifiers }]
+  }
+
+  function checkTraits(schemaId: string, traits: Record<string, unknown>) {
+    const schema = core.schemas.get(schemaId)
+    if (!schema) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: `Identity schema "${schemaId}" does not exist.` })
+    const r = validateTraits(schema, traits)
+    if (!r.ok) {
+      const issues = [...Object.entries(r.nodes).flatMap(([path, ms]) => ms.map((m) => ({ path, message: m.text }))), ...r.general.map((m) => ({ path: 'traits', message: m.text }))]
+      throw new ValidationError(issues)
+    }
+    return schema
+  }
+
+  async function create(db: ScopedDb, body: unknown): Promise<IdentityRow> {
+    const input = parse(CreateIdentity, body)
+    const schema = checkTraits(input.schema_id ?? core.defaultSchemaId, input.traits)
+    const now = new Date()
+    const row: IdentityRow = {
+      id: Bun.randomUUIDv7(),
+      schema_id: schema.id,
+      traits: input.traits,
+      state: input.state ?? 'active',
+      state_changed_at: now,
+      metadata_public: input.metadata_public ?? null,
+      metadata_admin: input.metadata_admin ?? null,
+      external_id: input.external_id ?? null,
+      created_at: now,
+      updated_at: now,
+    }
+    await new IdentityRepo(db).insert(row, await credentialsFrom(input.credentials, identifiersOf(schema, input.traits)))
+    await ctx.emit('identity.created', { identityId: row.id, schemaId: row.schema_id, via: 'admin' }, { tenant: db.nid })
+    return row
+  }
+
+  /** Credentials without their config, unless `include_credential` names the type (Kratos). */
+  async function withCredentials(db: ScopedDb, rows: IdentityRow[], include: string[] = []) {
+    const creds = await new IdentityRepo(db).credentials(rows.map((r) => r.id))
+    return rows.map((r) =>
+      core.identityJson(r, { admin: true, credentials: creds.filter((c) => c.identity_id === r.id).map((c) => ({ ...c, config: include.includes(c.type) ? c.config : undefined })) }),
+    )
+  }
+
+  async function load(db: ScopedDb, id: string): Promise<IdentityRow> {
+    const row = await new IdentityRepo(db).get(id)
+    if (!row) throw new NotFoundError('Unable to locate the resource')
+    return row
+  }
+
+  async function save(db: ScopedDb, before: IdentityRow, next: IdentityRow, credentials?: NewCredential[]) {
+    const schema = checkTraits(next.schema_id, next.traits)
+    if (next.state !== before.state) next.state_changed_at = new Date()
+    next.updated_at = new Date()
+    const repo = new IdentityRepo(db)
+    await db.transaction(async (tx) => {
+      const r = new IdentityRepo(tx)
+      await r.update(next)
+      const existing = await r.credentials([next.id])
+      if (existing.some((c) => c.type === 'password')) await r.replaceIdentifiers(next.id, 'password', identifiersOf(schema, next.traits))
+      for (const c of credentials ?? []) await r.putCredential(next.id, c)
+    })
+    if (next.state === 'inactive') await new SessionRepo(db).deactivateAll(next.id)
+    await ctx.emit('identity.updated', { identityId: next.id }, { tenant: db.nid })
+    return (await withCredentials(db, [(await repo.get(next.id))!]))[0]
+  }
+
+  return app
+    .post('/admin/identities', async ({ tessera, body }) => json(core.identityJson(await create(tessera.db, body), { admin: true }), 201))
+    .patch('/admin/identities', async ({ tessera, body }) => {
+      const input = parse(v.object({ identities: v.pipe(v.array(v.object({ create: v.unknown() })), v.maxLength(1000)) }), body)
+      const out: unknown[] = []
+      for (const item of input.identities) {
+        try {
+          out.push({ action: 'create', identity: (await create(tessera.db, item.create)).id })
+        } catch (e) {
+          if (!(e instanceof TesseraError) || e.status >= 500) throw e
+          out.push({ action: 'error', error: { code: e.status, message: e.message, reason: e.reason } })
+        }
+      }
+      return json({ identities: out })
+    })
+    .get('/admin/identities', async ({ tessera, query }) => {
+      const q = query as Record<string, string | undefined>
+      const size = pageSize(q.page_size ?? q.per_page)
+      const after = await pageAfter(q.page_token, tessera.tenant, 'identities')
+      const identifier = q.credentials_identifier ? normaliseIdentifier(q.credentials_identifier) : undefined
+      const ids = q.ids ? q.ids.split(',') : undefined
+      const rows = await new IdentityRepo(tessera.db).list({ after, limit: size + 1, identifier, ids })
+      const page = rows.slice(0, size)
+      const more = rows.length > size
+      const extra = identifier ? `&credentials_identifier=${encodeURIComponent(identifier)}` : ''
+      const headers = await linkHeader('/admin/identities', size, more ? page[page.length - 1]?.id : undefined, tessera.tenant, 'identities', extra)
+      return json(await withCredentials(tessera.db, page), 200, headers)
+    })
+    .get('/admin/identities/by/external/:externalId', async ({ tessera, params }) => {
+      const row = await new IdentityRepo(tessera.db).byExternalId(params.externalId)
+      if (!row) throw new NotFoundError('Unable to locate the resource')
+      return json((await withCredentials(tessera.db, [row]))[0])
+    })
+    .get('/admin/identities/:id', async ({ tessera, params, request }) => {
+      const include = new URL(request.url).searchParams.getAll('include_credential')
+      return json((await withCredentials(tessera.db, [await load(tessera.db, params.id)], include))[0])
+    })
+    .put('/admin/identities/:id', async ({ tessera, params, body }) => {
+      const before = await load(tessera.db, params.id)
+      const input = parse(UpdateIdentity, body)
+      const schema = core.schemas.get(input.schema_id)
+      const next: IdentityRow = {
+        ...before,
+        schema_id: input.schema_id,
+        traits: input.traits,
+        state: input.state,
+        metadata_public: input.metadata_public ?? null,
+        metadata_admin: input.metadata_admin ?? null,
+        external_id: input.external_id === undefined ? before.external_id : input.external_id,
+      }
+      const creds = schema ? await credentialsFrom(input.credentials, identifiersOf(schema, input.traits)) : []
+      return json(await save(tessera.db, before, next, creds))
+    })
+    .patch('/admin/identities/:id', async ({ tessera, params, body }) => {
+      const before = await load(tessera.db, params.id)
+      const ops = parse(Patch, body)
+      const doc = structuredClone({ traits: before.traits, metadata_public: before.metadata_public, metadata_admin: before.metadata_admin, state: before.state, external_id: before.external_id, schema_id: before.schema_id }) as Record<string, unknown>
+      ops.forEach((op, i) => {
+        if (!PATCHABLE.test(op.path)) throw new ValidationError([{ path: `${i}.path`, message: `the path ${op.path} cannot be patched` }])
+        applyOp(doc, op, i)
+      })
+      const next: IdentityRow = { ...before, ...(doc as Partial<IdentityRow>) }
+      if (next.state !== 'active' && next.state !== 'inactive') throw new ValidationError([{ path: 'state', message: 'expected active or inactive' }])
+      return json(await save(tessera.db, before, next))
+    })
+    .delete('/admin/identities/:id', async ({ tessera, params }) => {
+      if (!(await new IdentityRepo(tessera.db).delete(params.id))) throw new NotFoundError('Unable to locate the resource')
+      await ctx.emit('identity.deleted', { identityId: params.id }, { tenant: tessera.tenant })
+      return new Response(null, { status: 204 })
+    })
+    .delete('/admin/identities/:id/credentials/:type', async ({ tessera, params }) => {
+      await load(tessera.db, params.id)
+      if (!(await new IdentityRepo(tessera.db).deleteCredential(params.id, params.type))) throw new NotFoundError('Unable to locate the resource')
+      return new Response(null, { status: 204 })
+    })
+    .get('/admin/identities/:id/sessions', async ({ tessera, params, query }) => {
+      const row = await load(tessera.db, params.id)
+      const active = (query as Record<string, string | undefined>).active
+      const rows = await new SessionRepo(tessera.db).list({ identityId: row.id, active: active === undefined ? undefined : active === 'true', limit: 1000 })
+      return json(rows.map((s) => core.sessionJson(s, row)))
+    })
+    .delete('/admin/identities/:id/sessions', async ({ tessera, params }) => {
+      await load(tessera.db, params.id)
+      await new SessionRepo(tessera.db).deactivateAll(params.id)
+      return new Response(null, { status: 204 })
+    })
+    .get('/admin/sessions', async ({ tessera, query }) => {
+      const q = query as Record<string, string | undefined>
+      const size = pageSize(q.page_size)
+      const after = await pageAfter(q.page_token, tessera.tenant, 'sessions')
+      const rows = await new SessionRepo(tessera.db).list({ after, limit: size + 1, active: q.active === undefined ? undefined : q.active === 'true' })
+      const page = rows.slice(0, size)
+      const headers = await linkHeader('/admin/sessions', size, rows.length > size ? page[page.length - 1]?.id : undefined, tessera.tenant, 'sessions')
+      const idRepo = new IdentityRepo(tessera.db)
+      const identities = await idRepo.list({ ids: [...new Set(page.map((s) => s.identity_id))], limit: 1000 })
+      return json(page.map((s) => core.sessionJson(s, identities.find((i) => i.id === s.identity_id))), 200, headers)
+    })
+    .get('/admin/sessions/:id', async ({ tessera, params }) => {
+      const s = await new SessionRepo(tessera.db).get(params.id)
+      if (!s) throw new NotFoundError('Unable to locate the resource')
+      return json(core.sessionJson(s, await new IdentityRepo(tessera.db).get(s.identity_id)))
+    })
+    .delete('/admin/sessions/:id', async ({ tessera, params }) => {
+      if (!(await new SessionRepo(tessera.db).deactivate(params.id))) throw new NotFoundError('Unable to locate the resource')
+      return new Response(null, { status: 204 })
+    })
+    .patch('/admin/sessions/:id/extend', async ({ tessera, params }) => {
+      const repo = new SessionRepo(tessera.db)
+      const s = await repo.get(params.id)
+      if (!s || !s.active) throw new NotFoundError('Unable to locate the resource')
+      const { lifespan, earliestPossibleExtend } = ctx.options.session
+      const remaining = new Date(s.expires_at).getTime() - Date.now()
+      // Kratos: extending before `earliest_possible_extend` is a no-op that still answers with the session.
+      if (earliestPossibleExtend === undefined || remaining <= earliestPossibleExtend * 1000) await repo.extend(s.id, new Date(Date.now() + lifespan * 1000))
+      const next = (await repo.get(s.id))!
+      return json(core.sessionJson(next, await new IdentityRepo(tessera.db).get(s.identity_id)))
+    })
+}
+
+/** RFC 6902 on a plain document (add, remove, replace, test). */
+function applyOp(doc: Record<string, unknown>, op: { op: string; path: string; value?: unknown }, i: number) {
+  const keys = op.path.split('/').slice(1).map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'))
+  let parent: unknown = doc
+  for (const k of keys.slice(0, -1)) {
+    if (parent === null || typeof parent !== 'object') break
+    if ((parent as Record<string, unknown>)[k] === undefined || (parent as Record<string, unknown>)[k] === null) {
+      if (op.op !== 'add') throw new ValidationError([{ path: `${i}.path`, message: `${op.path} does not exist` }])
+      ;(parent as Record<string, unknown>)[k] = {}
+    }
+    parent = (parent as Record<string, unknown>)[k]
+  }
+  const last = keys[keys.length - 1]!
+  if (parent === null || typeof parent !== 'object') throw new ValidationError([{ path: `${i}.path`, message: `${op.path} does not exist` }])
+  const p = parent as any
+  const isArr = Array.isArray(p)
+  const idx = last === '-' ? p.length : Number(last)
+  switch (op.op) {
+    case 'add':
+      if (isArr) p.splice(idx, 0, op.value)
+      else p[last] = op.value
+      break
+    case 'replace':
+      if (!(last in p)) throw new ValidationError([{ path: `${i}.path`, message: `${op.path} does not exist` }])
+      if (isArr) p[idx] = op.value
+      else p[last] = op.value
+      break
+    case 'remove':
+      if (!(last in p)) throw new ValidationError([{ path: `${i}.path`, message: `${op.path} does not exist` }])
+      if (isArr) p.splice(idx, 1)
+      else delete p[last]
+      break
+    case 'test':
+      if (JSON.stringify(p[last]) !== JSON.stringify(op.value)) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: `test failed at ${op.path}` })
+      break
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * Public routes, Kratos' paths and shapes: schemas, whoami and sessions,
+ * self-service login / registration (API, browser, SPA) and logout.
+ */
+import { BadRequestError, type FlowKind, type FlowType, type RouteApp, type ScopedDb, type SelfServiceFlow, TesseraError, type UiText, constantTimeEqual, renderError } from 'tessera'
+import type { IdentityCore } from './core.ts'
+import { CSRF_COOKIE, type FlowEngine, csrfViolation, flowExpired, nestBody } from './engine.ts'
+import { text } from './messages.ts'
+import { IdentityRepo, type IdentityRow, SessionRepo } from './repo.ts'
+import { identifiersOf, validateTraits } from './schemas.ts'
+
+const KINDS = ['login', 'registration'] as const
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' }
+
+const wantsJson = (request: Request) => /application\/json/i.test(request.headers.get('accept') ?? '')
+
+function json(body: unknown, status = 200, headers: Record<string, string> | [string, string][] = {}): Response {
+  const h = new Headers(headers as HeadersInit)
+  h.set('content-type', JSON_HEADERS['content-type'])
+  return new Response(JSON.stringify(body), { status, headers: h })
+}
+
+function redirect(location: string, cookies: string[] = []): Response {
+  const h = new Headers({ location })
+  for (const c of cookies) h.append('set-cookie', c)
+  return new Response(null, { status: 303, headers: h })
+}
+
+type Ip = { requestIP?(r: Request): { address: string } | null } | null | undefined
+const ipOf = (server: Ip, request: Request) => server?.requestIP?.(request)?.address ?? null
+
+function csrfCookie(csrf: string, request: Request): string {
+  const secure = new URL(request.url).protocol === 'https:'
+  return `${CSRF_COOKIE}=${csrf}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000${secure ? '; Secure' : ''}`
+}
+
+export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngine) {
+  const opts = core.ctx.options.selfservice
+
+  /** Answer a flow that failed validation: 400 with the flow (API, SPA), or back to the UI (browser form). */
+  const showFlow = (kind: FlowKind, flow: SelfServiceFlow, request: Request) =>
+    flow.type === 'browser' && !wantsJson(request) ? redirect(engine.uiUrl(kind, flow.id)) : json(flow, 400)
+
+  const submitError = (kind: FlowKind, flow: SelfServiceFlow, request: Request, e: unknown) => {
+    if (flow.type === 'browser' && !wantsJson(request) && e instanceof TesseraError && e.status !== 403 && e.status !== 429) return redirect(engine.uiUrl(kind, flow.id))
+    return renderError(e)
+  }
+
+  async function finishLogin(db: ScopedDb, flow: SelfServiceFlow, identity: IdentityRow, method: string, request: Request, ip: string | null, extra: Record<string, unknown> = {}) {
+    const issued = await core.issueSession(db, identity, method, request, ip)
+    if (opts.loginAfter.includes('revoke_active_sessions') || extra.revoke) await new SessionRepo(db).deactivateAll(identity.id, issued.row.id)
+    const cookieHeader = core.sessionCookie(issued.token, request, core.ctx.options.session.lifespan)
+    if (flow.type === 'api') return { issued, response: json({ session_token: issued.token, session: issued.json, ...extra.body as object }) }
+    if (wantsJson(request)) return { issued, response: json({ session: issued.json, ...extra.body as object }, 200, [['set-cookie', cookieHeader]]) }
+    return { issued, response: redirect(flow.return_to ?? opts.defaultReturnUrl, [cookieHeader]) }
+  }
+
+  for (const kind of KINDS) {
+    // Create a flow: API and browser (+ SPA with Accept: application/json).
+    for (const type of ['api', 'browser'] as FlowType[]) {
+      app.get(`/self-service/${kind}/${type}`, async ({ request, tessera, query, server }) => {
+        const q = query as Record<string, string | undefined>
+        if (type === 'browser') {
+          const existing = await core.fromRequest(request, tessera.tenant)
+          if (existing && q.refresh !== 'true') {
+            // Kratos: an authenticated browser is sent on (SPA: 400 session_already_available).
+            if (wantsJson(request)) return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
+            return redirect(opts.defaultReturnUrl)
+          }
+        } else if (request.headers.get('x-session-token') && (await core.fromRequest(request, tessera.tenant))) {
+          return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
+        }
+        const { flow, csrf } = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request), { returnTo: type === 'browser' ? q.return_to : undefined })
+        if (type === 'api') return json(flow)
+        if (wantsJson(request)) return json(flow, 200, [['set-cookie', csrfCookie(csrf, request)]])
+        return redirect(engine.uiUrl(kind, flow.id), [csrfCookie(csrf, request)])
+      })
+    }
+
+    app.get(`/self-service/${kind}/flows`, async ({ request, tessera, query }) => {
+      const id = String((query as Record<string, string>).id ?? '')
+      const stored = await engine.load(kind, id, tessera.db)
+      engine.checkCsrfCookie(stored, request)
+      if (stored.expired) {
+        const next = await engine.create(kind, stored.flow.type, request, tessera.db, null, { returnTo: stored.flow.return_to, messages: [expiredText(kind, stored.flow)] })
+        throw flowExpired(next.flow.id, stored.flow.expires_at)
+      }
+      return json(stored.flow)
+    })
+
+    app.post(`/self-service/${kind}`, async ({ request, tessera, query, body, server }) => {
+      const id = String((query as Record<string, string>).flow ?? '')
+      const db = tessera.db
+      const ip = ipOf(server as Ip, request)
+      const stored = await engine.load(kind, id, db)
+      const flow = stored.flow
+      const input = nestBody(body)
+      try {
+        engine.checkCsrfSubmit(stored, request, input)
+      } catch (e) {
+        return renderError(e, tessera.requestId)
+      }
+      if (stored.expired) {
+        const next = await engine.create(kind, flow.type, request, db, ip, { returnTo: flow.return_to, messages: [expiredText(kind, flow)] })
+        if (flow.type === 'browser' && !wantsJson(request)) return redirect(engine.uiUrl(kind, next.flow.id))
+        return renderError(flowExpired(next.flow.id, flow.expires_at), tessera.requestId)
+      }
+      const methodId = typeof input.method === 'string' ? input.method : ''
+      const method = core.ctx.registries.credentialMethods.get(methodId)
+      const participant = method?.[kind]
+      if (!participant) {
+        engine.annotate(flow, input, {}, [text.validation(`Could not find a strategy to handle the ${kind} request (method "${methodId}").`)])
+        await engine.save(flow, db)
+        return showFlow(kind, flow, request)
+      }
+      try {
+        if (kind === 'registration') return await register(db, flow, input, request, ip, methodId)
+        const ctx = engine.methodContext(db, kind, request, ip)
+        const out = await participant.submit(flow, input, ctx)
+        if (out.kind !== 'success' || !out.identityId) {
+          const msgs = out.kind === 'invalid' ? out : { messages: [text.validation('The method could not handle this request.')], nodeMessages: {} }
+          engine.annotate(flow, input, msgs.nodeMessages, msgs.messages)
+          await engine.save(flow, db)
+          return showFlow(kind, flow, request)
+        }
+        const identity = await new IdentityRepo(db).get(out.identityId)
+        if (!identity || identity.state !== 'active') {
+          // An inactive identity cannot log in; it gets the same answer as a wrong password.
+          engine.annotate(flow, input, {}, [text.invalidCredentials()])
+          await engine.save(flow, db)
+          return showFlow(kind, flow, request)
+        }
+        await db.exec(deleteFlow(db, flow.id))
+        const { issued, response } = await finishLogin(db, flow, identity, methodId, request, ip)
+        await core.ctx.emit('login.succeeded', { identityId: identity.id, sessionId: issued.row.id, method: methodId }, { tenant: db.nid })
+        return response
+      } catch (e) {
+        return submitError(kind, flow, request, e)
+      }
+    })
+  }
+
+  async function register(db: ScopedDb, flow: SelfServiceFlow, input: Record<string, unknown>, request: Request, ip: string | null, methodId: string) {
+    const schema = core.schemas.get(core.defaultSchemaId)!
+    const traits = (input.traits && typeof input.traits === 'object' ? input.traits : {}) as Record<string, unknown>
+    const checked = validateTraits(schema, traits)
+    if (!checked.ok) {
+      engine.annotate(flow, input, checked.nodes, checked.general)
+      await engine.save(flow, db)
+      return showFlow('registration', flow, request)
+    }
+    const identifiers = identifiersOf(schema, traits)
+    const ctx = engine.methodContext(db, 'registration', request, ip, { traits, identifiers })
+    const out = await core.ctx.registries.credentialMethods.require(methodId).registration!.submit(flow, input, ctx)
+    if (out.kind !== 'success') {
+      const msgs = out.kind === 'invalid' ? out : { messages: [text.validation('The method could not handle this request.')], nodeMessages: {} }
+      engine.annotate(flow, input, msgs.nodeMessages, msgs.messages)
+      await engine.save(flow, db)
+      return showFlow('registration', flow, request)
+    }
+    const now = new Date()
+    const identity: IdentityRow = { id: Bun.randomUUIDv7(), schema_id: schema.id, traits, state: 'active', state_changed_at: now, metadata_public: null, metadata_admin: null, external_id: null, created_at: now, updated_at: now }
+    try {
+      await new IdentityRepo(db).insert(identity, [{ type: methodId, config: (out.data?.config ?? {}) as Record<string, unknown>, identifiers }])
+    } catch (e) {
+      if (e instanceof TesseraError && e.status === 409) {
+        engine.annotate(flow, input, {}, [text.duplicate()])
+        await engine.save(flow, db)
+        return showFlow('registration', flow, request)
+      }
+      throw e
+    }
+    await db.exec(deleteFlow(db, flow.id))
+    await core.ctx.emit('identity.created', { identityId: identity.id, schemaId: schema.id, via: 'registration' }, { tenant: db.nid })
+    const identityJson = core.identityJson(identity)
+    if (core.ctx.options.selfservice.registrationAfter.includes('session')) {
+      const { response } = await finishLogin(db, flow, identity, methodId, request, ip, { body: { identity: identityJson, continue_with: [] } })
+      return response
+    }
+    if (flow.type === 'api' || wantsJson(request)) return json({ identity: identityJson, continue_with: [] })
+    return redirect(flow.return_to ?? core.ctx.options.selfservice.defaultReturnUrl)
+  }
+
+  // Sessions.
+  app.get('/sessions/whoami', async ({ request, tessera }) => {
+    const token = core.tokenOf(request)
+    const s = token ? await core.fromToken(token, tessera.tenant) : null
+    if (!s) return renderError(new TesseraError('ERR_UNAUTHORIZED', 401, 'The request could not be authorized', { id: 'session_inactive', reason: 'No active session was found in this request.' }), tessera.requestId)
+    return json(s.session, 200, { 'x-kratos-authenticated-identity-id': s.identityId })
+  })
+
+  app.get('/sessions', async ({ request, tessera }) => {
+    const me = await core.requireSession(request, tessera.tenant)
+    const rows = await new SessionRepo(tessera.db).list({ identityId: me.identityId, active: true, limit: 500 })
+    return json(rows.filter((r) => r.id !== me.id).map((r) => core.sessionJson(r, undefined)))
+  })
+
+  app.delete('/sessions', async ({ request, tessera }) => {
+    const me = await core.requireSession(request, tessera.tenant)
+    const count = await new SessionRepo(tessera.db).deactivateAll(me.identityId, me.id)
+    return json({ count })
+  })
+
+  app.delete('/sessions/:id', async ({ request, tessera, params }) => {
+    const me = await core.requireSession(request, tessera.tenant)
+    if (params.id === me.id) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: 'Use the logout flow to end the current session.' })
+    const ok = await new SessionRepo(tessera.db).deactivate(params.id, me.identityId)
+    if (!ok) throw new TesseraError('ERR_NOT_FOUND', 404, 'The requested resource could not be found')
+    await core.ctx.emit('session.revoked', { sessionId: params.id, identityId: me.identityId }, { tenant: tessera.tenant })
+    return new Response(null, { status: 204 })
+  })
+
+  // Logout.
+  app.get('/self-service/logout/browser', async ({ request, tessera, query }) => {
+    const me = await core.requireSession(request, tessera.tenant)
+    const returnTo = (query as Record<string, string | undefined>).return_to
+    if (returnTo && !engine.allowedReturnTo(returnTo)) throw new BadRequestError('The request was malformed or contained invalid parameters', { id: 'self_service_flow_return_to_forbidden', reason: `Requested return_to URL "${returnTo}" is not allowed.` })
+    const logoutToken = await core.ctx.secrets.system.seal('identity.logout', me.id, tessera.tenant)
+    const url = new URL(`${core.publicBaseUrl}/self-service/logout`)
+    url.searchParams.set('token', logoutToken)
+    if (returnTo) url.searchParams.set('return_to', returnTo)
+    return json({ logout_url: url.toString(), logout_token: logoutToken })
+  })
+
+  app.get('/self-service/logout', async ({ request, tessera, query }) => {
+    const q = query as Record<string, string | undefined>
+    const sessionId = q.token ? await core.ctx.secrets.system.open('identity.logout', q.token, tessera.tenant) : null
+    const me = await core.fromRequest(request, tessera.tenant)
+    // The token must belong to the session of this browser (a logout link cannot sign out someone else).
+    if (!sessionId || !me || !constantTimeEqual(sessionId, me.id)) return renderError(csrfViolation(), tessera.requestId)
+    await new SessionRepo(tessera.db).deactivate(me.id)
+    await core.ctx.emit('session.revoked', { sessionId: me.id, identityId: me.identityId }, { tenant: tessera.tenant })
+    const returnTo = q.return_to && engine.allowedReturnTo(q.return_to) ? q.return_to : opts.defaultReturnUrl
+    if (wantsJson(request)) return new Response(null, { status: 204, headers: { 'set-cookie': core.clearSessionCookie() } })
+    return redirect(returnTo, [core.clearSessionCookie()])
+  })
+
+  app.delete('/self-service/logout/api', async ({ tessera, body }) => {
+    const token = (body as { session_token?: unknown } | undefined)?.session_token
+    if (typeof token !== 'string' || token === '') throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: 'session_token is required' })
+    const ok = await new SessionRepo(tessera.db).deactivateByToken(token)
+    if (!ok) throw new TesseraError('ERR_FORBIDDEN', 403, 'The requested action was forbidden', { reason: 'The session token is not active.' })
+    return new Response(null, { status: 204 })
+  })
+
+  // Identity schemas.
+  app.get('/schemas', () => json([...core.schemas.values()].map((s) => ({ id: s.id, schema: s.schema }))))
+  app.get('/schemas/:id', ({ params }) => {
+    const s = core.schemas.get(params.id)
+    if (!s) throw new TesseraError('ERR_NOT_FOUND', 404, 'The requested resource could not be found', { reason: `Identity schema "${params.id}" does not exist.` })
+    return json(s.schema)
+  })
+
+  return app
+}
+
+function expiredText(kind: FlowKind, flow: SelfServiceFlow): UiText {
+  const minutes = (Date.now() - new Date(flow.expires_at).getTime()) / 60000
+  return kind === 'login' ? text.loginExpired(minutes) : text.registrationExpired(minutes)
+}
+
+import { sql } from 'tessera'
+const deleteFlow = (db: ScopedDb, id: string) => sql`DELETE FROM selfservice_flows WHERE nid = ${db.nid} AND id = ${id}`

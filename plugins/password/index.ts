@@ -1,0 +1,221 @@
+/**
+ * The `password` credential method (Kratos' `password` strategy): login and
+ * registration. It registers in the core's `credentialMethods` registry; the
+ * identity plugin's flow engine finds it by id and passes a FlowMethodContext
+ * (typed structurally here: plugins do not import each other).
+ *
+ * - Hashing: Bun.password, argon2id by default (bcrypt available); legacy
+ *   imported hashes (bcrypt, argon2i, PBKDF2, scrypt, salted SHA-2) are verified
+ *   and re-hashed with the configured hasher after the first successful login.
+ * - Policy: NIST SP 800-63B (see policy.ts).
+ * - Enumeration: an unknown identifier is verified against a dummy hash and
+ *   answers exactly like a wrong password.
+ * - Rate limiting: failed logins per identifier and per IP, counted in the
+ *   database so the limit holds across instances; 429 with Retry-After.
+ */
+import * as v from 'valibot'
+import {
+  BadRequestError,
+  type CredentialMethod,
+  type FlowKind,
+  type MethodOutcome,
+  type ScopedDb,
+  type SelfServiceFlow,
+  TooManyRequestsError,
+  type UiNode,
+  type UiText,
+  definePlugin,
+  sql,
+} from 'tessera'
+import { type HasherOptions, hashPassword, isCurrent, isKnownFormat, verifyPassword } from './hash.ts'
+import { checkPassword, messages } from './policy.ts'
+
+const d = v.description
+const Int = (min: number) => v.pipe(v.number(), v.integer(), v.minValue(min))
+
+export const PasswordOptions = v.object({
+  hasher: v.optional(
+    v.object({
+      algorithm: v.optional(v.pipe(v.picklist(['argon2id', 'bcrypt']), d('argon2id (default) or bcrypt.')), 'argon2id'),
+      memoryCost: v.optional(v.pipe(Int(8), d("argon2id memory in KiB (default 131072 = 128 MiB, Kratos' default).")), 131072),
+      timeCost: v.optional(v.pipe(Int(1), d('argon2id iterations (default 1).')), 1),
+      bcryptCost: v.optional(v.pipe(Int(4), v.maxValue(31), d('bcrypt cost (default 12).')), 12),
+    }),
+    {},
+  ),
+  minLength: v.optional(v.pipe(Int(6), d('Minimum length in characters (NIST: 8).')), 8),
+  maxLength: v.optional(v.pipe(Int(64), d('Maximum length in characters; at least 64 (NIST). No truncation below it.')), 4096),
+  identifierSimilarityCheck: v.optional(v.pipe(v.boolean(), d('Reject passwords too similar to the identifier.')), true),
+  breachCheck: v.optional(
+    v.object({
+      enabled: v.optional(v.boolean(), true),
+      url: v.optional(v.pipe(v.string(), v.url(), d('A k-anonymity range API (HIBP-compatible): GET <url>/<5 hex of SHA-1>.')), 'https://api.pwnedpasswords.com/range'),
+      failOpen: v.optional(v.pipe(v.boolean(), d('Accept the password when the range API cannot be reached (true) or refuse it (false).')), true),
+      timeoutMs: v.optional(Int(100), 2000),
+      maxBreaches: v.optional(v.pipe(Int(0), d('Refuse passwords seen more often than this.')), 0),
+    }),
+    {},
+  ),
+  rateLimit: v.optional(
+    v.object({
+      enabled: v.optional(v.boolean(), true),
+      perIdentifier: v.optional(v.pipe(Int(1), d('Failed logins per identifier per window.')), 10),
+      perIp: v.optional(v.pipe(Int(1), d('Failed logins per client IP per window.')), 100),
+      windowSeconds: v.optional(Int(1), 300),
+    }),
+    {},
+  ),
+})
+export type PasswordOptions = v.InferInput<typeof PasswordOptions>
+type Options = v.InferOutput<typeof PasswordOptions>
+
+/** What the identity plugin's flow engine passes (see plugins/identity/engine.ts). */
+interface MethodContext {
+  tenant: string
+  db: ScopedDb
+  ip: string | null
+  kind: FlowKind
+  credentials: {
+    find(type: string, identifier: string): Promise<{ identity_id: string; config: Record<string, unknown>; state: string } | undefined>
+    updateConfig(identityId: string, type: string, config: Record<string, unknown>): Promise<void>
+    normalise(identifier: string): string
+  }
+  registration?: { traits: Record<string, unknown>; identifiers: string[] }
+}
+
+const label = (id: number, text: string): UiText => ({ id, text, type: 'info' })
+function node(group: UiNode['group'], name: string, type: string, attrs: Record<string, unknown>, lbl?: UiText): UiNode {
+  return { type: 'input', group, attributes: { name, type, ...attrs, disabled: false, node_type: 'input' }, messages: [], meta: lbl ? { label: lbl } : {} }
+}
+
+class RateLimiter {
+  constructor(private readonly o: Options['rateLimit']) {}
+
+  private keys(identifier: string, ip: string | null): { key: string; max: number }[] {
+    const out = [{ key: `id:${identifier}`, max: this.o.perIdentifier }]
+    if (ip) out.push({ key: `ip:${ip}`, max: this.o.perIp })
+    return out
+  }
+
+  /** Throws 429 when any key is over its limit in the current window. */
+  async check(db: ScopedDb, identifier: string, ip: string | null): Promise<void> {
+    if (!this.o.enabled) return
+    const now = Date.now()
+    const windowStart = now - (now % (this.o.windowSeconds * 1000))
+    for (const k of this.keys(identifier, ip)) {
+      const row = await db.one<{ window_start: number; count: number }>(sql`SELECT window_start, count FROM password_login_attempts WHERE nid = ${db.nid} AND key = ${k.key}`)
+      if (row && Number(row.window_start) === windowStart && Number(row.count) >= k.max) {
+        throw new TooManyRequestsError((windowStart + this.o.windowSeconds * 1000 - now) / 1000, 'Too many failed login attempts, try again later.')
+      }
+    }
+  }
+
+  async fail(db: ScopedDb, identifier: string, ip: string | null): Promise<void> {
+    if (!this.o.enabled) return
+    const now = Date.now()
+    const windowStart = now - (now % (this.o.windowSeconds * 1000))
+    for (const k of this.keys(identifier, ip)) {
+      await db.exec(sql`INSERT INTO password_login_attempts (nid, key, window_start, count) VALUES (${db.nid}, ${k.key}, ${windowStart}, ${1})
+        ON CONFLICT (nid, key) DO UPDATE SET
+          count = CASE WHEN password_login_attempts.window_start = excluded.window_start THEN password_login_attempts.count + 1 ELSE 1 END,
+          window_start = excluded.window_start`)
+    }
+  }
+}
+
+function passwordMethod(o: Options): CredentialMethod<MethodContext> {
+  const hasher: HasherOptions = o.hasher
+  const limiter = new RateLimiter(o.rateLimit)
+  // Verified against when the identifier is unknown, so both paths cost one hash verification.
+  const dummy = hashPassword(crypto.randomUUID(), hasher)
+
+  const passwordOf = (body: Record<string, unknown>) => (typeof body.password === 'string' ? body.password : '')
+
+  return {
+    id: 'password',
+    factor: 'first',
+    login: {
+      populate(flow: SelfServiceFlow) {
+        flow.ui.nodes.push(
+          node('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, label(1070004, 'ID')),
+          node('password', 'password', 'password', { required: true, autocomplete: 'current-password' }, label(1070001, 'Password')),
+          node('password', 'method', 'submit', { value: 'password' }, label(1010001, 'Sign in')),
+        )
+      },
+      async submit(_flow, body, ctx): Promise<MethodOutcome> {
+        const raw = typeof body.identifier === 'string' ? body.identifier : ''
+        const password = passwordOf(body)
+        const nodeMessages: Record<string, UiText[]> = {}
+        if (!raw) nodeMessages.identifier = [{ id: 4000002, text: 'Property identifier is missing.', type: 'error', context: { property: 'identifier' } }]
+        if (!password) nodeMessages.password = [messages.required()]
+        if (Object.keys(nodeMessages).length) return { kind: 'invalid', nodeMessages }
+        const identifier = ctx.credentials.normalise(raw)
+        await limiter.check(ctx.db, identifier, ctx.ip)
+        const cred = await ctx.credentials.find('password', identifier)
+        const hash = typeof cred?.config.hashed_password === 'string' ? cred.config.hashed_password : await dummy
+        const ok = (await verifyPassword(password, hash)) && !!cred
+        if (!ok || !cred) {
+          await limiter.fail(ctx.db, identifier, ctx.ip)
+          return { kind: 'invalid', messages: [{ id: 4000006, text: 'The provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number.', type: 'error' }] }
+        }
+        if (!isCurrent(hash, hasher)) await ctx.credentials.updateConfig(cred.identity_id, 'password', { ...cred.config, hashed_password: await hashPassword(password, hasher) })
+        return { kind: 'success', identityId: cred.identity_id, aal: 'aal1' }
+      },
+    },
+    registration: {
+      populate(flow: SelfServiceFlow) {
+        flow.ui.nodes.push(
+          node('password', 'password', 'password', { required: true, autocomplete: 'new-password' }, label(1070001, 'Password')),
+          node('password', 'method', 'submit', { value: 'password' }, label(1040001, 'Sign up')),
+        )
+      },
+      async submit(_flow, body, ctx): Promise<MethodOutcome> {
+        const password = passwordOf(body)
+        if (!password) return { kind: 'invalid', nodeMessages: { password: [messages.required()] } }
+        const identifiers = ctx.registration?.identifiers ?? []
+        if (identifiers.length === 0) return { kind: 'invalid', messages: [{ id: 4000001, text: 'No login identifiers found. Are you sure your identity schema marks a trait as password identifier?', type: 'error' }] }
+        const problems = await checkPassword(password, identifiers, o)
+        if (problems.length) return { kind: 'invalid', nodeMessages: { password: problems } }
+        return { kind: 'success', data: { config: { hashed_password: await hashPassword(password, hasher) } } }
+      },
+    },
+  }
+}
+
+export const password = definePlugin({
+  id: 'password',
+  description: 'The password credential method: argon2id, NIST policy, breach check, rate limiting',
+  options: PasswordOptions,
+  dependsOn: ['identity'],
+  migrations: [
+    {
+      id: '0001_init',
+      up: `CREATE TABLE password_login_attempts (
+  nid TEXT NOT NULL,
+  key TEXT NOT NULL,
+  window_start BIGINT NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (nid, key)
+);`,
+    },
+  ],
+  credentialMethods: (ctx) => [passwordMethod(ctx.options)],
+  setup(ctx) {
+    // Admin imports (POST /admin/identities with credentials.password): the identity plugin asks for this service.
+    ctx.services.provide(
+      'password.importer',
+      {
+        async importConfig(config: { password?: string; hashed_password?: string }) {
+          if (config.hashed_password) {
+            if (!isKnownFormat(config.hashed_password)) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: 'unsupported hashed_password format' })
+            return { hashed_password: config.hashed_password }
+          }
+          return { hashed_password: await hashPassword(config.password ?? '', ctx.options.hasher) }
+        },
+      },
+      ctx.id,
+    )
+  },
+})
+
+export default password
