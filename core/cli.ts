@@ -204,40 +204,58 @@ export function oneLine(e: unknown): string {
 }
 
 async function cmdServe(values: { config?: string; dev?: boolean; migrate?: boolean }, io: CliIO, catalog: PluginCatalog): Promise<number> {
-  const bootLog = loggerFor(null, io.env)
-  const config = await load(values, io, catalog, bootLog)
-  const log = loggerFor(config, io.env)
-  const kernel = await Kernel.boot(config, { log })
-  let server
-  try {
-    server = await serve(kernel, { migrate: values.migrate })
-  } catch (e) {
-    await kernel.stop()
-    throw e
-  }
-  return await new Promise<number>((resolveExit) => {
-    let firstSignalAt = 0
-    const onSignal = (signal: string) => {
-      if (firstSignalAt) {
-        // A wrapper (bun run, a supervisor) may forward the same signal twice at once;
-        // a signal sent later by a person means "now".
-        if (Date.now() - firstSignalAt < 1000) return
-        log.warn('second signal: exiting without waiting for in-flight requests', { signal })
-        resolveExit(1)
-        return
-      }
-      firstSignalAt = Date.now()
-      server.stop(signal).then(
-        () => resolveExit(0),
-        (e) => {
-          log.error('shutdown failed', { err: e })
-          resolveExit(1)
-        },
-      )
+  // Signal handlers first: a SIGTERM that arrives while starting must still shut down gracefully.
+  let firstSignalAt = 0
+  let signalled: string | null = null
+  let onSignalReady: ((signal: string) => void) | null = null
+  let forceExit: ((code: number) => void) | null = null
+  const onSignal = (signal: string) => {
+    if (firstSignalAt) {
+      // A wrapper (bun run, a supervisor) may forward the same signal twice at once;
+      // a signal sent later by a person means "now".
+      if (Date.now() - firstSignalAt >= 1000) forceExit?.(1)
+      return
     }
-    process.on('SIGTERM', () => onSignal('SIGTERM'))
-    process.on('SIGINT', () => onSignal('SIGINT'))
-  })
+    firstSignalAt = Date.now()
+    signalled = signal
+    onSignalReady?.(signal)
+  }
+  const sigterm = () => onSignal('SIGTERM')
+  const sigint = () => onSignal('SIGINT')
+  process.on('SIGTERM', sigterm)
+  process.on('SIGINT', sigint)
+  try {
+    const bootLog = loggerFor(null, io.env)
+    const config = await load(values, io, catalog, bootLog)
+    const log = loggerFor(config, io.env)
+    const kernel = await Kernel.boot(config, { log })
+    let server: Awaited<ReturnType<typeof serve>>
+    try {
+      server = await serve(kernel, { migrate: values.migrate })
+    } catch (e) {
+      await kernel.stop()
+      throw e
+    }
+    return await new Promise<number>((resolveExit) => {
+      forceExit = (code) => {
+        log.warn('second signal: exiting without waiting for in-flight requests')
+        resolveExit(code)
+      }
+      onSignalReady = (signal) => {
+        server.stop(signal).then(
+          () => resolveExit(0),
+          (e) => {
+            log.error('shutdown failed', { err: e })
+            resolveExit(1)
+          },
+        )
+      }
+      if (signalled) onSignalReady(signalled)
+    })
+  } finally {
+    process.off('SIGTERM', sigterm)
+    process.off('SIGINT', sigint)
+  }
 }
 
 async function cmdMigrate(sub: 'up' | 'status', values: { config?: string; dev?: boolean; json?: boolean }, io: CliIO, catalog: PluginCatalog): Promise<number> {
