@@ -40,7 +40,7 @@ type Ctx = PluginContext<ResolvedProxyOptions>
 export interface ProxyState {
   rules: readonly CompiledRule[]
   inline: Rule[]
-  files: Map<string, { fingerprint: string; rules: Rule[] }>
+  files: Map<string, { fingerprint: string; rules: Rule[]; rejected?: string }>
   urls: Map<string, { etag: string | null; rules: Rule[] }>
   keys: IdTokenKeys & { jwks(): Promise<{ keys: JWK[] }> }
   timer?: ReturnType<typeof setInterval>
@@ -131,44 +131,50 @@ async function fetchRules(url: string, etag: string | null): Promise<{ etag: str
 /** Look at every file and URL; swap in the new rules only when all of them compile. */
 export async function refresh(ctx: Ctx): Promise<boolean> {
   const s = proxyState(ctx)
-  let changed = false
   const files = new Map(s.files)
   const urls = new Map(s.urls)
+  const touched: [string, string][] = []
   for (const path of ctx.options.rule_files) {
+    const fp = await fingerprint(path).catch(() => 'missing')
+    const prev = files.get(path)
+    // unchanged, or the same broken content already reported once
+    if (prev && (prev.fingerprint === fp || prev.rejected === fp)) continue
+    touched.push([path, fp])
     try {
-      const fp = await fingerprint(path)
-      if (files.get(path)?.fingerprint === fp) continue
       files.set(path, { fingerprint: fp, rules: await readRuleFile(path) })
-      changed = true
     } catch (e) {
-      const prev = files.get(path)
-      const fp = await fingerprint(path).catch(() => 'missing')
-      if (prev?.fingerprint === `bad:${fp}`) continue // already reported
       ctx.log.warn('rule file not reloaded, keeping the last good rules', { file: path, reason: reasonOf(e) })
-      if (prev) files.set(path, { ...prev, fingerprint: `bad:${fp}` })
+      const kept = { ...(prev ?? { fingerprint: '', rules: [] }), rejected: fp }
+      files.set(path, kept)
+      s.files.set(path, kept)
     }
   }
+  let urlsChanged = false
   for (const url of ctx.options.rule_urls) {
     try {
       const r = await fetchRules(url, urls.get(url)?.etag ?? null)
-      if (r === 'unchanged') continue
-      if (JSON.stringify(r.rules) === JSON.stringify(urls.get(url)?.rules)) continue
+      if (r === 'unchanged' || JSON.stringify(r.rules) === JSON.stringify(urls.get(url)?.rules)) continue
       urls.set(url, r)
-      changed = true
+      urlsChanged = true
     } catch (e) {
       ctx.log.warn('rule URL not reloaded, keeping the last good rules', { url, reason: reasonOf(e) })
     }
   }
-  if (!changed) return false
-  const next = { ...s, files, urls }
+  const filesChanged = touched.some(([p]) => files.get(p)?.rejected === undefined)
+  if (!filesChanged && !urlsChanged) return false
+  let compiled: CompiledRule[]
   try {
-    s.rules = compileAll(ctx, allRules(next))
+    compiled = compileAll(ctx, allRules({ ...s, files, urls }))
   } catch (e) {
     ctx.log.warn('rules not reloaded, keeping the last good rules', { reason: reasonOf(e) })
-    // remember the fingerprints so the same broken content is reported once
-    for (const [p, f] of files) if (s.files.get(p)?.fingerprint !== f.fingerprint) s.files.set(p, { ...(s.files.get(p) ?? { rules: [] }), fingerprint: `bad:${f.fingerprint}` })
+    // remember the rejected content so it is reported once, not on every tick
+    for (const [p, fp] of touched) {
+      const prev = s.files.get(p) ?? { fingerprint: '', rules: [] }
+      s.files.set(p, { ...prev, rejected: fp })
+    }
     return false
   }
+  s.rules = compiled
   s.files = files
   s.urls = urls
   ctx.log.info('rules reloaded', { count: s.rules.length })

@@ -202,6 +202,15 @@ describe('proxy rule sources', () => {
     writeFileSync(file, JSON.stringify([{ ...rules()[0], authenticators: [{ handler: 'jwt', config: {} }] }]))
     await waitFor(() => log.lines.some((l) => String(l.reason ?? '').includes('jwks_urls')))
     expect((await call(admin, 'GET', '/decisions/admin')).status).toBe(403)
+    // reported once, not on every refresh
+    await Bun.sleep(150)
+    expect(log.lines.filter((l) => String(l.reason ?? '').includes('jwks_urls')).length).toBe(1)
+    expect(log.lines.filter((l) => String(l.reason ?? '').includes('not valid JSON')).length).toBe(1)
+
+    // a good file after broken ones is picked up again
+    writeFileSync(file, JSON.stringify([rules()[1]]))
+    await waitFor(async () => (await call(admin, 'GET', '/decisions/public/x')).status === 404)
+    expect((await call(admin, 'GET', '/decisions/admin')).status).toBe(403)
     await kernel.stop()
   })
 
