@@ -253,7 +253,7 @@ function jwtAuthenticator(): Authenticator<JwtConfig> {
       if (token.length > MAX_TOKEN_BYTES) return tooLarge()
       if (token.split('.').length !== 3) return NOT_RESPONSIBLE // not a JWS compact token: not ours (Oathkeeper)
       // CVE-2026-33496 / CVE-2021-32701 class: the cache key is the token *and* the handler's whole config
-      const cacheKey = `${configKey(config)}:${sha256(token)}`
+      const cacheKey = `${configKey(config)}\n${token}` // the token itself: exact, no hash collisions
       let claims = verified.get(cacheKey)
       if (!claims) {
         const keySets = config.jwks_urls.map((u) => sets.get(u, parseDuration(config.jwks_ttl), parseDuration(config.jwks_max_wait)))
