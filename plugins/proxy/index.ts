@@ -17,15 +17,13 @@ import {
 
 } from 'tessera'
 import { rulesCommand } from './cli.ts'
-import { type Outcome, decide, mergedCookieHeader } from './engine.ts'
 import { authenticators } from './handlers/authenticators.ts'
 import { authorizers } from './handlers/authorizers.ts'
 import { errorHandlers } from './handlers/errors.ts'
 import { type IdTokenKeys, mutators } from './handlers/mutators.ts'
-import { rawPathOf } from './match.ts'
 import { ProxyOptions, type ResolvedProxyOptions } from './options.ts'
 import { type CompiledRule, type Rule, compileRules, parseRuleDocument, parseRules, readRuleFile } from './rules.ts'
-import { startReverseProxy } from './server.ts'
+import { decisionResponse, startDecisionsListener, startReverseProxy } from './server.ts'
 
 declare module 'tessera/events' {
   interface TesseraEvents {
@@ -45,6 +43,7 @@ export interface ProxyState {
   keys: IdTokenKeys & { jwks(): Promise<{ keys: JWK[] }> }
   timer?: ReturnType<typeof setInterval>
   server?: { port: number; stop(): Promise<void> }
+  decisions?: { port: number; stop(): Promise<void> }
 }
 
 const states = new WeakMap<object, ProxyState>()
@@ -186,15 +185,6 @@ function reasonOf(e: unknown): string {
   return e instanceof ConfigError ? e.problems.join('; ') : (e as Error).message
 }
 
-/** The decision endpoint's answer: 200 with the mutated headers, or the error handler's response. */
-function decisionResponse(outcome: Outcome, originalCookie: string | null): Response {
-  if (!outcome.allowed) return outcome.response
-  const headers = new Headers(outcome.session.header)
-  const cookie = mergedCookieHeader(originalCookie, outcome.session.cookies)
-  if (cookie !== originalCookie && cookie !== null) headers.set('cookie', cookie)
-  return new Response(null, { status: 200, headers })
-}
-
 export const proxy = definePlugin({
   id: 'proxy',
   description: 'Access proxy (Oathkeeper-compatible): access rules, /decisions and a reverse proxy',
@@ -234,42 +224,26 @@ export const proxy = definePlugin({
       }, ctx.options.refresh_interval_ms)
     }
     if (ctx.options.serve.enabled) s.server = startReverseProxy(ctx, () => proxyState(ctx).rules)
+    if (ctx.options.decisions_listener.enabled) s.decisions = startDecisionsListener(ctx, () => proxyState(ctx).rules)
   },
 
   async onStop(ctx) {
     const s = proxyState(ctx)
     if (s.timer) clearInterval(s.timer)
     await s.server?.stop()
+    await s.decisions?.stop()
     s.server = undefined
+    s.decisions = undefined
   },
 
   ready: (ctx) => (ctx.options.serve.enabled && !proxyState(ctx).server ? 'the reverse-proxy listener is not running' : null),
 
   routes: {
     admin: (app, ctx) => {
-      const handleDecision = async ({ request, tessera }: { request: Request; tessera: { tenant: string; requestId: string } }) => {
-        const url = new URL(request.url)
-        const raw = rawPathOf(request.url)
-        const rawPath = raw.slice('/decisions'.length) || '/'
-        const outcome = await decide(
-          proxyState(ctx).rules,
-          {
-            method: request.method,
-            scheme: url.protocol.replace(/:$/, ''),
-            host: request.headers.get('host') ?? url.host,
-            rawPath,
-            query: url.search,
-            headers: request.headers,
-            // The admin listener does not pass the peer address to routes: X-Forwarded-* is never honoured here.
-            remoteAddress: undefined,
-            tenant: tessera.tenant,
-            raw: request,
-          },
-          ctx.options.trusted_proxies,
-          tessera.requestId,
-        )
-        return decisionResponse(outcome, request.headers.get('cookie'))
-      }
+      // The admin listener does not give routes the peer address, so X-Forwarded-* are never honoured here
+      // (see `decisions_listener` for a /decisions that honours them from trusted proxies).
+      const handleDecision = ({ request, tessera }: { request: Request; tessera: { tenant: string; requestId: string } }) =>
+        decisionResponse(ctx, proxyState(ctx).rules, request, undefined, tessera.tenant, tessera.requestId)
       return app
         .all('/decisions', handleDecision)
         .all('/decisions/*', handleDecision)

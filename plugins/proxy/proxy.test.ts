@@ -98,6 +98,25 @@ describe('proxy /decisions', () => {
   })
 })
 
+describe('proxy decisions listener (Traefik forwardAuth style)', () => {
+  it('CVE-2026-33495: X-Forwarded-Method/-Uri/-Host/-Proto count only from trusted proxies; the admin /decisions ignores them', async () => {
+    const secure = [{ id: 'secure', match: { url: 'https://api.example.com/orders/<.*>', methods: ['DELETE'] }, authenticators: [{ handler: 'anonymous' }], authorizer: { handler: 'allow' }, mutators: [headerAs('X-User')] }]
+    const forwarded = { 'x-forwarded-method': 'DELETE', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com', 'x-forwarded-uri': '/orders/../orders/7?force=1' }
+    const trusted = await bootProxy({ rules: secure, trusted_proxies: ['127.0.0.1', '::1'], decisions_listener: { enabled: true, port: 0 } })
+    const port = trusted.state.decisions?.port
+    const ok = await fetch(`http://127.0.0.1:${port}/decisions`, { headers: forwarded })
+    expect([ok.status, ok.headers.get('x-user')]).toEqual([200, 'anonymous'])
+    expect((await fetch(`http://127.0.0.1:${port}/elsewhere`)).status).toBe(404)
+    // the admin listener never knows the peer: the same headers change nothing there
+    expect((await call(trusted.admin, 'GET', '/decisions', { headers: forwarded })).status).toBe(404)
+    await trusted.kernel.stop()
+
+    const untrusted = await bootProxy({ rules: secure, trusted_proxies: ['10.0.0.0/8'], decisions_listener: { enabled: true, port: 0 } })
+    expect((await fetch(`http://127.0.0.1:${untrusted.state.decisions?.port}/decisions`, { headers: forwarded })).status).toBe(404)
+    await untrusted.kernel.stop()
+  })
+})
+
 describe('proxy reverse-proxy listener', () => {
   let upstream: TestServer
   beforeAll(() => {
