@@ -95,6 +95,7 @@ describe('proxy /decisions', () => {
       'the authenticator `nope`, which no plugin registered',
     )
     await expect(bootProxy({ rules: rules(), authenticators: { anonymous: { enabled: false } } })).rejects.toThrow('the authenticator `anonymous` is disabled')
+    await expect(bootProxy({ rules: [{ ...rules()[0], errors: [{ handler: 'json', when: [{ request: { cidr: ['10.0.0.0/8'] } }] }] }] })).rejects.toThrow('request.cidr is not supported yet')
   })
 })
 
@@ -246,6 +247,15 @@ describe('proxy rule sources', () => {
 })
 
 describe('tessera rules', () => {
+  it('is a command of the real CLI through the plugin catalog', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-rules-bin-'))
+    writeFileSync(join(dir, 'rules.json'), JSON.stringify(rules()))
+    const p = Bun.spawnSync(['bun', join(import.meta.dir, '../../bin/tessera.ts'), 'rules', 'validate', 'rules.json'], { cwd: dir, stdout: 'pipe', stderr: 'pipe' })
+    expect([p.exitCode, p.stdout.toString().trim()]).toEqual([0, 'rules.json: 2 rules OK'])
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+
   it('validate reports each problem with its file and path; test runs fixtures against a booted kernel', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tessera-rules-cli-'))
     writeFileSync(join(dir, 'good.json'), JSON.stringify(rules()))
