@@ -387,9 +387,12 @@ function introspectionAuthenticator(): Authenticator<IntrospectionConfig> {
         if (!config.target_audience.every((a) => aud.includes(a))) return denied(unauthorized('token_audience', 'The access token is invalid'))
       }
       const granted = (info.scope ?? '').split(' ').filter(Boolean)
-      if (config.scope_strategy !== 'none') {
+      // with strategy none the introspection endpoint was asked for the scopes; when it lists the token's
+      // scopes anyway, they are checked exactly as well (a server that ignores `scope` cannot widen access)
+      if (config.scope_strategy !== 'none' || info.scope !== undefined) {
+        const strategy = config.scope_strategy === 'none' ? 'exact' : config.scope_strategy
         for (const s of config.required_scope) {
-          if (!scopeMatches(config.scope_strategy, granted, s)) return denied(new PipelineError('forbidden', 403, 'The access token lacks a required scope', 'token_scope'))
+          if (!scopeMatches(strategy, granted, s)) return denied(new PipelineError('forbidden', 403, 'The access token lacks a required scope', 'token_scope'))
         }
       }
       session.subject = info.sub ?? ''
