@@ -262,11 +262,11 @@ describe('tessera rules', () => {
     writeFileSync(join(dir, 'bad.json'), JSON.stringify([{ id: 'b', match: { url: 'http://h/<(', methods: ['GET'] }, authenticators: [{ handler: 'noop' }], authorizer: { handler: 'allow' } }, { id: 'c' }]))
     writeFileSync(
       join(dir, 'fixture.yaml'),
-      `rules: [good.json]\ncases:\n  - name: public is open\n    request: { method: GET, url: "http://localhost/public/x" }\n    expect: { status: 200, headers: { x-user: anonymous } }\n  - name: admin is closed\n    request: { url: "http://localhost/public/../admin" }\n    expect: { status: 403 }\n  - name: wrong on purpose\n    request: { url: "http://localhost/admin" }\n    expect: { status: 200 }\n`,
+      `rules: [good.json]\ncases:\n  - name: public is open\n    request: { method: GET, url: "http://localhost/public/x" }\n    expect: { status: 200, headers: { x-user: anonymous, x-global: from-config } }\n  - name: admin is closed\n    request: { url: "http://localhost/public/../admin" }\n    expect: { status: 403 }\n  - name: wrong on purpose\n    request: { url: "http://localhost/admin" }\n    expect: { status: 200 }\n`,
     )
     const out: string[] = []
     const err: string[] = []
-    const io = { out: (s: string) => void out.push(s), err: (s: string) => void err.push(s), env: {}, cwd: dir, boot: async () => bootKernel([proxy({ serve: { enabled: false } })]) }
+    const io = { out: (s: string) => void out.push(s), err: (s: string) => void err.push(s), env: {}, cwd: dir, boot: async () => bootKernel([proxy({ serve: { enabled: false }, mutators: { header: { config: { headers: { 'X-Global': 'from-config' } } } } })]) }
     const cmd = proxy.definition.commands?.rules
     expect(await cmd?.run(['validate', 'good.json'], io)).toBe(0)
     expect(out).toEqual(['good.json: 2 rules OK'])
