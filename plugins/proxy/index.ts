@@ -14,8 +14,10 @@ import {
   NotFoundError,
   type PluginContext,
   definePlugin,
+  parse,
 
 } from 'tessera'
+import * as v from 'valibot'
 import { rulesCommand } from './cli.ts'
 import { authenticators } from './handlers/authenticators.ts'
 import { authorizers } from './handlers/authorizers.ts'
@@ -24,6 +26,9 @@ import { type IdTokenKeys, mutators } from './handlers/mutators.ts'
 import { ProxyOptions, type ResolvedProxyOptions } from './options.ts'
 import { type CompiledRule, type Rule, compileRules, parseRuleDocument, parseRules, readRuleFile } from './rules.ts'
 import { decisionResponse, startDecisionsListener, startReverseProxy } from './server.ts'
+
+const Count = (max: number) => v.pipe(v.string(), v.regex(/^\d{1,6}$/, 'expected a non-negative integer'), v.transform(Number), v.maxValue(max))
+const RulesQuery = v.object({ limit: v.optional(Count(500)), offset: v.optional(Count(1_000_000), '0') })
 
 declare module 'tessera/events' {
   interface TesseraEvents {
@@ -251,7 +256,12 @@ export const proxy = definePlugin({
       return app
         .all('/decisions', handleDecision)
         .all('/decisions/*', handleDecision)
-        .get('/rules', () => proxyState(ctx).rules.map((r) => r.rule))
+        .get('/rules', ({ query }) => {
+          // Oathkeeper's pagination: limit (default all, at most 500) and offset
+          const q = parse(RulesQuery, query)
+          const all = proxyState(ctx).rules.map((r) => r.rule)
+          return all.slice(q.offset, q.limit === undefined ? undefined : q.offset + q.limit)
+        })
         .get('/rules/:id', ({ params }) => {
           const r = proxyState(ctx).rules.find((x) => x.rule.id === params.id)
           if (!r) throw new NotFoundError(`no rule with id ${JSON.stringify(params.id)}`)

@@ -78,6 +78,10 @@ describe('proxy /decisions', () => {
     expect((await call(admin, 'GET', '/rules')).json.map((r: { id: string }) => r.id)).toEqual(['public', 'admin'])
     expect((await call(admin, 'GET', '/rules/admin')).json.authorizer).toEqual({ handler: 'deny' })
     expect((await call(admin, 'GET', '/rules/nope')).status).toBe(404)
+    expect((await call(admin, 'GET', '/rules?limit=1&offset=1')).json.map((r: { id: string }) => r.id)).toEqual(['admin'])
+    const bad = await call(admin, 'GET', '/rules?limit=-1')
+    expect([bad.status, bad.json.error.code]).toEqual([400, 400])
+    expect((await call(admin, 'GET', '/rules?limit=501')).status).toBe(400)
     await kernel.stop()
   })
 
