@@ -189,6 +189,36 @@ describe('proxy reverse-proxy listener', () => {
     await trusted.kernel.stop()
   })
 
+  it('streams the upstream response as it comes, and answers 502 when the upstream is down or the rule has none', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const slow = startServer(() => new Response(new ReadableStream({
+      async start(c) {
+        c.enqueue(new TextEncoder().encode('first;'))
+        await gate
+        c.enqueue(new TextEncoder().encode('second'))
+        c.close()
+      },
+    })))
+    const r = [
+      { ...rules(slow.url)[0], id: 'slow' },
+      { ...rules('http://127.0.0.1:9')[0], id: 'down', match: { url: 'http://<[^/]+>/down', methods: ['GET'] } },
+      { ...rules()[0], id: 'none', match: { url: 'http://<[^/]+>/none', methods: ['GET'] }, upstream: undefined },
+    ]
+    const { kernel, proxyUrl } = await bootProxy({ rules: r, serve: { enabled: true, host: '127.0.0.1', port: 0 } })
+    const res = await fetch(`${proxyUrl()}/public/stream`)
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('first;') // before the upstream finished
+    release()
+    let rest = ''
+    for (let c = await reader.read(); !c.done; c = await reader.read()) rest += new TextDecoder().decode(c.value)
+    expect(rest).toBe('second')
+    expect((await fetch(`${proxyUrl()}/down`)).status).toBe(502)
+    expect((await fetch(`${proxyUrl()}/none`)).status).toBe(502)
+    await kernel.stop()
+    await slow.stop()
+  })
+
   it('strips the path prefix and can preserve the host', async () => {
     const r = [{ ...rules(upstream.url)[0], upstream: { url: `${upstream.url}/base`, strip_path: '/public', preserve_host: true } }]
     const { kernel, proxyUrl } = await bootProxy({ rules: r, serve: { enabled: true, host: '127.0.0.1', port: 0 } })
