@@ -62,6 +62,7 @@ describe('proxy /decisions', () => {
     }
     expect((await call(admin, 'GET', '/decisions/public//x')).status).toBe(200)
     expect((await call(admin, 'GET', '/decisions/public/%zz')).status).toBe(400)
+    expect((await call(admin, 'GET', '/decisions/public/..;/admin')).status).toBe(400) // ..;/ is refused, never passed as /public
     await kernel.stop()
   })
 
