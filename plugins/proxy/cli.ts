@@ -99,7 +99,11 @@ async function test(args: string[], io: CliContext): Promise<number> {
       }
       const rules: Rule[] = []
       for (const r of parsed.output.rules) rules.push(...(await readRuleFile(resolve(path, '..', r))))
-      const compiled = compileRules(rules, parsed.output.matching_strategy, kernel.registries, {})
+      // with the proxy in the configuration, its global handler configs and disabled handlers apply too
+      const installed = kernel.plugins.find((pl) => pl.id === 'proxy')
+      const compiled = installed
+        ? (await import('./index.ts')).compileAll({ ...installed.ctx, options: { ...(installed.ctx.options as object), matching_strategy: parsed.output.matching_strategy } } as never, rules)
+        : compileRules(rules, parsed.output.matching_strategy, kernel.registries, {})
       for (const [i, c] of parsed.output.cases.entries()) {
         const url = new URL(c.request.url)
         const qi = c.request.url.indexOf('?')

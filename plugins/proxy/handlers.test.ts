@@ -143,6 +143,10 @@ describe('proxy oauth2_introspection authenticator', () => {
     expect((await call(admin, 'GET', '/decisions/foo', { headers: h })).status).toBe(200)
     expect((await call(admin, 'GET', '/decisions/bar', { headers: h })).status).toBe(403)
     await kernel.stop()
+    // scope_strategy none: an endpoint that ignores the requested scope but lists the token's still cannot widen access
+    const none = await bootProxy({ rules: [{ ...rule('bar', 'bar'), authenticators: [{ handler: 'oauth2_introspection', config: { introspection_url: a.url, required_scope: ['bar'] } }] }] })
+    expect((await call(none.admin, 'GET', '/decisions/bar', { headers: h })).status).toBe(403)
+    await none.kernel.stop()
     await a.stop()
   })
 

@@ -14,18 +14,21 @@ import {
   NotFoundError,
   type PluginContext,
   definePlugin,
+  parse,
 
 } from 'tessera'
+import * as v from 'valibot'
 import { rulesCommand } from './cli.ts'
-import { type Outcome, decide, mergedCookieHeader } from './engine.ts'
 import { authenticators } from './handlers/authenticators.ts'
 import { authorizers } from './handlers/authorizers.ts'
 import { errorHandlers } from './handlers/errors.ts'
 import { type IdTokenKeys, mutators } from './handlers/mutators.ts'
-import { rawPathOf } from './match.ts'
 import { ProxyOptions, type ResolvedProxyOptions } from './options.ts'
 import { type CompiledRule, type Rule, compileRules, parseRuleDocument, parseRules, readRuleFile } from './rules.ts'
-import { startReverseProxy } from './server.ts'
+import { decisionResponse, startDecisionsListener, startReverseProxy } from './server.ts'
+
+const Count = (max: number) => v.pipe(v.string(), v.regex(/^\d{1,6}$/, 'expected a non-negative integer'), v.transform(Number), v.maxValue(max))
+const RulesQuery = v.object({ limit: v.optional(Count(500)), offset: v.optional(Count(1_000_000), '0') })
 
 declare module 'tessera/events' {
   interface TesseraEvents {
@@ -40,11 +43,12 @@ type Ctx = PluginContext<ResolvedProxyOptions>
 export interface ProxyState {
   rules: readonly CompiledRule[]
   inline: Rule[]
-  files: Map<string, { fingerprint: string; rules: Rule[] }>
+  files: Map<string, { fingerprint: string; rules: Rule[]; rejected?: string }>
   urls: Map<string, { etag: string | null; rules: Rule[] }>
   keys: IdTokenKeys & { jwks(): Promise<{ keys: JWK[] }> }
   timer?: ReturnType<typeof setInterval>
   server?: { port: number; stop(): Promise<void> }
+  decisions?: { port: number; stop(): Promise<void> }
 }
 
 const states = new WeakMap<object, ProxyState>()
@@ -102,6 +106,10 @@ export function compileAll(ctx: Ctx, rules: Rule[]): CompiledRule[] {
     if (off('authorizers', r.authorizer.handler)) disabled.push(`rules.${r.id}: the authorizer \`${r.authorizer.handler}\` is disabled`)
     for (const m of r.mutators) if (off('mutators', m.handler)) disabled.push(`rules.${r.id}: the mutator \`${m.handler}\` is disabled`)
     for (const e of r.errors) if (off('errors', e.handler)) disabled.push(`rules.${r.id}: the error handler \`${e.handler}\` is disabled`)
+    // The core pipeline does not evaluate `when.request.cidr`; refuse it rather than silently match everyone.
+    r.errors.forEach((e, i) => {
+      if (e.when?.some((w) => w.request?.cidr?.length)) disabled.push(`rules.${r.id}.errors[${i}].when: request.cidr is not supported yet`)
+    })
   }
   if (disabled.length) throw new ConfigError(disabled)
   return compileRules(rules, o.matching_strategy, ctx.registries, globalsOf(o))
@@ -131,44 +139,50 @@ async function fetchRules(url: string, etag: string | null): Promise<{ etag: str
 /** Look at every file and URL; swap in the new rules only when all of them compile. */
 export async function refresh(ctx: Ctx): Promise<boolean> {
   const s = proxyState(ctx)
-  let changed = false
   const files = new Map(s.files)
   const urls = new Map(s.urls)
+  const touched: [string, string][] = []
   for (const path of ctx.options.rule_files) {
+    const fp = await fingerprint(path).catch(() => 'missing')
+    const prev = files.get(path)
+    // unchanged, or the same broken content already reported once
+    if (prev && (prev.fingerprint === fp || prev.rejected === fp)) continue
+    touched.push([path, fp])
     try {
-      const fp = await fingerprint(path)
-      if (files.get(path)?.fingerprint === fp) continue
       files.set(path, { fingerprint: fp, rules: await readRuleFile(path) })
-      changed = true
     } catch (e) {
-      const prev = files.get(path)
-      const fp = await fingerprint(path).catch(() => 'missing')
-      if (prev?.fingerprint === `bad:${fp}`) continue // already reported
       ctx.log.warn('rule file not reloaded, keeping the last good rules', { file: path, reason: reasonOf(e) })
-      if (prev) files.set(path, { ...prev, fingerprint: `bad:${fp}` })
+      const kept = { ...(prev ?? { fingerprint: '', rules: [] }), rejected: fp }
+      files.set(path, kept)
+      s.files.set(path, kept)
     }
   }
+  let urlsChanged = false
   for (const url of ctx.options.rule_urls) {
     try {
       const r = await fetchRules(url, urls.get(url)?.etag ?? null)
-      if (r === 'unchanged') continue
-      if (JSON.stringify(r.rules) === JSON.stringify(urls.get(url)?.rules)) continue
+      if (r === 'unchanged' || JSON.stringify(r.rules) === JSON.stringify(urls.get(url)?.rules)) continue
       urls.set(url, r)
-      changed = true
+      urlsChanged = true
     } catch (e) {
       ctx.log.warn('rule URL not reloaded, keeping the last good rules', { url, reason: reasonOf(e) })
     }
   }
-  if (!changed) return false
-  const next = { ...s, files, urls }
+  const filesChanged = touched.some(([p]) => files.get(p)?.rejected === undefined)
+  if (!filesChanged && !urlsChanged) return false
+  let compiled: CompiledRule[]
   try {
-    s.rules = compileAll(ctx, allRules(next))
+    compiled = compileAll(ctx, allRules({ ...s, files, urls }))
   } catch (e) {
     ctx.log.warn('rules not reloaded, keeping the last good rules', { reason: reasonOf(e) })
-    // remember the fingerprints so the same broken content is reported once
-    for (const [p, f] of files) if (s.files.get(p)?.fingerprint !== f.fingerprint) s.files.set(p, { ...(s.files.get(p) ?? { rules: [] }), fingerprint: `bad:${f.fingerprint}` })
+    // remember the rejected content so it is reported once, not on every tick
+    for (const [p, fp] of touched) {
+      const prev = s.files.get(p) ?? { fingerprint: '', rules: [] }
+      s.files.set(p, { ...prev, rejected: fp })
+    }
     return false
   }
+  s.rules = compiled
   s.files = files
   s.urls = urls
   ctx.log.info('rules reloaded', { count: s.rules.length })
@@ -178,15 +192,6 @@ export async function refresh(ctx: Ctx): Promise<boolean> {
 
 function reasonOf(e: unknown): string {
   return e instanceof ConfigError ? e.problems.join('; ') : (e as Error).message
-}
-
-/** The decision endpoint's answer: 200 with the mutated headers, or the error handler's response. */
-function decisionResponse(outcome: Outcome, originalCookie: string | null): Response {
-  if (!outcome.allowed) return outcome.response
-  const headers = new Headers(outcome.session.header)
-  const cookie = mergedCookieHeader(originalCookie, outcome.session.cookies)
-  if (cookie !== originalCookie && cookie !== null) headers.set('cookie', cookie)
-  return new Response(null, { status: 200, headers })
 }
 
 export const proxy = definePlugin({
@@ -228,46 +233,35 @@ export const proxy = definePlugin({
       }, ctx.options.refresh_interval_ms)
     }
     if (ctx.options.serve.enabled) s.server = startReverseProxy(ctx, () => proxyState(ctx).rules)
+    if (ctx.options.decisions_listener.enabled) s.decisions = startDecisionsListener(ctx, () => proxyState(ctx).rules)
   },
 
   async onStop(ctx) {
     const s = proxyState(ctx)
     if (s.timer) clearInterval(s.timer)
     await s.server?.stop()
+    await s.decisions?.stop()
     s.server = undefined
+    s.decisions = undefined
   },
 
   ready: (ctx) => (ctx.options.serve.enabled && !proxyState(ctx).server ? 'the reverse-proxy listener is not running' : null),
 
   routes: {
     admin: (app, ctx) => {
-      const handleDecision = async ({ request, tessera }: { request: Request; tessera: { tenant: string; requestId: string } }) => {
-        const url = new URL(request.url)
-        const raw = rawPathOf(request.url)
-        const rawPath = raw.slice('/decisions'.length) || '/'
-        const outcome = await decide(
-          proxyState(ctx).rules,
-          {
-            method: request.method,
-            scheme: url.protocol.replace(/:$/, ''),
-            host: request.headers.get('host') ?? url.host,
-            rawPath,
-            query: url.search,
-            headers: request.headers,
-            // The admin listener does not pass the peer address to routes: X-Forwarded-* is never honoured here.
-            remoteAddress: undefined,
-            tenant: tessera.tenant,
-            raw: request,
-          },
-          ctx.options.trusted_proxies,
-          tessera.requestId,
-        )
-        return decisionResponse(outcome, request.headers.get('cookie'))
-      }
+      // The admin listener does not give routes the peer address, so X-Forwarded-* are never honoured here
+      // (see `decisions_listener` for a /decisions that honours them from trusted proxies).
+      const handleDecision = ({ request, tessera }: { request: Request; tessera: { tenant: string; requestId: string } }) =>
+        decisionResponse(ctx, proxyState(ctx).rules, request, undefined, tessera.tenant, tessera.requestId)
       return app
         .all('/decisions', handleDecision)
         .all('/decisions/*', handleDecision)
-        .get('/rules', () => proxyState(ctx).rules.map((r) => r.rule))
+        .get('/rules', ({ query }) => {
+          // Oathkeeper's pagination: limit (default all, at most 500) and offset
+          const q = parse(RulesQuery, query)
+          const all = proxyState(ctx).rules.map((r) => r.rule)
+          return all.slice(q.offset, q.limit === undefined ? undefined : q.offset + q.limit)
+        })
         .get('/rules/:id', ({ params }) => {
           const r = proxyState(ctx).rules.find((x) => x.rule.id === params.id)
           if (!r) throw new NotFoundError(`no rule with id ${JSON.stringify(params.id)}`)

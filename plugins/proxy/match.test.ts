@@ -38,6 +38,10 @@ describe('proxy rule matching', () => {
     expect(normalisePath('/a%20b')).toBe('/a%20b')
     expect(() => normalisePath('/a%zz')).toThrow('percent-encoding')
     expect(() => normalisePath('/a%00')).toThrow('NUL')
+    // ..;/ (the servlet path-parameter bypass, cf. CVE-2026-3872 in the security checklist) is refused, not forwarded
+    expect(() => normalisePath('/public/..;/admin')).toThrow('dot segment')
+    expect(() => normalisePath('/public/..%3B/admin')).toThrow('dot segment')
+    expect(normalisePath('/a;v=1/b')).toBe('/a;v=1/b')
   })
 
   it('takes the raw path of a URL without query or fragment, as sent', () => {

@@ -126,7 +126,11 @@ function encodeSegment(s: string): string {
  * are seen for what they are), `\0` refused, empty and `.` segments dropped, `..` resolved
  * (never above the root), then re-encoded. A trailing slash is kept. Oathkeeper CVE-2026-33494.
  */
+/** A path that is already canonical: no escapes, no empty, `.` or `..` segments, only safe characters. */
+const CANONICAL = /^(?:\/(?!\.{1,2}(?:[/;]|$))[A-Za-z0-9\-._~!$&'()*+,;=:@]+)*\/?$/
+
 export function normalisePath(rawPath: string): string {
+  if (CANONICAL.test(rawPath)) return rawPath
   let decoded: string
   try {
     decoded = decodeURIComponent(rawPath)
@@ -137,6 +141,8 @@ export function normalisePath(rawPath: string): string {
   const out: string[] = []
   const segments = decoded.split('/')
   for (const seg of segments) {
+    // `..;/` and `.;x/`: servlet containers strip path parameters and then resolve the dot segment
+    if (/^\.{1,2};/.test(seg)) throw new BadPathError('the request path has a parameter on a dot segment')
     if (seg === '' || seg === '.') continue
     if (seg === '..') out.pop()
     else out.push(seg)

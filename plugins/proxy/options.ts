@@ -38,6 +38,19 @@ export const ProxyOptions = v.object({
     }),
     {},
   ),
+  /**
+   * An optional listener serving only `/decisions` where the peer address is known, so X-Forwarded-Method /
+   * -Uri / -Host / -Proto from `trusted_proxies` are honoured (Traefik forwardAuth, Envoy ext_authz over HTTP).
+   * The admin listener's `/decisions` never honours them.
+   */
+  decisions_listener: v.optional(
+    v.object({
+      enabled: v.optional(v.boolean(), false),
+      host: v.optional(v.string(), '127.0.0.1'),
+      port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)), 4456),
+    }),
+    {},
+  ),
   /** The id_token mutator's signing key: a private JWK (RS256 or ES256); generated at start when absent. */
   id_token_jwk: v.optional(v.record(v.string(), v.unknown())),
 })

@@ -62,6 +62,7 @@ describe('proxy /decisions', () => {
     }
     expect((await call(admin, 'GET', '/decisions/public//x')).status).toBe(200)
     expect((await call(admin, 'GET', '/decisions/public/%zz')).status).toBe(400)
+    expect((await call(admin, 'GET', '/decisions/public/..;/admin')).status).toBe(400) // ..;/ is refused, never passed as /public
     await kernel.stop()
   })
 
@@ -78,6 +79,10 @@ describe('proxy /decisions', () => {
     expect((await call(admin, 'GET', '/rules')).json.map((r: { id: string }) => r.id)).toEqual(['public', 'admin'])
     expect((await call(admin, 'GET', '/rules/admin')).json.authorizer).toEqual({ handler: 'deny' })
     expect((await call(admin, 'GET', '/rules/nope')).status).toBe(404)
+    expect((await call(admin, 'GET', '/rules?limit=1&offset=1')).json.map((r: { id: string }) => r.id)).toEqual(['admin'])
+    const bad = await call(admin, 'GET', '/rules?limit=-1')
+    expect([bad.status, bad.json.error.code]).toEqual([400, 400])
+    expect((await call(admin, 'GET', '/rules?limit=501')).status).toBe(400)
     await kernel.stop()
   })
 
@@ -95,6 +100,26 @@ describe('proxy /decisions', () => {
       'the authenticator `nope`, which no plugin registered',
     )
     await expect(bootProxy({ rules: rules(), authenticators: { anonymous: { enabled: false } } })).rejects.toThrow('the authenticator `anonymous` is disabled')
+    await expect(bootProxy({ rules: [{ ...rules()[0], errors: [{ handler: 'json', when: [{ request: { cidr: ['10.0.0.0/8'] } }] }] }] })).rejects.toThrow('request.cidr is not supported yet')
+  })
+})
+
+describe('proxy decisions listener (Traefik forwardAuth style)', () => {
+  it('CVE-2026-33495: X-Forwarded-Method/-Uri/-Host/-Proto count only from trusted proxies; the admin /decisions ignores them', async () => {
+    const secure = [{ id: 'secure', match: { url: 'https://api.example.com/orders/<.*>', methods: ['DELETE'] }, authenticators: [{ handler: 'anonymous' }], authorizer: { handler: 'allow' }, mutators: [headerAs('X-User')] }]
+    const forwarded = { 'x-forwarded-method': 'DELETE', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com', 'x-forwarded-uri': '/orders/../orders/7?force=1' }
+    const trusted = await bootProxy({ rules: secure, trusted_proxies: ['127.0.0.1', '::1'], decisions_listener: { enabled: true, port: 0 } })
+    const port = trusted.state.decisions?.port
+    const ok = await fetch(`http://127.0.0.1:${port}/decisions`, { headers: forwarded })
+    expect([ok.status, ok.headers.get('x-user')]).toEqual([200, 'anonymous'])
+    expect((await fetch(`http://127.0.0.1:${port}/elsewhere`)).status).toBe(404)
+    // the admin listener never knows the peer: the same headers change nothing there
+    expect((await call(trusted.admin, 'GET', '/decisions', { headers: forwarded })).status).toBe(404)
+    await trusted.kernel.stop()
+
+    const untrusted = await bootProxy({ rules: secure, trusted_proxies: ['10.0.0.0/8'], decisions_listener: { enabled: true, port: 0 } })
+    expect((await fetch(`http://127.0.0.1:${untrusted.state.decisions?.port}/decisions`, { headers: forwarded })).status).toBe(404)
+    await untrusted.kernel.stop()
   })
 })
 
@@ -165,6 +190,36 @@ describe('proxy reverse-proxy listener', () => {
     await trusted.kernel.stop()
   })
 
+  it('streams the upstream response as it comes, and answers 502 when the upstream is down or the rule has none', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const slow = startServer(() => new Response(new ReadableStream({
+      async start(c) {
+        c.enqueue(new TextEncoder().encode('first;'))
+        await gate
+        c.enqueue(new TextEncoder().encode('second'))
+        c.close()
+      },
+    })))
+    const r = [
+      { ...rules(slow.url)[0], id: 'slow' },
+      { ...rules('http://127.0.0.1:9')[0], id: 'down', match: { url: 'http://<[^/]+>/down', methods: ['GET'] } },
+      { ...rules()[0], id: 'none', match: { url: 'http://<[^/]+>/none', methods: ['GET'] }, upstream: undefined },
+    ]
+    const { kernel, proxyUrl } = await bootProxy({ rules: r, serve: { enabled: true, host: '127.0.0.1', port: 0 } })
+    const res = await fetch(`${proxyUrl()}/public/stream`)
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('first;') // before the upstream finished
+    release()
+    let rest = ''
+    for (let c = await reader.read(); !c.done; c = await reader.read()) rest += new TextDecoder().decode(c.value)
+    expect(rest).toBe('second')
+    expect((await fetch(`${proxyUrl()}/down`)).status).toBe(502)
+    expect((await fetch(`${proxyUrl()}/none`)).status).toBe(502)
+    await kernel.stop()
+    await slow.stop()
+  })
+
   it('strips the path prefix and can preserve the host', async () => {
     const r = [{ ...rules(upstream.url)[0], upstream: { url: `${upstream.url}/base`, strip_path: '/public', preserve_host: true } }]
     const { kernel, proxyUrl } = await bootProxy({ rules: r, serve: { enabled: true, host: '127.0.0.1', port: 0 } })
@@ -202,6 +257,15 @@ describe('proxy rule sources', () => {
     writeFileSync(file, JSON.stringify([{ ...rules()[0], authenticators: [{ handler: 'jwt', config: {} }] }]))
     await waitFor(() => log.lines.some((l) => String(l.reason ?? '').includes('jwks_urls')))
     expect((await call(admin, 'GET', '/decisions/admin')).status).toBe(403)
+    // reported once, not on every refresh
+    await Bun.sleep(150)
+    expect(log.lines.filter((l) => String(l.reason ?? '').includes('jwks_urls')).length).toBe(1)
+    expect(log.lines.filter((l) => String(l.reason ?? '').includes('not valid JSON')).length).toBe(1)
+
+    // a good file after broken ones is picked up again
+    writeFileSync(file, JSON.stringify([rules()[1]]))
+    await waitFor(async () => (await call(admin, 'GET', '/decisions/public/x')).status === 404)
+    expect((await call(admin, 'GET', '/decisions/admin')).status).toBe(403)
     await kernel.stop()
   })
 
@@ -218,17 +282,26 @@ describe('proxy rule sources', () => {
 })
 
 describe('tessera rules', () => {
+  it('is a command of the real CLI through the plugin catalog', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-rules-bin-'))
+    writeFileSync(join(dir, 'rules.json'), JSON.stringify(rules()))
+    const p = Bun.spawnSync(['bun', join(import.meta.dir, '../../bin/tessera.ts'), 'rules', 'validate', 'rules.json'], { cwd: dir, stdout: 'pipe', stderr: 'pipe' })
+    expect([p.exitCode, p.stdout.toString().trim()]).toEqual([0, 'rules.json: 2 rules OK'])
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+
   it('validate reports each problem with its file and path; test runs fixtures against a booted kernel', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tessera-rules-cli-'))
     writeFileSync(join(dir, 'good.json'), JSON.stringify(rules()))
     writeFileSync(join(dir, 'bad.json'), JSON.stringify([{ id: 'b', match: { url: 'http://h/<(', methods: ['GET'] }, authenticators: [{ handler: 'noop' }], authorizer: { handler: 'allow' } }, { id: 'c' }]))
     writeFileSync(
       join(dir, 'fixture.yaml'),
-      `rules: [good.json]\ncases:\n  - name: public is open\n    request: { method: GET, url: "http://localhost/public/x" }\n    expect: { status: 200, headers: { x-user: anonymous } }\n  - name: admin is closed\n    request: { url: "http://localhost/public/../admin" }\n    expect: { status: 403 }\n  - name: wrong on purpose\n    request: { url: "http://localhost/admin" }\n    expect: { status: 200 }\n`,
+      `rules: [good.json]\ncases:\n  - name: public is open\n    request: { method: GET, url: "http://localhost/public/x" }\n    expect: { status: 200, headers: { x-user: anonymous, x-global: from-config } }\n  - name: admin is closed\n    request: { url: "http://localhost/public/../admin" }\n    expect: { status: 403 }\n  - name: wrong on purpose\n    request: { url: "http://localhost/admin" }\n    expect: { status: 200 }\n`,
     )
     const out: string[] = []
     const err: string[] = []
-    const io = { out: (s: string) => void out.push(s), err: (s: string) => void err.push(s), env: {}, cwd: dir, boot: async () => bootKernel([proxy({ serve: { enabled: false } })]) }
+    const io = { out: (s: string) => void out.push(s), err: (s: string) => void err.push(s), env: {}, cwd: dir, boot: async () => bootKernel([proxy({ serve: { enabled: false }, mutators: { header: { config: { headers: { 'X-Global': 'from-config' } } } } })]) }
     const cmd = proxy.definition.commands?.rules
     expect(await cmd?.run(['validate', 'good.json'], io)).toBe(0)
     expect(out).toEqual(['good.json: 2 rules OK'])

@@ -38,6 +38,58 @@ export function startReverseProxy(ctx: PluginContext<ResolvedProxyOptions>, rule
   }
 }
 
+/** A listener that serves only `/decisions` (any method), knowing the peer address. */
+export function startDecisionsListener(ctx: PluginContext<ResolvedProxyOptions>, rules: () => readonly CompiledRule[]) {
+  const o = ctx.options.decisions_listener
+  const server = Bun.serve({
+    hostname: o.host,
+    port: o.port,
+    development: false,
+    async fetch(request, srv) {
+      let rc: Awaited<ReturnType<typeof ctx.requestContext>>
+      try {
+        rc = await ctx.requestContext(request)
+      } catch (e) {
+        return renderError(e)
+      }
+      const raw = rawPathOf(request.url)
+      if (raw !== '/decisions' && !raw.startsWith('/decisions/')) return renderError(new TesseraError('ERR_NOT_FOUND', 404, 'The requested resource could not be found'), rc.requestId)
+      try {
+        return await decisionResponse(ctx, rules(), request, srv.requestIP(request)?.address, rc.tenant, rc.requestId)
+      } catch (e) {
+        rc.log.error('decision failed', { err: e })
+        return renderError(e, rc.requestId)
+      }
+    },
+  })
+  return { port: server.port as number, stop: () => server.stop() }
+}
+
+/** `/decisions`: 200 with the mutated headers (and Cookie when the cookie mutator ran), or the error handler's answer. */
+export async function decisionResponse(
+  ctx: PluginContext<ResolvedProxyOptions>,
+  rules: readonly CompiledRule[],
+  request: Request,
+  peer: string | undefined,
+  tenant: string,
+  requestId: string,
+): Promise<Response> {
+  const url = new URL(request.url)
+  const rawPath = rawPathOf(request.url).slice('/decisions'.length) || '/'
+  const outcome = await decide(
+    rules,
+    { method: request.method, scheme: url.protocol.replace(/:$/, ''), host: request.headers.get('host') ?? url.host, rawPath, query: url.search, headers: request.headers, remoteAddress: peer, tenant, raw: request },
+    ctx.options.trusted_proxies,
+    requestId,
+  )
+  if (!outcome.allowed) return outcome.response
+  const headers = new Headers(outcome.session.header)
+  const original = request.headers.get('cookie')
+  const cookie = mergedCookieHeader(original, outcome.session.cookies)
+  if (cookie !== original && cookie !== null) headers.set('cookie', cookie)
+  return new Response(null, { status: 200, headers })
+}
+
 export async function forward(
   ctx: PluginContext<ResolvedProxyOptions>,
   rules: readonly CompiledRule[],

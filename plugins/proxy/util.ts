@@ -109,7 +109,10 @@ export function templateData(session: AuthenticationSession) {
     MatchContext: {
       RegexpCaptureGroups: session.matchContext.regexpCaptureGroups,
       Method: session.matchContext.method,
-      URL: { Scheme: u.protocol.replace(/:$/, ''), Host: u.host, Path: u.pathname, RawQuery: u.search.replace(/^\?/, ''), String: u.toString() },
+      // computed only when a template reads it
+      get URL() {
+        return { Scheme: u.protocol.replace(/:$/, ''), Host: u.host, Path: u.pathname, RawQuery: u.search.replace(/^\?/, ''), String: u.toString() }
+      },
       Header: session.matchContext.header,
     },
   }

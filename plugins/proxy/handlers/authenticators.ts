@@ -21,6 +21,13 @@ import { BoundedCache, type TokenFrom, cookiesOf, extractToken, getPath, isDurat
 /** Tokens above this size are refused before any parsing (security checklist: JWT > 8 KiB → fast 400). */
 export const MAX_TOKEN_BYTES = 8 * 1024
 
+/** Exactly two dots: the shape of a JWS compact token. */
+function isCompactJws(t: string): boolean {
+  const a = t.indexOf('.')
+  const b = a < 0 ? -1 : t.indexOf('.', a + 1)
+  return b > 0 && t.indexOf('.', b + 1) < 0
+}
+
 /** A stable key for a handler config, computed once per compiled config object. */
 const configKeys = new WeakMap<object, string>()
 function configKey(config: object): string {
@@ -38,7 +45,8 @@ const tooLarge = () => denied(new PipelineError('bad_request', 400, 'The access 
 const TokenFromSchema = v.optional(
   v.object({ header: v.optional(v.string()), query_parameter: v.optional(v.string()), cookie: v.optional(v.string()) }),
 )
-const Duration = v.pipe(v.string(), v.check(isDuration, 'expected a duration such as 30s, 1m or 1h'))
+/** A Go-style duration, parsed once when the config is validated: milliseconds. */
+const Duration = v.pipe(v.string(), v.check(isDuration, 'expected a duration such as 30s, 1m or 1h'), v.transform(parseDuration))
 const ScopeStrategy = v.optional(v.picklist(['none', 'exact', 'hierarchic', 'wildcard']), 'none')
 
 /** Does `granted` satisfy `required` under Oathkeeper's scope strategies? */
@@ -251,12 +259,12 @@ function jwtAuthenticator(): Authenticator<JwtConfig> {
       const token = extractToken(req, config.token_from)
       if (!token) return NOT_RESPONSIBLE
       if (token.length > MAX_TOKEN_BYTES) return tooLarge()
-      if (token.split('.').length !== 3) return NOT_RESPONSIBLE // not a JWS compact token: not ours (Oathkeeper)
+      if (!isCompactJws(token)) return NOT_RESPONSIBLE // not a JWS compact token: not ours (Oathkeeper)
       // CVE-2026-33496 / CVE-2021-32701 class: the cache key is the token *and* the handler's whole config
-      const cacheKey = `${configKey(config)}:${sha256(token)}`
+      const cacheKey = `${configKey(config)}\n${token}` // the token itself: exact, no hash collisions
       let claims = verified.get(cacheKey)
       if (!claims) {
-        const keySets = config.jwks_urls.map((u) => sets.get(u, parseDuration(config.jwks_ttl), parseDuration(config.jwks_max_wait)))
+        const keySets = config.jwks_urls.map((u) => sets.get(u, config.jwks_ttl, config.jwks_max_wait))
         const getKey: JWTVerifyGetKey = async (header, tok) => {
           let last: unknown
           for (const s of keySets) {
@@ -273,7 +281,7 @@ function jwtAuthenticator(): Authenticator<JwtConfig> {
             algorithms: config.allowed_algorithms,
             issuer: config.trusted_issuers.length ? config.trusted_issuers : undefined,
             audience: config.target_audience.length ? config.target_audience : undefined,
-            clockTolerance: parseDuration(config.leeway) / 1000,
+            clockTolerance: config.leeway / 1000,
           })
           claims = r.payload
         } catch (e) {
@@ -289,7 +297,7 @@ function jwtAuthenticator(): Authenticator<JwtConfig> {
         }
         const expiresAt = typeof claims.exp === 'number' ? claims.exp * 1000 : Date.now() + 60_000
         verified.set(cacheKey, claims, Math.min(expiresAt, Date.now() + 3_600_000))
-      } else if (typeof claims.exp === 'number' && claims.exp * 1000 + parseDuration(config.leeway) < Date.now()) {
+      } else if (typeof claims.exp === 'number' && claims.exp * 1000 + config.leeway < Date.now()) {
         return denied(unauthorized('jwt_expired', 'The access token is invalid'))
       }
       const granted = scopesOf(claims as Record<string, unknown>)
@@ -375,7 +383,7 @@ function introspectionAuthenticator(): Authenticator<IntrospectionConfig> {
         info = (await res.json().catch(() => ({}))) as Introspection
         if (info.active === true && config.cache.enabled) {
           const until = typeof info.exp === 'number' ? info.exp * 1000 : Number.POSITIVE_INFINITY
-          cache.set(cacheKey, info, Math.min(until, Date.now() + parseDuration(config.cache.ttl)))
+          cache.set(cacheKey, info, Math.min(until, Date.now() + config.cache.ttl))
         }
       }
       if (info.active !== true) return denied(unauthorized('token_inactive', 'The access token is not active'))
@@ -387,9 +395,12 @@ function introspectionAuthenticator(): Authenticator<IntrospectionConfig> {
         if (!config.target_audience.every((a) => aud.includes(a))) return denied(unauthorized('token_audience', 'The access token is invalid'))
       }
       const granted = (info.scope ?? '').split(' ').filter(Boolean)
-      if (config.scope_strategy !== 'none') {
+      // with strategy none the introspection endpoint was asked for the scopes; when it lists the token's
+      // scopes anyway, they are checked exactly as well (a server that ignores `scope` cannot widen access)
+      if (config.scope_strategy !== 'none' || info.scope !== undefined) {
+        const strategy = config.scope_strategy === 'none' ? 'exact' : config.scope_strategy
         for (const s of config.required_scope) {
-          if (!scopeMatches(config.scope_strategy, granted, s)) return denied(new PipelineError('forbidden', 403, 'The access token lacks a required scope', 'token_scope'))
+          if (!scopeMatches(strategy, granted, s)) return denied(new PipelineError('forbidden', 403, 'The access token lacks a required scope', 'token_scope'))
         }
       }
       session.subject = info.sub ?? ''
@@ -440,7 +451,7 @@ function clientCredentialsAuthenticator(): Authenticator<ClientCredentialsConfig
         })
         await res.body?.cancel()
         if (res.status !== 200) return denied(unauthorized('client_credentials_invalid', 'Access credentials are invalid'))
-        if (config.cache.enabled) cache.set(key, true, Date.now() + parseDuration(config.cache.ttl))
+        if (config.cache.enabled) cache.set(key, true, Date.now() + config.cache.ttl)
       }
       session.subject = clientId
       return AUTHENTICATED
