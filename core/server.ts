@@ -49,6 +49,8 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
       async fetch(request, server) {
         inFlight++
         const t0 = performance.now()
+        const remote = server.requestIP(request)?.address
+        kernel.setRemoteAddress(request, remote)
         const url = new URL(request.url)
         const parent = extractContext(request.headers)
         const span = tracer().startSpan(
@@ -89,7 +91,7 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
           path: url.pathname,
           status: response.status,
           ms,
-          remote: server.requestIP(request)?.address,
+          remote,
           trace_id: span.spanContext().traceId !== '00000000000000000000000000000000' ? span.spanContext().traceId : undefined,
         }
         if (response.status >= 500) log.error('request', fields)

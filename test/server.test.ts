@@ -78,6 +78,11 @@ describe('tessera serve (SQLite)', () => {
     expect(bogus.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
   })
 
+  it("gives routes the socket's peer address, never a spoofed X-Forwarded-For", async () => {
+    const r = await fetch(`${server.publicUrl}/fixture/peer`, { headers: { 'x-forwarded-for': '203.0.113.7' } })
+    expect(await r.json()).toEqual({ remote: '127.0.0.1' })
+  })
+
   it('binds the admin listener to loopback only by default', async () => {
     expect(new URL(server.adminUrl!).hostname).toBe('127.0.0.1')
     const external = Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)

@@ -17,6 +17,8 @@ export interface RequestContext {
   db: ScopedDb
   /** performance.now() when the request arrived. */
   startedAt: number
+  /** The connecting peer's address (the socket's, never X-Forwarded-For); absent when embedded. */
+  remoteAddress?: string
 }
 
 export type ContextResolver = (request: Request) => Promise<RequestContext>

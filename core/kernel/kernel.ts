@@ -62,6 +62,7 @@ export class Kernel {
   #stopped = false
   #migrationsApplied = false
   readonly #contexts = new WeakMap<Request, Promise<RequestContext>>()
+  readonly #peers = new WeakMap<Request, string>()
 
   private constructor(config: ResolvedConfig, log: Logger) {
     this.config = config
@@ -219,6 +220,11 @@ export class Kernel {
     return this.plugins.find((p) => p.id === id)
   }
 
+  /** Record the connecting peer's address of a request (the server does, before anything else). */
+  setRemoteAddress(request: Request, address: string | undefined): void {
+    if (address) this.#peers.set(request, address)
+  }
+
   /** Resolve (once per request) the request id, tenant and scoped database. */
   readonly requestContext: ContextResolver = (request: Request) => {
     let p = this.#contexts.get(request)
@@ -232,6 +238,7 @@ export class Kernel {
           log: this.log.child({ request_id: requestId, tenant }),
           db: this.#storage.scoped(tenant),
           startedAt: performance.now(),
+          remoteAddress: this.#peers.get(request),
         }
       })()
       this.#contexts.set(request, p)

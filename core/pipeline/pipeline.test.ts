@@ -133,4 +133,34 @@ describe('pipeline', () => {
   it('merges objects deeply and lets arrays and scalars replace', () => {
     expect(mergeConfig({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, e: 2 })).toEqual({ a: { b: 1, c: [3] }, d: 1, e: 2 })
   })
+
+  it('chooses an error handler by the peer address with when.request.cidr, IPv4-mapped IPv6 included', async () => {
+    const { r } = registries()
+    const p = compilePipeline({
+      id: 'r',
+      authenticators: [{ handler: 'header' }],
+      authorizer: { handler: 'deny' },
+      mutators: [],
+      errors: [
+        { handler: 'redirect', config: { to: 'https://intranet.example.com' }, when: [{ request: { cidr: ['10.0.0.0/8', 'fd00::/8'] } }] },
+        { handler: 'json' },
+      ],
+    }, r)
+    const from = async (remoteAddress?: string) => {
+      const d = await p.run({ ...request({ 'x-user': 'ann' }), remoteAddress })
+      return d.allowed ? 0 : d.response.status
+    }
+    expect(await from('10.1.2.3')).toBe(302)
+    expect(await from('::ffff:10.9.9.9')).toBe(302)
+    expect(await from('fd00::1')).toBe(302)
+    expect(await from('192.168.1.1')).toBe(403)
+    expect(await from(undefined)).toBe(403)
+  })
+
+  it('refuses a malformed CIDR when compiling, naming where it is', () => {
+    const { r } = registries()
+    expect(() =>
+      compilePipeline({ id: 'r', authenticators: [{ handler: 'header' }], authorizer: { handler: 'deny' }, mutators: [], errors: [{ handler: 'json', when: [{ request: { cidr: ['10.0.0.0/33'] } }] }] }, r),
+    ).toThrow('rules.r.errors[0].when[0].request.cidr: "10.0.0.0/33" is not an IP address or CIDR range')
+  })
 })

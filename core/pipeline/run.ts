@@ -7,6 +7,7 @@
  * handler's merged config (global config, then the rule's) once; `run` does no
  * validation. Errors name the rule and the handler.
  */
+import { BlockList, isIP } from 'node:net'
 import * as v from 'valibot'
 import { formatIssues } from '../config/issues.ts'
 import { ConfigError } from '../errors.ts'
@@ -72,9 +73,41 @@ function bind<H extends { id: string; config?: v.GenericSchema }>(
   return { handler, config: r.output }
 }
 
-function matchesWhen(when: ErrorWhen[] | undefined, error: PipelineError, req: PipelineRequest): boolean {
+/** A CIDR list as a BlockList; a ConfigError naming the bad entry otherwise. */
+export function cidrList(cidrs: readonly string[], where: string): BlockList {
+  const list = new BlockList()
+  for (const c of cidrs) {
+    const [addr, bits, ...rest] = c.split('/')
+    const family = addr ? isIP(addr) : 0
+    const prefix = bits === undefined ? (family === 6 ? 128 : 32) : Number(bits)
+    if (!family || rest.length || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 6 ? 128 : 32)) {
+      throw new ConfigError([`${where}: "${c}" is not an IP address or CIDR range (e.g. 10.0.0.0/8, ::1/128)`])
+    }
+    list.addSubnet(addr!, prefix, family === 6 ? 'ipv6' : 'ipv4')
+  }
+  return list
+}
+
+/** Whether `address` (IPv4, IPv6, or IPv4-mapped IPv6) is in `list`. */
+export function inCidrList(list: BlockList, address: string | undefined): boolean {
+  if (!address) return false
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  const addr = mapped ? mapped[1]! : address
+  const family = isIP(addr)
+  if (!family) return false
+  return list.check(addr, family === 6 ? 'ipv6' : 'ipv4')
+}
+
+function matchesWhen(
+  when: ErrorWhen[] | undefined,
+  cidrs: (BlockList | undefined)[],
+  error: PipelineError,
+  req: PipelineRequest,
+): boolean {
   if (!when || when.length === 0) return true
-  return when.some((w) => {
+  return when.some((w, i) => {
+    const cidr = cidrs[i]
+    if (cidr && !inCidrList(cidr, req.remoteAddress)) return false
     if (w.error && !w.error.includes(error.kind)) return false
     const h = w.request?.header
     if (h?.accept) {
@@ -131,10 +164,13 @@ export function compilePipeline(
   const errorHandlers = (spec.errors ?? []).map((ref, i) => ({
     ...resolve<ErrorHandler<any>>('errorHandlers', ref, ['errors', i]),
     when: ref.when,
+    cidrs: (ref.when ?? []).map((w, j) =>
+      w.request?.cidr ? cidrList(w.request.cidr, `rules.${spec.id}.errors[${i}].when[${j}].request.cidr`) : undefined,
+    ),
   }))
 
   const fail = async (error: PipelineError, req: PipelineRequest, session: AuthenticationSession): Promise<Decision> => {
-    const chosen = errorHandlers.find((h) => matchesWhen(h.when, error, req))
+    const chosen = errorHandlers.find((h) => matchesWhen(h.when, h.cidrs, error, req))
     let response: Response
     try {
       response = chosen ? await chosen.handler.handle(error, req, chosen.config) : defaultErrorResponse(error)
