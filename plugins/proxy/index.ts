@@ -106,10 +106,6 @@ export function compileAll(ctx: Ctx, rules: Rule[]): CompiledRule[] {
     if (off('authorizers', r.authorizer.handler)) disabled.push(`rules.${r.id}: the authorizer \`${r.authorizer.handler}\` is disabled`)
     for (const m of r.mutators) if (off('mutators', m.handler)) disabled.push(`rules.${r.id}: the mutator \`${m.handler}\` is disabled`)
     for (const e of r.errors) if (off('errors', e.handler)) disabled.push(`rules.${r.id}: the error handler \`${e.handler}\` is disabled`)
-    // The core pipeline does not evaluate `when.request.cidr`; refuse it rather than silently match everyone.
-    r.errors.forEach((e, i) => {
-      if (e.when?.some((w) => w.request?.cidr?.length)) disabled.push(`rules.${r.id}.errors[${i}].when: request.cidr is not supported yet`)
-    })
   }
   if (disabled.length) throw new ConfigError(disabled)
   return compileRules(rules, o.matching_strategy, ctx.registries, globalsOf(o))
