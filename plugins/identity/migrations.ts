@@ -66,4 +66,17 @@ CREATE TABLE selfservice_flows (
 );
 `,
   },
+  {
+    id: '0002_signing_keys',
+    up: `
+CREATE TABLE identity_signing_keys (
+  nid TEXT NOT NULL,
+  kid TEXT NOT NULL,
+  private_sealed TEXT NOT NULL,
+  public_jwk JSONB NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (nid, kid)
+);
+`,
+  },
 ]
