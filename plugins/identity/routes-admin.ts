@@ -156,12 +156,13 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
       }
       return json({ identities: out })
     })
-    .get('/admin/identities', async ({ tessera, query }) => {
+    .get('/admin/identities', async ({ tessera, query, request }) => {
       const q = query as Record<string, string | undefined>
+      const idList = new URL(request.url).searchParams.getAll('ids').flatMap((x) => x.split(',')).filter(Boolean)
       const size = pageSize(q.page_size ?? q.per_page)
       const after = await pageAfter(q.page_token, tessera.tenant, 'identities')
       const identifier = q.credentials_identifier ? normaliseIdentifier(q.credentials_identifier) : undefined
-      const ids = q.ids ? q.ids.split(',') : undefined
+      const ids = idList.length ? idList : undefined
       const rows = await new IdentityRepo(tessera.db).list({ after, limit: size + 1, identifier, ids })
       const page = rows.slice(0, size)
       const more = rows.length > size
