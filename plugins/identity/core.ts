@@ -2,7 +2,7 @@
  * The identity plugin's in-process core: schemas, JSON shapes (Kratos'),
  * sessions (issue, resolve, revoke) and cookies.
  */
-import { type PluginContext, type ScopedDb, UnauthorizedError, randomToken } from 'tessera'
+import { type PluginContext, type ScopedDb, TesseraError, randomToken } from 'tessera'
 import type { ActiveSession, SessionService } from 'tessera'
 import type { IdentityOptions } from './options.ts'
 import { type IdentityRow, SessionRepo, type SessionRow } from './repo.ts'
@@ -145,7 +145,7 @@ export class IdentityCore implements SessionService {
   async requireSession(request: Request, tenant: string): Promise<ActiveSession & { token: string }> {
     const token = this.tokenOf(request)
     const s = token ? await this.fromToken(token, tenant) : null
-    if (!s || !token) throw new UnauthorizedError('No valid session credentials found in the request.', { id: 'session_inactive' })
+    if (!s || !token) throw new TesseraError('ERR_UNAUTHORIZED', 401, 'request does not have a valid authentication session', { id: 'session_inactive', reason: 'No active session was found in this request.' })
     return { ...s, token }
   }
 }

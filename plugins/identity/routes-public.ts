@@ -202,7 +202,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
   app.get('/sessions/whoami', async ({ request, tessera, query }) => {
     const token = core.tokenOf(request)
     const s = token ? await core.fromToken(token, tessera.tenant) : null
-    if (!s) return renderError(new TesseraError('ERR_UNAUTHORIZED', 401, 'The request could not be authorized', { id: 'session_inactive', reason: 'No active session was found in this request.' }), tessera.requestId)
+    if (!s) return renderError(noSession(), tessera.requestId)
     const template = (query as Record<string, string | undefined>).tokenize_as
     if (template) {
       const tokenized = await tokenizer.tokenize(tessera.db, template, s.session as never)
@@ -274,6 +274,11 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
   })
 
   return app
+}
+
+/** Kratos' ErrNoActiveSessionFound. */
+export function noSession(): TesseraError {
+  return new TesseraError('ERR_UNAUTHORIZED', 401, 'request does not have a valid authentication session', { id: 'session_inactive', reason: 'No active session was found in this request.' })
 }
 
 function expiredText(kind: FlowKind, flow: SelfServiceFlow): UiText {
