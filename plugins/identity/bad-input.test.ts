@@ -44,6 +44,20 @@ describe('identity plugin: bad input', () => {
     expect(r.json.ui.nodes.find((n: any) => n.attributes.name === 'identifier').messages[0].id).toBe(4000002)
   })
 
+  it('prototype pollution through form keys or JSON Patch paths is refused', async () => {
+    const start = await call(apps.public, 'GET', '/self-service/registration/browser')
+    const jar = start.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ')
+    const id = new URL(start.headers.get('location')!).searchParams.get('flow')!
+    const csrf = /tessera_csrf_token=([^;]+)/.exec(jar)![1]!
+    const body = 'method=password&__proto__.polluted=yes&traits.__proto__.polluted=yes&traits.constructor.prototype.polluted=yes&csrf_token=' + csrf
+    await call(apps.public, 'POST', `/self-service/registration?flow=${id}`, { body, headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar } })
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    const c = (await call(apps.admin, 'POST', '/admin/identities', { body: { traits: { email: 'proto@example.com' } } })).json
+    const r = await call(apps.admin, 'PATCH', `/admin/identities/${c.id}`, { body: [{ op: 'add', path: '/traits/__proto__/polluted', value: 'yes' }] })
+    expect(r.status).toBe(400)
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+  })
+
   it('admin: bad bodies, patches and ids are 4xx', async () => {
     const bad: [string, string, unknown][] = [
       ['POST', '/admin/identities', { traits: 'x' }],

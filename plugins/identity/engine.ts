@@ -224,11 +224,15 @@ export function getDotted(body: Record<string, unknown>, name: string): unknown 
   return cur
 }
 
+export const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+
 /** Form bodies arrive flat (`traits.name.first`); nest them as JSON bodies are. */
 export function nestBody(body: unknown): Record<string, unknown> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return {}
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+    // Never walk into prototypes: `__proto__.x=1` in a form must not pollute Object.prototype.
+    if (k.split('.').some((p) => UNSAFE_KEYS.has(p))) continue
     if (!k.includes('.')) {
       out[k] = v
       continue

@@ -264,6 +264,7 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
 /** RFC 6902 on a plain document (add, remove, replace, test). */
 function applyOp(doc: Record<string, unknown>, op: { op: string; path: string; value?: unknown }, i: number) {
   const keys = op.path.split('/').slice(1).map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'))
+  if (keys.some((k) => k === '__proto__' || k === 'constructor' || k === 'prototype')) throw new ValidationError([{ path: `${i}.path`, message: `the path ${op.path} cannot be patched` }])
   let parent: unknown = doc
   for (const k of keys.slice(0, -1)) {
     if (parent === null || typeof parent !== 'object') break
