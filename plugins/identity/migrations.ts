@@ -79,4 +79,10 @@ CREATE TABLE identity_signing_keys (
 );
 `,
   },
+  {
+    // whoami serves this pre-rendered session (with its identity) as is: nothing is recomputed per request.
+    // Re-rendered when the session is extended or its identity changes.
+    id: '0003_session_snapshot',
+    up: `ALTER TABLE sessions ADD COLUMN snapshot TEXT;`,
+  },
 ]

@@ -137,6 +137,7 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
       for (const c of credentials ?? []) await r.putCredential(next.id, c)
     })
     if (next.state === 'inactive') await new SessionRepo(db).deactivateAll(next.id)
+    else await core.refreshSnapshots(db, next.id)
     await ctx.emit('identity.updated', { identityId: next.id }, { tenant: db.nid })
     return (await withCredentials(db, [(await repo.get(next.id))!]))[0]
   }
@@ -255,7 +256,10 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
       const { lifespan, earliestPossibleExtend } = ctx.options.session
       const remaining = new Date(s.expires_at).getTime() - Date.now()
       // Kratos: extending before `earliest_possible_extend` is a no-op that still answers with the session.
-      if (earliestPossibleExtend === undefined || remaining <= earliestPossibleExtend * 1000) await repo.extend(s.id, new Date(Date.now() + lifespan * 1000))
+      if (earliestPossibleExtend === undefined || remaining <= earliestPossibleExtend * 1000) {
+        await repo.extend(s.id, new Date(Date.now() + lifespan * 1000))
+        await core.refreshSnapshots(tessera.db, s.identity_id, s.id)
+      }
       const next = (await repo.get(s.id))!
       return json(core.sessionJson(next, await new IdentityRepo(tessera.db).get(s.identity_id)))
     })

@@ -201,14 +201,16 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
 
   app.get('/sessions/whoami', async ({ request, tessera, query }) => {
     const token = core.tokenOf(request)
-    const s = token ? await core.fromToken(token, tessera.tenant) : null
+    const s = token ? await core.snapshot(token, tessera.tenant) : null
     if (!s) return renderError(noSession(), tessera.requestId)
+    const headers = { 'content-type': 'application/json; charset=utf-8', 'x-kratos-authenticated-identity-id': s.identityId }
     const template = (query as Record<string, string | undefined>).tokenize_as
     if (template) {
-      const tokenized = await tokenizer.tokenize(tessera.db, template, s.session as never)
-      return json({ ...s.session, tokenized }, 200, { 'x-kratos-authenticated-identity-id': s.identityId })
+      const session = JSON.parse(s.json)
+      return new Response(JSON.stringify({ ...session, tokenized: await tokenizer.tokenize(tessera.db, template, session) }), { headers })
     }
-    return json(s.session, 200, { 'x-kratos-authenticated-identity-id': s.identityId })
+    // The pre-rendered session goes out as stored: no parse, no stringify.
+    return new Response(s.json, { headers })
   })
 
   app.get('/sessions', async ({ request, tessera }) => {
