@@ -107,6 +107,16 @@ for (const driver of drivers('identityadmin')) {
       expect(again.json.ui.messages[0].id).toBe(4000006)
     })
 
+    it('whoami shows an identity change made on the admin API right away', async () => {
+      const c = await create({ traits: { email: 'snap@example.com' }, credentials: { password: { config: { password: 'a long enough secret' } } } })
+      const s = await login(apps, 'snap@example.com', 'a long enough secret')
+      await call(apps.admin, 'PATCH', `/admin/identities/${c.json.id}`, { body: [{ op: 'add', path: '/traits/name', value: { first: 'Changed' } }, { op: 'add', path: '/metadata_public', value: { v: 2 } }] })
+      const who = await call(apps.public, 'GET', '/sessions/whoami', { headers: { 'x-session-token': s.json.session_token } })
+      expect(who.json.identity.traits.name.first).toBe('Changed')
+      expect(who.json.identity.metadata_public).toEqual({ v: 2 })
+      expect(who.json.identity.metadata_admin).toBeUndefined()
+    })
+
     it('lists, gets, extends and revokes sessions on the admin API', async () => {
       const c = await create({ traits: { email: 'sess@example.com' }, credentials: { password: { config: { password: 'a long enough secret' } } } })
       const s = await login(apps, 'sess@example.com', 'a long enough secret')

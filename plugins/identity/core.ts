@@ -2,10 +2,10 @@
  * The identity plugin's in-process core: schemas, JSON shapes (Kratos'),
  * sessions (issue, resolve, revoke) and cookies.
  */
-import { type PluginContext, type ScopedDb, UnauthorizedError, randomToken } from 'tessera'
+import { type PluginContext, type ScopedDb, TesseraError, randomToken } from 'tessera'
 import type { ActiveSession, SessionService } from 'tessera'
 import type { IdentityOptions } from './options.ts'
-import { type IdentityRow, SessionRepo, type SessionRow } from './repo.ts'
+import { IdentityRepo, type IdentityRow, SessionRepo, type SessionRow } from './repo.ts'
 import { type CompiledSchema, compileSchema } from './schemas.ts'
 
 export class IdentityCore implements SessionService {
@@ -106,7 +106,7 @@ export class IdentityCore implements SessionService {
       issued_at: now,
       expires_at: new Date(now.getTime() + this.ctx.options.session.lifespan * 1000),
     }
-    await new SessionRepo(db).insert(token, row)
+    await new SessionRepo(db).insert(token, row, JSON.stringify(this.sessionJson(row, identity)))
     await this.ctx.emit('session.issued', { sessionId: row.id, identityId: identity.id, method }, { tenant: db.nid })
     return { token, row, json: this.sessionJson(row, identity) }
   }
@@ -128,13 +128,31 @@ export class IdentityCore implements SessionService {
     return cookie(request, this.cookieName)
   }
 
+  /**
+   * The active session of a token and its pre-rendered JSON (one indexed lookup, no join, nothing
+   * re-rendered). Inactive identities have no active sessions: deactivating one revokes them.
+   */
+  async snapshot(token: string, tenant: string): Promise<{ id: string; identityId: string; aal: string; expiresAt: Date; json: string } | null> {
+    const r = await new SessionRepo(this.ctx.storage.scoped(tenant)).snapshotByToken(token)
+    if (!r || !r.active || !r.snapshot) return null
+    const expiresAt = new Date(r.expires_at)
+    if (expiresAt.getTime() <= Date.now()) return null
+    return { id: r.id, identityId: r.identity_id, aal: r.aal, expiresAt, json: r.snapshot }
+  }
+
   async fromToken(token: string, tenant: string): Promise<ActiveSession | null> {
-    const found = await new SessionRepo(this.ctx.storage.scoped(tenant)).byToken(token)
-    if (!found) return null
-    const { s, i } = found
-    if (!s.active || new Date(s.expires_at).getTime() <= Date.now() || i.state !== 'active') return null
-    const session = this.sessionJson(s, i)
-    return { id: s.id, identityId: i.id, aal: s.aal, expiresAt: new Date(s.expires_at), identity: session.identity!, session }
+    const s = await this.snapshot(token, tenant)
+    if (!s) return null
+    const session = JSON.parse(s.json) as Record<string, unknown> & { identity: Record<string, unknown> }
+    return { id: s.id, identityId: s.identityId, aal: s.aal, expiresAt: s.expiresAt, identity: session.identity, session }
+  }
+
+  /** Re-render the snapshots of these sessions (after an extend, or when their identity changed). */
+  async refreshSnapshots(db: ScopedDb, identityId: string, sessionId?: string): Promise<void> {
+    const repo = new SessionRepo(db)
+    const identity = await new IdentityRepo(db).get(identityId)
+    const rows = sessionId ? [await repo.get(sessionId)].filter((x) => x !== undefined) : await repo.list({ identityId, active: true, limit: 10000 })
+    for (const row of rows) await repo.setSnapshot(row.id, JSON.stringify(this.sessionJson(row, identity)))
   }
 
   async fromRequest(request: Request, tenant: string): Promise<ActiveSession | null> {
@@ -145,7 +163,7 @@ export class IdentityCore implements SessionService {
   async requireSession(request: Request, tenant: string): Promise<ActiveSession & { token: string }> {
     const token = this.tokenOf(request)
     const s = token ? await this.fromToken(token, tenant) : null
-    if (!s || !token) throw new UnauthorizedError('No valid session credentials found in the request.', { id: 'session_inactive' })
+    if (!s || !token) throw new TesseraError('ERR_UNAUTHORIZED', 401, 'request does not have a valid authentication session', { id: 'session_inactive', reason: 'No active session was found in this request.' })
     return { ...s, token }
   }
 }

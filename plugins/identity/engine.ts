@@ -23,6 +23,7 @@ import {
 } from 'tessera'
 import { type IdentityCore, cookie } from './core.ts'
 import { text } from './messages.ts'
+import type { FlowHookEvent, FlowHookResult, IdentityHooks } from './options.ts'
 import { IdentityRepo } from './repo.ts'
 import { isAllowedReturnTo } from './return-to.ts'
 
@@ -151,8 +152,20 @@ export class FlowEngine {
     }
     const ctx = this.methodContext(db, kind, request, ip)
     for (const m of this.methods(kind)) await m[kind]!.populate?.(flow, ctx)
+    const before = await this.runHook(kind, 'before', { kind, tenant: db.nid, request, flow })
+    if (before?.abort) {
+      throw new ForbiddenError(before.messages?.map((m) => m.text).join(' ') || `The ${kind} flow was refused by a hook.`, { id: 'self_service_flow_rejected', details: { messages: before.messages ?? [] } })
+    }
+    if (before?.messages?.length) flow.ui.messages = [...(flow.ui.messages ?? []), ...before.messages]
     await db.exec(sql`INSERT INTO selfservice_flows (nid, id, kind, type, csrf_token, flow, expires_at) VALUES (${db.nid}, ${id}, ${kind}, ${type}, ${csrf}, ${sql.json(flow)}, ${new Date(flow.expires_at)})`)
     return { flow, csrf }
+  }
+
+  /** Run the config's typed hook for this flow and moment, if any. */
+  async runHook(kind: FlowKind, when: 'before' | 'after', event: FlowHookEvent): Promise<Exclude<FlowHookResult, void> | undefined> {
+    const name = `${when}${kind[0]!.toUpperCase()}${kind.slice(1)}` as keyof IdentityHooks
+    const hook = this.core.ctx.options.hooks[name]
+    return hook ? ((await hook(event)) ?? undefined) : undefined
   }
 
   async load(kind: FlowKind, id: string, db: ScopedDb): Promise<StoredFlow> {
@@ -211,11 +224,15 @@ export function getDotted(body: Record<string, unknown>, name: string): unknown 
   return cur
 }
 
+export const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+
 /** Form bodies arrive flat (`traits.name.first`); nest them as JSON bodies are. */
 export function nestBody(body: unknown): Record<string, unknown> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return {}
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+    // Never walk into prototypes: `__proto__.x=1` in a form must not pollute Object.prototype.
+    if (k.split('.').some((p) => UNSAFE_KEYS.has(p))) continue
     if (!k.includes('.')) {
       out[k] = v
       continue

@@ -209,6 +209,19 @@ for (const driver of drivers('identity')) {
       expect(r.json.error.id).toBe('self_service_flow_expired')
       const next = await call(apps.public, 'GET', `/self-service/login/flows?id=${r.json.error.details.use_flow_id}`)
       expect(next.json.ui.messages[0].id).toBe(4010001)
+
+      // Browser: back to the UI with a new flow that says why.
+      const start = await call(apps.public, 'GET', '/self-service/login/browser')
+      const jar = cookieHeader(cookiesOf(start.headers))
+      const id = new URL(start.headers.get('location')!).searchParams.get('flow')!
+      await scratch.db.exec((await import('tessera')).sql`UPDATE selfservice_flows SET expires_at = ${new Date(Date.now() - 60_000)} WHERE nid = ${'default'} AND id = ${id}`)
+      const csrf = cookiesOf(start.headers).tessera_csrf_token!
+      const b = await call(apps.public, 'POST', `/self-service/login?flow=${id}`, { body: new URLSearchParams({ method: 'password', identifier: 'x@example.com', password: 'whatever it is', csrf_token: csrf }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar } })
+      expect(b.status).toBe(303)
+      const newId = new URL(b.headers.get('location')!).searchParams.get('flow')!
+      expect(newId).not.toBe(id)
+      const fresh = await call(apps.public, 'GET', `/self-service/login/flows?id=${newId}`, { headers: { cookie: jar } })
+      expect(fresh.json.ui.messages[0].id).toBe(4010001)
     })
   })
 }

@@ -66,4 +66,23 @@ CREATE TABLE selfservice_flows (
 );
 `,
   },
+  {
+    id: '0002_signing_keys',
+    up: `
+CREATE TABLE identity_signing_keys (
+  nid TEXT NOT NULL,
+  kid TEXT NOT NULL,
+  private_sealed TEXT NOT NULL,
+  public_jwk JSONB NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (nid, kid)
+);
+`,
+  },
+  {
+    // whoami serves this pre-rendered session (with its identity) as is: nothing is recomputed per request.
+    // Re-rendered when the session is extended or its identity changes.
+    id: '0003_session_snapshot',
+    up: `ALTER TABLE sessions ADD COLUMN snapshot TEXT;`,
+  },
 ]

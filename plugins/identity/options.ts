@@ -1,4 +1,29 @@
+import type { Awaitable, FlowKind, SelfServiceFlow, UiText } from 'tessera'
 import * as v from 'valibot'
+
+/** What a TypeScript flow hook sees. */
+export interface FlowHookEvent {
+  kind: FlowKind
+  tenant: string
+  request: Request
+  flow: SelfServiceFlow
+  /** The credential method (after hooks). */
+  method?: string
+  /** The identity in Kratos' shape (after hooks; for registration: not yet stored). */
+  identity?: Record<string, unknown>
+}
+
+/** A hook may add ui messages to the flow, or abort it (the flow is shown again with the messages). */
+export type FlowHookResult = void | undefined | { messages?: UiText[]; abort?: boolean }
+export type FlowHook = (event: FlowHookEvent) => Awaitable<FlowHookResult>
+
+/** Typed hooks written in the config, keyed by flow. */
+export interface IdentityHooks {
+  beforeLogin?: FlowHook
+  afterLogin?: FlowHook
+  beforeRegistration?: FlowHook
+  afterRegistration?: FlowHook
+}
 
 const d = v.description
 const Seconds = v.pipe(v.number(), v.integer(), v.minValue(1))
@@ -17,8 +42,28 @@ export const IdentityOptions = v.object({
     v.object({
       cookieName: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]+$/), d('The session cookie.')), 'tessera_session'),
       lifespan: v.optional(v.pipe(Seconds, d('Session lifespan in seconds (default 24 h).')), 86400),
+      tokenizers: v.optional(
+        v.pipe(
+          v.record(
+            v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]+$/)),
+            v.object({
+              ttl: v.optional(v.pipe(Seconds, d('Lifetime of the JWT in seconds (never beyond the session).')), 60),
+              claims: v.optional(v.custom<(session: Record<string, unknown>) => Awaitable<Record<string, unknown>>>((x) => typeof x === 'function', 'expected a function (session) => claims')),
+            }),
+          ),
+          d('whoami?tokenize_as=<name> templates: the session as a JWT (ES256, a managed per-tenant key).'),
+        ),
+        {},
+      ),
       earliestPossibleExtend: v.optional(v.pipe(Seconds, d('A session can be extended only this many seconds before it expires (default: the whole lifespan).'))),
     }),
+    {},
+  ),
+  hooks: v.optional(
+    v.pipe(
+      v.custom<IdentityHooks>((x) => typeof x === 'object' && x !== null && Object.values(x).every((f) => typeof f === 'function'), 'expected an object of hook functions'),
+      d('Code configs only: beforeLogin, afterLogin, beforeRegistration, afterRegistration — each (event) => void | { messages, abort }.'),
+    ),
     {},
   ),
   selfservice: v.optional(

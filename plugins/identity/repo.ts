@@ -162,21 +162,18 @@ export const hashToken = (token: string): string => sha256HexSync(token)
 export class SessionRepo {
   constructor(private readonly db: ScopedDb) {}
 
-  async insert(token: string, s: SessionRow): Promise<void> {
-    await this.db.exec(sql`INSERT INTO sessions (nid, id, token_hash, identity_id, active, aal, methods, devices, authenticated_at, issued_at, expires_at)
-      VALUES (${this.db.nid}, ${s.id}, ${hashToken(token)}, ${s.identity_id}, ${s.active}, ${s.aal}, ${sql.json(s.methods)}, ${sql.json(s.devices)}, ${s.authenticated_at}, ${s.issued_at}, ${s.expires_at})`)
+  async insert(token: string, s: SessionRow, snapshot: string): Promise<void> {
+    await this.db.exec(sql`INSERT INTO sessions (nid, id, token_hash, identity_id, active, aal, methods, devices, authenticated_at, issued_at, expires_at, snapshot)
+      VALUES (${this.db.nid}, ${s.id}, ${hashToken(token)}, ${s.identity_id}, ${s.active}, ${s.aal}, ${sql.json(s.methods)}, ${sql.json(s.devices)}, ${s.authenticated_at}, ${s.issued_at}, ${s.expires_at}, ${snapshot})`)
   }
 
-  /** whoami: the session and its identity in one indexed lookup (nid, token_hash). */
-  async byToken(token: string): Promise<{ s: SessionRow; i: IdentityRow } | undefined> {
-    const r = await this.db.one<Record<string, unknown>>(sql`SELECT s.id AS s_id, s.identity_id, s.active, s.aal, s.methods, s.devices, s.authenticated_at, s.issued_at, s.expires_at, ${I_COLS}
-      FROM sessions s JOIN identities i ON i.nid = s.nid AND i.id = s.identity_id
-      WHERE s.nid = ${this.db.nid} AND s.token_hash = ${hashToken(token)}`)
-    if (!r) return undefined
-    return {
-      s: { id: r.s_id, identity_id: r.identity_id, active: r.active, aal: r.aal, methods: r.methods, devices: r.devices, authenticated_at: r.authenticated_at, issued_at: r.issued_at, expires_at: r.expires_at } as SessionRow,
-      i: { id: r.id, schema_id: r.schema_id, traits: r.traits, state: r.state, state_changed_at: r.state_changed_at, metadata_public: r.metadata_public, metadata_admin: r.metadata_admin, external_id: r.external_id, created_at: r.created_at, updated_at: r.updated_at } as IdentityRow,
-    }
+  /** whoami: one lookup on the unique index (nid, token_hash); the snapshot is the rendered session. */
+  async snapshotByToken(token: string): Promise<{ id: string; identity_id: string; aal: string; active: boolean; expires_at: Date; snapshot: string } | undefined> {
+    return this.db.one(sql`SELECT id, identity_id, aal, active, expires_at, snapshot FROM sessions WHERE nid = ${this.db.nid} AND token_hash = ${hashToken(token)}`)
+  }
+
+  async setSnapshot(id: string, snapshot: string): Promise<void> {
+    await this.db.exec(sql`UPDATE sessions SET snapshot = ${snapshot} WHERE nid = ${this.db.nid} AND id = ${id}`)
   }
 
   async get(id: string): Promise<SessionRow | undefined> {

@@ -137,6 +137,7 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
       for (const c of credentials ?? []) await r.putCredential(next.id, c)
     })
     if (next.state === 'inactive') await new SessionRepo(db).deactivateAll(next.id)
+    else await core.refreshSnapshots(db, next.id)
     await ctx.emit('identity.updated', { identityId: next.id }, { tenant: db.nid })
     return (await withCredentials(db, [(await repo.get(next.id))!]))[0]
   }
@@ -156,12 +157,13 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
       }
       return json({ identities: out })
     })
-    .get('/admin/identities', async ({ tessera, query }) => {
+    .get('/admin/identities', async ({ tessera, query, request }) => {
       const q = query as Record<string, string | undefined>
+      const idList = new URL(request.url).searchParams.getAll('ids').flatMap((x) => x.split(',')).filter(Boolean)
       const size = pageSize(q.page_size ?? q.per_page)
       const after = await pageAfter(q.page_token, tessera.tenant, 'identities')
       const identifier = q.credentials_identifier ? normaliseIdentifier(q.credentials_identifier) : undefined
-      const ids = q.ids ? q.ids.split(',') : undefined
+      const ids = idList.length ? idList : undefined
       const rows = await new IdentityRepo(tessera.db).list({ after, limit: size + 1, identifier, ids })
       const page = rows.slice(0, size)
       const more = rows.length > size
@@ -254,7 +256,10 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
       const { lifespan, earliestPossibleExtend } = ctx.options.session
       const remaining = new Date(s.expires_at).getTime() - Date.now()
       // Kratos: extending before `earliest_possible_extend` is a no-op that still answers with the session.
-      if (earliestPossibleExtend === undefined || remaining <= earliestPossibleExtend * 1000) await repo.extend(s.id, new Date(Date.now() + lifespan * 1000))
+      if (earliestPossibleExtend === undefined || remaining <= earliestPossibleExtend * 1000) {
+        await repo.extend(s.id, new Date(Date.now() + lifespan * 1000))
+        await core.refreshSnapshots(tessera.db, s.identity_id, s.id)
+      }
       const next = (await repo.get(s.id))!
       return json(core.sessionJson(next, await new IdentityRepo(tessera.db).get(s.identity_id)))
     })
@@ -263,6 +268,7 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
 /** RFC 6902 on a plain document (add, remove, replace, test). */
 function applyOp(doc: Record<string, unknown>, op: { op: string; path: string; value?: unknown }, i: number) {
   const keys = op.path.split('/').slice(1).map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'))
+  if (keys.some((k) => k === '__proto__' || k === 'constructor' || k === 'prototype')) throw new ValidationError([{ path: `${i}.path`, message: `the path ${op.path} cannot be patched` }])
   let parent: unknown = doc
   for (const k of keys.slice(0, -1)) {
     if (parent === null || typeof parent !== 'object') break

@@ -8,6 +8,7 @@ import { CSRF_COOKIE, type FlowEngine, csrfViolation, flowExpired, nestBody } fr
 import { text } from './messages.ts'
 import { IdentityRepo, type IdentityRow, SessionRepo } from './repo.ts'
 import { identifiersOf, validateTraits } from './schemas.ts'
+import { SessionTokenizer } from './tokenize.ts'
 
 const KINDS = ['login', 'registration'] as const
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' }
@@ -36,6 +37,7 @@ function csrfCookie(csrf: string, request: Request): string {
 
 export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngine) {
   const opts = core.ctx.options.selfservice
+  const tokenizer = new SessionTokenizer(core)
 
   /** Answer a flow that failed validation: 400 with the flow (API, SPA), or back to the UI (browser form). */
   const showFlow = (kind: FlowKind, flow: SelfServiceFlow, request: Request) =>
@@ -130,6 +132,12 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
           await engine.save(flow, db)
           return showFlow(kind, flow, request)
         }
+        const after = await engine.runHook('login', 'after', { kind, tenant: db.nid, request, flow, method: methodId, identity: core.identityJson(identity) })
+        if (after?.abort) {
+          engine.annotate(flow, input, {}, after.messages ?? [])
+          await engine.save(flow, db)
+          return showFlow(kind, flow, request)
+        }
         await db.exec(deleteFlow(db, flow.id))
         const { issued, response } = await finishLogin(db, flow, identity, methodId, request, ip)
         await core.ctx.emit('login.succeeded', { identityId: identity.id, sessionId: issued.row.id, method: methodId }, { tenant: db.nid })
@@ -160,6 +168,13 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     }
     const now = new Date()
     const identity: IdentityRow = { id: Bun.randomUUIDv7(), schema_id: schema.id, traits, state: 'active', state_changed_at: now, metadata_public: null, metadata_admin: null, external_id: null, created_at: now, updated_at: now }
+    // After hooks run before the identity is stored, so they can still abort the registration.
+    const after = await engine.runHook('registration', 'after', { kind: 'registration', tenant: db.nid, request, flow, method: methodId, identity: core.identityJson(identity) })
+    if (after?.abort) {
+      engine.annotate(flow, input, {}, after.messages ?? [])
+      await engine.save(flow, db)
+      return showFlow('registration', flow, request)
+    }
     try {
       await new IdentityRepo(db).insert(identity, [{ type: methodId, config: (out.data?.config ?? {}) as Record<string, unknown>, identifiers }])
     } catch (e) {
@@ -182,11 +197,20 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
   }
 
   // Sessions.
-  app.get('/sessions/whoami', async ({ request, tessera }) => {
+  app.get('/.well-known/tessera/session-jwks.json', async ({ tessera }) => json(await tokenizer.jwks(tessera.db)))
+
+  app.get('/sessions/whoami', async ({ request, tessera, query }) => {
     const token = core.tokenOf(request)
-    const s = token ? await core.fromToken(token, tessera.tenant) : null
-    if (!s) return renderError(new TesseraError('ERR_UNAUTHORIZED', 401, 'The request could not be authorized', { id: 'session_inactive', reason: 'No active session was found in this request.' }), tessera.requestId)
-    return json(s.session, 200, { 'x-kratos-authenticated-identity-id': s.identityId })
+    const s = token ? await core.snapshot(token, tessera.tenant) : null
+    if (!s) return renderError(noSession(), tessera.requestId)
+    const headers = { 'content-type': 'application/json; charset=utf-8', 'x-kratos-authenticated-identity-id': s.identityId }
+    const template = (query as Record<string, string | undefined>).tokenize_as
+    if (template) {
+      const session = JSON.parse(s.json)
+      return new Response(JSON.stringify({ ...session, tokenized: await tokenizer.tokenize(tessera.db, template, session) }), { headers })
+    }
+    // The pre-rendered session goes out as stored: no parse, no stringify.
+    return new Response(s.json, { headers })
   })
 
   app.get('/sessions', async ({ request, tessera }) => {
@@ -252,6 +276,11 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
   })
 
   return app
+}
+
+/** Kratos' ErrNoActiveSessionFound. */
+export function noSession(): TesseraError {
+  return new TesseraError('ERR_UNAUTHORIZED', 401, 'request does not have a valid authentication session', { id: 'session_inactive', reason: 'No active session was found in this request.' })
 }
 
 function expiredText(kind: FlowKind, flow: SelfServiceFlow): UiText {

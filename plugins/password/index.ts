@@ -151,6 +151,11 @@ function passwordMethod(o: Options): CredentialMethod<MethodContext> {
         if (Object.keys(nodeMessages).length) return { kind: 'invalid', nodeMessages }
         const identifier = ctx.credentials.normalise(raw)
         await limiter.check(ctx.db, identifier, ctx.ip)
+        // Longer than any password we accept: refuse without hashing megabytes (same answer as a wrong password).
+        if (password.length > o.maxLength * 4) {
+          await limiter.fail(ctx.db, identifier, ctx.ip)
+          return { kind: 'invalid', messages: [{ id: 4000006, text: 'The provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number.', type: 'error' }] }
+        }
         const cred = await ctx.credentials.find('password', identifier)
         const hash = typeof cred?.config.hashed_password === 'string' ? cred.config.hashed_password : await dummy
         const ok = (await verifyPassword(password, hash)) && !!cred

@@ -1,0 +1,69 @@
+/**
+ * Identity schemas: draft-07 and draft 2020-12 documents with Kratos' `ory.sh/kratos`
+ * extension (kratos.identity_extension.schema.json): identifiers, verifiable and
+ * recovery addresses, and ajv errors mapped to Kratos message ids.
+ */
+import { describe, expect, it } from 'bun:test'
+import { compileSchema, identifiersOf, validateTraits } from './schemas.ts'
+import { quickstartSchema } from './testing/setup.ts'
+import { isAllowedReturnTo } from './return-to.ts'
+
+const username2020 = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  type: 'object',
+  properties: {
+    traits: {
+      type: 'object',
+      properties: {
+        username: { type: 'string', minLength: 3, 'ory.sh/kratos': { credentials: { password: { identifier: true } } } },
+        phone: { type: 'string', format: 'tel', 'ory.sh/kratos': { verification: { via: 'sms' } } },
+        tags: { type: 'array', prefixItems: [{ type: 'string' }] },
+      },
+      required: ['username'],
+    },
+  },
+}
+
+describe('identity schemas', () => {
+  it('reads identifiers and address markers from the ory.sh/kratos extension (draft-07)', () => {
+    const s = compileSchema({ id: 'default', schema: quickstartSchema })
+    expect(s.passwordIdentifiers).toEqual(['email'])
+    expect(s.fields.find((f) => f.path === 'email')?.ext.verification?.via).toBe('email')
+    expect(s.fields.map((f) => f.path)).toEqual(['email', 'name.first', 'name.last'])
+    expect(identifiersOf(s, { email: ' Ada@Example.COM ' })).toEqual(['ada@example.com'])
+  })
+
+  it('compiles draft 2020-12 documents and maps errors to Kratos message ids', () => {
+    const s = compileSchema({ id: 'users', schema: username2020 })
+    expect(s.passwordIdentifiers).toEqual(['username'])
+    expect(validateTraits(s, { username: 'ada', tags: ['x'] }).ok).toBe(true)
+    const missing = validateTraits(s, {})
+    expect(!missing.ok && missing.nodes['traits.username']?.[0]?.id).toBe(4000002)
+    const short = validateTraits(s, { username: 'ad' })
+    expect(!short.ok && short.nodes['traits.username']?.[0]?.id).toBe(4000001)
+    const q = compileSchema({ id: 'default', schema: quickstartSchema })
+    const bad = validateTraits(q, { email: 'not-an-email' })
+    expect(!bad.ok && bad.nodes['traits.email']?.[0]?.text).toBe('"not-an-email" is not valid "email"')
+  })
+})
+
+describe('return_to allow-list (security checklist)', () => {
+  const allowed = ['https://*.example.com/', 'https://shop.test/app', 'http://localhost:3000/']
+  it.each([
+    ['https://a.example.com/x', true],
+    ['https://a.b.example.com/', true],
+    ['https://example.com.evil.com/', false],
+    ['https://evilexample.com/', false],
+    ['https://shop.test/app', true],
+    ['https://shop.test/app/cart', true],
+    ['https://shop.test/application', false],
+    ['https://shop.test/', false],
+    ['http://localhost:3000/x', true],
+    ['http://localhost:3001/x', false],
+    ['https://user@a.example.com/', false],
+    ['javascript:alert(1)', false],
+    ['/relative', false],
+  ])('%s → %p', (url, ok) => {
+    expect(isAllowedReturnTo(url as string, allowed)).toBe(ok as boolean)
+  })
+})

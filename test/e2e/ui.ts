@@ -1,0 +1,52 @@
+/**
+ * A minimal self-service UI for the browser journey: renders a flow's ui nodes
+ * as an HTML form (server-side, forwarding the browser's cookies to the public
+ * API, as Ory's reference UIs do), and a home page showing whoami with a
+ * logout link. Not the product UI — that comes later.
+ */
+const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+
+interface Node {
+  type: string
+  attributes: { name?: string; type?: string; value?: unknown; required?: boolean; node_type: string }
+  messages: { id: number; text: string }[]
+  meta: { label?: { text: string } }
+}
+
+export function renderFlow(title: string, flow: { ui: { action: string; method: string; nodes: Node[]; messages?: { id: number; text: string }[] } }): string {
+  const fields = flow.ui.nodes
+    .map((n) => {
+      const a = n.attributes
+      const msgs = n.messages.map((m) => `<p class="error" data-id="${m.id}">${esc(m.text)}</p>`).join('')
+      if (a.type === 'submit') return `<button type="submit" name="${esc(a.name)}" value="${esc(a.value)}">${esc(n.meta.label?.text ?? 'Submit')}</button>`
+      if (a.type === 'hidden') return `<input type="hidden" name="${esc(a.name)}" value="${esc(a.value)}">`
+      return `<label>${esc(n.meta.label?.text ?? a.name)} <input name="${esc(a.name)}" type="${esc(a.type)}" value="${a.type === 'password' ? '' : esc(a.value)}"${a.required ? ' required' : ''}></label>${msgs}`
+    })
+    .join('\n')
+  const messages = (flow.ui.messages ?? []).map((m) => `<p class="message" data-id="${m.id}">${esc(m.text)}</p>`).join('')
+  return `<!doctype html><title>${esc(title)}</title><h1>${esc(title)}</h1>${messages}<form action="${esc(flow.ui.action)}" method="${esc(flow.ui.method)}">${fields}</form>`
+}
+
+/** The UI server: /registration, /login, / (home). `api` is the public API's base URL. */
+export function uiServer(api: string) {
+  return Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    async fetch(req) {
+      const url = new URL(req.url)
+      const cookie = req.headers.get('cookie') ?? ''
+      const html = (body: string) => new Response(body, { headers: { 'content-type': 'text/html; charset=utf-8' } })
+      if (url.pathname === '/registration' || url.pathname === '/login') {
+        const kind = url.pathname.slice(1)
+        const r = await fetch(`${api}/self-service/${kind}/flows?id=${encodeURIComponent(url.searchParams.get('flow') ?? '')}`, { headers: { cookie } })
+        if (!r.ok) return Response.redirect(`${api}/self-service/${kind}/browser`, 303)
+        return html(renderFlow(kind === 'login' ? 'Sign in' : 'Sign up', await r.json()))
+      }
+      const who = await fetch(`${api}/sessions/whoami`, { headers: { cookie } })
+      if (!who.ok) return html('<!doctype html><title>Home</title><p id="who">anonymous</p>')
+      const session = await who.json()
+      const logout = await (await fetch(`${api}/self-service/logout/browser`, { headers: { cookie } })).json()
+      return html(`<!doctype html><title>Home</title><p id="who">${esc(session.identity.traits.email)}</p><a id="logout" href="${esc(logout.logout_url)}">Log out</a>`)
+    },
+  })
+}
