@@ -8,6 +8,7 @@
  * - every hop costs one unit of depth; at the depth cap, and on a cycle, the answer is "undetermined",
  *   which never allows — not even under `!` (a negated undetermined stays undetermined).
  */
+import { type Condition, type Context, evaluate } from './conditions.ts'
 import type { Model, Rewrite } from './opl.ts'
 import type { Subject, SubjectSet, Tuple, TupleStore } from './store.ts'
 
@@ -61,7 +62,14 @@ export class Engine {
     readonly store: TupleStore,
     /** null: no namespaces configured, every relation is a plain stored relation. */
     readonly model: Model | null,
+    /** The request context conditions are evaluated against. */
+    readonly context: Context = {},
   ) {}
+
+  /** An unconditional tuple holds; a conditional one holds when its condition does (server clock). */
+  #holds(condition: Condition | null | undefined): boolean {
+    return !condition || evaluate(condition, this.context)
+  }
 
   async check(q: CheckQuery, maxDepth: number): Promise<boolean> {
     return (await this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), false)).t === 1
@@ -102,9 +110,11 @@ export class Engine {
       if ('set' in subject && subject.set.namespace === ns && subject.set.object === obj && subject.set.relation === rel) {
         return x ? { t: 1, why: { step: `${here} is the subject set itself` } } : ALLOW
       }
-      if (await this.store.has(ns, obj, rel, subject)) return x ? { t: 1, why: { step: `tuple ${here}@${subjectText(subject)}` } } : ALLOW
+      const direct = await this.store.direct(ns, obj, rel, subject)
+      if (direct && this.#holds(direct.condition)) return x ? { t: 1, why: { step: `tuple ${here}@${subjectText(subject)}` } } : ALLOW
       let result: Res = DENY
       for (const set of await this.store.subjectSets(ns, obj, rel)) {
+        if (!this.#holds(set.condition)) continue
         const r = await this.#relation(set.namespace, set.object, set.relation, subject, depth - 1, path, x)
         if (r.t === 1) return x ? { t: 1, why: { step: `tuple ${here}@${set.namespace}:${set.object}#${set.relation}`, because: [r.why!] } } : ALLOW
         if (r.t === -1) result = r
@@ -150,6 +160,7 @@ export class Engine {
       case 'ttu': {
         let result: Res = DENY
         for (const set of await this.store.subjectSets(ns, obj, r.relation)) {
+          if (!this.#holds(set.condition)) continue
           const y = await this.#relation(set.namespace, set.object, r.computed, subject, depth - 1, path, x)
           if (y.t === 1) {
             return x ? { t: 1, why: { step: `traverse tuple ${ns}:${obj}#${r.relation}@${set.namespace}:${set.object}`, because: [y.why!] } } : ALLOW
@@ -239,7 +250,7 @@ export class Engine {
       case 'ttu': {
         const children: ExpandTree[] = []
         for (const s of await this.store.subjectSets(set.namespace, set.object, r.relation)) {
-          const sub = await this.#expand({ ...s, relation: r.computed }, depth - 1, path)
+          const sub = await this.#expand({ namespace: s.namespace, object: s.object, relation: r.computed }, depth - 1, path)
           if (sub) children.push(sub)
         }
         return { type: 'tuple_to_subject_set', tuple: self, children }
@@ -254,6 +265,7 @@ export interface WireTuple {
   relation: string
   subject_id?: string
   subject_set?: SubjectSet
+  condition?: Condition
 }
 
 export interface ExpandTree {
@@ -265,5 +277,7 @@ export interface ExpandTree {
 /** A tuple in Keto's JSON shape. */
 export function wire(t: Tuple): WireTuple {
   const base = { namespace: t.namespace, object: t.object, relation: t.relation }
-  return 'id' in t.subject ? { ...base, subject_id: t.subject.id } : { ...base, subject_set: { ...t.subject.set } }
+  const w: WireTuple = 'id' in t.subject ? { ...base, subject_id: t.subject.id } : { ...base, subject_set: { ...t.subject.set } }
+  if (t.condition) w.condition = t.condition
+  return w
 }

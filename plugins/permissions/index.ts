@@ -69,7 +69,7 @@ export const permissions = definePlugin({
       {
         async check(tenant, req) {
           const subject: Subject = 'id' in req.subject ? { id: req.subject.id } : { set: { ...req.subject, relation: req.subject.relation ?? '' } }
-          return p.check(ctx.storage.scoped(tenant), { namespace: req.namespace, object: req.object, relation: req.relation, subject }, ctx.options.maxReadDepth)
+          return p.check(ctx.storage.scoped(tenant), { namespace: req.namespace, object: req.object, relation: req.relation, subject }, ctx.options.maxReadDepth, req.context ?? {})
         },
       },
       ctx.id,

@@ -4,6 +4,7 @@
  */
 import * as v from 'valibot'
 import { BadRequestError, NotFoundError, type PluginContext, type RouteApp, type ScopedDb, parse } from 'tessera'
+import { type Context, ConditionSchema, MAX_CONDITION_DEPTH, conditionDepth } from './conditions.ts'
 import { Engine, wire } from './engine.ts'
 import { type Model, parseOpl } from './opl.ts'
 import type { ResolvedPermissionsOptions } from './options.ts'
@@ -16,7 +17,17 @@ const SubjectSetSchema = v.object({ namespace: str, object: v.string(), relation
 
 /** A relationship in Keto's JSON shape: exactly one of `subject_id` and `subject_set`. */
 const RelationshipSchema = v.pipe(
-  v.object({ namespace: str, object: v.string(), relation: v.string(), subject_id: v.optional(v.string()), subject_set: v.optional(SubjectSetSchema) }),
+  v.object({
+    namespace: str,
+    object: v.string(),
+    relation: v.string(),
+    subject_id: v.optional(v.string()),
+    subject_set: v.optional(SubjectSetSchema),
+    /** Tessera: a condition on the tuple (writes). */
+    condition: v.optional(v.nullable(v.pipe(ConditionSchema, v.check((c) => conditionDepth(c) <= MAX_CONDITION_DEPTH, `conditions nest at most ${MAX_CONDITION_DEPTH} deep`)))),
+    /** Tessera: the request context conditions see (checks). */
+    context: v.optional(v.record(v.pipe(v.string(), v.maxLength(64)), v.union([v.string(), v.number(), v.boolean()]))),
+  }),
   v.check((t) => (t.subject_id === undefined) !== (t.subject_set === undefined), 'exactly one of subject_id and subject_set must be given'),
 )
 type RelationshipBody = v.InferOutput<typeof RelationshipSchema>
@@ -46,7 +57,15 @@ function toTuple(b: RelationshipBody): Tuple {
     object: b.object,
     relation: b.relation,
     subject: b.subject_set ? { set: b.subject_set } : { id: b.subject_id! },
+    ...(b.condition ? { condition: b.condition } : {}),
   }
+}
+
+/** `context.<key>=value` query parameters: the request context of a GET check. */
+function queryContext(request: Request): Context {
+  const ctx: Context = {}
+  for (const [k, v] of new URL(request.url).searchParams) if (k.startsWith('context.') && k.length > 8) ctx[k.slice(8)] = v
+  return ctx
 }
 
 /** The subject named by query parameters, if any; a partial subject set is a 400. */
@@ -85,8 +104,8 @@ export class Permissions {
     }
   }
 
-  engine(db: ScopedDb): Engine {
-    return new Engine(new TupleStore(db), this.model)
+  engine(db: ScopedDb, context: Context = {}): Engine {
+    return new Engine(new TupleStore(db), this.model, context)
   }
 
   knows(namespace: string): boolean {
@@ -103,14 +122,14 @@ export class Permissions {
     return requested === undefined || requested <= 0 || requested > max ? max : requested
   }
 
-  async check(db: ScopedDb, t: Tuple, maxDepth: number): Promise<boolean> {
+  async check(db: ScopedDb, t: Tuple, maxDepth: number, context: Context = {}): Promise<boolean> {
     if (!this.knows(t.namespace)) return false
-    return this.engine(db).check(t, maxDepth)
+    return this.engine(db, context).check(t, maxDepth)
   }
 
-  async explain(db: ScopedDb, t: Tuple, maxDepth: number) {
+  async explain(db: ScopedDb, t: Tuple, maxDepth: number, context: Context = {}) {
     if (!this.knows(t.namespace)) return { allowed: false, reason: `Unknown namespace with name "${t.namespace}".` }
-    return this.engine(db).explain(t, maxDepth)
+    return this.engine(db, context).explain(t, maxDepth)
   }
 
   async sealPage(tenant: string, filter: TupleQuery, cursor: Cursor): Promise<string> {
@@ -152,11 +171,12 @@ const json = (body: unknown, status = 200) => Response.json(body, { status })
 export function readRoutes(app: RouteApp, p: Permissions) {
   const checkGet = async (request: Request, db: ScopedDb) => {
     const q = parse(QuerySchema, queryOf(request))
-    return p.check(db, checkTupleFromQuery(q), p.depth(q['max-depth']))
+    return p.check(db, checkTupleFromQuery(q), p.depth(q['max-depth']), queryContext(request))
   }
   const checkPost = async (request: Request, body: unknown, db: ScopedDb) => {
     const q = parse(QuerySchema, queryOf(request))
-    return p.check(db, toTuple(parse(RelationshipSchema, body)), p.depth(q['max-depth']))
+    const b = parse(RelationshipSchema, body)
+    return p.check(db, toTuple(b), p.depth(q['max-depth']), b.context ?? {})
   }
   return app
     .get('/relation-tuples', async ({ request, tessera }) => {
@@ -188,11 +208,12 @@ export function readRoutes(app: RouteApp, p: Permissions) {
     .post('/relation-tuples/check/openapi', async ({ request, body, tessera }) => json({ allowed: await checkPost(request, body, tessera.db) }))
     .get('/relation-tuples/check/explain', async ({ request, tessera }) => {
       const q = parse(QuerySchema, queryOf(request))
-      return json(await p.explain(tessera.db, checkTupleFromQuery(q), p.depth(q['max-depth'])))
+      return json(await p.explain(tessera.db, checkTupleFromQuery(q), p.depth(q['max-depth']), queryContext(request)))
     })
     .post('/relation-tuples/check/explain', async ({ request, body, tessera }) => {
       const q = parse(QuerySchema, queryOf(request))
-      return json(await p.explain(tessera.db, toTuple(parse(RelationshipSchema, body)), p.depth(q['max-depth'])))
+      const b = parse(RelationshipSchema, body)
+      return json(await p.explain(tessera.db, toTuple(b), p.depth(q['max-depth']), b.context ?? {}))
     })
     .post('/relation-tuples/batch/check', async ({ request, body, tessera }) => {
       const q = parse(QuerySchema, queryOf(request))
@@ -207,7 +228,7 @@ export function readRoutes(app: RouteApp, p: Permissions) {
           if (!r.success) return { allowed: false, error: r.issues.map((i) => i.message).join('; ') }
           const t = toTuple(r.output)
           if (!p.knows(t.namespace)) return { allowed: false, error: `Unknown namespace with name "${t.namespace}".` }
-          return { allowed: await p.check(tessera.db, t, depth) }
+          return { allowed: await p.check(tessera.db, t, depth, r.output.context ?? {}) }
         }),
       )
       return json({ results })
