@@ -15,6 +15,7 @@ import { Permissions, readRoutes, writeRoutes } from './routes.ts'
 import { migrations, type Subject } from './store.ts'
 
 export { parseOpl } from './opl.ts'
+export { and, defineNamespaces, includes, not, or, permits as permitsOf, subjectSet, traverse } from './builder.ts'
 export { PermissionsOptions } from './options.ts'
 
 type Ctx = PluginContext<ResolvedPermissionsOptions>

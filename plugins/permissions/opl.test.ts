@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'bun:test'
 import { Configuration, PermissionApi, RelationshipApi } from '@ory/client-fetch'
 import { bootApps, bootKernel, call } from '../../test/helpers/app.ts'
-import { permissions } from './index.ts'
+import { and, defineNamespaces, includes, not, or, permissions, permitsOf, subjectSet, traverse } from './index.ts'
 import { parseOpl } from './opl.ts'
 import { REWRITES_OPL } from './fixtures.ts'
 
@@ -136,5 +136,35 @@ describe('Keto docs: cat videos example (legacy namespace list)', () => {
     } as never)
     expect((await call(admin, 'GET', '/namespaces')).json).toEqual({ namespaces: [{ name: 'videos' }] })
     await kernel.stop()
+  })
+})
+
+describe('typed namespace builder', () => {
+  it('produces the same model as Keto\'s rewrites example written in OPL', () => {
+    const built = defineNamespaces({
+      User: {},
+      Group: { related: { members: ['User', subjectSet('Group', 'members')] } },
+      Folder: {
+        related: { parents: ['Folder'], viewers: ['User', subjectSet('Group', 'members')] },
+        permits: { view: or(includes('viewers'), traverse('parents', 'view')) },
+      },
+      File: {
+        related: {
+          parents: ['File', 'Folder'],
+          viewers: ['User', subjectSet('Group', 'members')],
+          owners: ['User', subjectSet('Group', 'members')],
+          banned: ['User'],
+        },
+        permits: {
+          view: and(or(traverse('parents', 'view'), includes('viewers'), permitsOf('edit')), not(includes('banned'))),
+          edit: includes('owners'),
+          audit: and(permitsOf('view'), permitsOf('edit')),
+        },
+      },
+    })
+    const fromBuilder = parseOpl(built)
+    expect(fromBuilder.errors).toEqual([])
+    expect(fromBuilder.model).toEqual(parseOpl(REWRITES_OPL).model!)
+    expect(() => defineNamespaces({ 'Bad Name': {} })).toThrow('must be an identifier')
   })
 })
