@@ -110,10 +110,10 @@ export class Engine {
       if ('set' in subject && subject.set.namespace === ns && subject.set.object === obj && subject.set.relation === rel) {
         return x ? { t: 1, why: { step: `${here} is the subject set itself` } } : ALLOW
       }
-      const direct = await this.store.direct(ns, obj, rel, subject)
+      const { direct, sets } = await this.store.step(ns, obj, rel, subject)
       if (direct && this.#holds(direct.condition)) return x ? { t: 1, why: { step: `tuple ${here}@${subjectText(subject)}` } } : ALLOW
       let result: Res = DENY
-      for (const set of await this.store.subjectSets(ns, obj, rel)) {
+      for (const set of sets) {
         if (!this.#holds(set.condition)) continue
         const r = await this.#relation(set.namespace, set.object, set.relation, subject, depth - 1, path, x)
         if (r.t === 1) return x ? { t: 1, why: { step: `tuple ${here}@${set.namespace}:${set.object}#${set.relation}`, because: [r.why!] } } : ALLOW
