@@ -38,6 +38,8 @@ const AuthorizerConfig = v.object({
   relation: v.pipe(v.string(), v.minLength(1)),
   /** The subject id template; `{{ .Subject }}` by default. */
   subject: v.optional(v.pipe(v.string(), v.minLength(1)), '{{ .Subject }}'),
+  /** The request context for conditions, each value a template: `{ organization: '{{ .Extra.org }}' }`. */
+  context: v.optional(v.record(v.string(), v.string()), {}),
 })
 type AuthorizerConfig = v.InferOutput<typeof AuthorizerConfig>
 
@@ -92,6 +94,7 @@ export const permissions = definePlugin({
             subject: { id: renderTemplate(config.subject, session) },
           },
           ctx.options.maxReadDepth,
+          Object.fromEntries(Object.entries(config.context).map(([k, t]) => [k, renderTemplate(t, session)])),
         )
         return allowed ? { allowed: true } : { allowed: false, error: forbidden('permission_denied') }
       },
