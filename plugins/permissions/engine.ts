@@ -64,7 +64,11 @@ export class Engine {
     readonly model: Model | null,
     /** The request context conditions are evaluated against. */
     readonly context: Context = {},
+    /** At most this many lookups per check: wide graphs are cut like deep ones (undetermined, never allowed). */
+    readonly maxSteps = 10_000,
   ) {}
+
+  #steps = 0
 
   /** An unconditional tuple holds; a conditional one holds when its condition does (server clock). */
   #holds(condition: Condition | null | undefined): boolean {
@@ -72,6 +76,7 @@ export class Engine {
   }
 
   async check(q: CheckQuery, maxDepth: number): Promise<boolean> {
+    this.#steps = 0
     return (await this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), false)).t === 1
   }
 
@@ -81,13 +86,14 @@ export class Engine {
    * search.
    */
   async explain(q: CheckQuery, maxDepth: number): Promise<Explanation> {
+    this.#steps = 0
     const r = await this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), true)
     if (r.t === 1) return { allowed: true, path: r.why! }
     return {
       allowed: false,
       reason:
         r.t === -1
-          ? `undetermined: the search reached max-depth ${maxDepth} or a cycle before finding a path`
+          ? `undetermined: the search reached max-depth ${maxDepth}, a cycle or the limit of ${this.maxSteps} lookups before finding a path`
           : 'no relation tuple or rewrite connects the subject to the object',
       ...(r.why ? { path: r.why } : {}),
     }
@@ -95,6 +101,7 @@ export class Engine {
 
   async #relation(ns: string, obj: string, rel: string, subject: Subject, depth: number, path: Set<string>, x: boolean): Promise<Res> {
     if (depth <= 0) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: max-depth reached` } } : UNDET
+    if (++this.#steps > this.maxSteps) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: lookup limit reached` } } : UNDET
     const key = `${ns}:${obj}#${rel}@${subjectKey(subject)}`
     if (path.has(key)) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: cycle` } } : UNDET
     const rewrite = this.model?.get(ns)?.permits.get(rel)
@@ -158,6 +165,7 @@ export class Engine {
       case 'computed':
         return this.#relation(ns, obj, r.relation, subject, depth - 1, path, x)
       case 'ttu': {
+        if (++this.#steps > this.maxSteps) return UNDET
         let result: Res = DENY
         for (const set of await this.store.subjectSets(ns, obj, r.relation)) {
           if (!this.#holds(set.condition)) continue

@@ -105,7 +105,7 @@ export class Permissions {
   }
 
   engine(db: ScopedDb, context: Context = {}): Engine {
-    return new Engine(new TupleStore(db), this.model, context)
+    return new Engine(new TupleStore(db), this.model, context, this.ctx.options.maxCheckLookups)
   }
 
   knows(namespace: string): boolean {
