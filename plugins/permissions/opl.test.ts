@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'bun:test'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Configuration, PermissionApi, RelationshipApi } from '@ory/client-fetch'
 import { bootApps, bootKernel, call } from '../../test/helpers/app.ts'
 import { and, defineNamespaces, includes, not, or, permissions, permitsOf, subjectSet, traverse } from './index.ts'
@@ -73,6 +76,20 @@ class File implements Namespace {
   permits = { view: (ctx: Context): boolean => this.related.parents.traverse((p) => p.permits.view(ctx)) }
 }`)
     expect(r.errors.map((e) => e.message)).toEqual(['relation "view" was not declared in namespace "Folder"'])
+  })
+
+  it('loads namespaces from a file, as JSON/YAML configs do', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opl-'))
+    try {
+      const file = join(dir, 'namespaces.ts')
+      writeFileSync(file, REWRITES_OPL)
+      const { kernel, admin } = await bootApps([permissions({ namespacesFile: file })])
+      expect((await call(admin, 'GET', '/namespaces')).json.namespaces).toHaveLength(4)
+      await kernel.stop()
+      await expect(bootKernel([permissions({ namespacesFile: join(dir, 'missing.ts') })])).rejects.toThrow('namespacesFile: cannot read')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('refuses to boot with invalid namespaces, naming line and column', async () => {

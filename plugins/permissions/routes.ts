@@ -2,6 +2,7 @@
  * Keto's HTTP API: relation tuples (write, list, delete), check, batch check, expand, namespaces and the
  * OPL syntax check. Shapes and status codes follow ../shared/reference/ory/keto.openapi.json.
  */
+import { readFileSync } from 'node:fs'
 import * as v from 'valibot'
 import { BadRequestError, NotFoundError, type PluginContext, type RouteApp, type ScopedDb, parse } from 'tessera'
 import { type Context, ConditionSchema, MAX_CONDITION_DEPTH, conditionDepth } from './conditions.ts'
@@ -12,16 +13,19 @@ import { type Cursor, type Subject, type Tuple, type TupleQuery, TupleStore } fr
 
 type Ctx = PluginContext<ResolvedPermissionsOptions>
 
-const str = v.pipe(v.string(), v.minLength(1, 'must not be empty'))
-const SubjectSetSchema = v.object({ namespace: str, object: v.string(), relation: v.string() })
+/** Tuple parts are bounded: they are keys, not documents. */
+const MAX = 1024
+const part = v.pipe(v.string(), v.maxLength(MAX, `must be at most ${MAX} characters`))
+const str = v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(MAX, `must be at most ${MAX} characters`))
+const SubjectSetSchema = v.object({ namespace: str, object: part, relation: part })
 
 /** A relationship in Keto's JSON shape: exactly one of `subject_id` and `subject_set`. */
 const RelationshipSchema = v.pipe(
   v.object({
     namespace: str,
-    object: v.string(),
-    relation: v.string(),
-    subject_id: v.optional(v.string()),
+    object: part,
+    relation: part,
+    subject_id: v.optional(part),
     subject_set: v.optional(SubjectSetSchema),
     /** Tessera: a condition on the tuple (writes). */
     condition: v.optional(v.nullable(v.pipe(ConditionSchema, v.check((c) => conditionDepth(c) <= MAX_CONDITION_DEPTH, `conditions nest at most ${MAX_CONDITION_DEPTH} deep`)))),
@@ -38,15 +42,15 @@ const BatchSchema = v.object({ tuples: v.array(v.unknown()) })
 const Depth = v.optional(v.pipe(v.string(), v.regex(/^-?\d{1,9}$/, 'expected an integer'), v.transform(Number)))
 
 const QuerySchema = v.object({
-  namespace: v.optional(v.string()),
-  object: v.optional(v.string()),
-  relation: v.optional(v.string()),
-  subject_id: v.optional(v.string()),
-  'subject_set.namespace': v.optional(v.string()),
-  'subject_set.object': v.optional(v.string()),
-  'subject_set.relation': v.optional(v.string()),
+  namespace: v.optional(part),
+  object: v.optional(part),
+  relation: v.optional(part),
+  subject_id: v.optional(part),
+  'subject_set.namespace': v.optional(part),
+  'subject_set.object': v.optional(part),
+  'subject_set.relation': v.optional(part),
   page_size: v.optional(v.pipe(v.string(), v.regex(/^\d{1,6}$/, 'expected a positive integer'), v.transform(Number), v.minValue(1))),
-  page_token: v.optional(v.string()),
+  page_token: v.optional(v.pipe(v.string(), v.maxLength(4096))),
   'max-depth': Depth,
 })
 type Query = v.InferOutput<typeof QuerySchema>
@@ -85,7 +89,13 @@ export class Permissions {
   constructor(readonly ctx: Ctx) {
     const o = ctx.options
     let source = typeof o.namespaces === 'string' ? o.namespaces : undefined
-    if (o.namespacesFile) source = require('node:fs').readFileSync(o.namespacesFile, 'utf8') as string
+    if (o.namespacesFile) {
+      try {
+        source = readFileSync(o.namespacesFile, 'utf8')
+      } catch (e) {
+        throw new Error(`permissions: namespacesFile: cannot read ${o.namespacesFile}: ${(e as Error).message}`)
+      }
+    }
     if (source !== undefined) {
       const r = parseOpl(source)
       if (!r.model) {
