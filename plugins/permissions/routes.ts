@@ -68,7 +68,7 @@ function toTuple(b: RelationshipBody): Tuple {
 /** `context.<key>=value` query parameters: the request context of a GET check. */
 function queryContext(request: Request): Context {
   const ctx: Context = {}
-  for (const [k, v] of new URL(request.url).searchParams) if (k.startsWith('context.') && k.length > 8) ctx[k.slice(8)] = v
+  for (const [k, v] of searchParams(request)) if (k.startsWith('context.') && k.length > 8) ctx[k.slice(8)] = v
   return ctx
 }
 
@@ -163,7 +163,19 @@ export class Permissions {
   }
 }
 
-const queryOf = (request: Request): Record<string, string> => Object.fromEntries(new URL(request.url).searchParams)
+const parsedUrls = new WeakMap<Request, URLSearchParams>()
+/** The request's query parameters, parsed once per request. */
+function searchParams(request: Request): URLSearchParams {
+  let p = parsedUrls.get(request)
+  if (!p) {
+    const url = request.url
+    const i = url.indexOf('?')
+    p = new URLSearchParams(i < 0 ? '' : url.slice(i + 1))
+    parsedUrls.set(request, p)
+  }
+  return p
+}
+const queryOf = (request: Request): Record<string, string> => Object.fromEntries(searchParams(request))
 
 function checkTupleFromQuery(q: Query): Tuple {
   const subject = querySubject(q)
