@@ -12,6 +12,7 @@ import { definePlugin, forbidden, type Authorizer, type AuthenticationSession, t
 import { permissionsCommand } from './cli.ts'
 import { PermissionsOptions, type ResolvedPermissionsOptions } from './options.ts'
 import { Permissions, readRoutes, writeRoutes } from './routes.ts'
+import type { WireTuple } from './engine.ts'
 import { migrations, type Subject } from './store.ts'
 
 export { parseOpl } from './opl.ts'
@@ -19,6 +20,15 @@ export { and, defineNamespaces, includes, not, or, permits as permitsOf, subject
 export { PermissionsOptions } from './options.ts'
 
 type Ctx = PluginContext<ResolvedPermissionsOptions>
+
+declare module 'tessera/events' {
+  interface TesseraEvents {
+    /** Relation tuples were inserted or deleted by PUT or PATCH /admin/relation-tuples (one event per request). */
+    'relation_tuples.written': { inserted: WireTuple[]; deleted: WireTuple[] }
+    /** DELETE /admin/relation-tuples removed the tuples matching a filter. */
+    'relation_tuples.deleted': { filter: Record<string, unknown>; count: number }
+  }
+}
 
 const runtimes = new WeakMap<object, Permissions>()
 /** One runtime (parsed namespaces) per plugin instance. */

@@ -306,6 +306,7 @@ export function writeRoutes(app: RouteApp, p: Permissions) {
       const b = parse(RelationshipSchema, body)
       p.requireNamespace(b.namespace)
       await new TupleStore(tessera.db).insert(toTuple(b))
+      await p.ctx.emit('relation_tuples.written', { inserted: [wire(toTuple(b))], deleted: [] }, { tenant: tessera.tenant })
       return json(wire(toTuple(b)), 201)
     })
     .patch('/admin/relation-tuples', async ({ body, tessera }) => {
@@ -318,6 +319,8 @@ export function writeRoutes(app: RouteApp, p: Permissions) {
           else await store.delete(toTuple(x.relation_tuple))
         }
       })
+      const of = (action: string) => patches.filter((x) => x.action === action).map((x) => wire(toTuple(x.relation_tuple)))
+      await p.ctx.emit('relation_tuples.written', { inserted: of('insert'), deleted: of('delete') }, { tenant: tessera.tenant })
       return new Response(null, { status: 204 })
     })
     .delete('/admin/relation-tuples', async ({ request, tessera }) => {
@@ -330,7 +333,8 @@ export function writeRoutes(app: RouteApp, p: Permissions) {
       const subject = querySubject(q)
       if (subject) filter.subject = subject
       if (Object.keys(filter).length === 0) throw new BadRequestError(undefined, { reason: 'give at least one filter; deleting every relation tuple is refused' })
-      await new TupleStore(tessera.db).deleteWhere(filter)
+      const count = await new TupleStore(tessera.db).deleteWhere(filter)
+      await p.ctx.emit('relation_tuples.deleted', { filter: { ...filter }, count }, { tenant: tessera.tenant })
       return new Response(null, { status: 204 })
     })
 }
