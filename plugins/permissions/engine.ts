@@ -185,18 +185,23 @@ export class Engine {
    * the following page starts. Candidates are the objects that appear in some tuple, each decided by `check`,
    * so the answer is consistent with check by construction.
    */
-  async listObjects(namespace: string, relation: string, subject: Subject, maxDepth: number, limit: number, after?: string) {
-    return this.#scan((a, n) => this.store.objects(namespace, a, n), (object) => this.check({ namespace, object, relation, subject }, maxDepth), limit, after)
+  async listObjects(namespace: string, relation: string, subject: Subject, maxDepth: number, limit: number, after?: string, budget = Infinity) {
+    return this.#scan((a, n) => this.store.objects(namespace, a, n), (object) => this.check({ namespace, object, relation, subject }, maxDepth), limit, after, budget)
   }
 
   /** Subject ids that have `relation` on `namespace:object` (subject ids that appear in some tuple). */
-  async listSubjects(namespace: string, object: string, relation: string, maxDepth: number, limit: number, after?: string) {
-    return this.#scan((a, n) => this.store.subjectIds(a, n), (id) => this.check({ namespace, object, relation, subject: { id } }, maxDepth), limit, after)
+  async listSubjects(namespace: string, object: string, relation: string, maxDepth: number, limit: number, after?: string, budget = Infinity) {
+    return this.#scan((a, n) => this.store.subjectIds(a, n), (id) => this.check({ namespace, object, relation, subject: { id } }, maxDepth), limit, after, budget)
   }
 
-  async #scan(candidates: (after: string | undefined, n: number) => Promise<string[]>, keep: (x: string) => Promise<boolean>, limit: number, after?: string) {
+  /**
+   * Decide candidates in order until `limit` are found or `budget` were examined. A page cut by the budget
+   * may be short (even empty) and still have a `next`: an empty `next` alone means there is nothing more.
+   */
+  async #scan(candidates: (after: string | undefined, n: number) => Promise<string[]>, keep: (x: string) => Promise<boolean>, limit: number, after: string | undefined, budget: number) {
     const found: string[] = []
     let cursor = after
+    let examined = 0
     for (;;) {
       const batch = await candidates(cursor, 200)
       for (const c of batch) {
@@ -206,6 +211,7 @@ export class Engine {
           found.push(c)
         }
         cursor = c
+        if (++examined >= budget) return { items: found, next: cursor as string | undefined }
       }
       if (batch.length < 200) return { items: found, next: undefined as string | undefined }
     }

@@ -274,7 +274,7 @@ export function readRoutes(app: RouteApp, p: Permissions) {
       const filter = { op: 'list-objects', namespace: q.namespace, relation: q.relation, subject }
       const size = Math.min(q.page_size ?? p.ctx.options.defaultPageSize, p.ctx.options.maxPageSize)
       const after = q.page_token ? (await p.openPage(tessera.tenant, filter as never, q.page_token))[0] : undefined
-      const r = await p.engine(tessera.db).listObjects(q.namespace, q.relation, subject, p.depth(q['max-depth']), size, after)
+      const r = await p.engine(tessera.db).listObjects(q.namespace, q.relation, subject, p.depth(q['max-depth']), size, after, p.ctx.options.maxListCandidates)
       return json({ objects: r.items, next_page_token: r.next ? await p.sealPage(tessera.tenant, filter as never, [r.next, '', '', '', '', '', '']) : '' })
     })
     .get('/relation-tuples/list-subjects', async ({ request, tessera }) => {
@@ -286,7 +286,7 @@ export function readRoutes(app: RouteApp, p: Permissions) {
       const filter = { op: 'list-subjects', namespace: q.namespace, object: q.object, relation: q.relation }
       const size = Math.min(q.page_size ?? p.ctx.options.defaultPageSize, p.ctx.options.maxPageSize)
       const after = q.page_token ? (await p.openPage(tessera.tenant, filter as never, q.page_token))[0] : undefined
-      const r = await p.engine(tessera.db).listSubjects(q.namespace, q.object, q.relation, p.depth(q['max-depth']), size, after)
+      const r = await p.engine(tessera.db).listSubjects(q.namespace, q.object, q.relation, p.depth(q['max-depth']), size, after, p.ctx.options.maxListCandidates)
       return json({ subject_ids: r.items, next_page_token: r.next ? await p.sealPage(tessera.tenant, filter as never, [r.next, '', '', '', '', '', '']) : '' })
     })
     .get('/namespaces', () => json({ namespaces: (p.names ?? []).map((name) => ({ name })) }))
