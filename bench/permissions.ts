@@ -77,7 +77,7 @@ async function seedPostgres(url: string) {
 }
 
 const s = scratch()
-const ADMIN = 45534
+const ADMIN = 47534
 const chains = Math.max(1, Math.floor(total / 6))
 const k = Math.floor(chains / 2)
 const checks = [
@@ -105,7 +105,7 @@ export default defineConfig({
 })
 `,
     )
-    const cmd = ['bun', 'bin/tessera.ts', 'serve', '--config', config, '--dev']
+    const cmd = ['bun', 'bin/tessera.ts', 'serve', '--config', config, '--dev', '--migrate']
     // first start migrates; seed; then serve for the measurement
     let server = await startServer(cmd, { ready: `http://127.0.0.1:${ADMIN}/health/alive` })
     await server.stop()

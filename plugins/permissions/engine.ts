@@ -8,6 +8,7 @@
  * - every hop costs one unit of depth; at the depth cap, and on a cycle, the answer is "undetermined",
  *   which never allows — not even under `!` (a negated undetermined stays undetermined).
  */
+import { type Condition, type Context, evaluate } from './conditions.ts'
 import type { Model, Rewrite } from './opl.ts'
 import type { Subject, SubjectSet, Tuple, TupleStore } from './store.ts'
 
@@ -61,9 +62,21 @@ export class Engine {
     readonly store: TupleStore,
     /** null: no namespaces configured, every relation is a plain stored relation. */
     readonly model: Model | null,
+    /** The request context conditions are evaluated against. */
+    readonly context: Context = {},
+    /** At most this many lookups per check: wide graphs are cut like deep ones (undetermined, never allowed). */
+    readonly maxSteps = 10_000,
   ) {}
 
+  #steps = 0
+
+  /** An unconditional tuple holds; a conditional one holds when its condition does (server clock). */
+  #holds(condition: Condition | null | undefined): boolean {
+    return !condition || evaluate(condition, this.context)
+  }
+
   async check(q: CheckQuery, maxDepth: number): Promise<boolean> {
+    this.#steps = 0
     return (await this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), false)).t === 1
   }
 
@@ -73,13 +86,14 @@ export class Engine {
    * search.
    */
   async explain(q: CheckQuery, maxDepth: number): Promise<Explanation> {
+    this.#steps = 0
     const r = await this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), true)
     if (r.t === 1) return { allowed: true, path: r.why! }
     return {
       allowed: false,
       reason:
         r.t === -1
-          ? `undetermined: the search reached max-depth ${maxDepth} or a cycle before finding a path`
+          ? `undetermined: the search reached max-depth ${maxDepth}, a cycle or the limit of ${this.maxSteps} lookups before finding a path`
           : 'no relation tuple or rewrite connects the subject to the object',
       ...(r.why ? { path: r.why } : {}),
     }
@@ -87,6 +101,7 @@ export class Engine {
 
   async #relation(ns: string, obj: string, rel: string, subject: Subject, depth: number, path: Set<string>, x: boolean): Promise<Res> {
     if (depth <= 0) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: max-depth reached` } } : UNDET
+    if (++this.#steps > this.maxSteps) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: lookup limit reached` } } : UNDET
     const key = `${ns}:${obj}#${rel}@${subjectKey(subject)}`
     if (path.has(key)) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: cycle` } } : UNDET
     const rewrite = this.model?.get(ns)?.permits.get(rel)
@@ -102,9 +117,11 @@ export class Engine {
       if ('set' in subject && subject.set.namespace === ns && subject.set.object === obj && subject.set.relation === rel) {
         return x ? { t: 1, why: { step: `${here} is the subject set itself` } } : ALLOW
       }
-      if (await this.store.has(ns, obj, rel, subject)) return x ? { t: 1, why: { step: `tuple ${here}@${subjectText(subject)}` } } : ALLOW
+      const { direct, sets } = await this.store.step(ns, obj, rel, subject)
+      if (direct && this.#holds(direct.condition)) return x ? { t: 1, why: { step: `tuple ${here}@${subjectText(subject)}` } } : ALLOW
       let result: Res = DENY
-      for (const set of await this.store.subjectSets(ns, obj, rel)) {
+      for (const set of sets) {
+        if (!this.#holds(set.condition)) continue
         const r = await this.#relation(set.namespace, set.object, set.relation, subject, depth - 1, path, x)
         if (r.t === 1) return x ? { t: 1, why: { step: `tuple ${here}@${set.namespace}:${set.object}#${set.relation}`, because: [r.why!] } } : ALLOW
         if (r.t === -1) result = r
@@ -148,8 +165,10 @@ export class Engine {
       case 'computed':
         return this.#relation(ns, obj, r.relation, subject, depth - 1, path, x)
       case 'ttu': {
+        if (++this.#steps > this.maxSteps) return UNDET
         let result: Res = DENY
         for (const set of await this.store.subjectSets(ns, obj, r.relation)) {
+          if (!this.#holds(set.condition)) continue
           const y = await this.#relation(set.namespace, set.object, r.computed, subject, depth - 1, path, x)
           if (y.t === 1) {
             return x ? { t: 1, why: { step: `traverse tuple ${ns}:${obj}#${r.relation}@${set.namespace}:${set.object}`, because: [y.why!] } } : ALLOW
@@ -166,18 +185,23 @@ export class Engine {
    * the following page starts. Candidates are the objects that appear in some tuple, each decided by `check`,
    * so the answer is consistent with check by construction.
    */
-  async listObjects(namespace: string, relation: string, subject: Subject, maxDepth: number, limit: number, after?: string) {
-    return this.#scan((a, n) => this.store.objects(namespace, a, n), (object) => this.check({ namespace, object, relation, subject }, maxDepth), limit, after)
+  async listObjects(namespace: string, relation: string, subject: Subject, maxDepth: number, limit: number, after?: string, budget = Infinity) {
+    return this.#scan((a, n) => this.store.objects(namespace, a, n), (object) => this.check({ namespace, object, relation, subject }, maxDepth), limit, after, budget)
   }
 
   /** Subject ids that have `relation` on `namespace:object` (subject ids that appear in some tuple). */
-  async listSubjects(namespace: string, object: string, relation: string, maxDepth: number, limit: number, after?: string) {
-    return this.#scan((a, n) => this.store.subjectIds(a, n), (id) => this.check({ namespace, object, relation, subject: { id } }, maxDepth), limit, after)
+  async listSubjects(namespace: string, object: string, relation: string, maxDepth: number, limit: number, after?: string, budget = Infinity) {
+    return this.#scan((a, n) => this.store.subjectIds(a, n), (id) => this.check({ namespace, object, relation, subject: { id } }, maxDepth), limit, after, budget)
   }
 
-  async #scan(candidates: (after: string | undefined, n: number) => Promise<string[]>, keep: (x: string) => Promise<boolean>, limit: number, after?: string) {
+  /**
+   * Decide candidates in order until `limit` are found or `budget` were examined. A page cut by the budget
+   * may be short (even empty) and still have a `next`: an empty `next` alone means there is nothing more.
+   */
+  async #scan(candidates: (after: string | undefined, n: number) => Promise<string[]>, keep: (x: string) => Promise<boolean>, limit: number, after: string | undefined, budget: number) {
     const found: string[] = []
     let cursor = after
+    let examined = 0
     for (;;) {
       const batch = await candidates(cursor, 200)
       for (const c of batch) {
@@ -187,6 +211,7 @@ export class Engine {
           found.push(c)
         }
         cursor = c
+        if (++examined >= budget) return { items: found, next: cursor as string | undefined }
       }
       if (batch.length < 200) return { items: found, next: undefined as string | undefined }
     }
@@ -239,7 +264,7 @@ export class Engine {
       case 'ttu': {
         const children: ExpandTree[] = []
         for (const s of await this.store.subjectSets(set.namespace, set.object, r.relation)) {
-          const sub = await this.#expand({ ...s, relation: r.computed }, depth - 1, path)
+          const sub = await this.#expand({ namespace: s.namespace, object: s.object, relation: r.computed }, depth - 1, path)
           if (sub) children.push(sub)
         }
         return { type: 'tuple_to_subject_set', tuple: self, children }
@@ -254,6 +279,7 @@ export interface WireTuple {
   relation: string
   subject_id?: string
   subject_set?: SubjectSet
+  condition?: Condition
 }
 
 export interface ExpandTree {
@@ -265,5 +291,7 @@ export interface ExpandTree {
 /** A tuple in Keto's JSON shape. */
 export function wire(t: Tuple): WireTuple {
   const base = { namespace: t.namespace, object: t.object, relation: t.relation }
-  return 'id' in t.subject ? { ...base, subject_id: t.subject.id } : { ...base, subject_set: { ...t.subject.set } }
+  const w: WireTuple = 'id' in t.subject ? { ...base, subject_id: t.subject.id } : { ...base, subject_set: { ...t.subject.set } }
+  if (t.condition) w.condition = t.condition
+  return w
 }

@@ -12,12 +12,23 @@ import { definePlugin, forbidden, type Authorizer, type AuthenticationSession, t
 import { permissionsCommand } from './cli.ts'
 import { PermissionsOptions, type ResolvedPermissionsOptions } from './options.ts'
 import { Permissions, readRoutes, writeRoutes } from './routes.ts'
+import type { WireTuple } from './engine.ts'
 import { migrations, type Subject } from './store.ts'
 
 export { parseOpl } from './opl.ts'
+export { and, defineNamespaces, includes, not, or, permits as permitsOf, subjectSet, traverse } from './builder.ts'
 export { PermissionsOptions } from './options.ts'
 
 type Ctx = PluginContext<ResolvedPermissionsOptions>
+
+declare module 'tessera/events' {
+  interface TesseraEvents {
+    /** Relation tuples were inserted or deleted by PUT or PATCH /admin/relation-tuples (one event per request). */
+    'relation_tuples.written': { inserted: WireTuple[]; deleted: WireTuple[] }
+    /** DELETE /admin/relation-tuples removed the tuples matching a filter. */
+    'relation_tuples.deleted': { filter: Record<string, unknown>; count: number }
+  }
+}
 
 const runtimes = new WeakMap<object, Permissions>()
 /** One runtime (parsed namespaces) per plugin instance. */
@@ -37,6 +48,8 @@ const AuthorizerConfig = v.object({
   relation: v.pipe(v.string(), v.minLength(1)),
   /** The subject id template; `{{ .Subject }}` by default. */
   subject: v.optional(v.pipe(v.string(), v.minLength(1)), '{{ .Subject }}'),
+  /** The request context for conditions, each value a template: `{ organization: '{{ .Extra.org }}' }`. */
+  context: v.optional(v.record(v.string(), v.string()), {}),
 })
 type AuthorizerConfig = v.InferOutput<typeof AuthorizerConfig>
 
@@ -69,7 +82,7 @@ export const permissions = definePlugin({
       {
         async check(tenant, req) {
           const subject: Subject = 'id' in req.subject ? { id: req.subject.id } : { set: { ...req.subject, relation: req.subject.relation ?? '' } }
-          return p.check(ctx.storage.scoped(tenant), { namespace: req.namespace, object: req.object, relation: req.relation, subject }, ctx.options.maxReadDepth)
+          return p.check(ctx.storage.scoped(tenant), { namespace: req.namespace, object: req.object, relation: req.relation, subject }, ctx.options.maxReadDepth, req.context ?? {})
         },
       },
       ctx.id,
@@ -91,6 +104,7 @@ export const permissions = definePlugin({
             subject: { id: renderTemplate(config.subject, session) },
           },
           ctx.options.maxReadDepth,
+          Object.fromEntries(Object.entries(config.context).map(([k, t]) => [k, renderTemplate(t, session)])),
         )
         return allowed ? { allowed: true } : { allowed: false, error: forbidden('permission_denied') }
       },

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'bun:test'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Configuration, PermissionApi, RelationshipApi } from '@ory/client-fetch'
 import { bootApps, bootKernel, call } from '../../test/helpers/app.ts'
-import { permissions } from './index.ts'
+import { and, defineNamespaces, includes, not, or, permissions, permitsOf, subjectSet, traverse } from './index.ts'
 import { parseOpl } from './opl.ts'
 import { REWRITES_OPL } from './fixtures.ts'
 
@@ -75,6 +78,20 @@ class File implements Namespace {
     expect(r.errors.map((e) => e.message)).toEqual(['relation "view" was not declared in namespace "Folder"'])
   })
 
+  it('loads namespaces from a file, as JSON/YAML configs do', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opl-'))
+    try {
+      const file = join(dir, 'namespaces.ts')
+      writeFileSync(file, REWRITES_OPL)
+      const { kernel, admin } = await bootApps([permissions({ namespacesFile: file })])
+      expect((await call(admin, 'GET', '/namespaces')).json.namespaces).toHaveLength(4)
+      await kernel.stop()
+      await expect(bootKernel([permissions({ namespacesFile: join(dir, 'missing.ts') })])).rejects.toThrow('namespacesFile: cannot read')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('refuses to boot with invalid namespaces, naming line and column', async () => {
     await expect(bootKernel([permissions({ namespaces: 'class X implements {}' })])).rejects.toThrow('line 1, column 20')
   })
@@ -136,5 +153,35 @@ describe('Keto docs: cat videos example (legacy namespace list)', () => {
     } as never)
     expect((await call(admin, 'GET', '/namespaces')).json).toEqual({ namespaces: [{ name: 'videos' }] })
     await kernel.stop()
+  })
+})
+
+describe('typed namespace builder', () => {
+  it('produces the same model as Keto\'s rewrites example written in OPL', () => {
+    const built = defineNamespaces({
+      User: {},
+      Group: { related: { members: ['User', subjectSet('Group', 'members')] } },
+      Folder: {
+        related: { parents: ['Folder'], viewers: ['User', subjectSet('Group', 'members')] },
+        permits: { view: or(includes('viewers'), traverse('parents', 'view')) },
+      },
+      File: {
+        related: {
+          parents: ['File', 'Folder'],
+          viewers: ['User', subjectSet('Group', 'members')],
+          owners: ['User', subjectSet('Group', 'members')],
+          banned: ['User'],
+        },
+        permits: {
+          view: and(or(traverse('parents', 'view'), includes('viewers'), permitsOf('edit')), not(includes('banned'))),
+          edit: includes('owners'),
+          audit: and(permitsOf('view'), permitsOf('edit')),
+        },
+      },
+    })
+    const fromBuilder = parseOpl(built)
+    expect(fromBuilder.errors).toEqual([])
+    expect(fromBuilder.model).toEqual(parseOpl(REWRITES_OPL).model!)
+    expect(() => defineNamespaces({ 'Bad Name': {} })).toThrow('must be an identifier')
   })
 })

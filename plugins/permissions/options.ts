@@ -13,6 +13,10 @@ export const PermissionsOptions = v.object({
   namespacesFile: v.optional(v.pipe(v.string(), v.minLength(1))),
   /** Keto's `limit.max_read_depth`: the deepest a check or expand goes; a request's `max-depth` is capped to it. */
   maxReadDepth: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100)), 5),
+  /** Lookups one check may make before it stops as undetermined (denied): a cap on width as max depth is on depth. */
+  maxCheckLookups: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 10000),
+  /** Candidates one list-objects or list-subjects page may examine (one check each); a page cut short still has a next token. */
+  maxListCandidates: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 1000),
   /** Keto's `limit.max_batch_check_size`: tuples in one `POST /relation-tuples/batch/check`. */
   maxBatchCheckSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000)), 10),
   /** Default and largest page size of `GET /relation-tuples`. */

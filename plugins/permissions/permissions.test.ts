@@ -249,6 +249,8 @@ for (const driver of drivers('permissions')) {
         ['POST', '/relation-tuples/check', { namespace: 42 }],
         ['POST', '/relation-tuples/batch/check', { tuples: 'x' }],
         ['GET', '/relation-tuples/expand?namespace=Group'],
+        ['PUT', '/admin/relation-tuples', { namespace: 'Group', object: 'x'.repeat(1025), relation: 'members', subject_id: 'a' }],
+        ['GET', `/relation-tuples?object=${'x'.repeat(1025)}`],
       ]
       for (const [method, path, body] of cases) {
         const r = await call(apps.admin, method, path, body === undefined ? {} : { body: typeof body === 'string' ? body : body, headers: typeof body === 'string' ? { 'content-type': 'application/json' } : {} })

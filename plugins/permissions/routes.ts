@@ -2,8 +2,10 @@
  * Keto's HTTP API: relation tuples (write, list, delete), check, batch check, expand, namespaces and the
  * OPL syntax check. Shapes and status codes follow ../shared/reference/ory/keto.openapi.json.
  */
+import { readFileSync } from 'node:fs'
 import * as v from 'valibot'
 import { BadRequestError, NotFoundError, type PluginContext, type RouteApp, type ScopedDb, parse } from 'tessera'
+import { type Context, ConditionSchema, MAX_CONDITION_DEPTH, conditionDepth } from './conditions.ts'
 import { Engine, wire } from './engine.ts'
 import { type Model, parseOpl } from './opl.ts'
 import type { ResolvedPermissionsOptions } from './options.ts'
@@ -11,12 +13,25 @@ import { type Cursor, type Subject, type Tuple, type TupleQuery, TupleStore } fr
 
 type Ctx = PluginContext<ResolvedPermissionsOptions>
 
-const str = v.pipe(v.string(), v.minLength(1, 'must not be empty'))
-const SubjectSetSchema = v.object({ namespace: str, object: v.string(), relation: v.string() })
+/** Tuple parts are bounded: they are keys, not documents. */
+const MAX = 1024
+const part = v.pipe(v.string(), v.maxLength(MAX, `must be at most ${MAX} characters`))
+const str = v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(MAX, `must be at most ${MAX} characters`))
+const SubjectSetSchema = v.object({ namespace: str, object: part, relation: part })
 
 /** A relationship in Keto's JSON shape: exactly one of `subject_id` and `subject_set`. */
 const RelationshipSchema = v.pipe(
-  v.object({ namespace: str, object: v.string(), relation: v.string(), subject_id: v.optional(v.string()), subject_set: v.optional(SubjectSetSchema) }),
+  v.object({
+    namespace: str,
+    object: part,
+    relation: part,
+    subject_id: v.optional(part),
+    subject_set: v.optional(SubjectSetSchema),
+    /** Tessera: a condition on the tuple (writes). */
+    condition: v.optional(v.nullable(v.pipe(ConditionSchema, v.check((c) => conditionDepth(c) <= MAX_CONDITION_DEPTH, `conditions nest at most ${MAX_CONDITION_DEPTH} deep`)))),
+    /** Tessera: the request context conditions see (checks). */
+    context: v.optional(v.record(v.pipe(v.string(), v.maxLength(64)), v.union([v.string(), v.number(), v.boolean()]))),
+  }),
   v.check((t) => (t.subject_id === undefined) !== (t.subject_set === undefined), 'exactly one of subject_id and subject_set must be given'),
 )
 type RelationshipBody = v.InferOutput<typeof RelationshipSchema>
@@ -27,15 +42,15 @@ const BatchSchema = v.object({ tuples: v.array(v.unknown()) })
 const Depth = v.optional(v.pipe(v.string(), v.regex(/^-?\d{1,9}$/, 'expected an integer'), v.transform(Number)))
 
 const QuerySchema = v.object({
-  namespace: v.optional(v.string()),
-  object: v.optional(v.string()),
-  relation: v.optional(v.string()),
-  subject_id: v.optional(v.string()),
-  'subject_set.namespace': v.optional(v.string()),
-  'subject_set.object': v.optional(v.string()),
-  'subject_set.relation': v.optional(v.string()),
+  namespace: v.optional(part),
+  object: v.optional(part),
+  relation: v.optional(part),
+  subject_id: v.optional(part),
+  'subject_set.namespace': v.optional(part),
+  'subject_set.object': v.optional(part),
+  'subject_set.relation': v.optional(part),
   page_size: v.optional(v.pipe(v.string(), v.regex(/^\d{1,6}$/, 'expected a positive integer'), v.transform(Number), v.minValue(1))),
-  page_token: v.optional(v.string()),
+  page_token: v.optional(v.pipe(v.string(), v.maxLength(4096))),
   'max-depth': Depth,
 })
 type Query = v.InferOutput<typeof QuerySchema>
@@ -46,7 +61,15 @@ function toTuple(b: RelationshipBody): Tuple {
     object: b.object,
     relation: b.relation,
     subject: b.subject_set ? { set: b.subject_set } : { id: b.subject_id! },
+    ...(b.condition ? { condition: b.condition } : {}),
   }
+}
+
+/** `context.<key>=value` query parameters: the request context of a GET check. */
+function queryContext(request: Request): Context {
+  const ctx: Context = {}
+  for (const [k, v] of searchParams(request)) if (k.startsWith('context.') && k.length > 8) ctx[k.slice(8)] = v
+  return ctx
 }
 
 /** The subject named by query parameters, if any; a partial subject set is a 400. */
@@ -66,7 +89,13 @@ export class Permissions {
   constructor(readonly ctx: Ctx) {
     const o = ctx.options
     let source = typeof o.namespaces === 'string' ? o.namespaces : undefined
-    if (o.namespacesFile) source = require('node:fs').readFileSync(o.namespacesFile, 'utf8') as string
+    if (o.namespacesFile) {
+      try {
+        source = readFileSync(o.namespacesFile, 'utf8')
+      } catch (e) {
+        throw new Error(`permissions: namespacesFile: cannot read ${o.namespacesFile}: ${(e as Error).message}`)
+      }
+    }
     if (source !== undefined) {
       const r = parseOpl(source)
       if (!r.model) {
@@ -85,8 +114,8 @@ export class Permissions {
     }
   }
 
-  engine(db: ScopedDb): Engine {
-    return new Engine(new TupleStore(db), this.model)
+  engine(db: ScopedDb, context: Context = {}): Engine {
+    return new Engine(new TupleStore(db), this.model, context, this.ctx.options.maxCheckLookups)
   }
 
   knows(namespace: string): boolean {
@@ -103,14 +132,14 @@ export class Permissions {
     return requested === undefined || requested <= 0 || requested > max ? max : requested
   }
 
-  async check(db: ScopedDb, t: Tuple, maxDepth: number): Promise<boolean> {
+  async check(db: ScopedDb, t: Tuple, maxDepth: number, context: Context = {}): Promise<boolean> {
     if (!this.knows(t.namespace)) return false
-    return this.engine(db).check(t, maxDepth)
+    return this.engine(db, context).check(t, maxDepth)
   }
 
-  async explain(db: ScopedDb, t: Tuple, maxDepth: number) {
+  async explain(db: ScopedDb, t: Tuple, maxDepth: number, context: Context = {}) {
     if (!this.knows(t.namespace)) return { allowed: false, reason: `Unknown namespace with name "${t.namespace}".` }
-    return this.engine(db).explain(t, maxDepth)
+    return this.engine(db, context).explain(t, maxDepth)
   }
 
   async sealPage(tenant: string, filter: TupleQuery, cursor: Cursor): Promise<string> {
@@ -134,7 +163,19 @@ export class Permissions {
   }
 }
 
-const queryOf = (request: Request): Record<string, string> => Object.fromEntries(new URL(request.url).searchParams)
+const parsedUrls = new WeakMap<Request, URLSearchParams>()
+/** The request's query parameters, parsed once per request. */
+function searchParams(request: Request): URLSearchParams {
+  let p = parsedUrls.get(request)
+  if (!p) {
+    const url = request.url
+    const i = url.indexOf('?')
+    p = new URLSearchParams(i < 0 ? '' : url.slice(i + 1))
+    parsedUrls.set(request, p)
+  }
+  return p
+}
+const queryOf = (request: Request): Record<string, string> => Object.fromEntries(searchParams(request))
 
 function checkTupleFromQuery(q: Query): Tuple {
   const subject = querySubject(q)
@@ -152,11 +193,12 @@ const json = (body: unknown, status = 200) => Response.json(body, { status })
 export function readRoutes(app: RouteApp, p: Permissions) {
   const checkGet = async (request: Request, db: ScopedDb) => {
     const q = parse(QuerySchema, queryOf(request))
-    return p.check(db, checkTupleFromQuery(q), p.depth(q['max-depth']))
+    return p.check(db, checkTupleFromQuery(q), p.depth(q['max-depth']), queryContext(request))
   }
   const checkPost = async (request: Request, body: unknown, db: ScopedDb) => {
     const q = parse(QuerySchema, queryOf(request))
-    return p.check(db, toTuple(parse(RelationshipSchema, body)), p.depth(q['max-depth']))
+    const b = parse(RelationshipSchema, body)
+    return p.check(db, toTuple(b), p.depth(q['max-depth']), b.context ?? {})
   }
   return app
     .get('/relation-tuples', async ({ request, tessera }) => {
@@ -188,11 +230,12 @@ export function readRoutes(app: RouteApp, p: Permissions) {
     .post('/relation-tuples/check/openapi', async ({ request, body, tessera }) => json({ allowed: await checkPost(request, body, tessera.db) }))
     .get('/relation-tuples/check/explain', async ({ request, tessera }) => {
       const q = parse(QuerySchema, queryOf(request))
-      return json(await p.explain(tessera.db, checkTupleFromQuery(q), p.depth(q['max-depth'])))
+      return json(await p.explain(tessera.db, checkTupleFromQuery(q), p.depth(q['max-depth']), queryContext(request)))
     })
     .post('/relation-tuples/check/explain', async ({ request, body, tessera }) => {
       const q = parse(QuerySchema, queryOf(request))
-      return json(await p.explain(tessera.db, toTuple(parse(RelationshipSchema, body)), p.depth(q['max-depth'])))
+      const b = parse(RelationshipSchema, body)
+      return json(await p.explain(tessera.db, toTuple(b), p.depth(q['max-depth']), b.context ?? {}))
     })
     .post('/relation-tuples/batch/check', async ({ request, body, tessera }) => {
       const q = parse(QuerySchema, queryOf(request))
@@ -207,7 +250,7 @@ export function readRoutes(app: RouteApp, p: Permissions) {
           if (!r.success) return { allowed: false, error: r.issues.map((i) => i.message).join('; ') }
           const t = toTuple(r.output)
           if (!p.knows(t.namespace)) return { allowed: false, error: `Unknown namespace with name "${t.namespace}".` }
-          return { allowed: await p.check(tessera.db, t, depth) }
+          return { allowed: await p.check(tessera.db, t, depth, r.output.context ?? {}) }
         }),
       )
       return json({ results })
@@ -231,7 +274,7 @@ export function readRoutes(app: RouteApp, p: Permissions) {
       const filter = { op: 'list-objects', namespace: q.namespace, relation: q.relation, subject }
       const size = Math.min(q.page_size ?? p.ctx.options.defaultPageSize, p.ctx.options.maxPageSize)
       const after = q.page_token ? (await p.openPage(tessera.tenant, filter as never, q.page_token))[0] : undefined
-      const r = await p.engine(tessera.db).listObjects(q.namespace, q.relation, subject, p.depth(q['max-depth']), size, after)
+      const r = await p.engine(tessera.db).listObjects(q.namespace, q.relation, subject, p.depth(q['max-depth']), size, after, p.ctx.options.maxListCandidates)
       return json({ objects: r.items, next_page_token: r.next ? await p.sealPage(tessera.tenant, filter as never, [r.next, '', '', '', '', '', '']) : '' })
     })
     .get('/relation-tuples/list-subjects', async ({ request, tessera }) => {
@@ -243,7 +286,7 @@ export function readRoutes(app: RouteApp, p: Permissions) {
       const filter = { op: 'list-subjects', namespace: q.namespace, object: q.object, relation: q.relation }
       const size = Math.min(q.page_size ?? p.ctx.options.defaultPageSize, p.ctx.options.maxPageSize)
       const after = q.page_token ? (await p.openPage(tessera.tenant, filter as never, q.page_token))[0] : undefined
-      const r = await p.engine(tessera.db).listSubjects(q.namespace, q.object, q.relation, p.depth(q['max-depth']), size, after)
+      const r = await p.engine(tessera.db).listSubjects(q.namespace, q.object, q.relation, p.depth(q['max-depth']), size, after, p.ctx.options.maxListCandidates)
       return json({ subject_ids: r.items, next_page_token: r.next ? await p.sealPage(tessera.tenant, filter as never, [r.next, '', '', '', '', '', '']) : '' })
     })
     .get('/namespaces', () => json({ namespaces: (p.names ?? []).map((name) => ({ name })) }))
@@ -263,6 +306,7 @@ export function writeRoutes(app: RouteApp, p: Permissions) {
       const b = parse(RelationshipSchema, body)
       p.requireNamespace(b.namespace)
       await new TupleStore(tessera.db).insert(toTuple(b))
+      await p.ctx.emit('relation_tuples.written', { inserted: [wire(toTuple(b))], deleted: [] }, { tenant: tessera.tenant })
       return json(wire(toTuple(b)), 201)
     })
     .patch('/admin/relation-tuples', async ({ body, tessera }) => {
@@ -275,6 +319,8 @@ export function writeRoutes(app: RouteApp, p: Permissions) {
           else await store.delete(toTuple(x.relation_tuple))
         }
       })
+      const of = (action: string) => patches.filter((x) => x.action === action).map((x) => wire(toTuple(x.relation_tuple)))
+      await p.ctx.emit('relation_tuples.written', { inserted: of('insert'), deleted: of('delete') }, { tenant: tessera.tenant })
       return new Response(null, { status: 204 })
     })
     .delete('/admin/relation-tuples', async ({ request, tessera }) => {
@@ -287,7 +333,8 @@ export function writeRoutes(app: RouteApp, p: Permissions) {
       const subject = querySubject(q)
       if (subject) filter.subject = subject
       if (Object.keys(filter).length === 0) throw new BadRequestError(undefined, { reason: 'give at least one filter; deleting every relation tuple is refused' })
-      await new TupleStore(tessera.db).deleteWhere(filter)
+      const count = await new TupleStore(tessera.db).deleteWhere(filter)
+      await p.ctx.emit('relation_tuples.deleted', { filter: { ...filter }, count }, { tenant: tessera.tenant })
       return new Response(null, { status: 204 })
     })
 }

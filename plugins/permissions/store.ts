@@ -5,6 +5,7 @@
  * stored as the empty string so the primary key makes writes idempotent. `ss_ns <> ''` marks a subject set.
  */
 import { type ScopedDb, sql } from 'tessera'
+import type { Condition } from './conditions.ts'
 
 export interface SubjectSet {
   namespace: string
@@ -19,6 +20,8 @@ export interface Tuple {
   object: string
   relation: string
   subject: Subject
+  /** Evaluated against the request context at check time; absent: unconditional. */
+  condition?: Condition | null
 }
 
 export interface TupleQuery {
@@ -36,6 +39,7 @@ interface Row {
   ss_ns: string
   ss_obj: string
   ss_rel: string
+  condition?: Condition | null
 }
 
 /** The keyset position after the last row of a page. */
@@ -61,17 +65,23 @@ CREATE INDEX permission_tuples_by_subject_id ON permission_tuples (nid, sid, nam
 CREATE INDEX permission_tuples_by_subject_set ON permission_tuples (nid, ss_ns, ss_obj, ss_rel, namespace, relation);
 `,
   },
+  {
+    id: '0002_tuple_conditions',
+    up: `ALTER TABLE permission_tuples ADD COLUMN condition JSONB;`,
+  },
 ]
 
 const cols = (s: Subject) => ('id' in s ? [s.id, '', '', ''] : ['', s.set.namespace, s.set.object, s.set.relation])
 
 function toTuple(r: Row): Tuple {
-  return {
+  const t: Tuple = {
     namespace: r.namespace,
     object: r.object,
     relation: r.relation,
     subject: r.ss_ns !== '' ? { set: { namespace: r.ss_ns, object: r.ss_obj, relation: r.ss_rel } } : { id: r.sid },
   }
+  if (r.condition) t.condition = r.condition
+  return t
 }
 
 export class TupleStore {
@@ -79,9 +89,10 @@ export class TupleStore {
 
   async insert(t: Tuple): Promise<void> {
     const [sid, ns, obj, rel] = cols(t.subject)
-    await this.db.exec(sql`INSERT INTO permission_tuples (nid, namespace, object, relation, sid, ss_ns, ss_obj, ss_rel, created_at)
-      VALUES (${this.db.nid}, ${t.namespace}, ${t.object}, ${t.relation}, ${sid}, ${ns}, ${obj}, ${rel}, ${new Date()})
-      ON CONFLICT DO NOTHING`)
+    const condition = t.condition ? sql.json(t.condition) : null
+    await this.db.exec(sql`INSERT INTO permission_tuples (nid, namespace, object, relation, sid, ss_ns, ss_obj, ss_rel, created_at, condition)
+      VALUES (${this.db.nid}, ${t.namespace}, ${t.object}, ${t.relation}, ${sid}, ${ns}, ${obj}, ${rel}, ${new Date()}, ${condition})
+      ON CONFLICT (nid, namespace, object, relation, sid, ss_ns, ss_obj, ss_rel) DO UPDATE SET condition = excluded.condition`)
   }
 
   async delete(t: Tuple): Promise<void> {
@@ -112,7 +123,7 @@ export class TupleStore {
     const after = cursor
       ? sql` AND (namespace, object, relation, sid, ss_ns, ss_obj, ss_rel) > (${cursor[0]}, ${cursor[1]}, ${cursor[2]}, ${cursor[3]}, ${cursor[4]}, ${cursor[5]}, ${cursor[6]})`
       : sql.empty
-    const rows = await this.db.query<Row>(sql`SELECT namespace, object, relation, sid, ss_ns, ss_obj, ss_rel FROM permission_tuples
+    const rows = await this.db.query<Row>(sql`SELECT namespace, object, relation, sid, ss_ns, ss_obj, ss_rel, condition FROM permission_tuples
       WHERE nid = ${this.db.nid} AND ${this.#where(q)}${after}
       ORDER BY namespace, object, relation, sid, ss_ns, ss_obj, ss_rel LIMIT ${size + 1}`)
     const more = rows.length > size
@@ -124,20 +135,42 @@ export class TupleStore {
     }
   }
 
-  /** Is there a tuple `namespace:object#relation@subject`? */
-  async has(namespace: string, object: string, relation: string, subject: Subject): Promise<boolean> {
+  /** The tuple `namespace:object#relation@subject`, if stored: its condition (null when unconditional). */
+  async direct(namespace: string, object: string, relation: string, subject: Subject): Promise<{ condition: Condition | null } | undefined> {
     const [sid, ns, obj, rel] = cols(subject)
-    const row = await this.db.one(sql`SELECT 1 AS x FROM permission_tuples WHERE nid = ${this.db.nid} AND namespace = ${namespace}
+    return this.db.one<{ condition: Condition | null }>(sql`SELECT condition FROM permission_tuples WHERE nid = ${this.db.nid} AND namespace = ${namespace}
       AND object = ${object} AND relation = ${relation} AND sid = ${sid} AND ss_ns = ${ns} AND ss_obj = ${obj} AND ss_rel = ${rel}`)
-    return row !== undefined
+  }
+
+  /**
+   * One round trip for a check step: whether `namespace:object#relation@subject` is stored (with its
+   * condition), and the subject sets of `namespace:object#relation`.
+   */
+  async step(namespace: string, object: string, relation: string, subject: Subject) {
+    const [sid, ns, obj, rel] = cols(subject)
+    // two primary-key lookups in one statement: the exact tuple, and the subject sets (sid = '');
+    // never a scan of the relation's direct subjects, however many there are. No ORDER BY: on SQLite it
+    // costs a sorter per lookup (6x slower), and the order only decides which derivation explain shows.
+    const rows = await this.db.query<{ d: number; sid: string; ss_ns: string; ss_obj: string; ss_rel: string; condition: Condition | null }>(sql`SELECT 1 AS d, sid, ss_ns, ss_obj, ss_rel, condition
+      FROM permission_tuples WHERE nid = ${this.db.nid} AND namespace = ${namespace} AND object = ${object} AND relation = ${relation}
+        AND sid = ${sid} AND ss_ns = ${ns} AND ss_obj = ${obj} AND ss_rel = ${rel}
+      UNION ALL
+      SELECT 0 AS d, sid, ss_ns, ss_obj, ss_rel, condition
+      FROM permission_tuples WHERE nid = ${this.db.nid} AND namespace = ${namespace} AND object = ${object} AND relation = ${relation} AND sid = ''`)
+    let direct: { condition: Condition | null } | undefined
+    const sets: (SubjectSet & { condition: Condition | null })[] = []
+    for (const r of rows) {
+      if (Number(r.d) === 1) direct = { condition: r.condition }
+      else sets.push({ namespace: r.ss_ns, object: r.ss_obj, relation: r.ss_rel, condition: r.condition })
+    }
+    return { direct, sets }
   }
 
   /** The subject sets of `namespace:object#relation`. */
-  async subjectSets(namespace: string, object: string, relation: string): Promise<SubjectSet[]> {
-    const rows = await this.db.query<{ ss_ns: string; ss_obj: string; ss_rel: string }>(sql`SELECT ss_ns, ss_obj, ss_rel FROM permission_tuples
-      WHERE nid = ${this.db.nid} AND namespace = ${namespace} AND object = ${object} AND relation = ${relation} AND sid = ''
-      ORDER BY ss_ns, ss_obj, ss_rel`)
-    return rows.map((r) => ({ namespace: r.ss_ns, object: r.ss_obj, relation: r.ss_rel }))
+  async subjectSets(namespace: string, object: string, relation: string): Promise<(SubjectSet & { condition: Condition | null })[]> {
+    const rows = await this.db.query<{ ss_ns: string; ss_obj: string; ss_rel: string; condition: Condition | null }>(sql`SELECT ss_ns, ss_obj, ss_rel, condition FROM permission_tuples
+      WHERE nid = ${this.db.nid} AND namespace = ${namespace} AND object = ${object} AND relation = ${relation} AND sid = ''`)
+    return rows.map((r) => ({ namespace: r.ss_ns, object: r.ss_obj, relation: r.ss_rel, condition: r.condition }))
   }
 
   /** Objects of a namespace that appear in any tuple (as object or in a subject set), in order, after `after`. */
