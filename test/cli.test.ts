@@ -90,7 +90,7 @@ describe('tessera migrate (SQLite)', () => {
     const file = `${scratch.dir}/concurrent.sqlite`
     const config = scratch.write('concurrent.yaml', `dsn: "sqlite://${file}"\nplugins:\n  - use: ${FIXTURE_NOTES}\n`)
     const [a, b] = await Promise.all([runCli(['migrate', 'up', '--config', config]), runCli(['migrate', 'up', '--config', config])])
-    expect([a.code, b.code]).toEqual([0, 0])
+    expect({ a: a.code, b: b.code, errA: a.stderr, errB: b.stderr }).toEqual({ a: 0, b: 0, errA: '', errB: '' })
     const db = new Database(file)
     const rows = db.query('SELECT plugin, id FROM tessera_migrations ORDER BY id').all()
     db.close()

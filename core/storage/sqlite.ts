@@ -73,6 +73,31 @@ function buildDecoder(stmt: Statement): Decoder | null {
   }
 }
 
+/**
+ * SQLITE_BUSY that SQLite returns without waiting on busy_timeout: switching a brand-new file to WAL
+ * while another process opens it, WAL recovery, a stale read snapshot. Safe to retry from scratch.
+ */
+function isBusy(e: unknown): boolean {
+  const code = (e as { code?: string } | null)?.code ?? ''
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || /database is locked|database table is locked/i.test((e as Error)?.message ?? '')
+}
+
+const BUSY_RETRY_MS = 5000
+
+/** Run a statement at open time, retrying busy answers for up to 5 s (blocking: only at startup). */
+function runWithBusyRetry(db: BunDatabase, text: string): void {
+  const deadline = Date.now() + BUSY_RETRY_MS
+  for (;;) {
+    try {
+      db.run(text)
+      return
+    } catch (e) {
+      if (!isBusy(e) || Date.now() > deadline) throw e
+      Bun.sleepSync(5 + Math.random() * 20)
+    }
+  }
+}
+
 function mapError(e: unknown): unknown {
   const code = (e as { code?: string } | null)?.code ?? ''
   const msg = e instanceof Error ? e.message : ''
@@ -174,10 +199,10 @@ class SqliteConnection {
       this.#db = new BunDatabase(path, { create: true, strict: true })
       this.#db.run('PRAGMA busy_timeout = 5000')
       if (path !== ':memory:') {
-        this.#db.run('PRAGMA journal_mode = WAL')
-        this.#db.run('PRAGMA synchronous = NORMAL')
+        runWithBusyRetry(this.#db, 'PRAGMA journal_mode = WAL')
+        runWithBusyRetry(this.#db, 'PRAGMA synchronous = NORMAL')
       }
-      this.#db.run('PRAGMA foreign_keys = ON')
+      runWithBusyRetry(this.#db, 'PRAGMA foreign_keys = ON')
     } catch (e) {
       throw new StorageUnavailableError(`cannot open SQLite database ${path}`, e)
     }
@@ -244,7 +269,17 @@ class SqliteConnection {
   async topLevelTransaction<T>(fn: (conn: SqliteConnection) => Promise<T>, begin: string): Promise<T> {
     const release = await this.#mutex.acquire()
     try {
-      this.raw(begin)
+      // BEGIN IMMEDIATE waits on busy_timeout; retry the busy answers SQLite gives without waiting.
+      const deadline = Date.now() + BUSY_RETRY_MS
+      for (;;) {
+        try {
+          this.#db.run(begin)
+          break
+        } catch (e) {
+          if (!isBusy(e) || Date.now() > deadline) throw mapError(e)
+          await Bun.sleep(5 + Math.random() * 20)
+        }
+      }
       try {
         const result = await fn(this)
         this.raw('COMMIT')
