@@ -32,7 +32,20 @@ function displayHost(host: string): string {
   return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
 }
 
+/** The path of an absolute request URL, without parsing the whole URL. */
+export function pathOf(url: string): string {
+  const start = url.indexOf('/', url.indexOf('//') + 2)
+  if (start < 0) return '/'
+  let end = url.length
+  const q = url.indexOf('?', start)
+  if (q >= 0) end = q
+  const h = url.indexOf('#', start)
+  if (h >= 0 && h < end) end = h
+  return url.slice(start, end)
+}
+
 export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<RunningServer> {
+  const serverTracer = tracer()
   await kernel.start({ migrate: opts.migrate })
   const cfg = kernel.config.serve
   let inFlight = 0
@@ -51,11 +64,11 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
         const t0 = performance.now()
         const remote = server.requestIP(request)?.address
         kernel.setRemoteAddress(request, remote)
-        const url = new URL(request.url)
+        const path = pathOf(request.url)
         const parent = extractContext(request.headers)
-        const span = tracer().startSpan(
-          `${request.method} ${url.pathname}`,
-          { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'url.path': url.pathname, 'tessera.listener': listener } },
+        const span = serverTracer.startSpan(
+          `${request.method} ${path}`,
+          { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'url.path': path, 'tessera.listener': listener } },
           parent,
         )
         let response: Response
@@ -85,10 +98,11 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
         span.end()
         const ms = Math.round((performance.now() - t0) * 100) / 100
         const log = rc?.log ?? kernel.log
+        if (!log.enabled(response.status >= 500 ? 'error' : 'info')) return response
         const fields = {
           listener,
           method: request.method,
-          path: url.pathname,
+          path,
           status: response.status,
           ms,
           remote,

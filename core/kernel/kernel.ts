@@ -231,11 +231,18 @@ export class Kernel {
     if (!p) {
       p = (async () => {
         const requestId = requestIdFor(request)
-        const tenant = await resolveTenant(request, this.config.tenancy)
+        const tenancy = this.config.tenancy
+        const tenant = tenancy.resolve || tenancy.hosts ? await resolveTenant(request, tenancy) : tenancy.default
+        const root = this.log
+        let log: Logger | undefined
         return {
           requestId,
           tenant,
-          log: this.log.child({ request_id: requestId, tenant }),
+          // built on first use: most requests never log
+          get log() {
+            log ??= root.child({ request_id: requestId, tenant })
+            return log
+          },
           db: this.#storage.scoped(tenant),
           startedAt: performance.now(),
           remoteAddress: this.#peers.get(request),

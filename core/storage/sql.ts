@@ -97,8 +97,34 @@ export interface RenderedQuery {
   params: unknown[]
 }
 
+const isFragment = (v: unknown): boolean =>
+  v instanceof Sql || v instanceof Raw || v instanceof Ident || v instanceof Join || v instanceof DialectChoice
+
+/** Text of flat queries (values only, no fragments) by call site and dialect: built once. */
+const flatText: Record<DialectName, WeakMap<readonly string[], string>> = { sqlite: new WeakMap(), postgres: new WeakMap() }
+
 /** Render a query for a dialect: text with placeholders, and encoded parameters. */
 export function render(query: Sql, dialect: Dialect): RenderedQuery {
+  const values = query.values
+  let flat = true
+  for (let i = 0; i < values.length; i++) {
+    if (isFragment(values[i])) {
+      flat = false
+      break
+    }
+  }
+  if (flat) {
+    const cache = flatText[dialect.name]
+    let text = cache.get(query.strings)
+    if (text === undefined) {
+      text = query.strings[0] ?? ''
+      for (let i = 1; i < query.strings.length; i++) text += dialect.placeholder(i) + query.strings[i]
+      cache.set(query.strings, text)
+    }
+    const params = new Array<unknown>(values.length)
+    for (let i = 0; i < values.length; i++) params[i] = dialect.encode(values[i])
+    return { text, params }
+  }
   const params: unknown[] = []
   let text = ''
   const emit = (value: unknown): void => {
