@@ -51,7 +51,9 @@ try {
   } finally {
     await bare.stop()
   }
-  const server = await startServer(['bun', 'bin/tessera.ts', 'serve', '--config', config, '--dev'], { ready: `http://127.0.0.1:${ADMIN}/health/alive` })
+  // BENCH_PROFILE=<dir> writes a CPU profile of the server (markdown) there when it exits
+  const bun = process.env.BENCH_PROFILE ? ['bun', '--cpu-prof-md', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : ['bun']
+  const server = await startServer([...bun, 'bin/tessera.ts', 'serve', '--config', config, '--dev'], { ready: `http://127.0.0.1:${ADMIN}/health/alive` })
   try {
     const probe = await fetch(`${server.url}/decisions/api/orders`, { headers: { authorization: `Bearer ${token}` } })
     if (probe.status !== 200 || probe.headers.get('x-user') !== 'bench-user') throw new Error(`the decision endpoint answered ${probe.status}; check the rule`)
