@@ -28,7 +28,8 @@ function redirect(location: string, cookies: string[] = []): Response {
 }
 
 type Ip = { requestIP?(r: Request): { address: string } | null } | null | undefined
-const ipOf = (server: Ip, request: Request) => server?.requestIP?.(request)?.address ?? null
+/** The peer address: the core's request context (set from the socket by `tessera serve`), else Elysia's server when embedded. */
+const ipOf = (server: Ip, request: Request, remoteAddress?: string) => remoteAddress ?? server?.requestIP?.(request)?.address ?? null
 
 function csrfCookie(csrf: string, request: Request): string {
   const secure = new URL(request.url).protocol === 'https:'
@@ -72,7 +73,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         } else if (request.headers.get('x-session-token') && (await core.fromRequest(request, tessera.tenant))) {
           return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
         }
-        const { flow, csrf } = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request), { returnTo: type === 'browser' ? q.return_to : undefined })
+        const { flow, csrf } = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera.remoteAddress), { returnTo: type === 'browser' ? q.return_to : undefined })
         if (type === 'api') return json(flow)
         if (wantsJson(request)) return json(flow, 200, [['set-cookie', csrfCookie(csrf, request)]])
         return redirect(engine.uiUrl(kind, flow.id), [csrfCookie(csrf, request)])
@@ -93,7 +94,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     app.post(`/self-service/${kind}`, async ({ request, tessera, query, body, server }) => {
       const id = String((query as Record<string, string>).flow ?? '')
       const db = tessera.db
-      const ip = ipOf(server as Ip, request)
+      const ip = ipOf(server as Ip, request, tessera.remoteAddress)
       const stored = await engine.load(kind, id, db)
       const flow = stored.flow
       const input = nestBody(body)

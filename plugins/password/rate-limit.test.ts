@@ -41,5 +41,30 @@ for (const driver of drivers('pwratelimit')) {
       expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0)
       expect((await limited.json()).error.code).toBe(429)
     })
+
+    it("counts per peer address from the core's request context, which a spoofed X-Forwarded-For cannot change", async () => {
+      const apps = await boot(scratch.db, { password: { hasher: { memoryCost: 64, timeCost: 1 }, breachCheck: { enabled: false }, rateLimit: { perIp: 2, perIdentifier: 100, windowSeconds: 600 } } })
+      try {
+        const from = async (peer: string, identifier: string) => {
+          const flowReq = new Request('http://localhost/self-service/login/api')
+          apps.kernel.setRemoteAddress(flowReq, peer)
+          const flow = await (await apps.public.handle(flowReq)).json()
+          const req = new Request(`http://localhost/self-service/login?flow=${flow.id}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-forwarded-for': `10.0.0.${Math.floor(Math.random() * 250)}` },
+            body: JSON.stringify({ method: 'password', identifier, password: 'wrong password here' }),
+          })
+          apps.kernel.setRemoteAddress(req, peer)
+          return (await apps.public.handle(req)).status
+        }
+        expect(await from('203.0.113.9', 'p@example.com')).toBe(400)
+        expect(await from('203.0.113.9', 'q@example.com')).toBe(400)
+        expect(await from('203.0.113.9', 'r@example.com')).toBe(429)
+        // another peer has its own count
+        expect(await from('198.51.100.7', 's@example.com')).toBe(400)
+      } finally {
+        await apps.kernel.stop()
+      }
+    })
   })
 }
