@@ -80,6 +80,37 @@ export interface SelfServiceFlow {
 }
 
 import type { Awaitable } from '../plugin.ts'
+import type { ScopedDb } from '../storage/scoped.ts'
+
+/** A stored credential as the flow engine hands it to a method. */
+export interface StoredCredential {
+  identity_id: string
+  config: Record<string, unknown>
+  /** The identity's state (`active`, `inactive`). */
+  state: string
+}
+
+/**
+ * What the flow engine (the identity plugin) gives a credential method's hooks: the tenant, its database,
+ * the request and peer address, and access to credentials. Methods depend on this contract, never on the
+ * identity plugin's files.
+ */
+export interface FlowMethodContext {
+  tenant: string
+  db: ScopedDb
+  request: Request
+  /** The peer address, when known. */
+  ip: string | null
+  kind: FlowKind
+  credentials: {
+    /** The credential of `type` with this identifier (normalised by the engine), and its identity's state. */
+    find(type: string, identifier: string): Promise<StoredCredential | undefined>
+    updateConfig(identityId: string, type: string, config: Record<string, unknown>): Promise<void>
+    normalise(identifier: string): string
+  }
+  /** Registration: the validated traits and their identifiers for this method. */
+  registration?: { traits: Record<string, unknown>; identifiers: string[] }
+}
 
 /** A method's answer to a submission. */
 export type MethodOutcome =

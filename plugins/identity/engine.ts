@@ -9,6 +9,7 @@ import {
   BadRequestError,
   type CredentialMethod,
   type FlowKind,
+  type FlowMethodContext,
   type FlowType,
   ForbiddenError,
   NotFoundError,
@@ -29,22 +30,8 @@ import { isAllowedReturnTo } from './return-to.ts'
 
 export const CSRF_COOKIE = 'tessera_csrf_token'
 
-/** What a credential method gets from the engine (structurally typed: methods do not import this plugin). */
-export interface FlowMethodContext {
-  tenant: string
-  db: ScopedDb
-  request: Request
-  ip: string | null
-  kind: FlowKind
-  credentials: {
-    /** The credential of `type` with this identifier (normalised by the engine), and its identity's state. */
-    find(type: string, identifier: string): Promise<{ identity_id: string; config: Record<string, unknown>; state: string } | undefined>
-    updateConfig(identityId: string, type: string, config: Record<string, unknown>): Promise<void>
-    normalise(identifier: string): string
-  }
-  /** Registration: the validated traits and their password identifiers. */
-  registration?: { traits: Record<string, unknown>; identifiers: string[] }
-}
+/** What a credential method gets from the engine: the contract lives in the core (core/flows/types.ts). */
+export type { FlowMethodContext } from 'tessera'
 
 interface StoredFlow {
   flow: SelfServiceFlow

@@ -18,6 +18,7 @@ import {
   BadRequestError,
   type CredentialMethod,
   type FlowKind,
+  type FlowMethodContext,
   type MethodOutcome,
   type ScopedDb,
   type SelfServiceFlow,
@@ -69,19 +70,8 @@ export const PasswordOptions = v.object({
 export type PasswordOptions = v.InferInput<typeof PasswordOptions>
 type Options = v.InferOutput<typeof PasswordOptions>
 
-/** What the identity plugin's flow engine passes (see plugins/identity/engine.ts). */
-interface MethodContext {
-  tenant: string
-  db: ScopedDb
-  ip: string | null
-  kind: FlowKind
-  credentials: {
-    find(type: string, identifier: string): Promise<{ identity_id: string; config: Record<string, unknown>; state: string } | undefined>
-    updateConfig(identityId: string, type: string, config: Record<string, unknown>): Promise<void>
-    normalise(identifier: string): string
-  }
-  registration?: { traits: Record<string, unknown>; identifiers: string[] }
-}
+/** What the identity plugin's flow engine passes: the core's contract. */
+type MethodContext = FlowMethodContext
 
 const label = (id: number, text: string): UiText => ({ id, text, type: 'info' })
 function node(group: UiNode['group'], name: string, type: string, attrs: Record<string, unknown>, lbl?: UiText): UiNode {
