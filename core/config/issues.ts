@@ -62,6 +62,10 @@ function received(issue: AnyIssue, sensitive: boolean): string | undefined {
 
 function describeMessage(issue: AnyIssue, sensitive: boolean): string {
   const msg = issue.message
+  if (/^Invalid key: /.test(msg) && issue.received === 'undefined') return 'is required but missing'
+  if (/^Invalid type: /.test(msg) && issue.received === 'undefined' && issue.expected && issue.expected !== 'never') {
+    return `is required but missing (expected ${issue.expected})`
+  }
   const m = /^Invalid [a-z ]+: Expected (.+) but received (.+)$/.exec(msg)
   if (m) return sensitive ? `expected ${m[1]}` : `expected ${m[1]}, received ${m[2]}`
   const got = received(issue, sensitive)

@@ -1,5 +1,6 @@
 import type { Awaitable, FlowKind, SelfServiceFlow, UiText } from 'tessera'
 import * as v from 'valibot'
+import { unsafeReturnToEntry } from './return-to.ts'
 
 /** What a TypeScript flow hook sees. */
 export interface FlowHookEvent {
@@ -70,7 +71,11 @@ export const IdentityOptions = v.object({
     v.object({
       uiUrl: v.optional(v.pipe(v.string(), v.url(), d('Base URL of the self-service UI; browser flows redirect to `<uiUrl>/<flow>?flow=<id>`.')), 'http://localhost:4455'),
       defaultReturnUrl: v.optional(v.pipe(v.string(), v.url(), d('Where browsers go after a flow without return_to.')), 'http://localhost:4455/'),
-      allowedReturnUrls: v.optional(v.pipe(v.array(v.string()), d("return_to allow-list, Kratos' semantics: scheme and host must match (`https://*.example.com` admits sub-domains), the path must match at a `/` boundary.")), []),
+      allowedReturnUrls: v.optional(v.pipe(v.array(v.pipe(v.string(), v.rawCheck(({ dataset, addIssue }) => {
+        if (!dataset.typed) return
+        const why = unsafeReturnToEntry(dataset.value)
+        if (why) addIssue({ message: why })
+      }))), d("return_to allow-list, Kratos' semantics: scheme and host must match (`https://*.example.com` admits sub-domains), the path must match at a `/` boundary.")), []),
       flowLifespan: v.optional(v.pipe(Seconds, d('How long a flow can be submitted (default 1 h).')), 3600),
       registrationAfter: v.optional(v.pipe(v.array(Hook), d("Hooks after a successful registration; `session` logs the user in (Kratos' `session` hook).")), ['session']),
       loginAfter: v.optional(v.pipe(v.array(Hook), d('Hooks after a successful login; `revoke_active_sessions` signs out every other session.')), []),

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'bun:test'
 import { compileSchema, identifiersOf, validateTraits } from './schemas.ts'
-import { quickstartSchema } from './testing/setup.ts'
-import { isAllowedReturnTo } from './return-to.ts'
+import { boot, quickstartSchema } from './testing/setup.ts'
+import { isAllowedReturnTo, unsafeReturnToEntry } from './return-to.ts'
 
 const username2020 = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -65,5 +65,28 @@ describe('return_to allow-list (security checklist)', () => {
     ['/relative', false],
   ])('%s → %p', (url, ok) => {
     expect(isAllowedReturnTo(url as string, allowed)).toBe(ok as boolean)
+  })
+})
+
+describe('return_to allow-list entries (security checklist, Kratos d027980ec)', () => {
+  it.each([
+    ['*', false],
+    ['https://*', false],
+    ['https://*.com', false],
+    ['https://*.co.uk', false],
+    ['https://*foo.com', false],
+    ['https://foo.*.com', false],
+    ['https://*.example.com', true],
+    ['https://*.example.co.uk/app', true],
+    ['https://shop.test/app', true],
+    ['not a url', false],
+  ])('%s is %s', (entry, ok) => {
+    expect(unsafeReturnToEntry(entry as string) === null).toBe(ok as boolean)
+  })
+
+  it('refuses to boot with an unsafe entry, naming its path', async () => {
+    await expect(
+      boot(undefined, { identity: { selfservice: { uiUrl: 'http://ui.test', defaultReturnUrl: 'https://app.example.com/', allowedReturnUrls: ['https://ok.example.com/', 'https://*.com'] } } }),
+    ).rejects.toThrow('plugins[0].options.selfservice.allowedReturnUrls[1]: a wildcard on a public suffix (com) admits every site under it')
   })
 })
