@@ -169,12 +169,27 @@ export class IdentityCore implements SessionService {
 }
 
 export function cookie(request: Request, name: string): string | null {
+  return cookies(request, name)[0] ?? null
+}
+
+/**
+ * Every value of cookie `name` (a browser sends several when cookies of the same name exist for
+ * several paths or domains). A malformed %-escape keeps the raw value instead of failing the request.
+ */
+export function cookies(request: Request, name: string): string[] {
   const header = request.headers.get('cookie')
-  if (!header) return null
+  if (!header) return []
+  const out: string[] = []
   for (const part of header.split(';')) {
     const eq = part.indexOf('=')
     if (eq < 0) continue
-    if (part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim())
+    if (part.slice(0, eq).trim() !== name) continue
+    const raw = part.slice(eq + 1).trim()
+    try {
+      out.push(decodeURIComponent(raw))
+    } catch {
+      out.push(raw)
+    }
   }
-  return null
+  return out
 }

@@ -22,7 +22,7 @@ import {
   randomToken,
   sql,
 } from 'tessera'
-import { type IdentityCore, cookie } from './core.ts'
+import { type IdentityCore, cookie, cookies } from './core.ts'
 import { text } from './messages.ts'
 import type { FlowHookEvent, FlowHookResult, IdentityHooks } from './options.ts'
 import { IdentityRepo } from './repo.ts'
@@ -172,16 +172,14 @@ export class FlowEngine {
   /** Fetching a browser flow needs the CSRF cookie it was issued with (Kratos). */
   checkCsrfCookie(stored: StoredFlow, request: Request): void {
     if (stored.flow.type !== 'browser') return
-    const c = cookie(request, CSRF_COOKIE)
-    if (!c || !constantTimeEqual(c, stored.csrf)) throw csrfViolation()
+    if (!hasCsrfCookie(request, stored.csrf)) throw csrfViolation()
   }
 
   /** Double submit: the form's csrf_token, the cookie and the flow must agree. */
   checkCsrfSubmit(stored: StoredFlow, request: Request, body: Record<string, unknown>): void {
     if (stored.flow.type !== 'browser') return
-    const c = cookie(request, CSRF_COOKIE)
     const t = typeof body.csrf_token === 'string' ? body.csrf_token : ''
-    if (!c || !t || !constantTimeEqual(c, stored.csrf) || !constantTimeEqual(t, stored.csrf)) throw csrfViolation()
+    if (!t || !constantTimeEqual(t, stored.csrf) || !hasCsrfCookie(request, stored.csrf)) throw csrfViolation()
   }
 
   /** Put the submitted values and messages on the flow's nodes for the next render. */
@@ -237,6 +235,13 @@ export function nestBody(body: unknown): Record<string, unknown> {
 
 export function flowNotFound(): TesseraError {
   return new NotFoundError('The requested flow could not be found.', { id: 'self_service_flow_not_found' })
+}
+
+/** Whether any CSRF cookie the request carries is this flow's (with two present, the right one counts: Kratos 633076be0). */
+function hasCsrfCookie(request: Request, expected: string): boolean {
+  let ok = false
+  for (const c of cookies(request, CSRF_COOKIE)) if (constantTimeEqual(c, expected)) ok = true
+  return ok
 }
 
 export function csrfViolation(): TesseraError {
