@@ -21,6 +21,7 @@ import {
   type FlowMethodContext,
   type MethodOutcome,
   type ScopedDb,
+  type Storage,
   type SelfServiceFlow,
   TooManyRequestsError,
   type UiNode,
@@ -63,6 +64,7 @@ export const PasswordOptions = v.object({
       perIdentifier: v.optional(v.pipe(Int(1), d('Failed logins per identifier per window.')), 10),
       perIp: v.optional(v.pipe(Int(1), d('Failed logins per client IP per window.')), 100),
       windowSeconds: v.optional(Int(1), 300),
+      sweepIntervalSeconds: v.optional(v.pipe(Int(1), d('Seconds between sweeps that delete counters of windows already over (bounded batches, per tenant).')), 300),
     }),
     {},
   ),
@@ -130,13 +132,26 @@ export class RateLimiter {
     await db.exec(sql`UPDATE password_login_attempts SET count = count - 1 WHERE nid = ${db.nid} AND key = ${key} AND window_start = ${windowStart} AND count > 0`)
   }
 
-  /** Delete up to `limit` rows of this tenant whose window ended before `now`. Returns how many. */
-  async sweep(db: ScopedDb, now: number, limit: number): Promise<number> {
+  /**
+   * Delete the counters of windows already over (a new attempt would reset them anyway), tenant by tenant:
+   * at most `batchSize` rows per statement and `maxBatches` statements per tenant. Returns how many.
+   */
+  async sweep(storage: Storage, now = Date.now(), batchSize = 500, maxBatches = 20): Promise<number> {
     const before = this.window(now)
-    return (
-      await db.exec(sql`DELETE FROM password_login_attempts WHERE nid = ${db.nid} AND key IN (
-        SELECT key FROM password_login_attempts WHERE nid = ${db.nid} AND window_start < ${before} LIMIT ${limit})`)
-    ).rowCount
+    const tenants = await storage.db.query<{ nid: string }>(sql`SELECT DISTINCT nid FROM password_login_attempts WHERE window_start < ${before}`)
+    let total = 0
+    for (const { nid } of tenants) {
+      const db = storage.scoped(nid)
+      for (let i = 0; i < maxBatches; i++) {
+        const n = (
+          await db.exec(sql`DELETE FROM password_login_attempts WHERE nid = ${db.nid} AND key IN (
+            SELECT key FROM password_login_attempts WHERE nid = ${db.nid} AND window_start < ${before} LIMIT ${batchSize})`)
+        ).rowCount
+        total += n
+        if (n < batchSize) break
+      }
+    }
+    return total
   }
 }
 
@@ -204,6 +219,8 @@ function passwordMethod(o: Options): CredentialMethod<MethodContext> {
   }
 }
 
+const sweepers = new WeakMap<object, () => Promise<void>>()
+
 export const password = definePlugin({
   id: 'password',
   description: 'The password credential method: argon2id, NIST policy, breach check, rate limiting',
@@ -220,8 +237,37 @@ export const password = definePlugin({
   PRIMARY KEY (nid, key)
 );`,
     },
+    {
+      // The sweep of counters of windows already over (RateLimiter.sweep) finds its rows per tenant by window.
+      id: '0002_window_idx',
+      up: `CREATE INDEX password_login_attempts_window_idx ON password_login_attempts (nid, window_start);`,
+    },
   ],
   credentialMethods: (ctx) => [passwordMethod(ctx.options)],
+  onStart(ctx) {
+    const o = ctx.options.rateLimit
+    if (!o.enabled) return
+    const limiter = new RateLimiter(o)
+    let running: Promise<unknown> | null = null
+    const timer = setInterval(() => {
+      if (running) return
+      running = limiter
+        .sweep(ctx.storage)
+        .catch((err) => ctx.log.error('rate-limit sweep failed', { err }))
+        .finally(() => {
+          running = null
+        })
+    }, o.sweepIntervalSeconds * 1000)
+    timer.unref?.()
+    sweepers.set(ctx, async () => {
+      clearInterval(timer)
+      await running
+    })
+  },
+  async onStop(ctx) {
+    await sweepers.get(ctx)?.()
+    sweepers.delete(ctx)
+  },
   setup(ctx) {
     // Admin imports (POST /admin/identities with credentials.password): the identity plugin asks for this service.
     ctx.services.provide(
