@@ -140,6 +140,12 @@ export class IdentityCore implements SessionService {
     return { id: r.id, identityId: r.identity_id, aal: r.aal, expiresAt, json: r.snapshot }
   }
 
+  /** whoami: the identity id and pre-rendered JSON of a live session, or null. `db` is the request's own ScopedDb. */
+  async liveSnapshot(db: ScopedDb, token: string): Promise<{ identityId: string; json: string } | null> {
+    const r = await new SessionRepo(db).liveSnapshotByToken(token, new Date())
+    return r?.snapshot ? { identityId: r.identity_id, json: r.snapshot } : null
+  }
+
   async fromToken(token: string, tenant: string): Promise<ActiveSession | null> {
     const s = await this.snapshot(token, tenant)
     if (!s) return null

@@ -14,6 +14,7 @@ import { migrations } from './migrations.ts'
 import { IdentityOptions } from './options.ts'
 import { adminRoutes } from './routes-admin.ts'
 import { publicRoutes } from './routes-public.ts'
+import { periodic, sweepExpiredFlows } from './sweep.ts'
 
 declare module 'tessera/events' {
   interface TesseraEvents {
@@ -28,6 +29,10 @@ declare module 'tessera/events' {
 
 export type { FlowMethodContext } from './engine.ts'
 export { IdentityOptions, type IdentityOptionsInput } from './options.ts'
+
+export { sweepExpiredFlows } from './sweep.ts'
+
+const sweepers = new WeakMap<object, { stop(): Promise<void> }>()
 
 const cores = new WeakMap<object, { core: IdentityCore; engine: FlowEngine }>()
 
@@ -49,6 +54,15 @@ export const identity = definePlugin({
   setup(ctx) {
     const { core } = coreOf(ctx)
     ctx.services.provide('identity.sessions', core, ctx.id)
+  },
+  onStart(ctx) {
+    const c = ctx.options.cleanup
+    if (!c.enabled) return
+    sweepers.set(ctx, periodic(c.intervalSeconds * 1000, () => sweepExpiredFlows(ctx.storage, c), ctx.log, 'expired-flow sweep'))
+  },
+  async onStop(ctx) {
+    await sweepers.get(ctx)?.stop()
+    sweepers.delete(ctx)
   },
   subjectResolvers: (ctx) => [
     {

@@ -85,4 +85,9 @@ CREATE TABLE identity_signing_keys (
     id: '0003_session_snapshot',
     up: `ALTER TABLE sessions ADD COLUMN snapshot TEXT;`,
   },
+  {
+    // The expired-flow sweep (sweep.ts) finds its rows per tenant by expiry.
+    id: '0004_flows_expires_idx',
+    up: `CREATE INDEX selfservice_flows_expires_idx ON selfservice_flows (nid, expires_at);`,
+  },
 ]

@@ -82,6 +82,16 @@ export const IdentityOptions = v.object({
     }),
     {},
   ),
+  cleanup: v.optional(
+    v.object({
+      enabled: v.optional(v.pipe(v.boolean(), d('Delete expired self-service flows periodically (started with the server, stopped with it).')), true),
+      intervalSeconds: v.optional(v.pipe(Seconds, d('Seconds between sweeps (default 5 min).')), 300),
+      graceSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), d('Keep a flow this long after it expired, so a late submit still answers "flow expired" (default 1 h).')), 3600),
+      batchSize: v.optional(v.pipe(Seconds, d('Rows per delete statement (default 500).')), 500),
+      maxBatches: v.optional(v.pipe(Seconds, d('Delete statements per tenant per sweep (default 20).')), 20),
+    }),
+    {},
+  ),
 })
 export type IdentityOptions = v.InferOutput<typeof IdentityOptions>
 export type IdentityOptionsInput = v.InferInput<typeof IdentityOptions>

@@ -4,7 +4,8 @@
  */
 import { ConflictError, NotFoundError, type ScopedDb, sql } from 'tessera'
 
-const sha256HexSync = (s: string): string => new Bun.CryptoHasher('sha256').update(s).digest('hex')
+// Static one-shot hash: no hasher object per call (whoami hashes the token on every request).
+const sha256HexSync = (s: string): string => Bun.CryptoHasher.hash('sha256', s, 'hex') as string
 
 export interface IdentityRow {
   id: string
@@ -170,6 +171,14 @@ export class SessionRepo {
   /** whoami: one lookup on the unique index (nid, token_hash); the snapshot is the rendered session. */
   async snapshotByToken(token: string): Promise<{ id: string; identity_id: string; aal: string; active: boolean; expires_at: Date; snapshot: string } | undefined> {
     return this.db.one(sql`SELECT id, identity_id, aal, active, expires_at, snapshot FROM sessions WHERE nid = ${this.db.nid} AND token_hash = ${hashToken(token)}`)
+  }
+
+  /**
+   * whoami's own lookup: the same unique index, but active and unexpired are decided in SQL and only the two
+   * columns the response needs come back (no timestamp decoded, no row fields that go unused).
+   */
+  async liveSnapshotByToken(token: string, now: Date): Promise<{ identity_id: string; snapshot: string | null } | undefined> {
+    return this.db.one(sql`SELECT identity_id, snapshot FROM sessions WHERE nid = ${this.db.nid} AND token_hash = ${hashToken(token)} AND active = ${true} AND expires_at > ${now}`)
   }
 
   async setSnapshot(id: string, snapshot: string): Promise<void> {

@@ -200,12 +200,14 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
   // Sessions.
   app.get('/.well-known/tessera/session-jwks.json', async ({ tessera }) => json(await tokenizer.jwks(tessera.db)))
 
-  app.get('/sessions/whoami', async ({ request, tessera, query }) => {
+  const WHOAMI_HEADERS = 'application/json; charset=utf-8'
+  app.get('/sessions/whoami', async ({ request, tessera }) => {
     const token = core.tokenOf(request)
-    const s = token ? await core.snapshot(token, tessera.tenant) : null
+    const s = token ? await core.liveSnapshot(tessera.db, token) : null
     if (!s) return renderError(noSession(), tessera.requestId)
-    const headers = { 'content-type': 'application/json; charset=utf-8', 'x-kratos-authenticated-identity-id': s.identityId }
-    const template = (query as Record<string, string | undefined>).tokenize_as
+    const headers = { 'content-type': WHOAMI_HEADERS, 'x-kratos-authenticated-identity-id': s.identityId }
+    // The query string is parsed only when there is one (Elysia would parse it on every request if the handler read `query`).
+    const template = request.url.includes('?') ? new URL(request.url).searchParams.get('tokenize_as') : null
     if (template) {
       const session = JSON.parse(s.json)
       return new Response(JSON.stringify({ ...session, tokenized: await tokenizer.tokenize(tessera.db, template, session) }), { headers })

@@ -21,6 +21,7 @@ import {
   type FlowMethodContext,
   type MethodOutcome,
   type ScopedDb,
+  type Storage,
   type SelfServiceFlow,
   TooManyRequestsError,
   type UiNode,
@@ -63,6 +64,7 @@ export const PasswordOptions = v.object({
       perIdentifier: v.optional(v.pipe(Int(1), d('Failed logins per identifier per window.')), 10),
       perIp: v.optional(v.pipe(Int(1), d('Failed logins per client IP per window.')), 100),
       windowSeconds: v.optional(Int(1), 300),
+      sweepIntervalSeconds: v.optional(v.pipe(Int(1), d('Seconds between sweeps that delete counters of windows already over (bounded batches, per tenant).')), 300),
     }),
     {},
   ),
@@ -78,7 +80,15 @@ function node(group: UiNode['group'], name: string, type: string, attrs: Record<
   return { type: 'input', group, attributes: { name, type, ...attrs, disabled: false, node_type: 'input' }, messages: [], meta: lbl ? { label: lbl } : {} }
 }
 
-class RateLimiter {
+/**
+ * Failed logins per key (identifier, client IP) per fixed window, in the database so the limit holds across
+ * instances. Atomic: an attempt first takes a slot with one INSERT … ON CONFLICT … DO UPDATE … RETURNING count
+ * (one statement, the same text on SQLite and PostgreSQL) and only then is decided, so N parallel attempts get
+ * N distinct counts and at most `max` of them pass (Kratos #4251). A refused attempt gives its slots back (it
+ * was never tried), and so does a successful login (the limit counts failures): once `max` failures are in,
+ * the count never drops below `max` until the window turns.
+ */
+export class RateLimiter {
   constructor(private readonly o: Options['rateLimit']) {}
 
   private keys(identifier: string, ip: string | null): { key: string; max: number }[] {
@@ -87,29 +97,61 @@ class RateLimiter {
     return out
   }
 
-  /** Throws 429 when any key is over its limit in the current window. */
-  async check(db: ScopedDb, identifier: string, ip: string | null): Promise<void> {
-    if (!this.o.enabled) return
+  private window(now: number): number {
+    return now - (now % (this.o.windowSeconds * 1000))
+  }
+
+  /**
+   * Take one attempt on every key, atomically. Throws 429 (with Retry-After, the slots given back) when any key
+   * is over its limit; otherwise returns a release that gives the slots back (call it on success).
+   */
+  async acquire(db: ScopedDb, identifier: string, ip: string | null): Promise<() => Promise<void>> {
+    if (!this.o.enabled) return async () => {}
     const now = Date.now()
-    const windowStart = now - (now % (this.o.windowSeconds * 1000))
+    const windowStart = this.window(now)
+    const taken: string[] = []
+    const release = async () => {
+      for (const key of taken) await this.giveBack(db, key, windowStart)
+    }
     for (const k of this.keys(identifier, ip)) {
-      const row = await db.one<{ window_start: number; count: number }>(sql`SELECT window_start, count FROM password_login_attempts WHERE nid = ${db.nid} AND key = ${k.key}`)
-      if (row && Number(row.window_start) === windowStart && Number(row.count) >= k.max) {
+      const row = await db.one<{ count: number | string }>(sql`INSERT INTO password_login_attempts (nid, key, window_start, count) VALUES (${db.nid}, ${k.key}, ${windowStart}, ${1})
+        ON CONFLICT (nid, key) DO UPDATE SET
+          count = CASE WHEN password_login_attempts.window_start = excluded.window_start THEN password_login_attempts.count + 1 ELSE 1 END,
+          window_start = excluded.window_start
+        RETURNING count`)
+      taken.push(k.key)
+      if (!row || Number(row.count) > k.max) {
+        await release()
         throw new TooManyRequestsError((windowStart + this.o.windowSeconds * 1000 - now) / 1000, 'Too many failed login attempts, try again later.')
       }
     }
+    return release
   }
 
-  async fail(db: ScopedDb, identifier: string, ip: string | null): Promise<void> {
-    if (!this.o.enabled) return
-    const now = Date.now()
-    const windowStart = now - (now % (this.o.windowSeconds * 1000))
-    for (const k of this.keys(identifier, ip)) {
-      await db.exec(sql`INSERT INTO password_login_attempts (nid, key, window_start, count) VALUES (${db.nid}, ${k.key}, ${windowStart}, ${1})
-        ON CONFLICT (nid, key) DO UPDATE SET
-          count = CASE WHEN password_login_attempts.window_start = excluded.window_start THEN password_login_attempts.count + 1 ELSE 1 END,
-          window_start = excluded.window_start`)
+  private async giveBack(db: ScopedDb, key: string, windowStart: number): Promise<void> {
+    await db.exec(sql`UPDATE password_login_attempts SET count = count - 1 WHERE nid = ${db.nid} AND key = ${key} AND window_start = ${windowStart} AND count > 0`)
+  }
+
+  /**
+   * Delete the counters of windows already over (a new attempt would reset them anyway), tenant by tenant:
+   * at most `batchSize` rows per statement and `maxBatches` statements per tenant. Returns how many.
+   */
+  async sweep(storage: Storage, now = Date.now(), batchSize = 500, maxBatches = 20): Promise<number> {
+    const before = this.window(now)
+    const tenants = await storage.db.query<{ nid: string }>(sql`SELECT DISTINCT nid FROM password_login_attempts WHERE window_start < ${before}`)
+    let total = 0
+    for (const { nid } of tenants) {
+      const db = storage.scoped(nid)
+      for (let i = 0; i < maxBatches; i++) {
+        const n = (
+          await db.exec(sql`DELETE FROM password_login_attempts WHERE nid = ${db.nid} AND key IN (
+            SELECT key FROM password_login_attempts WHERE nid = ${db.nid} AND window_start < ${before} LIMIT ${batchSize})`)
+        ).rowCount
+        total += n
+        if (n < batchSize) break
+      }
     }
+    return total
   }
 }
 
@@ -140,19 +182,19 @@ function passwordMethod(o: Options): CredentialMethod<MethodContext> {
         if (!password) nodeMessages.password = [messages.required()]
         if (Object.keys(nodeMessages).length) return { kind: 'invalid', nodeMessages }
         const identifier = ctx.credentials.normalise(raw)
-        await limiter.check(ctx.db, identifier, ctx.ip)
+        // Takes the attempt first (atomic); a failure keeps it, a success gives it back.
+        const release = await limiter.acquire(ctx.db, identifier, ctx.ip)
         // Longer than any password we accept: refuse without hashing megabytes (same answer as a wrong password).
         if (password.length > o.maxLength * 4) {
-          await limiter.fail(ctx.db, identifier, ctx.ip)
           return { kind: 'invalid', messages: [{ id: 4000006, text: 'The provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number.', type: 'error' }] }
         }
         const cred = await ctx.credentials.find('password', identifier)
         const hash = typeof cred?.config.hashed_password === 'string' ? cred.config.hashed_password : await dummy
         const ok = (await verifyPassword(password, hash)) && !!cred
         if (!ok || !cred) {
-          await limiter.fail(ctx.db, identifier, ctx.ip)
           return { kind: 'invalid', messages: [{ id: 4000006, text: 'The provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number.', type: 'error' }] }
         }
+        await release()
         if (!isCurrent(hash, hasher)) await ctx.credentials.updateConfig(cred.identity_id, 'password', { ...cred.config, hashed_password: await hashPassword(password, hasher) })
         return { kind: 'success', identityId: cred.identity_id, aal: 'aal1' }
       },
@@ -177,6 +219,8 @@ function passwordMethod(o: Options): CredentialMethod<MethodContext> {
   }
 }
 
+const sweepers = new WeakMap<object, () => Promise<void>>()
+
 export const password = definePlugin({
   id: 'password',
   description: 'The password credential method: argon2id, NIST policy, breach check, rate limiting',
@@ -193,8 +237,37 @@ export const password = definePlugin({
   PRIMARY KEY (nid, key)
 );`,
     },
+    {
+      // The sweep of counters of windows already over (RateLimiter.sweep) finds its rows per tenant by window.
+      id: '0002_window_idx',
+      up: `CREATE INDEX password_login_attempts_window_idx ON password_login_attempts (nid, window_start);`,
+    },
   ],
   credentialMethods: (ctx) => [passwordMethod(ctx.options)],
+  onStart(ctx) {
+    const o = ctx.options.rateLimit
+    if (!o.enabled) return
+    const limiter = new RateLimiter(o)
+    let running: Promise<unknown> | null = null
+    const timer = setInterval(() => {
+      if (running) return
+      running = limiter
+        .sweep(ctx.storage)
+        .catch((err) => ctx.log.error('rate-limit sweep failed', { err }))
+        .finally(() => {
+          running = null
+        })
+    }, o.sweepIntervalSeconds * 1000)
+    timer.unref?.()
+    sweepers.set(ctx, async () => {
+      clearInterval(timer)
+      await running
+    })
+  },
+  async onStop(ctx) {
+    await sweepers.get(ctx)?.()
+    sweepers.delete(ctx)
+  },
   setup(ctx) {
     // Admin imports (POST /admin/identities with credentials.password): the identity plugin asks for this service.
     ctx.services.provide(

@@ -4,6 +4,7 @@
  * the same database see the same count. On SQLite and PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { sql } from 'tessera'
 import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
 import { boot } from '../identity/testing/setup.ts'
 
@@ -64,6 +65,65 @@ for (const driver of drivers('pwratelimit')) {
         expect(await from('198.51.100.7', 's@example.com')).toBe(400)
       } finally {
         await apps.kernel.stop()
+      }
+    })
+
+    // Kratos #4251 (OTP attempts): "50 parallel wrong guesses allow at most N attempts". A check-then-increment
+    // limiter lets every racing request read the old count; the attempt must be taken atomically first.
+    it('50 parallel wrong logins: at most the limit get past the limiter, on two instances of one database', async () => {
+      const opts = { password: { hasher: { memoryCost: 64, timeCost: 1 }, breachCheck: { enabled: false }, rateLimit: { perIp: 1000, perIdentifier: 5, windowSeconds: 600 } } }
+      const own = await driver.create()
+      const both = [await boot(own.db, opts), await boot(own.db, opts)]
+      try {
+        const requests = await Promise.all(
+          Array.from({ length: 50 }, async (_, i) => {
+            const apps = both[i % 2]!
+            const flow = await (await apps.public.handle(new Request('http://localhost/self-service/login/api'))).json()
+            const req = new Request(`http://localhost/self-service/login?flow=${flow.id}`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ method: 'password', identifier: 'race@example.com', password: 'wrong password here' }),
+            })
+            apps.kernel.setRemoteAddress(req, `192.0.2.${i}`)
+            return { apps, req }
+          }),
+        )
+        const statuses = await Promise.all(requests.map(async ({ apps, req }) => (await apps.public.handle(req)).status))
+        const passed = statuses.filter((s) => s === 400).length
+        expect(statuses.filter((s) => s !== 400 && s !== 429)).toEqual([])
+        expect(passed).toBeGreaterThan(0)
+        expect(passed).toBeLessThanOrEqual(5)
+        expect(statuses.filter((s) => s === 429).length).toBe(50 - passed)
+      } finally {
+        for (const a of both) await a.kernel.stop()
+        await own.drop()
+      }
+    })
+
+    it('refused attempts and successful logins give their slot back; failures keep it', async () => {
+      const own = await driver.create()
+      const apps = await boot(own.db, { password: { hasher: { memoryCost: 64, timeCost: 1 }, breachCheck: { enabled: false }, rateLimit: { perIp: 1000, perIdentifier: 2, windowSeconds: 600 } } })
+      try {
+        const api = async (path: string, body?: unknown) => {
+          const res = await apps.public.handle(new Request(`http://localhost${path}`, body ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}))
+          return { status: res.status, json: await res.json() }
+        }
+        const email = `slot-${crypto.randomUUID()}@example.com`
+        const reg = await api('/self-service/registration/api')
+        expect((await api(`/self-service/registration?flow=${reg.json.id}`, { method: 'password', password: 'correct horse battery staple', traits: { email } })).status).toBe(200)
+        const login = async (password: string) => (await api(`/self-service/login?flow=${(await api('/self-service/login/api')).json.id}`, { method: 'password', identifier: email, password })).status
+        expect(await login('wrong password here')).toBe(400)
+        // a success in between does not use up a slot
+        expect(await login('correct horse battery staple')).toBe(200)
+        expect(await login('wrong password here')).toBe(400)
+        expect(await login('wrong password here')).toBe(429)
+        // refused attempts are not counted: still exactly at the limit, so still refused (not more)
+        expect(await login('correct horse battery staple')).toBe(429)
+        const [row] = await own.db.query<{ count: number }>(sql`SELECT count FROM password_login_attempts WHERE key = ${`id:${email}`}`)
+        expect(Number(row!.count)).toBe(2)
+      } finally {
+        await apps.kernel.stop()
+        await own.drop()
       }
     })
   })

@@ -1,0 +1,53 @@
+/**
+ * Cleanup of expired self-service flows: a periodic sweep started in onStart and
+ * stopped in onStop. A flow is kept for `graceSeconds` after it expired so a late
+ * submit still gets Kratos' "flow expired" answer (410) rather than a 404. Deletes
+ * are bounded (`batchSize` rows per statement, `maxBatches` statements per tenant
+ * per run) and tenant-scoped: each statement runs on a ScopedDb and filters on nid.
+ */
+import { type Logger, type Storage, sql } from 'tessera'
+
+export interface SweepOptions {
+  graceSeconds: number
+  batchSize: number
+  maxBatches: number
+}
+
+/** Delete flows that expired more than `graceSeconds` before `now`, in every tenant that has some. Returns how many. */
+export async function sweepExpiredFlows(storage: Storage, o: SweepOptions, now = new Date()): Promise<number> {
+  const cutoff = new Date(now.getTime() - o.graceSeconds * 1000)
+  const tenants = await storage.db.query<{ nid: string }>(sql`SELECT DISTINCT nid FROM selfservice_flows WHERE expires_at < ${cutoff}`)
+  let total = 0
+  for (const { nid } of tenants) {
+    const db = storage.scoped(nid)
+    for (let i = 0; i < o.maxBatches; i++) {
+      const n = (
+        await db.exec(sql`DELETE FROM selfservice_flows WHERE nid = ${db.nid} AND id IN (
+          SELECT id FROM selfservice_flows WHERE nid = ${db.nid} AND expires_at < ${cutoff} LIMIT ${o.batchSize})`)
+      ).rowCount
+      total += n
+      if (n < o.batchSize) break
+    }
+  }
+  return total
+}
+
+/** Runs `run` every `intervalMs` (never two at once); `stop` clears the timer and waits for a run in progress. */
+export function periodic(intervalMs: number, run: () => Promise<unknown>, log: Logger, what: string): { stop(): Promise<void> } {
+  let current: Promise<unknown> | null = null
+  const timer = setInterval(() => {
+    if (current) return
+    current = run()
+      .catch((err) => log.error(`${what} failed`, { err }))
+      .finally(() => {
+        current = null
+      })
+  }, intervalMs)
+  timer.unref?.()
+  return {
+    async stop() {
+      clearInterval(timer)
+      await current
+    },
+  }
+}
