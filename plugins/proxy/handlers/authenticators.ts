@@ -318,7 +318,8 @@ function jwtAuthenticator(): Authenticator<JwtConfig> {
       } else if (typeof claims.exp === 'number' && claims.exp * 1000 + config.leeway < Date.now()) {
         return denied(unauthorized('jwt_expired', 'The access token is invalid'))
       }
-      const granted = scopesOf(claims as Record<string, unknown>)
+      // scopes are read only when the config requires some (nothing allocated otherwise)
+      const granted = config.required_scope.length ? scopesOf(claims as Record<string, unknown>) : []
       for (const s of config.required_scope) {
         if (!scopeMatches(config.scope_strategy, granted, s)) return denied(new PipelineError('forbidden', 403, 'The access token lacks a required scope', 'jwt_scope'))
       }
