@@ -11,11 +11,10 @@ import { type CompiledRule, findRule } from './rules.ts'
 export function isTrusted(ip: string | undefined, trusted: readonly string[]): boolean {
   if (!ip || trusted.length === 0) return false
   const addr = ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip
-  for (const t of trusted) {
-    const [net, bitsStr] = t.split('/') as [string, string | undefined]
-    const a = toBytes(addr)
-    const n = toBytes(net)
-    if (!a || !n || a.length !== n.length) continue
+  const a = toBytes(addr)
+  if (!a) return false
+  for (const { n, bitsStr } of parsedTrusted(trusted)) {
+    if (!n || a.length !== n.length) continue
     const bits = bitsStr === undefined ? a.length * 8 : Number(bitsStr)
     let ok = true
     for (let i = 0; i < bits && ok; i++) {
@@ -25,6 +24,20 @@ export function isTrusted(ip: string | undefined, trusted: readonly string[]): b
     if (ok) return true
   }
   return false
+}
+
+/** The trusted list parsed once per list (the options' array), not on every request. */
+const parsedLists = new WeakMap<readonly string[], { n: number[] | null; bitsStr: string | undefined }[]>()
+function parsedTrusted(trusted: readonly string[]) {
+  let parsed = parsedLists.get(trusted)
+  if (!parsed) {
+    parsed = trusted.map((t) => {
+      const [net, bitsStr] = t.split('/') as [string, string | undefined]
+      return { n: toBytes(net), bitsStr }
+    })
+    parsedLists.set(trusted, parsed)
+  }
+  return parsed
 }
 
 function toBytes(ip: string): number[] | null {

@@ -245,10 +245,11 @@ export const proxy = definePlugin({
 
   routes: {
     admin: (app, ctx) => {
-      // The admin listener does not give routes the peer address, so X-Forwarded-* are never honoured here
-      // (see `decisions_listener` for a /decisions that honours them from trusted proxies).
-      const handleDecision = ({ request, tessera }: { request: Request; tessera: { tenant: string; requestId: string } }) =>
-        decisionResponse(ctx, proxyState(ctx).rules, request, undefined, tessera.tenant, tessera.requestId)
+      // The core gives routes the socket's peer address (`tessera.remoteAddress`, set by `tessera serve`):
+      // X-Forwarded-* count only when that peer is one of `trusted_proxies` (CVE-2026-33495). Embedded
+      // without a peer address, they never count.
+      const handleDecision = ({ request, tessera }: { request: Request; tessera: { tenant: string; requestId: string; remoteAddress?: string } }) =>
+        decisionResponse(ctx, proxyState(ctx).rules, request, tessera.remoteAddress, tessera.tenant, tessera.requestId)
       return app
         .all('/decisions', handleDecision)
         .all('/decisions/*', handleDecision)

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'bun:test'
+import { isTrusted } from './engine.ts'
 import { compileUrlMatcher, normalisePath, rawPathOf } from './match.ts'
 
 describe('proxy rule matching', () => {
@@ -47,5 +48,16 @@ describe('proxy rule matching', () => {
   it('takes the raw path of a URL without query or fragment, as sent', () => {
     expect(rawPathOf('http://h/public/..%2fadmin?x=1#f')).toBe('/public/..%2fadmin')
     expect(rawPathOf('http://h')).toBe('/')
+  })
+})
+
+describe('trusted proxies (CVE-2026-33495)', () => {
+  it('matches addresses and CIDR ranges, IPv4, IPv6 and IPv4-mapped IPv6; the same list answers the same on every call', () => {
+    const trusted = ['10.0.0.0/8', '192.0.2.7', '2001:db8::/32', '::1', 'not-an-ip']
+    for (let round = 0; round < 2; round++) {
+      expect(['10.1.2.3', '::ffff:10.255.0.1', '192.0.2.7', '2001:db8:1::5', '::1'].map((ip) => isTrusted(ip, trusted))).toEqual([true, true, true, true, true])
+      expect(['11.0.0.1', '192.0.2.8', '2001:db9::1', '::2', 'garbage', '', undefined].map((ip) => isTrusted(ip, trusted))).toEqual([false, false, false, false, false, false, false])
+    }
+    expect(isTrusted('10.1.2.3', [])).toBe(false)
   })
 })

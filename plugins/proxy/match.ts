@@ -98,11 +98,14 @@ export function compileUrlMatcher(pattern: string, strategy: MatchingStrategy): 
   }
   source += '$'
   const re = new RegExp(source)
+  if (strategy === 'glob') return { match: (url) => (re.test(url) ? [] : null) }
   return {
     match(url) {
       const m = re.exec(url)
       if (!m) return null
-      return strategy === 'regexp' ? m.slice(1).map((g) => g ?? '') : []
+      const groups: string[] = new Array(m.length - 1)
+      for (let i = 1; i < m.length; i++) groups[i - 1] = m[i] ?? ''
+      return groups
     },
   }
 }

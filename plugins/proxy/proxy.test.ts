@@ -114,13 +114,53 @@ describe('proxy decisions listener (Traefik forwardAuth style)', () => {
     const ok = await fetch(`http://127.0.0.1:${port}/decisions`, { headers: forwarded })
     expect([ok.status, ok.headers.get('x-user')]).toEqual([200, 'anonymous'])
     expect((await fetch(`http://127.0.0.1:${port}/elsewhere`)).status).toBe(404)
-    // the admin listener never knows the peer: the same headers change nothing there
+    // the admin listener without a peer address (embedded): the same headers change nothing there
     expect((await call(trusted.admin, 'GET', '/decisions', { headers: forwarded })).status).toBe(404)
     await trusted.kernel.stop()
 
     const untrusted = await bootProxy({ rules: secure, trusted_proxies: ['10.0.0.0/8'], decisions_listener: { enabled: true, port: 0 } })
     expect((await fetch(`http://127.0.0.1:${untrusted.state.decisions?.port}/decisions`, { headers: forwarded })).status).toBe(404)
     await untrusted.kernel.stop()
+  })
+})
+
+describe('proxy admin /decisions and the peer address', () => {
+  it('CVE-2026-33495: on the admin /decisions, X-Forwarded-* from an untrusted peer change nothing; from a trusted peer they count', async () => {
+    const secure = [{ id: 'secure', match: { url: 'https://api.example.com/orders/<.*>', methods: ['DELETE'] }, authenticators: [{ handler: 'anonymous' }], authorizer: { handler: 'allow' }, mutators: [headerAs('X-User')] }]
+    const forwarded = { 'x-forwarded-method': 'DELETE', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com', 'x-forwarded-uri': '/orders/../orders/7?force=1' }
+    const booted = await bootProxy({ rules: secure, trusted_proxies: ['10.0.0.0/8', '::1'] })
+    const decide = async (peer: string | undefined) => {
+      const request = new Request('http://admin.local/decisions', { headers: forwarded })
+      booted.kernel.setRemoteAddress(request, peer)
+      return booted.admin.handle(request)
+    }
+    // untrusted peers, and no peer at all: the request is what arrived (GET http://admin.local/), no rule matches
+    for (const peer of ['203.0.113.9', '127.0.0.1', '::ffff:192.0.2.1', undefined]) expect((await decide(peer)).status).toBe(404)
+    // trusted peers (IPv4 in the range, IPv4-mapped IPv6, IPv6): the forwarded method, scheme, host and (normalised) path count
+    for (const peer of ['10.1.2.3', '::ffff:10.9.9.9', '::1']) {
+      const res = await decide(peer)
+      expect([res.status, res.headers.get('x-user')]).toEqual([200, 'anonymous'])
+    }
+    await booted.kernel.stop()
+  })
+
+  it('when.request.cidr on the admin /decisions is evaluated against the peer address', async () => {
+    const rule = {
+      id: 'deny',
+      match: { url: 'http://admin.local/x', methods: ['GET'] },
+      authenticators: [{ handler: 'unauthorized' }],
+      authorizer: { handler: 'allow' },
+      errors: [{ handler: 'redirect', config: { to: 'https://login.example.com/' }, when: [{ request: { cidr: ['192.0.2.0/24'] } }] }, { handler: 'json' }],
+    }
+    const booted = await bootProxy({ rules: [rule] })
+    const status = async (peer: string) => {
+      const request = new Request('http://admin.local/decisions/x')
+      booted.kernel.setRemoteAddress(request, peer)
+      return (await booted.admin.handle(request)).status
+    }
+    expect(await status('192.0.2.7')).toBe(302)
+    expect(await status('198.51.100.7')).toBe(401)
+    await booted.kernel.stop()
   })
 })
 

@@ -125,16 +125,17 @@ export type MatchResult =
 
 /** Oathkeeper: exactly one rule must match the method and URL (scheme://host/path, no query). */
 export function findRule(rules: readonly CompiledRule[], method: string, url: string): MatchResult {
-  let found: { rule: CompiledRule; captures: string[] } | undefined
-  const ids: string[] = []
+  let found: { kind: 'one'; rule: CompiledRule; captures: string[] } | undefined
+  let ids: string[] | undefined // built only when a second rule matches
   for (const r of rules) {
     if (!r.rule.match.methods.includes(method as Rule['match']['methods'][number])) continue
     const captures = r.matcher.match(url)
     if (!captures) continue
-    ids.push(r.rule.id)
-    found ??= { rule: r, captures }
+    if (!found) found = { kind: 'one', rule: r, captures }
+    else (ids ??= [found.rule.rule.id]).push(r.rule.id)
   }
-  if (!found) return { kind: 'none' }
-  if (ids.length > 1) return { kind: 'ambiguous', ids }
-  return { kind: 'one', ...found }
+  if (!found) return NONE
+  if (ids) return { kind: 'ambiguous', ids }
+  return found
 }
+const NONE: MatchResult = { kind: 'none' }

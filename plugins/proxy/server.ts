@@ -74,16 +74,33 @@ export async function decisionResponse(
   tenant: string,
   requestId: string,
 ): Promise<Response> {
-  const url = new URL(request.url)
-  const rawPath = rawPathOf(request.url).slice('/decisions'.length) || '/'
+  // request.url is already a serialised URL: slice it instead of parsing it again
+  const href = request.url
+  const rawPath = rawPathOf(href).slice('/decisions'.length) || '/'
+  const colon = href.indexOf(':')
+  const q = href.indexOf('?')
+  const hash = href.indexOf('#')
+  const queryEnd = hash === -1 ? href.length : hash
+  const query = q === -1 || (hash !== -1 && q > hash) || q + 1 >= queryEnd ? '' : href.slice(q, queryEnd)
   const outcome = await decide(
     rules,
-    { method: request.method, scheme: url.protocol.replace(/:$/, ''), host: request.headers.get('host') ?? url.host, rawPath, query: url.search, headers: request.headers, remoteAddress: peer, tenant, raw: request },
+    {
+      method: request.method,
+      scheme: href.slice(0, colon),
+      host: request.headers.get('host') ?? new URL(href).host,
+      rawPath,
+      query,
+      headers: request.headers,
+      remoteAddress: peer,
+      tenant,
+      raw: request,
+    },
     ctx.options.trusted_proxies,
     requestId,
   )
   if (!outcome.allowed) return outcome.response
-  const headers = new Headers(outcome.session.header)
+  // the session's headers are this request's own (a fresh Headers per pipeline run): answer with them
+  const headers = outcome.session.header
   const original = request.headers.get('cookie')
   const cookie = mergedCookieHeader(original, outcome.session.cookies)
   if (cookie !== original && cookie !== null) headers.set('cookie', cookie)

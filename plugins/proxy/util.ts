@@ -95,27 +95,88 @@ export function extractToken(req: PipelineRequest, from?: TokenFrom): string | u
   return bearer(req.headers.get('authorization') ?? '')
 }
 
+const WHITESPACE = /\s/
 function bearer(v: string): string | undefined {
+  // the common shape without a regexp match array: `Bearer <token>`
+  if (v.startsWith('Bearer ')) {
+    const t = v.slice(7)
+    if (t && !WHITESPACE.test(t)) return t
+  }
   const m = /^bearer\s+(\S+)\s*$/i.exec(v)
   return m?.[1]
 }
 
-/** The data templates see, with Oathkeeper's names. */
-export function templateData(session: AuthenticationSession) {
-  const u = session.matchContext.url
-  return {
-    Subject: session.subject,
-    Extra: session.extra,
-    MatchContext: {
-      RegexpCaptureGroups: session.matchContext.regexpCaptureGroups,
-      Method: session.matchContext.method,
-      // computed only when a template reads it
-      get URL() {
-        return { Scheme: u.protocol.replace(/:$/, ''), Host: u.host, Path: u.pathname, RawQuery: u.search.replace(/^\?/, ''), String: u.toString() }
-      },
-      Header: session.matchContext.header,
-    },
+/** `.MatchContext.URL`, computed only when a template reads it. */
+class UrlView {
+  readonly #u: URL
+  constructor(u: URL) {
+    this.#u = u
   }
+  get Scheme() {
+    return this.#u.protocol.replace(/:$/, '')
+  }
+  get Host() {
+    return this.#u.host
+  }
+  get Path() {
+    return this.#u.pathname
+  }
+  get RawQuery() {
+    return this.#u.search.replace(/^\?/, '')
+  }
+  get String() {
+    return this.#u.toString()
+  }
+  toJSON() {
+    return { Scheme: this.Scheme, Host: this.Host, Path: this.Path, RawQuery: this.RawQuery, String: this.String }
+  }
+}
+
+/** `.MatchContext`: getters on a prototype, so a template run allocates one small object, not a tree of them. */
+class MatchContextView {
+  readonly #s: AuthenticationSession
+  constructor(s: AuthenticationSession) {
+    this.#s = s
+  }
+  get RegexpCaptureGroups() {
+    return this.#s.matchContext.regexpCaptureGroups
+  }
+  get Method() {
+    return this.#s.matchContext.method
+  }
+  get URL() {
+    return new UrlView(this.#s.matchContext.url)
+  }
+  get Header() {
+    return this.#s.matchContext.header
+  }
+  toJSON() {
+    return { RegexpCaptureGroups: this.RegexpCaptureGroups, Method: this.Method, URL: this.URL.toJSON(), Header: this.Header }
+  }
+}
+
+/** The data templates see, with Oathkeeper's names (read lazily from the session). */
+class TemplateData {
+  readonly #s: AuthenticationSession
+  constructor(s: AuthenticationSession) {
+    this.#s = s
+  }
+  get Subject() {
+    return this.#s.subject
+  }
+  get Extra() {
+    return this.#s.extra
+  }
+  get MatchContext() {
+    return new MatchContextView(this.#s)
+  }
+  toJSON() {
+    return { Subject: this.Subject, Extra: this.Extra, MatchContext: this.MatchContext.toJSON() }
+  }
+}
+
+export function templateData(session: AuthenticationSession): TemplateData {
+  return new TemplateData(session)
 }
 
 type Expr = (data: ReturnType<typeof templateData>) => unknown
@@ -124,6 +185,7 @@ const FIELD = /^\.[A-Za-z_][\w]*(?:\.[A-Za-z_][\w-]*)*$/
 
 function field(path: string): Expr {
   const keys = path.slice(1).split('.')
+  if (keys.length === 1 && keys[0] === 'Subject') return (data) => data.Subject
   return (data) => {
     let cur: unknown = data
     for (const k of keys) {
@@ -164,10 +226,10 @@ export function compileTemplate(src: string): Template {
   while (i < src.length) {
     const open = src.indexOf('{{', i)
     if (open === -1) {
-      parts.push(src.slice(i))
+      if (i < src.length) parts.push(src.slice(i))
       break
     }
-    parts.push(src.slice(i, open))
+    if (open > i) parts.push(src.slice(i, open))
     const close = src.indexOf('}}', open)
     if (close === -1) throw new Error('unclosed {{ in template')
     parts.push(compileAction(src.slice(open + 2, close).replace(/^-|-$/g, '')))

@@ -251,7 +251,23 @@ function fileJwks(url: string, ttl: number): JWTVerifyGetKey {
 
 function jwtAuthenticator(): Authenticator<JwtConfig> {
   const sets = new JwksSets()
-  const verified = new BoundedCache<JWTPayload>(10_000)
+  // CVE-2026-33496 / CVE-2021-32701 class: verified tokens are cached per handler config (by its content), then by token
+  const byKey = new Map<string, BoundedCache<JWTPayload>>()
+  const byConfig = new WeakMap<object, BoundedCache<JWTPayload>>()
+  const verifiedFor = (config: object): BoundedCache<JWTPayload> => {
+    let c = byConfig.get(config)
+    if (!c) {
+      const k = configKey(config)
+      c = byKey.get(k)
+      if (!c) {
+        if (byKey.size >= 256) byKey.delete(byKey.keys().next().value as string)
+        c = new BoundedCache<JWTPayload>(10_000)
+        byKey.set(k, c)
+      }
+      byConfig.set(config, c)
+    }
+    return c
+  }
   return {
     id: 'jwt',
     config: JwtConfig,
@@ -261,8 +277,10 @@ function jwtAuthenticator(): Authenticator<JwtConfig> {
       if (token.length > MAX_TOKEN_BYTES) return tooLarge()
       if (!isCompactJws(token)) return NOT_RESPONSIBLE // not a JWS compact token: not ours (Oathkeeper)
       // CVE-2026-33496 / CVE-2021-32701 class: the cache key is the token *and* the handler's whole config
-      const cacheKey = `${configKey(config)}\n${token}` // the token itself: exact, no hash collisions
-      let claims = verified.get(cacheKey)
+      // one cache per compiled config, keyed by the token itself: exact, no hash collisions, no key string built per request
+      const cache = verifiedFor(config)
+      const cacheKey = token
+      let claims = cache.get(cacheKey)
       if (!claims) {
         const keySets = config.jwks_urls.map((u) => sets.get(u, config.jwks_ttl, config.jwks_max_wait))
         const getKey: JWTVerifyGetKey = async (header, tok) => {
@@ -296,11 +314,12 @@ function jwtAuthenticator(): Authenticator<JwtConfig> {
           if (!config.target_audience.every((a) => aud.includes(a))) return denied(unauthorized('jwt_audience', 'The access token is invalid'))
         }
         const expiresAt = typeof claims.exp === 'number' ? claims.exp * 1000 : Date.now() + 60_000
-        verified.set(cacheKey, claims, Math.min(expiresAt, Date.now() + 3_600_000))
+        cache.set(cacheKey, claims, Math.min(expiresAt, Date.now() + 3_600_000))
       } else if (typeof claims.exp === 'number' && claims.exp * 1000 + config.leeway < Date.now()) {
         return denied(unauthorized('jwt_expired', 'The access token is invalid'))
       }
-      const granted = scopesOf(claims as Record<string, unknown>)
+      // scopes are read only when the config requires some (nothing allocated otherwise)
+      const granted = config.required_scope.length ? scopesOf(claims as Record<string, unknown>) : []
       for (const s of config.required_scope) {
         if (!scopeMatches(config.scope_strategy, granted, s)) return denied(new PipelineError('forbidden', 403, 'The access token lacks a required scope', 'jwt_scope'))
       }

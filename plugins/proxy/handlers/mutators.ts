@@ -14,8 +14,9 @@ const header: Mutator<v.InferOutput<typeof HeaderConfig>> = {
   id: 'header',
   config: HeaderConfig,
   mutate(_req, session, config) {
-    for (const [name, t] of Object.entries(config.headers)) {
-      const value = t(session).replace(/[\r\n\0]/g, '')
+    const headers = config.headers
+    for (const name in headers) {
+      const value = (headers[name] as (typeof headers)[string])(session).replace(/[\r\n\0]/g, '')
       session.header.set(name, value)
     }
   },
