@@ -126,6 +126,23 @@ export class Permissions {
     if (namespace !== undefined && !this.knows(namespace)) throw new NotFoundError(`Unknown namespace with name "${namespace}".`)
   }
 
+  /**
+   * A tuple to store must name a declared relation (`related`) of its namespace, as Keto's
+   * `namespace.ASTRelationFor` requires ("relation %q does not exist", 400). A permission (`permits`) is
+   * computed, never stored: a tuple on it would be dead data (check never reads it), so it is a 400 too.
+   * Without an OPL model (no namespaces, or Keto's legacy list) any relation is a stored relation.
+   */
+  requireRelation(t: { namespace: string; relation: string }): void {
+    const ns = this.model?.get(t.namespace)
+    if (!ns || ns.relations.has(t.relation)) return
+    if (ns.permits.has(t.relation)) {
+      throw new BadRequestError(undefined, {
+        reason: `relation "${t.relation}" of namespace "${t.namespace}" is a permission: it is computed from its rewrite, tuples cannot be written to it`,
+      })
+    }
+    throw new BadRequestError(undefined, { reason: `relation "${t.relation}" does not exist in namespace "${t.namespace}"` })
+  }
+
   /** A request's max-depth: absent, zero or negative means the global limit; larger values are capped. */
   depth(requested: number | undefined): number {
     const max = this.ctx.options.maxReadDepth
@@ -305,13 +322,18 @@ export function writeRoutes(app: RouteApp, p: Permissions) {
     .put('/admin/relation-tuples', async ({ body, tessera }) => {
       const b = parse(RelationshipSchema, body)
       p.requireNamespace(b.namespace)
+      p.requireRelation(b)
       await new TupleStore(tessera.db).insert(toTuple(b))
       await p.ctx.emit('relation_tuples.written', { inserted: [wire(toTuple(b))], deleted: [] }, { tenant: tessera.tenant })
       return json(wire(toTuple(b)), 201)
     })
     .patch('/admin/relation-tuples', async ({ body, tessera }) => {
       const patches = parse(PatchSchema, body)
-      for (const x of patches) p.requireNamespace(x.relation_tuple.namespace)
+      for (const x of patches) {
+        p.requireNamespace(x.relation_tuple.namespace)
+        // deletes stay allowed, so tuples stored before a model change can be cleaned up
+        if (x.action === 'insert') p.requireRelation(x.relation_tuple)
+      }
       await tessera.db.transaction(async (tx) => {
         const store = new TupleStore(tx)
         for (const x of patches) {
