@@ -81,6 +81,14 @@ for (const driver of drivers('permissions')) {
     it('answers 200 or 403 on /check and always 200 on /check/openapi, for GET and POST', async () => {
       const ok = await call(apps.admin, 'GET', '/relation-tuples/check?namespace=Group&object=developer&relation=members&subject_id=patrik')
       expect([ok.status, ok.json]).toEqual([200, { allowed: true }])
+      expect(ok.headers.get('content-type')).toBe('application/json;charset=utf-8')
+      // the one-pass query reading agrees with the schema: the last repeated parameter wins, max-depth is read
+      const repeated = await call(apps.admin, 'GET', '/relation-tuples/check?namespace=Group&object=developer&relation=members&subject_id=mallory&subject_id=patrik&max-depth=3')
+      expect([repeated.status, repeated.json]).toEqual([200, { allowed: true }])
+      const badDepth = await call(apps.admin, 'GET', '/relation-tuples/check?namespace=Group&object=developer&relation=members&subject_id=patrik&max-depth=3&max-depth=x')
+      expect(badDepth.status).toBe(400)
+      const badPage = await call(apps.admin, 'GET', '/relation-tuples/check?namespace=Group&object=developer&relation=members&subject_id=patrik&page_size=0')
+      expect(badPage.status).toBe(400)
       const no = await call(apps.admin, 'GET', '/relation-tuples/check?namespace=Group&object=developer&relation=members&subject_id=mallory')
       expect([no.status, no.json]).toEqual([403, { allowed: false }])
       const post = await call(apps.admin, 'POST', '/relation-tuples/check', { body: t('Group', 'developer', 'members', 'mallory') })
