@@ -104,15 +104,17 @@ export class Engine {
     if (++this.#steps > this.maxSteps) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: lookup limit reached` } } : UNDET
     const key = `${ns}:${obj}#${rel}@${subjectKey(subject)}`
     if (path.has(key)) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: cycle` } } : UNDET
-    const rewrite = this.model?.get(ns)?.permits.get(rel)
-    const here = `${ns}:${obj}#${rel}`
+    const nsModel = this.model?.get(ns)
+    const rewrite = nsModel?.permits.get(rel)
+    // the step's name, built only when explaining
+    const here = x ? `${ns}:${obj}#${rel}` : ''
     path.add(key)
     try {
       if (rewrite) {
         const r = await this.#rewrite(rewrite, ns, obj, subject, depth, path, x)
         return x && r.why ? { t: r.t, why: { step: `${here} is a permission`, because: [r.why] } } : r
       }
-      if (this.model && !this.model.get(ns)?.relations.has(rel)) return x ? { t: 0, why: { step: `${here}: relation not declared` } } : DENY
+      if (this.model && !nsModel?.relations.has(rel)) return x ? { t: 0, why: { step: `${here}: relation not declared` } } : DENY
       // the subject set itself is the subject: `Group:eng#members` is a member of `Group:eng#members`
       if ('set' in subject && subject.set.namespace === ns && subject.set.object === obj && subject.set.relation === rel) {
         return x ? { t: 1, why: { step: `${here} is the subject set itself` } } : ALLOW

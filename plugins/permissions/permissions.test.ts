@@ -81,6 +81,14 @@ for (const driver of drivers('permissions')) {
     it('answers 200 or 403 on /check and always 200 on /check/openapi, for GET and POST', async () => {
       const ok = await call(apps.admin, 'GET', '/relation-tuples/check?namespace=Group&object=developer&relation=members&subject_id=patrik')
       expect([ok.status, ok.json]).toEqual([200, { allowed: true }])
+      expect(ok.headers.get('content-type')).toBe('application/json;charset=utf-8')
+      // the one-pass query reading agrees with the schema: the last repeated parameter wins, max-depth is read
+      const repeated = await call(apps.admin, 'GET', '/relation-tuples/check?namespace=Group&object=developer&relation=members&subject_id=mallory&subject_id=patrik&max-depth=3')
+      expect([repeated.status, repeated.json]).toEqual([200, { allowed: true }])
+      const badDepth = await call(apps.admin, 'GET', '/relation-tuples/check?namespace=Group&object=developer&relation=members&subject_id=patrik&max-depth=3&max-depth=x')
+      expect(badDepth.status).toBe(400)
+      const badPage = await call(apps.admin, 'GET', '/relation-tuples/check?namespace=Group&object=developer&relation=members&subject_id=patrik&page_size=0')
+      expect(badPage.status).toBe(400)
       const no = await call(apps.admin, 'GET', '/relation-tuples/check?namespace=Group&object=developer&relation=members&subject_id=mallory')
       expect([no.status, no.json]).toEqual([403, { allowed: false }])
       const post = await call(apps.admin, 'POST', '/relation-tuples/check', { body: t('Group', 'developer', 'members', 'mallory') })
@@ -233,6 +241,42 @@ for (const driver of drivers('permissions')) {
       })
       expect(r.status).toBe(404)
       expect(await allowed('Folder', 'atomic', 'view', 'z')).toBe(false)
+    })
+
+    it('refuses writes on an undeclared relation or on a permission with 400, as Keto (namespace.ASTRelationFor: "relation does not exist")', async () => {
+      const undeclared = await call(apps.admin, 'PUT', '/admin/relation-tuples', { body: t('Folder', 'strict', 'owners', 'ann') })
+      expect(undeclared.status).toBe(400)
+      expect(undeclared.json.error.reason).toBe('relation "owners" does not exist in namespace "Folder"')
+      const permission = await call(apps.admin, 'PUT', '/admin/relation-tuples', { body: t('Folder', 'strict', 'view', 'ann') })
+      expect(permission.status).toBe(400)
+      expect(permission.json.error.reason).toContain('is a permission')
+      // a PATCH with one such insert writes nothing
+      const patch = await call(apps.admin, 'PATCH', '/admin/relation-tuples', {
+        body: [
+          { action: 'insert', relation_tuple: t('Folder', 'strict', 'viewers', 'ann') },
+          { action: 'insert', relation_tuple: t('Folder', 'strict', 'view', 'ann') },
+        ],
+      })
+      expect(patch.status).toBe(400)
+      expect(await allowed('Folder', 'strict', 'view', 'ann')).toBe(false)
+      // deleting by such a relation stays possible (cleanup after a model change)
+      const del = await call(apps.admin, 'PATCH', '/admin/relation-tuples', { body: [{ action: 'delete', relation_tuple: t('Folder', 'strict', 'owners', 'ann') }] })
+      expect(del.status).toBe(204)
+      // declared relations still write, through the SDK too
+      await api.relationships.createRelationship({ createRelationshipBody: t('Folder', 'strict', 'viewers', 'ann') })
+      expect(await allowed('Folder', 'strict', 'view', 'ann')).toBe(true)
+    })
+
+    it('answers an unknown namespace as Keto: denied on check, an error per entry in batch check, 404 on write, list, expand', async () => {
+      const q = 'namespace=Nope&object=x&relation=y&subject_id=z'
+      expect((await call(apps.admin, 'GET', `/relation-tuples/check?${q}`)).status).toBe(403)
+      expect((await call(apps.admin, 'GET', `/relation-tuples/check/openapi?${q}`)).json).toEqual({ allowed: false })
+      expect((await call(apps.admin, 'GET', '/relation-tuples/expand?namespace=Nope&object=x&relation=y')).status).toBe(404)
+      expect((await call(apps.admin, 'GET', '/relation-tuples?namespace=Nope')).status).toBe(404)
+      expect((await call(apps.admin, 'GET', '/relation-tuples/list-objects?namespace=Nope&relation=y&subject_id=z')).status).toBe(404)
+      expect((await call(apps.admin, 'GET', '/relation-tuples/list-subjects?namespace=Nope&object=x&relation=y')).status).toBe(404)
+      expect((await call(apps.admin, 'PUT', '/admin/relation-tuples', { body: t('Nope', 'x', 'y', 'z') })).status).toBe(404)
+      expect((await call(apps.admin, 'DELETE', '/admin/relation-tuples?namespace=Nope')).status).toBe(404)
     })
 
     it('answers bad input with 400 in Ory error shape, never 500', async () => {

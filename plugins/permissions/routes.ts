@@ -126,6 +126,23 @@ export class Permissions {
     if (namespace !== undefined && !this.knows(namespace)) throw new NotFoundError(`Unknown namespace with name "${namespace}".`)
   }
 
+  /**
+   * A tuple to store must name a declared relation (`related`) of its namespace, as Keto's
+   * `namespace.ASTRelationFor` requires ("relation %q does not exist", 400). A permission (`permits`) is
+   * computed, never stored: a tuple on it would be dead data (check never reads it), so it is a 400 too.
+   * Without an OPL model (no namespaces, or Keto's legacy list) any relation is a stored relation.
+   */
+  requireRelation(t: { namespace: string; relation: string }): void {
+    const ns = this.model?.get(t.namespace)
+    if (!ns || ns.relations.has(t.relation)) return
+    if (ns.permits.has(t.relation)) {
+      throw new BadRequestError(undefined, {
+        reason: `relation "${t.relation}" of namespace "${t.namespace}" is a permission: it is computed from its rewrite, tuples cannot be written to it`,
+      })
+    }
+    throw new BadRequestError(undefined, { reason: `relation "${t.relation}" does not exist in namespace "${t.namespace}"` })
+  }
+
   /** A request's max-depth: absent, zero or negative means the global limit; larger values are capped. */
   depth(requested: number | undefined): number {
     const max = this.ctx.options.maxReadDepth
@@ -177,6 +194,33 @@ function searchParams(request: Request): URLSearchParams {
 }
 const queryOf = (request: Request): Record<string, string> => Object.fromEntries(searchParams(request))
 
+const PLAIN_KEYS = new Set(['namespace', 'object', 'relation', 'subject_id', 'subject_set.namespace', 'subject_set.object', 'subject_set.relation'])
+const DEPTH = /^-?\d{1,9}$/
+
+/**
+ * The query of a check and its request context in one pass over the parameters, without valibot when every
+ * parameter is plainly valid (the hot path): the same output `parse(QuerySchema, …)` gives. Anything else
+ * (an invalid value, page parameters) goes through `parse`, so errors are exactly the schema's.
+ */
+function checkQuery(request: Request): { q: Query; context: Context } {
+  const q: Record<string, string | number> = {}
+  const context: Context = {}
+  for (const [k, value] of searchParams(request)) {
+    if (PLAIN_KEYS.has(k)) {
+      if (value.length > MAX) return { q: parse(QuerySchema, queryOf(request)), context: queryContext(request) }
+      q[k] = value
+    } else if (k === 'max-depth') {
+      if (!DEPTH.test(value)) return { q: parse(QuerySchema, queryOf(request)), context: queryContext(request) }
+      q[k] = value
+    } else if (k === 'page_size' || k === 'page_token') {
+      return { q: parse(QuerySchema, queryOf(request)), context: queryContext(request) }
+    } else if (k.startsWith('context.') && k.length > 8) context[k.slice(8)] = value
+  }
+  // the last of repeated parameters wins, as with Object.fromEntries
+  if (typeof q['max-depth'] === 'string') q['max-depth'] = Number(q['max-depth'])
+  return { q: q as Query, context }
+}
+
 function checkTupleFromQuery(q: Query): Tuple {
   const subject = querySubject(q)
   const missing = (['namespace', 'object', 'relation'] as const).filter((k) => q[k] === undefined)
@@ -190,10 +234,14 @@ function checkTupleFromQuery(q: Query): Tuple {
 
 const json = (body: unknown, status = 200) => Response.json(body, { status })
 
+/** A check's answer: the same bytes and headers as `json({ allowed }, status)`, without serialising per request. */
+const answer = (allowed: boolean, status: number) =>
+  new Response(allowed ? '{"allowed":true}' : '{"allowed":false}', { status, headers: { 'content-type': 'application/json;charset=utf-8' } })
+
 export function readRoutes(app: RouteApp, p: Permissions) {
   const checkGet = async (request: Request, db: ScopedDb) => {
-    const q = parse(QuerySchema, queryOf(request))
-    return p.check(db, checkTupleFromQuery(q), p.depth(q['max-depth']), queryContext(request))
+    const { q, context } = checkQuery(request)
+    return p.check(db, checkTupleFromQuery(q), p.depth(q['max-depth']), context)
   }
   const checkPost = async (request: Request, body: unknown, db: ScopedDb) => {
     const q = parse(QuerySchema, queryOf(request))
@@ -220,14 +268,14 @@ export function readRoutes(app: RouteApp, p: Permissions) {
     })
     .get('/relation-tuples/check', async ({ request, tessera }) => {
       const allowed = await checkGet(request, tessera.db)
-      return json({ allowed }, allowed ? 200 : 403)
+      return answer(allowed, allowed ? 200 : 403)
     })
     .post('/relation-tuples/check', async ({ request, body, tessera }) => {
       const allowed = await checkPost(request, body, tessera.db)
-      return json({ allowed }, allowed ? 200 : 403)
+      return answer(allowed, allowed ? 200 : 403)
     })
-    .get('/relation-tuples/check/openapi', async ({ request, tessera }) => json({ allowed: await checkGet(request, tessera.db) }))
-    .post('/relation-tuples/check/openapi', async ({ request, body, tessera }) => json({ allowed: await checkPost(request, body, tessera.db) }))
+    .get('/relation-tuples/check/openapi', async ({ request, tessera }) => answer(await checkGet(request, tessera.db), 200))
+    .post('/relation-tuples/check/openapi', async ({ request, body, tessera }) => answer(await checkPost(request, body, tessera.db), 200))
     .get('/relation-tuples/check/explain', async ({ request, tessera }) => {
       const q = parse(QuerySchema, queryOf(request))
       return json(await p.explain(tessera.db, checkTupleFromQuery(q), p.depth(q['max-depth']), queryContext(request)))
@@ -305,13 +353,18 @@ export function writeRoutes(app: RouteApp, p: Permissions) {
     .put('/admin/relation-tuples', async ({ body, tessera }) => {
       const b = parse(RelationshipSchema, body)
       p.requireNamespace(b.namespace)
+      p.requireRelation(b)
       await new TupleStore(tessera.db).insert(toTuple(b))
       await p.ctx.emit('relation_tuples.written', { inserted: [wire(toTuple(b))], deleted: [] }, { tenant: tessera.tenant })
       return json(wire(toTuple(b)), 201)
     })
     .patch('/admin/relation-tuples', async ({ body, tessera }) => {
       const patches = parse(PatchSchema, body)
-      for (const x of patches) p.requireNamespace(x.relation_tuple.namespace)
+      for (const x of patches) {
+        p.requireNamespace(x.relation_tuple.namespace)
+        // deletes stay allowed, so tuples stored before a model change can be cleaned up
+        if (x.action === 'insert') p.requireRelation(x.relation_tuple)
+      }
       await tessera.db.transaction(async (tx) => {
         const store = new TupleStore(tx)
         for (const x of patches) {
