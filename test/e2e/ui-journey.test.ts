@@ -4,31 +4,15 @@
  * UI renders. Checks the UI and the browser flows whenever Chromium is missing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
-import { identity } from '../../plugins/identity/index.ts'
-import { quickstartSchema } from '../../plugins/identity/testing/setup.ts'
-import { password } from '../../plugins/password/index.ts'
-import { bootApps } from '../helpers/app.ts'
-import { uiServer } from './ui.ts'
+import { startJourneyStack } from './ui.ts'
 
 describe('browser journey without a browser (cookie jar, HTML forms)', () => {
   let stop: (() => Promise<void>) | undefined
   let api = ''
   beforeAll(async () => {
-    let handle: (r: Request) => Response | Promise<Response> = () => new Response('starting', { status: 503 })
-    const apiServer = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (r) => handle(r) })
-    api = `http://127.0.0.1:${apiServer.port}`
-    const ui = uiServer(api)
-    const uiUrl = `http://127.0.0.1:${ui.port}`
-    const apps = await bootApps(
-      [identity({ schemas: [{ id: 'default', schema: quickstartSchema }], selfservice: { uiUrl, defaultReturnUrl: `${uiUrl}/` } }), password({ hasher: { memoryCost: 64 }, breachCheck: { enabled: false } })],
-      { config: { serve: { public: { baseUrl: api } } } as never },
-    )
-    handle = (r) => apps.public.handle(r)
-    stop = async () => {
-      apiServer.stop(true)
-      ui.stop(true)
-      await apps.kernel.stop()
-    }
+    const stack = await startJourneyStack()
+    api = stack.api
+    stop = stack.stop
   })
   afterAll(async () => {
     await stop?.()

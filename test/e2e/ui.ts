@@ -4,6 +4,10 @@
  * API, as Ory's reference UIs do), and a home page showing whoami with a
  * logout link. Not the product UI — that comes later.
  */
+import { identity } from '../../plugins/identity/index.ts'
+import { quickstartSchema } from '../../plugins/identity/testing/setup.ts'
+import { password } from '../../plugins/password/index.ts'
+import { bootApps } from '../helpers/app.ts'
 const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 interface Node {
@@ -49,4 +53,34 @@ export function uiServer(api: string) {
       return html(`<!doctype html><title>Home</title><p id="who">${esc(session.identity.traits.email)}</p><a id="logout" href="${esc(logout.logout_url)}">Log out</a>`)
     },
   })
+}
+
+
+/**
+ * The stack both journeys run against: Tessera (identity + password) on a real socket at `api`, and the
+ * minimal UI at `uiUrl` that renders its flows.
+ */
+export async function startJourneyStack(): Promise<{ api: string; uiUrl: string; stop(): Promise<void> }> {
+  let handle: (r: Request) => Response | Promise<Response> = () => new Response('starting', { status: 503 })
+  const apiServer = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (r) => handle(r) })
+  const api = `http://127.0.0.1:${apiServer.port}`
+  const ui = uiServer(api)
+  const uiUrl = `http://127.0.0.1:${ui.port}`
+  const apps = await bootApps(
+    [
+      identity({ schemas: [{ id: 'default', schema: quickstartSchema }], selfservice: { uiUrl, defaultReturnUrl: `${uiUrl}/` } }),
+      password({ hasher: { memoryCost: 64 }, breachCheck: { enabled: false } }),
+    ],
+    { config: { serve: { public: { baseUrl: api } } } as never },
+  )
+  handle = (r) => apps.public.handle(r)
+  return {
+    api,
+    uiUrl,
+    async stop() {
+      apiServer.stop(true)
+      ui.stop(true)
+      await apps.kernel.stop()
+    },
+  }
 }
