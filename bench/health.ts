@@ -4,26 +4,16 @@
  *
  *   bun bench/health.ts [--duration 10] [--connections 64]
  */
-import { parseArgs } from 'node:util'
-import { load, printTable, scratch, startServer } from './lib/harness.ts'
+import { benchOptions, load, measureBare, printTable, scratch, startServer } from './lib/harness.ts'
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '64' } } })
-const durationSec = Number(values.duration)
-const connections = Number(values.connections)
+const { durationSec, connections } = benchOptions()
 
 const s = scratch()
 const PUBLIC = 45433
 const BARE = 45499
 try {
   const config = s.write('bench.yaml', `dsn: "sqlite://${s.dir}/bench.sqlite"\nserve:\n  public: { host: 127.0.0.1, port: ${PUBLIC} }\n  admin: { enabled: false }\nmigrations: { auto: true }\n`)
-  const rows: Record<string, string | number>[] = []
-  const bare = await startServer(['bun', 'bench/lib/bare-server.ts'], { env: { PORT: String(BARE) }, ready: `http://127.0.0.1:${BARE}/` })
-  try {
-    const r = await load({ url: `${bare.url}/`, durationSec, connections })
-    rows.push({ target: 'bare Bun.serve', 'req/s': Math.round(r.rps), 'p50 ms': r.p50, 'p99 ms': r.p99, errors: r.errors, tool: r.tool })
-  } finally {
-    await bare.stop()
-  }
+  const rows: Record<string, string | number>[] = [await measureBare({ durationSec, connections, port: BARE })]
   const server = await startServer(['bun', 'bin/tessera.ts', 'serve', '--config', config, '--dev'], { ready: `http://127.0.0.1:${PUBLIC}/health/alive` })
   try {
     for (const path of ['/health/alive', '/version']) {

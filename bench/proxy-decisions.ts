@@ -5,13 +5,10 @@
  *
  *   bun bench/proxy-decisions.ts [--duration 10] [--connections 64]
  */
-import { parseArgs } from 'node:util'
 import { SignJWT, exportJWK, generateKeyPair } from 'jose'
-import { load, printTable, scratch, startServer } from './lib/harness.ts'
+import { benchOptions, load, measureBare, printTable, scratch, startServer } from './lib/harness.ts'
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '64' } } })
-const durationSec = Number(values.duration)
-const connections = Number(values.connections)
+const { durationSec, connections } = benchOptions()
 
 const s = scratch()
 const ADMIN = 45434
@@ -43,14 +40,7 @@ try {
       plugins: [{ use: 'proxy', options: { rules: [rule], serve: { enabled: false } } }],
     }),
   )
-  const rows: Record<string, string | number>[] = []
-  const bare = await startServer(['bun', 'bench/lib/bare-server.ts'], { env: { PORT: String(BARE) }, ready: `http://127.0.0.1:${BARE}/` })
-  try {
-    const r = await load({ url: `${bare.url}/`, durationSec, connections })
-    rows.push({ target: 'bare Bun.serve', 'req/s': Math.round(r.rps), 'p50 ms': r.p50, 'p99 ms': r.p99, errors: r.errors, tool: r.tool })
-  } finally {
-    await bare.stop()
-  }
+  const rows: Record<string, string | number>[] = [await measureBare({ durationSec, connections, port: BARE })]
   // BENCH_PROFILE=<dir> writes a CPU profile of the server (markdown) there when it exits
   const bun = process.env.BENCH_PROFILE ? ['bun', '--cpu-prof-md', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : ['bun']
   const server = await startServer([...bun, 'bin/tessera.ts', 'serve', '--config', config, '--dev'], { ready: `http://127.0.0.1:${ADMIN}/health/alive` })

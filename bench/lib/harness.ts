@@ -3,6 +3,7 @@
  * one core (taskset -c 0); the load generator runs in a second process on
  * another core (wrk when installed, autocannon otherwise). Results print as a table.
  */
+import { parseArgs } from 'node:util'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 
@@ -125,5 +126,27 @@ export function scratch(): { dir: string; write(name: string, text: string): str
       return p
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),
+  }
+}
+
+/** `--duration <s>` (default 10) and `--connections <n>` (default 64), the options every benchmark takes. */
+export function benchOptions(extra: Record<string, { type: 'string'; default?: string }> = {}) {
+  const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '64' }, ...extra } })
+  return { durationSec: Number(values.duration), connections: Number(values.connections), values: values as Record<string, string | undefined> }
+}
+
+/** A table row: what a load run measured. */
+export function row(target: string, r: LoadResult): Record<string, string | number> {
+  return { target, 'req/s': Math.round(r.rps), 'p50 ms': r.p50, 'p99 ms': r.p99, errors: r.errors, tool: r.tool }
+}
+
+/** The ceiling: a bare Bun.serve hello world under the same load, as a table row. */
+export async function measureBare(o: { durationSec: number; connections: number; port?: number }): Promise<Record<string, string | number>> {
+  const port = o.port ?? 45499
+  const bare = await startServer(['bun', 'bench/lib/bare-server.ts'], { env: { PORT: String(port) }, ready: `http://127.0.0.1:${port}/` })
+  try {
+    return row('bare Bun.serve', await load({ url: `${bare.url}/`, durationSec: o.durationSec, connections: o.connections }))
+  } finally {
+    await bare.stop()
   }
 }
