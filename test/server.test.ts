@@ -188,3 +188,19 @@ describe.skipIf(!postgresAvailable('serve'))('tessera serve (PostgreSQL)', () =>
     }
   })
 })
+
+describe("the repository's tessera.config.ts (what `bun run start` serves)", () => {
+  it('starts on the embedded default, migrates itself and reports ready', async () => {
+    // same config file as `bun run start`; the environment only moves the database and ports out of the way
+    const server = await startServer(['bun', CLI, 'serve', '--config', 'tessera.config.ts'], {
+      env: { DSN: `sqlite://${scratch.dir}/start.sqlite`, SERVE_PUBLIC_PORT: '0', SERVE_ADMIN_PORT: '0' },
+    })
+    try {
+      const ready = await fetch(`${server.publicUrl}/health/ready`)
+      expect(ready.status).toBe(200)
+      expect(await ready.json()).toEqual({ status: 'ok' })
+    } finally {
+      expect(await server.stop()).toBe(0)
+    }
+  })
+})
