@@ -24,7 +24,7 @@ import type * as v from 'valibot'
 import type { ResolvedConfig } from './config/schema.ts'
 import type { EventBus, EventMeta, EventName, TesseraEvents } from './events.ts'
 import type { CredentialMethod } from './flows/types.ts'
-import type { ContextResolver, RouteApp } from './http/context.ts'
+import type { ContextResolver, RequestContext, RouteApp } from './http/context.ts'
 import type { Logger } from './logger.ts'
 import type { Authenticator, Authorizer, ErrorHandler, Mutator } from './pipeline/types.ts'
 import type { Registries, Services } from './registry.ts'
@@ -74,6 +74,17 @@ export type OutputOf<S> = S extends v.GenericSchema<any, infer O> ? O : undefine
 
 export type RouteFn<O> = (app: RouteApp, ctx: PluginContext<O>) => AnyElysia
 
+/**
+ * A route for a hot path, served by Bun's own router ahead of Elysia when Tessera runs standalone
+ * (embedded, it becomes an Elysia route with the same handler). Any method. The core still gives it a
+ * request id, span and access log; the handler answers with a Response, and what it throws is rendered
+ * as an Ory error. `path` is static (`/decisions`) or ends in `/*` (`/decisions/*`).
+ */
+export interface RawRoute<O = unknown> {
+  path: string
+  handle(request: Request, rc: RequestContext, ctx: PluginContext<O>): Awaitable<Response>
+}
+
 export type EventHandlers<O> = {
   [E in EventName]?: (payload: TesseraEvents[E], meta: EventMeta, ctx: PluginContext<O>) => Awaitable<void>
 }
@@ -95,6 +106,11 @@ export interface PluginDefinition<S extends OptionsSchema | undefined = undefine
   routes?: {
     public?: RouteFn<OutputOf<S>>
     admin?: RouteFn<OutputOf<S>>
+  }
+  /** Hot-path routes served by Bun's router ahead of Elysia (see RawRoute). */
+  rawRoutes?: {
+    public?: readonly RawRoute<OutputOf<S>>[]
+    admin?: readonly RawRoute<OutputOf<S>>[]
   }
   authenticators?: Contribution<Authenticator<any>, OutputOf<S>>
   authorizers?: Contribution<Authorizer<any>, OutputOf<S>>

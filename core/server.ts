@@ -7,11 +7,13 @@
  * finish within `serve.shutdownTimeout`, then stop plugins and close storage.
  */
 import type { Server } from 'bun'
-import { SpanKind, context, trace } from '@opentelemetry/api'
+import { type Span, SpanKind, context, trace } from '@opentelemetry/api'
 import { renderError } from './errors.ts'
-import { buildListenerApp, type Listener } from './http/app.ts'
+import { type Listener, buildListenerApp, errorHandler, rawRoutesFor } from './http/app.ts'
+import type { RequestContext } from './http/context.ts'
 import type { Kernel } from './kernel/kernel.ts'
-import { extractContext, tracer } from './telemetry.ts'
+import type { Awaitable } from './plugin.ts'
+import { extractContext, tracer, tracingEnabled } from './telemetry.ts'
 
 export interface RunningServer {
   /** `http://host:port` of each listener (the actual port when 0 was configured). */
@@ -52,30 +54,37 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
   let draining = false
 
   const listen = (listener: Listener, host: string, port: number): Server<undefined> => {
-    const app = buildListenerApp(kernel, listener)
-    const handle = app.fetch
-    return Bun.serve({
-      hostname: host,
-      port,
-      maxRequestBodySize: cfg.maxRequestBodySize,
-      development: false,
-      async fetch(request, server) {
+    // Raw routes go to Bun's router; everything else to the listener's Elysia app.
+    const app = buildListenerApp(kernel, listener, { rawRoutes: false })
+    const elysia = app.fetch
+    const onError = errorHandler(kernel)
+
+    /** The core's part of every request: peer address, context, span, request id, access log. */
+    const serveWith =
+      (handle: (request: Request, rc: RequestContext | undefined) => Awaitable<Response>) =>
+      async (request: Request, server: Server<undefined>): Promise<Response> => {
         inFlight++
         const t0 = performance.now()
-        const remote = server.requestIP(request)?.address
-        kernel.setRemoteAddress(request, remote)
-        const path = pathOf(request.url)
-        const parent = extractContext(request.headers)
-        const span = serverTracer.startSpan(
-          `${request.method} ${path}`,
-          { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'url.path': path, 'tessera.listener': listener } },
-          parent,
-        )
+        // the peer address is looked up only when something asks for it
+        kernel.setRemoteAddress(request, () => server.requestIP(request)?.address)
         let response: Response
-        let rc: Awaited<ReturnType<Kernel['requestContext']>> | undefined
+        let rc: RequestContext | undefined
+        let span: Span | undefined
         try {
-          rc = await kernel.requestContext(request).catch(() => undefined)
-          response = await context.with(trace.setSpan(parent, span), () => handle(request))
+          const c = kernel.contextOf(request)
+          rc = c instanceof Promise ? await c.catch(() => undefined) : c
+          if (tracingEnabled()) {
+            const path = pathOf(request.url)
+            const parent = extractContext(request.headers)
+            span = serverTracer.startSpan(
+              `${request.method} ${path}`,
+              { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'url.path': path, 'tessera.listener': listener } },
+              parent,
+            )
+            response = await context.with(trace.setSpan(parent, span), () => handle(request, rc))
+          } else {
+            response = await handle(request, rc)
+          }
         } catch (e) {
           kernel.log.error('unhandled error', { err: e })
           response = renderError(e, rc?.requestId)
@@ -94,24 +103,47 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
             response.headers.set('connection', 'close')
           } catch {}
         }
-        span.setAttribute('http.response.status_code', response.status)
-        span.end()
-        const ms = Math.round((performance.now() - t0) * 100) / 100
+        let traceId: string | undefined
+        if (span) {
+          span.setAttribute('http.response.status_code', response.status)
+          span.end()
+          const id = span.spanContext().traceId
+          if (id !== '00000000000000000000000000000000') traceId = id
+        }
         const log = rc?.log ?? kernel.log
         if (!log.enabled(response.status >= 500 ? 'error' : 'info')) return response
         const fields = {
           listener,
           method: request.method,
-          path,
+          path: pathOf(request.url),
           status: response.status,
-          ms,
-          remote,
-          trace_id: span.spanContext().traceId !== '00000000000000000000000000000000' ? span.spanContext().traceId : undefined,
+          ms: Math.round((performance.now() - t0) * 100) / 100,
+          remote: rc?.remoteAddress,
+          trace_id: traceId,
         }
         if (response.status >= 500) log.error('request', fields)
         else log.info('request', fields)
         return response
-      },
+      }
+
+    const routes: Record<string, (request: Request, server: Server<undefined>) => Promise<Response>> = {}
+    for (const r of rawRoutesFor(kernel, listener)) {
+      routes[r.path] = serveWith(async (request, rc) => {
+        try {
+          return await r.handle(request, rc ?? (await kernel.requestContext(request)))
+        } catch (error) {
+          return onError({ code: 'UNKNOWN', error, request })
+        }
+      })
+    }
+
+    return Bun.serve({
+      hostname: host,
+      port,
+      maxRequestBodySize: cfg.maxRequestBodySize,
+      development: false,
+      routes,
+      fetch: serveWith((request) => elysia(request)),
       error(e) {
         kernel.log.error('server error', { err: e })
         return renderError(e)

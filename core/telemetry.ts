@@ -2,9 +2,32 @@
  * Tracing over @opentelemetry/api. Until an SDK registers a tracer provider
  * these calls are no-ops, so the core carries no SDK dependency.
  */
-import { type Attributes, type Span, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api'
+import {
+  type Attributes,
+  INVALID_SPAN_CONTEXT,
+  ProxyTracerProvider,
+  type Span,
+  SpanStatusCode,
+  context,
+  propagation,
+  trace,
+} from '@opentelemetry/api'
 
 export const TRACER_NAME = 'tessera'
+
+/** The API's own no-op provider: what a fresh proxy delegates to until an SDK registers one. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate()
+/** One shared span that records nothing, for when no SDK is registered. */
+const NOOP_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
+
+/**
+ * Is an OpenTelemetry SDK registered? Checked per call (an SDK may register after boot), and cheap:
+ * without one, the hot paths skip building spans and contexts that would record nothing.
+ */
+export function tracingEnabled(): boolean {
+  const provider = trace.getTracerProvider()
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NOOP_PROVIDER
+}
 
 export function tracer() {
   return trace.getTracer(TRACER_NAME)
@@ -20,6 +43,7 @@ export async function withSpan<T>(
   attributes: Attributes,
   fn: (span: Span) => Promise<T> | T,
 ): Promise<T> {
+  if (!tracingEnabled()) return fn(NOOP_SPAN)
   return tracer().startActiveSpan(name, { attributes }, async (span) => {
     try {
       return await fn(span)

@@ -83,6 +83,21 @@ describe('tessera serve (SQLite)', () => {
     expect(await r.json()).toEqual({ remote: '127.0.0.1' })
   })
 
+  it("serves plugins' raw routes through Bun's router with the core's request id, peer address and Ory errors", async () => {
+    const r = await fetch(`${server.publicUrl}/fixture/raw/a/b?x=1`, { method: 'PUT', headers: { 'x-request-id': 'raw-1', 'x-forwarded-for': '203.0.113.7' } })
+    expect(r.status).toBe(200)
+    expect(r.headers.get('x-request-id')).toBe('raw-1')
+    expect(await r.json()).toEqual({ path: '/fixture/raw/a/b', method: 'PUT', request_id: 'raw-1', remote: '127.0.0.1', tenant: 'default', greeting: 'hi' })
+    await Bun.sleep(50)
+    expect(server.lines.find((l) => l.request_id === 'raw-1' && l.msg === 'request')).toMatchObject({ method: 'PUT', path: '/fixture/raw/a/b', status: 200, remote: '127.0.0.1' })
+    const failed = await fetch(`${server.publicUrl}/fixture/raw-fail`)
+    expect(failed.status).toBe(400)
+    const body = await failed.json()
+    expect(body.error).toMatchObject({ code: 400, status: 'Bad Request', message: 'raw routes render errors in Ory shape', request: failed.headers.get('x-request-id') })
+    // the raw routes are only where they were declared
+    expect((await fetch(`${server.adminUrl}/fixture/raw/a`)).status).toBe(404)
+  })
+
   it('binds the admin listener to loopback only by default', async () => {
     expect(new URL(server.adminUrl!).hostname).toBe('127.0.0.1')
     const external = Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)

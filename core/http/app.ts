@@ -6,7 +6,8 @@ import { Elysia } from 'elysia'
 import { MalformedBodyError, NotFoundError, TesseraError, ValidationError, renderError } from '../errors.ts'
 import type { Kernel } from '../kernel/kernel.ts'
 import { VERSION } from '../version.ts'
-import { createRouteApp } from './context.ts'
+import type { Awaitable } from '../plugin.ts'
+import { type RequestContext, createRouteApp } from './context.ts'
 
 export type Listener = 'public' | 'admin'
 
@@ -78,16 +79,46 @@ export interface BuildOptions {
   metadata?: boolean
   /** Mount every route under this prefix. */
   prefix?: string
+  /**
+   * Mount plugins' raw routes as Elysia routes (default true). The standalone server serves them with
+   * Bun's router instead and passes false.
+   */
+  rawRoutes?: boolean
+}
+
+/** A plugin's raw route and who owns it, for one listener. */
+export interface MountedRawRoute {
+  path: string
+  handle(request: Request, rc: RequestContext): Awaitable<Response>
+}
+
+/** Every plugin's raw routes for one listener, bound to their plugin's context. */
+export function rawRoutesFor(kernel: Kernel, listener: Listener): MountedRawRoute[] {
+  const out: MountedRawRoute[] = []
+  for (const p of kernel.plugins) {
+    for (const r of p.definition.rawRoutes?.[listener] ?? []) {
+      out.push({ path: r.path, handle: (request, rc) => r.handle(request, rc, p.ctx) })
+    }
+  }
+  return out
 }
 
 /** Every plugin's routes for one listener, in plugin order, with errors rendered. */
 export function buildListenerApp(kernel: Kernel, listener: Listener, opts: BuildOptions = {}) {
   const app = new Elysia({ name: `tessera-${listener}`, prefix: opts.prefix ?? '' }).onError(errorHandler(kernel))
   if (opts.metadata !== false) app.use(metadataRoutes(kernel))
+  const tenancy = kernel.config.tenancy
+  const immediate = tenancy.resolve || tenancy.hosts ? undefined : (request: Request) => kernel.contextOf(request) as RequestContext
+  const routeApp = () => createRouteApp(kernel.requestContext, immediate)
+  if (opts.rawRoutes !== false) {
+    for (const r of rawRoutesFor(kernel, listener)) {
+      app.use(routeApp().all(r.path, ({ request, tessera }) => r.handle(request, tessera)))
+    }
+  }
   for (const p of kernel.plugins) {
     const fn = p.definition.routes?.[listener]
     if (!fn) continue
-    const routes = fn(createRouteApp(kernel.requestContext), p.ctx)
+    const routes = fn(routeApp(), p.ctx)
     app.use(routes)
   }
   return app

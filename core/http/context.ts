@@ -27,11 +27,17 @@ export type ContextResolver = (request: Request) => Promise<RequestContext>
  * The Elysia instance a plugin's route function receives. Its routes see
  * `tessera: RequestContext` in their handler context.
  */
-export function createRouteApp(resolve: ContextResolver) {
+export function createRouteApp(resolve: ContextResolver, immediate?: (request: Request) => RequestContext): RouteApp {
+  // When the tenant needs no lookup, the context is there at once: a synchronous derive saves an await per request.
+  if (immediate) return new Elysia().derive(({ request }) => ({ tessera: immediate(request) }))
+  return deferredRouteApp(resolve)
+}
+
+function deferredRouteApp(resolve: ContextResolver) {
   return new Elysia().derive(async ({ request }) => ({ tessera: await resolve(request) }))
 }
 
-export type RouteApp = ReturnType<typeof createRouteApp>
+export type RouteApp = ReturnType<typeof deferredRouteApp>
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'bun:test'
 import * as v from 'valibot'
 import { bootApps, bootKernel, call, captureLog } from '../../test/helpers/app.ts'
-import { ConfigError, PluginError } from '../errors.ts'
+import { ConfigError, NotFoundError, PluginError } from '../errors.ts'
 import type { CredentialMethod } from '../flows/types.ts'
 import { definePlugin } from '../plugin.ts'
 import { compilePipeline } from '../pipeline/run.ts'
@@ -159,6 +159,39 @@ describe('kernel: routes, storage, events and lifecycle', () => {
     expect((await call(pub, 'GET', '/admin/notes')).status).toBe(404)
     expect((await call(admin, 'POST', '/notes', { body: {} })).status).toBe(404)
     await kernel.stop()
+  })
+
+  it('mounts raw routes as Elysia routes where Bun.serve is not in front (embedded, tests), errors in Ory shape', async () => {
+    const raw = definePlugin({
+      id: 'raw',
+      rawRoutes: {
+        admin: [
+          { path: '/hot', handle: (request, rc) => Response.json({ method: request.method, tenant: rc.tenant, has_id: rc.requestId.length > 0 }) },
+          { path: '/hot/*', handle: (request) => Response.json({ path: new URL(request.url).pathname }) },
+          { path: '/boom', handle: () => Promise.reject(new NotFoundError('no such thing')) },
+        ],
+      },
+    })
+    const { kernel, public: pub, admin } = await bootApps([raw()])
+    expect((await call(admin, 'DELETE', '/hot')).json).toEqual({ method: 'DELETE', tenant: 'default', has_id: true })
+    expect((await call(admin, 'GET', '/hot/a/b')).json).toEqual({ path: '/hot/a/b' })
+    const boom = await call(admin, 'GET', '/boom')
+    expect(boom.status).toBe(404)
+    expect(boom.json.error).toMatchObject({ code: 404, status: 'Not Found', reason: 'no such thing' })
+    expect((await call(pub, 'GET', '/hot')).status).toBe(404)
+    await kernel.stop()
+  })
+
+  it('refuses a raw route path Bun cannot serve as given, and two plugins claiming one path', async () => {
+    const withPaths = (id: string, ...paths: string[]) =>
+      definePlugin({ id, rawRoutes: { public: paths.map((path) => ({ path, handle: () => new Response('x') })) } })()
+    const bad = await bootKernel([withPaths('a', '/ok/*', '/items/:id', 'no-slash', '/a/*/b')]).catch((e) => e)
+    expect(bad).toBeInstanceOf(PluginError)
+    expect(bad.message).toContain('plugin `a`: rawRoutes.public[1].path: "/items/:id" is not a static path or a path ending in /*')
+    expect(bad.message).toContain('rawRoutes.public[2].path: "no-slash"')
+    expect(bad.message).toContain('rawRoutes.public[3].path: "/a/*/b"')
+    const dup = await bootKernel([withPaths('a', '/hot'), withPaths('b', '/hot')]).catch((e) => e)
+    expect(dup.message).toBe('plugin `b`: rawRoutes.public[0].path: /hot on the public listener is already served by plugin `a`')
   })
 
   it('renders errors in Ory shape: 404 for a missing resource, 400 naming each bad field', async () => {

@@ -48,6 +48,56 @@ function driverScheme(dsn: string): string {
   return m ? m[1]!.toLowerCase() : ''
 }
 
+/** A request's context; the logger and the peer address are worked out on first use (most requests need neither). */
+class LiveRequestContext implements RequestContext {
+  readonly startedAt = performance.now()
+  #log: Logger | undefined
+  #root: Logger
+  #peer: string | undefined | (() => string | undefined)
+  constructor(
+    readonly requestId: string,
+    readonly tenant: string,
+    readonly db: ScopedDb,
+    root: Logger,
+    peer: string | undefined | (() => string | undefined),
+  ) {
+    this.#root = root
+    this.#peer = peer
+  }
+  get log(): Logger {
+    this.#log ??= this.#root.child({ request_id: this.requestId, tenant: this.tenant })
+    return this.#log
+  }
+  get remoteAddress(): string | undefined {
+    if (typeof this.#peer === 'function') this.#peer = this.#peer()
+    return this.#peer
+  }
+}
+
+const RAW_ROUTE_PATH = /^\/(?:[A-Za-z0-9._~-]+\/)*(?:[A-Za-z0-9._~-]+|\*)?$/
+
+/** Raw routes: static paths or a trailing `/*`, each (listener, path) claimed by one plugin. */
+function validateRawRoutes(plugins: readonly PluginInstance[]): void {
+  const owners = new Map<string, string>()
+  const problems: string[] = []
+  for (const p of plugins) {
+    for (const listener of ['public', 'admin'] as const) {
+      for (const [i, r] of (p.definition.rawRoutes?.[listener] ?? []).entries()) {
+        const where = `plugin \`${p.id}\`: rawRoutes.${listener}[${i}].path`
+        if (!RAW_ROUTE_PATH.test(r.path)) {
+          problems.push(`${where}: ${JSON.stringify(r.path)} is not a static path or a path ending in /*`)
+          continue
+        }
+        const key = `${listener} ${r.path}`
+        const owner = owners.get(key)
+        if (owner) problems.push(`${where}: ${r.path} on the ${listener} listener is already served by plugin \`${owner}\``)
+        else owners.set(key, p.id)
+      }
+    }
+  }
+  if (problems.length) throw new PluginError('ERR_PLUGIN_ROUTES', problems.join('\n'))
+}
+
 export class Kernel {
   readonly config: ResolvedConfig
   readonly log: Logger
@@ -61,8 +111,9 @@ export class Kernel {
   #started = false
   #stopped = false
   #migrationsApplied = false
-  readonly #contexts = new WeakMap<Request, Promise<RequestContext>>()
-  readonly #peers = new WeakMap<Request, string>()
+  readonly #contexts = new WeakMap<Request, RequestContext | Promise<RequestContext>>()
+  readonly #peers = new WeakMap<Request, string | (() => string | undefined)>()
+  readonly #scopedDbs = new Map<string, ScopedDb>()
 
   private constructor(config: ResolvedConfig, log: Logger) {
     this.config = config
@@ -126,6 +177,7 @@ export class Kernel {
     for (const { x } of ordered) {
       for (const m of [x.inst.definition.migrations ?? []]) validateMigrations({ plugin: x.inst.id, migrations: m })
     }
+    validateRawRoutes(ordered.map(({ x }) => x.inst))
 
     // 3. storage drivers (built-in, then contributed), then connect
     this.registries.storageDrivers.register(sqliteDriver, 'core')
@@ -220,37 +272,47 @@ export class Kernel {
     return this.plugins.find((p) => p.id === id)
   }
 
-  /** Record the connecting peer's address of a request (the server does, before anything else). */
-  setRemoteAddress(request: Request, address: string | undefined): void {
+  /**
+   * Record the connecting peer's address of a request (the server does, before anything else). A function
+   * is called at most once, on first use: most requests never need the address.
+   */
+  setRemoteAddress(request: Request, address: string | undefined | (() => string | undefined)): void {
     if (address) this.#peers.set(request, address)
+  }
+
+  /**
+   * The request's context, synchronously when the tenant needs no lookup (the common case), else a promise.
+   * Resolved once per request; `requestContext` is the same as a promise.
+   */
+  contextOf(request: Request): RequestContext | Promise<RequestContext> {
+    let c = this.#contexts.get(request)
+    if (!c) {
+      const tenancy = this.config.tenancy
+      const requestId = requestIdFor(request)
+      c =
+        tenancy.resolve || tenancy.hosts
+          ? resolveTenant(request, tenancy).then((tenant) => this.#newContext(request, requestId, tenant))
+          : this.#newContext(request, requestId, tenancy.default)
+      this.#contexts.set(request, c)
+    }
+    return c
   }
 
   /** Resolve (once per request) the request id, tenant and scoped database. */
   readonly requestContext: ContextResolver = (request: Request) => {
-    let p = this.#contexts.get(request)
-    if (!p) {
-      p = (async () => {
-        const requestId = requestIdFor(request)
-        const tenancy = this.config.tenancy
-        const tenant = tenancy.resolve || tenancy.hosts ? await resolveTenant(request, tenancy) : tenancy.default
-        const root = this.log
-        let log: Logger | undefined
-        return {
-          requestId,
-          tenant,
-          // built on first use: most requests never log
-          get log() {
-            log ??= root.child({ request_id: requestId, tenant })
-            return log
-          },
-          db: this.#storage.scoped(tenant),
-          startedAt: performance.now(),
-          remoteAddress: this.#peers.get(request),
-        }
-      })()
-      this.#contexts.set(request, p)
+    const c = this.contextOf(request)
+    return c instanceof Promise ? c : Promise.resolve(c)
+  }
+
+  #newContext(request: Request, requestId: string, tenant: string): RequestContext {
+    let db = this.#scopedDbs.get(tenant)
+    if (!db) {
+      // bounded: a resolver that invents tenants must not grow this without limit
+      if (this.#scopedDbs.size >= 1024) this.#scopedDbs.clear()
+      db = this.#storage.scoped(tenant)
+      this.#scopedDbs.set(tenant, db)
     }
-    return p
+    return new LiveRequestContext(requestId, tenant, db, this.log, this.#peers.get(request))
   }
 
   /** The subject of a request, from the first subject resolver that knows it; null without resolvers. */

@@ -83,9 +83,10 @@ export type Outcome =
 export const FORWARDED_HEADERS = ['x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-for', 'x-forwarded-method', 'x-forwarded-uri', 'x-forwarded-port', 'forwarded']
 
 export function effectiveRequest(input: DecisionInput, trusted: readonly string[]): DecisionInput {
-  if (!isTrusted(input.remoteAddress, trusted)) return input
+  // the peer address is looked at only when there are proxies to trust
+  if (trusted.length === 0 || !isTrusted(input.remoteAddress, trusted)) return input
   const h = input.headers
-  const out = { ...input }
+  const out: DecisionInput = { ...input, remoteAddress: input.remoteAddress }
   const proto = h.get('x-forwarded-proto')
   if (proto === 'http' || proto === 'https') out.scheme = proto
   const host = h.get('x-forwarded-host')
@@ -128,7 +129,17 @@ export async function decide(rules: readonly CompiledRule[], input: DecisionInpu
       response: renderError(new TesseraError('ERR_RULES_AMBIGUOUS', 500, 'Expected exactly one rule but found multiple rules', { reason: `matching rules: ${found.ids.join(', ')}` }), requestId),
     }
   }
-  const request: PipelineRequest = { method: eff.method, url, headers: input.headers, remoteAddress: input.remoteAddress, tenant: input.tenant, raw: input.raw }
+  const request: PipelineRequest = {
+    method: eff.method,
+    url,
+    headers: input.headers,
+    // read on first use (a `when.request.cidr` condition, a handler's template): most decisions never need it
+    get remoteAddress() {
+      return input.remoteAddress
+    },
+    tenant: input.tenant,
+    raw: input.raw,
+  }
   const d = await found.rule.pipeline.run(request, found.captures)
   if (!d.allowed) return { allowed: false, response: d.response, reason: d.error.reasonId, rule: found.rule }
   return { allowed: true, session: d.session, rule: found.rule, url, request }

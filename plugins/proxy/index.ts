@@ -243,16 +243,19 @@ export const proxy = definePlugin({
 
   ready: (ctx) => (ctx.options.serve.enabled && !proxyState(ctx).server ? 'the reverse-proxy listener is not running' : null),
 
+  // `/decisions` is the hot path: Bun's router serves it ahead of Elysia. The core gives it the socket's peer
+  // address (`rc.remoteAddress`): X-Forwarded-* count only when that peer is one of `trusted_proxies`
+  // (CVE-2026-33495). Embedded without a peer address, they never count.
+  rawRoutes: {
+    admin: [
+      { path: '/decisions', handle: (request, rc, ctx) => decisionResponse(ctx, proxyState(ctx).rules, request, rc) },
+      { path: '/decisions/*', handle: (request, rc, ctx) => decisionResponse(ctx, proxyState(ctx).rules, request, rc) },
+    ],
+  },
+
   routes: {
     admin: (app, ctx) => {
-      // The core gives routes the socket's peer address (`tessera.remoteAddress`, set by `tessera serve`):
-      // X-Forwarded-* count only when that peer is one of `trusted_proxies` (CVE-2026-33495). Embedded
-      // without a peer address, they never count.
-      const handleDecision = ({ request, tessera }: { request: Request; tessera: { tenant: string; requestId: string; remoteAddress?: string } }) =>
-        decisionResponse(ctx, proxyState(ctx).rules, request, tessera.remoteAddress, tessera.tenant, tessera.requestId)
       return app
-        .all('/decisions', handleDecision)
-        .all('/decisions/*', handleDecision)
         .get('/rules', ({ query }) => {
           // Oathkeeper's pagination: limit (default all, at most 500) and offset
           const q = parse(RulesQuery, query)

@@ -55,7 +55,8 @@ export function startDecisionsListener(ctx: PluginContext<ResolvedProxyOptions>,
       const raw = rawPathOf(request.url)
       if (raw !== '/decisions' && !raw.startsWith('/decisions/')) return renderError(new TesseraError('ERR_NOT_FOUND', 404, 'The requested resource could not be found'), rc.requestId)
       try {
-        return await decisionResponse(ctx, rules(), request, srv.requestIP(request)?.address, rc.tenant, rc.requestId)
+        const peer = { tenant: rc.tenant, requestId: rc.requestId, get remoteAddress() { return srv.requestIP(request)?.address } }
+        return await decisionResponse(ctx, rules(), request, peer)
       } catch (e) {
         rc.log.error('decision failed', { err: e })
         return renderError(e, rc.requestId)
@@ -65,14 +66,19 @@ export function startDecisionsListener(ctx: PluginContext<ResolvedProxyOptions>,
   return { port: server.port as number, stop: () => server.stop() }
 }
 
+/** Who is asking: the request's tenant and id, and the socket's peer address (read only when needed). */
+export interface DecisionContext {
+  tenant: string
+  requestId: string
+  readonly remoteAddress?: string
+}
+
 /** `/decisions`: 200 with the mutated headers (and Cookie when the cookie mutator ran), or the error handler's answer. */
 export async function decisionResponse(
   ctx: PluginContext<ResolvedProxyOptions>,
   rules: readonly CompiledRule[],
   request: Request,
-  peer: string | undefined,
-  tenant: string,
-  requestId: string,
+  rc: DecisionContext,
 ): Promise<Response> {
   // request.url is already a serialised URL: slice it instead of parsing it again
   const href = request.url
@@ -91,12 +97,14 @@ export async function decisionResponse(
       rawPath,
       query,
       headers: request.headers,
-      remoteAddress: peer,
-      tenant,
+      get remoteAddress() {
+        return rc.remoteAddress
+      },
+      tenant: rc.tenant,
       raw: request,
     },
     ctx.options.trusted_proxies,
-    requestId,
+    rc.requestId,
   )
   if (!outcome.allowed) return outcome.response
   // the session's headers are this request's own (a fresh Headers per pipeline run): answer with them
