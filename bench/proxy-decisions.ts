@@ -3,12 +3,12 @@
  * verification cached), the allow authorizer and a header mutator, against a bare
  * Bun.serve hello world in the same run. Target: at least 40% of the bare server.
  *
- *   bun bench/proxy-decisions.ts [--duration 10] [--connections 64]
+ *   bun bench/proxy-decisions.ts [--duration 10] [--connections 64] [--rounds 3]
  */
 import { SignJWT, exportJWK, generateKeyPair } from 'jose'
-import { benchOptions, load, measureBare, printTable, scratch, startServer } from './lib/harness.ts'
+import { benchOptions, measureRounds, percentOfFirst, printTable, scratch, startBare, startServer } from './lib/harness.ts'
 
-const { durationSec, connections } = benchOptions()
+const { durationSec, connections, rounds } = benchOptions()
 
 const s = scratch()
 const ADMIN = 45434
@@ -40,21 +40,31 @@ try {
       plugins: [{ use: 'proxy', options: { rules: [rule], serve: { enabled: false } } }],
     }),
   )
-  const rows: Record<string, string | number>[] = [await measureBare({ durationSec, connections, port: BARE })]
   // BENCH_PROFILE=<dir> writes a CPU profile of the server (markdown) there when it exits
   const bun = process.env.BENCH_PROFILE ? ['bun', '--cpu-prof-md', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : ['bun']
+  // both servers run for the whole benchmark (pinned to the same core; the idle one costs nothing) and the
+  // rounds alternate between them, so a slow spell of the machine touches both alike
+  const bare = await startBare(BARE)
   const server = await startServer([...bun, 'bin/tessera.ts', 'serve', '--config', config, '--dev'], { ready: `http://127.0.0.1:${ADMIN}/health/alive` })
   try {
     const probe = await fetch(`${server.url}/decisions/api/orders`, { headers: { authorization: `Bearer ${token}` } })
-    if (probe.status !== 200 || probe.headers.get('x-user') !== 'bench-user') throw new Error(`the decision endpoint answered ${probe.status}; check the rule`)
-    const r = await load({ url: `${server.url}/decisions/api/orders`, headers: { authorization: `Bearer ${token}` }, durationSec, connections })
-    rows.push({ target: 'tessera /decisions (jwt + allow + header)', 'req/s': Math.round(r.rps), 'p50 ms': r.p50, 'p99 ms': r.p99, errors: r.errors, tool: r.tool })
+    if (probe.status !== 200 || probe.headers.get('x-user') !== 'bench-user' || !probe.headers.get('x-request-id')) throw new Error(`the decision endpoint answered ${probe.status}; check the rule`)
+    const rows = await measureRounds(
+      [
+        { name: 'bare Bun.serve', url: `${bare.url}/` },
+        { name: 'tessera /decisions (jwt + allow + header)', url: `${server.url}/decisions/api/orders`, headers: { authorization: `Bearer ${token}` } },
+      ],
+      { durationSec, connections, rounds },
+    )
+    percentOfFirst(rows)
+    printTable(
+      `proxy decisions, servers pinned to one core, ${connections} connections, ${durationSec}s × ${rounds} interleaved rounds (median; target: >= 40% of bare)`,
+      rows,
+    )
   } finally {
     await server.stop()
+    await bare.stop()
   }
-  const base = Number(rows[0]?.['req/s'])
-  for (const r of rows) r['% of bare'] = `${Math.round((Number(r['req/s']) / base) * 100)}%`
-  printTable(`proxy decisions, server pinned to one core, ${connections} connections, ${durationSec}s each (target: >= 40% of bare)`, rows)
 } finally {
   s.remove()
 }

@@ -83,6 +83,11 @@ export type RouteFn<O> = (app: RouteApp, ctx: PluginContext<O>) => AnyElysia
 export interface RawRoute<O = unknown> {
   path: string
   handle(request: Request, rc: RequestContext, ctx: PluginContext<O>): Awaitable<Response>
+  /**
+   * The handler puts `X-Request-Id: rc.requestId` on every response it returns, so the core need not add it
+   * afterwards (a copy of the response's headers saved per request).
+   */
+  stampsRequestId?: boolean
 }
 
 export type EventHandlers<O> = {

@@ -59,81 +59,120 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
     const elysia = app.fetch
     const onError = errorHandler(kernel)
 
-    /** The core's part of every request: peer address, context, span, request id, access log. */
+    /** What a listener serves: a handler, how its failures render, and whether it stamps X-Request-Id itself. */
+    interface Served {
+      handle(request: Request, rc: RequestContext | undefined): Awaitable<Response>
+      fail(error: unknown, request: Request, rc: RequestContext | undefined): Awaitable<Response>
+      stamped: boolean
+    }
+
+    /**
+     * The core's part of every request: context (with the peer address looked up on first use), span, request id,
+     * access log. Synchronous from end to end when the handler answers synchronously: no promise on the way.
+     */
     const serveWith =
-      (handle: (request: Request, rc: RequestContext | undefined) => Awaitable<Response>) =>
-      async (request: Request, server: Server<undefined>): Promise<Response> => {
+      (route: Served) =>
+      (request: Request, server: Server<undefined>): Response | Promise<Response> => {
         inFlight++
         const t0 = performance.now()
-        // the peer address is looked up only when something asks for it
-        kernel.setRemoteAddress(request, () => server.requestIP(request)?.address)
-        let response: Response
-        let rc: RequestContext | undefined
-        let span: Span | undefined
+        let c: RequestContext | Promise<RequestContext>
         try {
-          const c = kernel.contextOf(request)
-          rc = c instanceof Promise ? await c.catch(() => undefined) : c
-          if (tracingEnabled()) {
-            const path = pathOf(request.url)
-            const parent = extractContext(request.headers)
-            span = serverTracer.startSpan(
-              `${request.method} ${path}`,
-              { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'url.path': path, 'tessera.listener': listener } },
-              parent,
-            )
-            response = await context.with(trace.setSpan(parent, span), () => handle(request, rc))
-          } else {
-            response = await handle(request, rc)
-          }
+          c = kernel.contextOf(request, server)
         } catch (e) {
-          kernel.log.error('unhandled error', { err: e })
-          response = renderError(e, rc?.requestId)
-        } finally {
-          inFlight--
+          c = Promise.reject(e)
         }
-        if (rc) {
-          try {
-            response.headers.set('x-request-id', rc.requestId)
-          } catch {
-            // immutable headers (e.g. a proxied response): leave them
-          }
+        if (c instanceof Promise) {
+          return c.then(
+            (rc) => begin(route, request, rc, t0),
+            () => begin(route, request, undefined, t0),
+          )
         }
-        if (draining) {
-          try {
-            response.headers.set('connection', 'close')
-          } catch {}
-        }
-        let traceId: string | undefined
-        if (span) {
-          span.setAttribute('http.response.status_code', response.status)
-          span.end()
-          const id = span.spanContext().traceId
-          if (id !== '00000000000000000000000000000000') traceId = id
-        }
-        const log = rc?.log ?? kernel.log
-        if (!log.enabled(response.status >= 500 ? 'error' : 'info')) return response
-        const fields = {
-          listener,
-          method: request.method,
-          path: pathOf(request.url),
-          status: response.status,
-          ms: Math.round((performance.now() - t0) * 100) / 100,
-          remote: rc?.remoteAddress,
-          trace_id: traceId,
-        }
-        if (response.status >= 500) log.error('request', fields)
-        else log.info('request', fields)
-        return response
+        return begin(route, request, c, t0)
       }
 
-    const routes: Record<string, (request: Request, server: Server<undefined>) => Promise<Response>> = {}
-    for (const r of rawRoutesFor(kernel, listener)) {
-      routes[r.path] = serveWith(async (request, rc) => {
-        try {
-          return await r.handle(request, rc ?? (await kernel.requestContext(request)))
-        } catch (error) {
-          return onError({ code: 'UNKNOWN', error, request })
+    const begin = (route: Served, request: Request, rc: RequestContext | undefined, t0: number): Response | Promise<Response> => {
+      let span: Span | undefined
+      let out: Awaitable<Response>
+      try {
+        if (tracingEnabled()) {
+          const path = pathOf(request.url)
+          const parent = extractContext(request.headers)
+          span = serverTracer.startSpan(
+            `${request.method} ${path}`,
+            { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'url.path': path, 'tessera.listener': listener } },
+            parent,
+          )
+          out = context.with(trace.setSpan(parent, span), () => route.handle(request, rc))
+        } else {
+          out = route.handle(request, rc)
         }
+      } catch (e) {
+        out = route.fail(e, request, rc)
+      }
+      if (out instanceof Promise) {
+        return out
+          .then(undefined, (e) => route.fail(e, request, rc))
+          .then(
+            (response) => end(route, request, rc, span, t0, response),
+            (e) => end(route, request, rc, span, t0, lastResort(e, rc)),
+          )
+      }
+      return end(route, request, rc, span, t0, out)
+    }
+
+    const lastResort = (e: unknown, rc: RequestContext | undefined): Response => {
+      kernel.log.error('unhandled error', { err: e })
+      return renderError(e, rc?.requestId)
+    }
+
+    const end = (route: Served, request: Request, rc: RequestContext | undefined, span: Span | undefined, t0: number, response: Response): Response => {
+      inFlight--
+      if (rc && !route.stamped) {
+        try {
+          response.headers.set('x-request-id', rc.requestId)
+        } catch {
+          // immutable headers (e.g. a proxied response): leave them
+        }
+      }
+      if (draining) {
+        try {
+          response.headers.set('connection', 'close')
+        } catch {}
+      }
+      let traceId: string | undefined
+      if (span) {
+        span.setAttribute('http.response.status_code', response.status)
+        span.end()
+        const id = span.spanContext().traceId
+        if (id !== '00000000000000000000000000000000') traceId = id
+      }
+      const log = rc?.log ?? kernel.log
+      if (!log.enabled(response.status >= 500 ? 'error' : 'info')) return response
+      const fields = {
+        listener,
+        method: request.method,
+        path: pathOf(request.url),
+        status: response.status,
+        ms: Math.round((performance.now() - t0) * 100) / 100,
+        remote: rc?.remoteAddress,
+        trace_id: traceId,
+      }
+      if (response.status >= 500) log.error('request', fields)
+      else log.info('request', fields)
+      return response
+    }
+
+    const routes: Record<string, (request: Request, server: Server<undefined>) => Response | Promise<Response>> = {}
+    for (const r of rawRoutesFor(kernel, listener)) {
+      routes[r.path] = serveWith({
+        // without a context (its tenant could not be resolved), asking again rejects with why: rendered by fail
+        handle: (request, rc) => (rc ? r.handle(request, rc) : kernel.requestContext(request).then((c) => r.handle(request, c))),
+        fail: async (error, request, rc) => {
+          const response = await onError({ code: 'UNKNOWN', error, request })
+          if (rc && r.stampsRequestId) response.headers.set('x-request-id', rc.requestId)
+          return response
+        },
+        stamped: r.stampsRequestId,
       })
     }
 
@@ -143,7 +182,7 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
       maxRequestBodySize: cfg.maxRequestBodySize,
       development: false,
       routes,
-      fetch: serveWith((request) => elysia(request)),
+      fetch: serveWith({ handle: (request) => elysia(request), fail: (e, _request, rc) => lastResort(e, rc), stamped: false }),
       error(e) {
         kernel.log.error('server error', { err: e })
         return renderError(e)

@@ -18,7 +18,7 @@ export const TRACER_NAME = 'tessera'
 /** The API's own no-op provider: what a fresh proxy delegates to until an SDK registers one. */
 const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate()
 /** One shared span that records nothing, for when no SDK is registered. */
-const NOOP_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
+export const NOOP_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
 
 /**
  * Is an OpenTelemetry SDK registered? Checked per call (an SDK may register after boot), and cheap:

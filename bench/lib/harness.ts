@@ -129,10 +129,17 @@ export function scratch(): { dir: string; write(name: string, text: string): str
   }
 }
 
-/** `--duration <s>` (default 10) and `--connections <n>` (default 64), the options every benchmark takes. */
+/** `--duration <s>` (default 10), `--connections <n>` (default 64) and `--rounds <n>` (default 3), the options every benchmark takes. */
 export function benchOptions(extra: Record<string, { type: 'string'; default?: string }> = {}) {
-  const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '64' }, ...extra } })
-  return { durationSec: Number(values.duration), connections: Number(values.connections), values: values as Record<string, string | undefined> }
+  const { values } = parseArgs({
+    options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '64' }, rounds: { type: 'string', default: '3' }, ...extra },
+  })
+  return {
+    durationSec: Number(values.duration),
+    connections: Number(values.connections),
+    rounds: Math.max(1, Number(values.rounds)),
+    values: values as Record<string, string | undefined>,
+  }
 }
 
 /** A table row: what a load run measured. */
@@ -140,10 +147,56 @@ export function row(target: string, r: LoadResult): Record<string, string | numb
   return { target, 'req/s': Math.round(r.rps), 'p50 ms': r.p50, 'p99 ms': r.p99, errors: r.errors, tool: r.tool }
 }
 
+/** A bare Bun.serve hello world, pinned like the server under test: the ceiling. */
+export function startBare(port = 45499): Promise<ServerHandle> {
+  return startServer(['bun', 'bench/lib/bare-server.ts'], { env: { PORT: String(port) }, ready: `http://127.0.0.1:${port}/` })
+}
+
+export interface Target {
+  name: string
+  url: string
+  headers?: Record<string, string>
+}
+
+/**
+ * Load each target in turn, `rounds` times, interleaved (a, b, a, b, …), so that a slow spell of the machine
+ * touches every target alike, after an unmeasured warm-up run of each; one row per target with its median
+ * round (req/s, p50, p99) and the spread.
+ */
+export async function measureRounds(
+  targets: Target[],
+  o: { durationSec: number; connections: number; rounds: number; warmupSec?: number },
+): Promise<Record<string, string | number>[]> {
+  // an unmeasured run first: the JIT compiles the hot path in its top tiers only after a few seconds of load
+  for (const t of targets) await load({ url: t.url, headers: t.headers, durationSec: o.warmupSec ?? 5, connections: o.connections })
+  const runs = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]))
+  for (let i = 0; i < o.rounds; i++) {
+    for (const t of targets) {
+      const r = await load({ url: t.url, headers: t.headers, durationSec: o.durationSec, connections: o.connections })
+      if (process.env.BENCH_VERBOSE) console.error(`round ${i + 1}: ${t.name}: ${Math.round(r.rps)} req/s`)
+      runs.get(t.name)!.push(r)
+    }
+  }
+  return targets.map((t) => {
+    const rs = runs.get(t.name)!.toSorted((a, b) => a.rps - b.rps)
+    const median = rs[Math.floor(rs.length / 2)]!
+    return {
+      ...row(t.name, median),
+      errors: rs.reduce((n, r) => n + r.errors, 0),
+      'req/s range': rs.length > 1 ? `${Math.round(rs[0]!.rps)}–${Math.round(rs.at(-1)!.rps)}` : '—',
+    }
+  })
+}
+
+/** Add a "% of bare" column: each row's req/s against the first row's. */
+export function percentOfFirst(rows: Record<string, string | number>[]): void {
+  const base = Number(rows[0]?.['req/s'])
+  for (const r of rows) r['% of bare'] = `${Math.round((Number(r['req/s']) / base) * 100)}%`
+}
+
 /** The ceiling: a bare Bun.serve hello world under the same load, as a table row. */
 export async function measureBare(o: { durationSec: number; connections: number; port?: number }): Promise<Record<string, string | number>> {
-  const port = o.port ?? 45499
-  const bare = await startServer(['bun', 'bench/lib/bare-server.ts'], { env: { PORT: String(port) }, ready: `http://127.0.0.1:${port}/` })
+  const bare = await startBare(o.port)
   try {
     return row('bare Bun.serve', await load({ url: `${bare.url}/`, durationSec: o.durationSec, connections: o.connections }))
   } finally {

@@ -90,6 +90,7 @@ export interface BuildOptions {
 export interface MountedRawRoute {
   path: string
   handle(request: Request, rc: RequestContext): Awaitable<Response>
+  stampsRequestId: boolean
 }
 
 /** Every plugin's raw routes for one listener, bound to their plugin's context. */
@@ -97,7 +98,7 @@ export function rawRoutesFor(kernel: Kernel, listener: Listener): MountedRawRout
   const out: MountedRawRoute[] = []
   for (const p of kernel.plugins) {
     for (const r of p.definition.rawRoutes?.[listener] ?? []) {
-      out.push({ path: r.path, handle: (request, rc) => r.handle(request, rc, p.ctx) })
+      out.push({ path: r.path, handle: (request, rc) => r.handle(request, rc, p.ctx), stampsRequestId: r.stampsRequestId === true })
     }
   }
   return out

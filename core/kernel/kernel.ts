@@ -48,27 +48,44 @@ function driverScheme(dsn: string): string {
   return m ? m[1]!.toLowerCase() : ''
 }
 
+/** Where the socket's peer address of a request can be looked up: Bun's server. */
+export interface PeerLookup {
+  requestIP(request: Request): { address: string } | null
+}
+
 /** A request's context; the logger and the peer address are worked out on first use (most requests need neither). */
 class LiveRequestContext implements RequestContext {
   readonly startedAt = performance.now()
   #log: Logger | undefined
   #root: Logger
   #peer: string | undefined | (() => string | undefined)
+  #lookup: PeerLookup | undefined
+  #request: Request | undefined
   constructor(
     readonly requestId: string,
     readonly tenant: string,
     readonly db: ScopedDb,
     root: Logger,
     peer: string | undefined | (() => string | undefined),
+    lookup: PeerLookup | undefined,
+    request: Request,
   ) {
     this.#root = root
     this.#peer = peer
+    if (lookup && peer === undefined) {
+      this.#lookup = lookup
+      this.#request = request
+    }
   }
   get log(): Logger {
     this.#log ??= this.#root.child({ request_id: this.requestId, tenant: this.tenant })
     return this.#log
   }
   get remoteAddress(): string | undefined {
+    if (this.#lookup) {
+      this.#peer = this.#lookup.requestIP(this.#request as Request)?.address
+      this.#lookup = this.#request = undefined
+    }
     if (typeof this.#peer === 'function') this.#peer = this.#peer()
     return this.#peer
   }
@@ -282,17 +299,18 @@ export class Kernel {
 
   /**
    * The request's context, synchronously when the tenant needs no lookup (the common case), else a promise.
-   * Resolved once per request; `requestContext` is the same as a promise.
+   * Resolved once per request; `requestContext` is the same as a promise. `peer` (the server) is asked for
+   * the socket's address on first use of `remoteAddress`, unless `setRemoteAddress` gave one.
    */
-  contextOf(request: Request): RequestContext | Promise<RequestContext> {
+  contextOf(request: Request, peer?: PeerLookup): RequestContext | Promise<RequestContext> {
     let c = this.#contexts.get(request)
     if (!c) {
       const tenancy = this.config.tenancy
       const requestId = requestIdFor(request)
       c =
         tenancy.resolve || tenancy.hosts
-          ? resolveTenant(request, tenancy).then((tenant) => this.#newContext(request, requestId, tenant))
-          : this.#newContext(request, requestId, tenancy.default)
+          ? resolveTenant(request, tenancy).then((tenant) => this.#newContext(request, requestId, tenant, peer))
+          : this.#newContext(request, requestId, tenancy.default, peer)
       this.#contexts.set(request, c)
     }
     return c
@@ -304,7 +322,7 @@ export class Kernel {
     return c instanceof Promise ? c : Promise.resolve(c)
   }
 
-  #newContext(request: Request, requestId: string, tenant: string): RequestContext {
+  #newContext(request: Request, requestId: string, tenant: string, peer: PeerLookup | undefined): RequestContext {
     let db = this.#scopedDbs.get(tenant)
     if (!db) {
       // bounded: a resolver that invents tenants must not grow this without limit
@@ -312,7 +330,7 @@ export class Kernel {
       db = this.#storage.scoped(tenant)
       this.#scopedDbs.set(tenant, db)
     }
-    return new LiveRequestContext(requestId, tenant, db, this.log, this.#peers.get(request))
+    return new LiveRequestContext(requestId, tenant, db, this.log, this.#peers.get(request), peer, request)
   }
 
   /** The subject of a request, from the first subject resolver that knows it; null without resolvers. */

@@ -11,12 +11,16 @@ import { BlockList, isIP } from 'node:net'
 import * as v from 'valibot'
 import { formatIssues } from '../config/issues.ts'
 import { ConfigError } from '../errors.ts'
+import type { Awaitable } from '../plugin.ts'
 import type { Registries } from '../registry.ts'
-import { withSpan } from '../telemetry.ts'
+import type { Span } from '@opentelemetry/api'
+import { NOOP_SPAN, tracingEnabled, withSpan } from '../telemetry.ts'
 import {
   type AuthenticationSession,
   type Authenticator,
+  type AuthenticatorResult,
   type Authorizer,
+  type AuthorizerResult,
   type Decision,
   type ErrorHandler,
   type ErrorWhen,
@@ -42,7 +46,8 @@ interface Bound<H> {
 
 export interface CompiledPipeline {
   readonly id: string
-  run(req: PipelineRequest, captures?: string[]): Promise<Decision>
+  /** The decision; synchronous when every handler on the way answered synchronously (await it either way). */
+  run(req: PipelineRequest, captures?: string[]): Awaitable<Decision>
 }
 
 function isPlainObject(x: unknown): x is Record<string, unknown> {
@@ -136,7 +141,15 @@ export function newSession(req: PipelineRequest, captures: string[] = []): Authe
     extra: {},
     header: new Headers(),
     cookies: {},
-    matchContext: { regexpCaptureGroups: captures, url: req.url, method: req.method, header: req.headers },
+    matchContext: {
+      regexpCaptureGroups: captures,
+      // the request's URL may be built on first use (the proxy does): do not force it here
+      get url() {
+        return req.url
+      },
+      method: req.method,
+      header: req.headers,
+    },
   }
 }
 
@@ -187,54 +200,97 @@ export function compilePipeline(
 
   return {
     id: spec.id,
-    async run(req, captures = []) {
-      return withSpan('tessera.pipeline', { 'tessera.rule_id': spec.id }, async (span) => {
-        const session = newSession(req, captures)
-        // 1. authenticate: the first responsible authenticator decides
-        let authenticated = false
-        for (const a of authenticators) {
-          let result
-          try {
-            result = await a.handler.authenticate(req, session, a.config)
-          } catch (e) {
-            span.setAttribute('tessera.reason_id', 'authenticator_error')
-            return fail(asPipelineError(e, 'authenticator_error'), req, session)
-          }
-          if (result.kind === 'not_responsible') continue
-          if (result.kind === 'denied') {
-            span.setAttribute('tessera.reason_id', result.error.reasonId)
-            return fail(result.error, req, session)
-          }
-          span.setAttribute('tessera.authenticator', a.handler.id)
-          authenticated = true
-          break
-        }
-        if (!authenticated) {
-          const e = new PipelineError('unauthorized', 401, 'Access credentials are invalid', 'no_authenticator_responsible')
-          span.setAttribute('tessera.reason_id', e.reasonId)
-          return fail(e, req, session)
-        }
-        // 2. authorize
-        try {
-          const r = await authorizer.handler.authorize(req, session, authorizer.config)
-          if (!r.allowed) {
-            span.setAttribute('tessera.reason_id', r.error.reasonId)
-            return fail(r.error, req, session)
-          }
-        } catch (e) {
-          return fail(asPipelineError(e, 'authorizer_error'), req, session)
-        }
-        // 3. mutate: every mutator, in order
-        for (const m of mutators) {
-          try {
-            await m.handler.mutate(req, session, m.config)
-          } catch (e) {
-            return fail(asPipelineError(e, 'mutator_error'), req, session)
-          }
-        }
-        span.setAttribute('tessera.subject', session.subject)
-        return { allowed: true, session }
-      })
+    run(req, captures = []) {
+      // without an OTel SDK there is no span to record into: skip building one
+      if (!tracingEnabled()) return execute(req, captures, NOOP_SPAN)
+      return withSpan('tessera.pipeline', { 'tessera.rule_id': spec.id }, (span) => execute(req, captures, span))
     },
+  }
+
+  // The pipeline runs synchronously for as long as its handlers answer synchronously (a cached token, allow,
+  // a header mutator) and continues with a promise only from the first handler that returns one: no promise,
+  // no microtask per step on the hot path.
+  function execute(req: PipelineRequest, captures: string[], span: Span): Awaitable<Decision> {
+    return authenticateFrom(0, req, newSession(req, captures), span)
+  }
+
+  function authenticateFrom(from: number, req: PipelineRequest, session: AuthenticationSession, span: Span): Awaitable<Decision> {
+    // 1. authenticate: the first responsible authenticator decides
+    for (let i = from; i < authenticators.length; i++) {
+      const a = authenticators[i]!
+      let r: Awaitable<AuthenticatorResult>
+      try {
+        r = a.handler.authenticate(req, session, a.config)
+      } catch (e) {
+        return authenticatorFailed(e, req, session, span)
+      }
+      if (r instanceof Promise) {
+        return r.then(
+          (result) => afterAuthenticator(result, i, req, session, span),
+          (e) => authenticatorFailed(e, req, session, span),
+        )
+      }
+      if (r.kind !== 'not_responsible') return afterAuthenticator(r, i, req, session, span)
+    }
+    const e = new PipelineError('unauthorized', 401, 'Access credentials are invalid', 'no_authenticator_responsible')
+    span.setAttribute('tessera.reason_id', e.reasonId)
+    return fail(e, req, session)
+  }
+
+  function authenticatorFailed(e: unknown, req: PipelineRequest, session: AuthenticationSession, span: Span): Promise<Decision> {
+    span.setAttribute('tessera.reason_id', 'authenticator_error')
+    return fail(asPipelineError(e, 'authenticator_error'), req, session)
+  }
+
+  function afterAuthenticator(result: AuthenticatorResult, i: number, req: PipelineRequest, session: AuthenticationSession, span: Span): Awaitable<Decision> {
+    if (result.kind === 'not_responsible') return authenticateFrom(i + 1, req, session, span)
+    if (result.kind === 'denied') {
+      span.setAttribute('tessera.reason_id', result.error.reasonId)
+      return fail(result.error, req, session)
+    }
+    span.setAttribute('tessera.authenticator', authenticators[i]!.handler.id)
+    // 2. authorize
+    let p: Awaitable<AuthorizerResult>
+    try {
+      p = authorizer.handler.authorize(req, session, authorizer.config)
+    } catch (e) {
+      return fail(asPipelineError(e, 'authorizer_error'), req, session)
+    }
+    if (p instanceof Promise) {
+      return p.then(
+        (r) => afterAuthorizer(r, req, session, span),
+        (e) => fail(asPipelineError(e, 'authorizer_error'), req, session),
+      )
+    }
+    return afterAuthorizer(p, req, session, span)
+  }
+
+  function afterAuthorizer(r: AuthorizerResult, req: PipelineRequest, session: AuthenticationSession, span: Span): Awaitable<Decision> {
+    if (!r.allowed) {
+      span.setAttribute('tessera.reason_id', r.error.reasonId)
+      return fail(r.error, req, session)
+    }
+    return mutateFrom(0, req, session, span)
+  }
+
+  function mutateFrom(from: number, req: PipelineRequest, session: AuthenticationSession, span: Span): Awaitable<Decision> {
+    // 3. mutate: every mutator, in order
+    for (let i = from; i < mutators.length; i++) {
+      const m = mutators[i]!
+      let p: Awaitable<void>
+      try {
+        p = m.handler.mutate(req, session, m.config)
+      } catch (e) {
+        return fail(asPipelineError(e, 'mutator_error'), req, session)
+      }
+      if (p instanceof Promise) {
+        return p.then(
+          () => mutateFrom(i + 1, req, session, span),
+          (e) => fail(asPipelineError(e, 'mutator_error'), req, session),
+        )
+      }
+    }
+    span.setAttribute('tessera.subject', session.subject)
+    return { allowed: true, session }
   }
 }

@@ -3,7 +3,7 @@
  * proxies), path normalisation, exactly one matching rule, then the rule's pipeline.
  * Shared by /decisions and the reverse-proxy listener.
  */
-import { type AuthenticationSession, type PipelineRequest, renderError, BadRequestError, NotFoundError, TesseraError } from 'tessera'
+import { type AuthenticationSession, type Awaitable, type Decision, type PipelineRequest, renderError, BadRequestError, NotFoundError, TesseraError } from 'tessera'
 import { BadPathError, normalisePath, rawPathOf } from './match.ts'
 import { type CompiledRule, findRule } from './rules.ts'
 
@@ -76,7 +76,7 @@ export interface DecisionInput {
 }
 
 export type Outcome =
-  | { allowed: true; session: AuthenticationSession; rule: CompiledRule; url: URL; request: PipelineRequest }
+  | { allowed: true; session: AuthenticationSession; rule: CompiledRule; request: PipelineRequest }
   | { allowed: false; response: Response; reason: string; rule?: CompiledRule }
 
 /** Headers a client may use to describe the original request, honoured only from trusted proxies. */
@@ -102,7 +102,8 @@ export function effectiveRequest(input: DecisionInput, trusted: readonly string[
   return out
 }
 
-export async function decide(rules: readonly CompiledRule[], input: DecisionInput, trusted: readonly string[], requestId?: string): Promise<Outcome> {
+/** The decision for one request; synchronous when the rule's pipeline answered synchronously (await it either way). */
+export function decide(rules: readonly CompiledRule[], input: DecisionInput, trusted: readonly string[], requestId?: string): Awaitable<Outcome> {
   const eff = effectiveRequest(input, trusted)
   let path: string
   try {
@@ -112,11 +113,17 @@ export async function decide(rules: readonly CompiledRule[], input: DecisionInpu
     throw e
   }
   const matchUrl = `${eff.scheme}://${eff.host}${path}`
-  let url: URL
-  try {
-    url = new URL(`${matchUrl}${eff.query}`)
-  } catch {
-    return { allowed: false, reason: 'bad_url', response: renderError(new BadRequestError('The request URL is not valid'), requestId) }
+  const href = `${matchUrl}${eff.query}`
+  let parsed: URL | undefined
+  // The URL object is built on first use (templates, the reverse proxy); a decision that never reads it never
+  // pays for it. What could make it unparsable is checked now: the path is normalised and validated, the query
+  // comes from a parsed request URL, so only a host that is not a plain host[:port] (forwarded, or odd) is parsed.
+  if (!PLAIN_HOST.test(eff.host) || eff !== input) {
+    try {
+      parsed = new URL(href)
+    } catch {
+      return { allowed: false, reason: 'bad_url', response: renderError(new BadRequestError('The request URL is not valid'), requestId) }
+    }
   }
   const found = findRule(rules, eff.method, matchUrl)
   if (found.kind === 'none') {
@@ -131,7 +138,10 @@ export async function decide(rules: readonly CompiledRule[], input: DecisionInpu
   }
   const request: PipelineRequest = {
     method: eff.method,
-    url,
+    get url() {
+      parsed ??= new URL(href)
+      return parsed
+    },
     headers: input.headers,
     // read on first use (a `when.request.cidr` condition, a handler's template): most decisions never need it
     get remoteAddress() {
@@ -140,10 +150,18 @@ export async function decide(rules: readonly CompiledRule[], input: DecisionInpu
     tenant: input.tenant,
     raw: input.raw,
   }
-  const d = await found.rule.pipeline.run(request, found.captures)
-  if (!d.allowed) return { allowed: false, response: d.response, reason: d.error.reasonId, rule: found.rule }
-  return { allowed: true, session: d.session, rule: found.rule, url, request }
+  const rule = found.rule
+  const d = rule.pipeline.run(request, found.captures)
+  return d instanceof Promise ? d.then((x) => outcomeOf(x, rule, request)) : outcomeOf(d, rule, request)
 }
+
+function outcomeOf(d: Decision, rule: CompiledRule, request: PipelineRequest): Outcome {
+  if (!d.allowed) return { allowed: false, response: d.response, reason: d.error.reasonId, rule }
+  return { allowed: true, session: d.session, rule, request }
+}
+
+/** A host[:port] that certainly parses in a URL (names, IPv4, bracketed IPv6). */
+const PLAIN_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus every header the Connection header names. */
 export function stripHopByHop(headers: Headers): void {

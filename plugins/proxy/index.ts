@@ -248,8 +248,8 @@ export const proxy = definePlugin({
   // (CVE-2026-33495). Embedded without a peer address, they never count.
   rawRoutes: {
     admin: [
-      { path: '/decisions', handle: (request, rc, ctx) => decisionResponse(ctx, proxyState(ctx).rules, request, rc) },
-      { path: '/decisions/*', handle: (request, rc, ctx) => decisionResponse(ctx, proxyState(ctx).rules, request, rc) },
+      { path: '/decisions', handle: (request, rc, ctx) => decisionResponse(ctx, proxyState(ctx).rules, request, rc), stampsRequestId: true },
+      { path: '/decisions/*', handle: (request, rc, ctx) => decisionResponse(ctx, proxyState(ctx).rules, request, rc), stampsRequestId: true },
     ],
   },
 

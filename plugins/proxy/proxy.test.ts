@@ -47,10 +47,11 @@ describe('proxy /decisions', () => {
   it('answers 200 with the mutated headers, for any method, with the path after /decisions', async () => {
     const { kernel, admin } = await bootProxy({ rules: rules() })
     for (const method of ['GET', 'POST']) {
-      const r = await call(admin, method, '/decisions/public/hello?x=1')
-      expect([r.status, r.headers.get('x-user')]).toEqual([200, 'anonymous'])
+      const r = await call(admin, method, '/decisions/public/hello?x=1', { headers: { 'x-request-id': `req-${method}` } })
+      expect([r.status, r.headers.get('x-user'), r.headers.get('x-request-id')]).toEqual([200, 'anonymous', `req-${method}`])
     }
-    expect((await call(admin, 'GET', '/decisions/admin')).status).toBe(403)
+    const denied = await call(admin, 'GET', '/decisions/admin', { headers: { 'x-request-id': 'req-denied' } })
+    expect([denied.status, denied.headers.get('x-request-id')]).toEqual([403, 'req-denied'])
     await kernel.stop()
   })
 

@@ -2,8 +2,8 @@
  * The reverse-proxy listener: decide, then forward to the rule's upstream with the
  * mutated headers, streaming bodies both ways and stripping hop-by-hop headers.
  */
-import { type PluginContext, TesseraError, renderError } from 'tessera'
-import { FORWARDED_HEADERS, decide, isTrusted, mergedCookieHeader, stripHopByHop } from './engine.ts'
+import { type Awaitable, type PluginContext, TesseraError, renderError } from 'tessera'
+import { FORWARDED_HEADERS, type Outcome, decide, isTrusted, mergedCookieHeader, stripHopByHop } from './engine.ts'
 import { rawPathOf } from './match.ts'
 import type { ResolvedProxyOptions } from './options.ts'
 import type { CompiledRule } from './rules.ts'
@@ -73,13 +73,16 @@ export interface DecisionContext {
   readonly remoteAddress?: string
 }
 
-/** `/decisions`: 200 with the mutated headers (and Cookie when the cookie mutator ran), or the error handler's answer. */
-export async function decisionResponse(
+/**
+ * `/decisions`: 200 with the mutated headers (and Cookie when the cookie mutator ran), or the error handler's
+ * answer; either carries X-Request-Id.
+ */
+export function decisionResponse(
   ctx: PluginContext<ResolvedProxyOptions>,
   rules: readonly CompiledRule[],
   request: Request,
   rc: DecisionContext,
-): Promise<Response> {
+): Awaitable<Response> {
   // request.url is already a serialised URL: slice it instead of parsing it again
   const href = request.url
   const rawPath = rawPathOf(href).slice('/decisions'.length) || '/'
@@ -88,7 +91,7 @@ export async function decisionResponse(
   const hash = href.indexOf('#')
   const queryEnd = hash === -1 ? href.length : hash
   const query = q === -1 || (hash !== -1 && q > hash) || q + 1 >= queryEnd ? '' : href.slice(q, queryEnd)
-  const outcome = await decide(
+  const outcome = decide(
     rules,
     {
       method: request.method,
@@ -106,9 +109,22 @@ export async function decisionResponse(
     ctx.options.trusted_proxies,
     rc.requestId,
   )
-  if (!outcome.allowed) return outcome.response
+  // synchronous when the whole pipeline was (a cached token, allow, header): no promise on the hot path
+  return outcome instanceof Promise ? outcome.then((o) => decisionOf(o, request, rc)) : decisionOf(outcome, request, rc)
+}
+
+function decisionOf(outcome: Outcome, request: Request, rc: DecisionContext): Response {
+  if (!outcome.allowed) {
+    try {
+      outcome.response.headers.set('x-request-id', rc.requestId)
+    } catch {
+      // an error handler's immutable response: leave it
+    }
+    return outcome.response
+  }
   // the session's headers are this request's own (a fresh Headers per pipeline run): answer with them
   const headers = outcome.session.header
+  headers.set('x-request-id', rc.requestId)
   const original = request.headers.get('cookie')
   const cookie = mergedCookieHeader(original, outcome.session.cookies)
   if (cookie !== original && cookie !== null) headers.set('cookie', cookie)
@@ -150,13 +166,13 @@ export async function forward(
     return renderError(new TesseraError('ERR_NO_UPSTREAM', 502, 'The matching rule has no upstream', { reason: `rule ${outcome.rule.rule.id}` }), requestId)
   }
   // The path forwarded is the normalised path that was matched (Oathkeeper CVE-2026-33494).
-  let path = outcome.url.pathname
+  let path = outcome.request.url.pathname
   if (upstream.strip_path && path.startsWith(upstream.strip_path)) path = path.slice(upstream.strip_path.length) || '/'
   if (!path.startsWith('/')) path = `/${path}`
   const base = new URL(upstream.url)
   const target = new URL(base.toString())
   target.pathname = `${base.pathname.replace(/\/$/, '')}${path}`
-  target.search = outcome.url.search
+  target.search = outcome.request.url.search
 
   const headers = new Headers(request.headers)
   // 1. hop-by-hop, including whatever Connection names (GHSA-w9mr-28mw-j8hg), before mutators' headers go on
@@ -170,11 +186,11 @@ export async function forward(
   const cookie = mergedCookieHeader(request.headers.get('cookie'), outcome.session.cookies)
   if (cookie !== null) headers.set('cookie', cookie)
   const originalHost = request.headers.get('host') ?? url.host
-  if (upstream.preserve_host) headers.set('host', outcome.url.host)
+  if (upstream.preserve_host) headers.set('host', outcome.request.url.host)
   else headers.set('host', target.host)
   const xff = trusted ? request.headers.get('x-forwarded-for') : null
   if (peer) headers.set('x-forwarded-for', xff ? `${xff}, ${peer}` : peer)
-  if (!trusted || !headers.has('x-forwarded-proto')) headers.set('x-forwarded-proto', outcome.url.protocol.replace(/:$/, ''))
+  if (!trusted || !headers.has('x-forwarded-proto')) headers.set('x-forwarded-proto', outcome.request.url.protocol.replace(/:$/, ''))
   if (!trusted || !headers.has('x-forwarded-host')) headers.set('x-forwarded-host', originalHost)
 
   let res: Response

@@ -271,7 +271,8 @@ function jwtAuthenticator(): Authenticator<JwtConfig> {
   return {
     id: 'jwt',
     config: JwtConfig,
-    async authenticate(req, session, config) {
+    // A cached token is answered synchronously (no promise, no await); only a token not yet verified goes async.
+    authenticate(req, session, config) {
       const token = extractToken(req, config.token_from)
       if (!token) return NOT_RESPONSIBLE
       if (token.length > MAX_TOKEN_BYTES) return tooLarge()
@@ -279,55 +280,64 @@ function jwtAuthenticator(): Authenticator<JwtConfig> {
       // CVE-2026-33496 / CVE-2021-32701 class: the cache key is the token *and* the handler's whole config
       // one cache per compiled config, keyed by the token itself: exact, no hash collisions, no key string built per request
       const cache = verifiedFor(config)
-      const cacheKey = token
-      let claims = cache.get(cacheKey)
-      if (!claims) {
-        const keySets = config.jwks_urls.map((u) => sets.get(u, config.jwks_ttl, config.jwks_max_wait))
-        const getKey: JWTVerifyGetKey = async (header, tok) => {
-          let last: unknown
-          for (const s of keySets) {
-            try {
-              return await s(header, tok)
-            } catch (e) {
-              last = e
-            }
-          }
-          throw last
-        }
-        try {
-          const r = await jwtVerify(token, getKey, {
-            algorithms: config.allowed_algorithms,
-            issuer: config.trusted_issuers.length ? config.trusted_issuers : undefined,
-            audience: config.target_audience.length ? config.target_audience : undefined,
-            clockTolerance: config.leeway / 1000,
-          })
-          claims = r.payload
-        } catch (e) {
-          if (e instanceof joseErrors.JWKSTimeout) {
-            throw new PipelineError('internal_server_error', 500, 'The JSON Web Key Set could not be fetched in time', 'jwks_timeout', { cause: e })
-          }
-          return denied(unauthorized(jwtReason(e), 'The access token is invalid'))
-        }
-        // audience: Oathkeeper requires *every* target audience to be present
-        if (config.target_audience.length) {
-          const aud = Array.isArray(claims.aud) ? claims.aud : claims.aud ? [claims.aud] : []
-          if (!config.target_audience.every((a) => aud.includes(a))) return denied(unauthorized('jwt_audience', 'The access token is invalid'))
-        }
-        const expiresAt = typeof claims.exp === 'number' ? claims.exp * 1000 : Date.now() + 60_000
-        cache.set(cacheKey, claims, Math.min(expiresAt, Date.now() + 3_600_000))
-      } else if (typeof claims.exp === 'number' && claims.exp * 1000 + config.leeway < Date.now()) {
+      const claims = cache.get(token)
+      if (!claims) return verify(token, cache, session, config)
+      if (typeof claims.exp === 'number' && claims.exp * 1000 + config.leeway < Date.now()) {
         return denied(unauthorized('jwt_expired', 'The access token is invalid'))
       }
-      // scopes are read only when the config requires some (nothing allocated otherwise)
-      const granted = config.required_scope.length ? scopesOf(claims as Record<string, unknown>) : []
-      for (const s of config.required_scope) {
-        if (!scopeMatches(config.scope_strategy, granted, s)) return denied(new PipelineError('forbidden', 403, 'The access token lacks a required scope', 'jwt_scope'))
-      }
-      if (typeof claims.sub !== 'string' || !claims.sub) return denied(unauthorized('jwt_no_subject', 'The access token is invalid'))
-      session.subject = claims.sub
-      session.extra = { ...claims }
-      return AUTHENTICATED
+      return accept(claims, session, config)
     },
+  }
+
+  async function verify(token: string, cache: BoundedCache<JWTPayload>, session: AuthenticationSession, config: JwtConfig): Promise<AuthenticatorResult> {
+    const keySets = config.jwks_urls.map((u) => sets.get(u, config.jwks_ttl, config.jwks_max_wait))
+    const getKey: JWTVerifyGetKey = async (header, tok) => {
+      let last: unknown
+      for (const s of keySets) {
+        try {
+          return await s(header, tok)
+        } catch (e) {
+          last = e
+        }
+      }
+      throw last
+    }
+    let claims: JWTPayload
+    try {
+      const r = await jwtVerify(token, getKey, {
+        algorithms: config.allowed_algorithms,
+        issuer: config.trusted_issuers.length ? config.trusted_issuers : undefined,
+        audience: config.target_audience.length ? config.target_audience : undefined,
+        clockTolerance: config.leeway / 1000,
+      })
+      claims = r.payload
+    } catch (e) {
+      if (e instanceof joseErrors.JWKSTimeout) {
+        throw new PipelineError('internal_server_error', 500, 'The JSON Web Key Set could not be fetched in time', 'jwks_timeout', { cause: e })
+      }
+      return denied(unauthorized(jwtReason(e), 'The access token is invalid'))
+    }
+    // audience: Oathkeeper requires *every* target audience to be present
+    if (config.target_audience.length) {
+      const aud = Array.isArray(claims.aud) ? claims.aud : claims.aud ? [claims.aud] : []
+      if (!config.target_audience.every((a) => aud.includes(a))) return denied(unauthorized('jwt_audience', 'The access token is invalid'))
+    }
+    const expiresAt = typeof claims.exp === 'number' ? claims.exp * 1000 : Date.now() + 60_000
+    cache.set(token, claims, Math.min(expiresAt, Date.now() + 3_600_000))
+    return accept(claims, session, config)
+  }
+
+  /** Scopes and subject of verified claims; on success the session carries them. */
+  function accept(claims: JWTPayload, session: AuthenticationSession, config: JwtConfig): AuthenticatorResult {
+    // scopes are read only when the config requires some (nothing allocated otherwise)
+    const granted = config.required_scope.length ? scopesOf(claims as Record<string, unknown>) : []
+    for (const s of config.required_scope) {
+      if (!scopeMatches(config.scope_strategy, granted, s)) return denied(new PipelineError('forbidden', 403, 'The access token lacks a required scope', 'jwt_scope'))
+    }
+    if (typeof claims.sub !== 'string' || !claims.sub) return denied(unauthorized('jwt_no_subject', 'The access token is invalid'))
+    session.subject = claims.sub
+    session.extra = { ...claims }
+    return AUTHENTICATED
   }
 }
 
