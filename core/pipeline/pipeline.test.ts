@@ -33,6 +33,47 @@ function registries(log: string[] = []) {
 const request = (headers: Record<string, string> = {}): PipelineRequest => ({ method: 'GET', url: new URL('http://localhost/api'), headers: new Headers(headers), tenant: 'default' })
 
 describe('pipeline', () => {
+  it('mixes synchronous and asynchronous handlers in order; a sync throw and an async rejection both become 500s with their step', async () => {
+    const log: string[] = []
+    const { r } = registries(log)
+    const later = <T>(x: T) => new Promise<T>((ok) => setTimeout(() => ok(x), 1))
+    r.authenticators.register({ id: 'async_skip', authenticate: () => { log.push('async_skip'); return later(NOT_RESPONSIBLE) } }, 't')
+    r.authenticators.register({ id: 'async_header', authenticate: async (q, s) => { log.push('async_header'); await later(null); s.subject = q.headers.get('x-user') ?? ''; return s.subject ? AUTHENTICATED : NOT_RESPONSIBLE } }, 't')
+    r.authenticators.register({ id: 'throws', authenticate: () => { throw new Error('sync boom') } }, 't')
+    r.authorizers.register({ id: 'async_allow', authorize: () => later({ allowed: true as const }) }, 't')
+    r.mutators.register({ id: 'async_tag', mutate: async (_q, s) => { await later(null); s.header.set('x-async', s.subject) } }, 't')
+    r.mutators.register({ id: 'rejects', mutate: () => Promise.reject(new Error('async boom')) }, 't')
+    const mixed = compilePipeline(
+      { id: 'mixed', authenticators: [{ handler: 'async_skip' }, { handler: 'header' }, { handler: 'async_header' }], authorizer: { handler: 'async_allow' }, mutators: [{ handler: 'async_tag' }, { handler: 'set_header', config: { name: 'x-sync', value: '{subject}' } }] },
+      r,
+    )
+    const d = await mixed.run(request({ 'x-user': 'ann' }))
+    expect(d.allowed && [d.session.subject, d.session.header.get('x-async'), d.session.header.get('x-sync')]).toEqual(['ann', 'ann', 'ann'])
+    expect(log).toEqual(['async_skip', 'header'])
+    log.length = 0
+    // the header authenticator is not responsible without x-user: the async one after it is asked
+    const none = await mixed.run(request())
+    expect(none.allowed).toBe(false)
+    expect(log).toEqual(['async_skip', 'header', 'async_header'])
+    // a handler that throws synchronously, or rejects: 500, with the step in the reason
+    const thrown = await compilePipeline({ id: 't', authenticators: [{ handler: 'throws' }], authorizer: { handler: 'allow' }, mutators: [] }, r).run(request())
+    expect(!thrown.allowed && [thrown.response.status, thrown.error.reasonId]).toEqual([500, 'authenticator_error'])
+    const rejected = await compilePipeline({ id: 'x', authenticators: [{ handler: 'anonymous' }], authorizer: { handler: 'allow' }, mutators: [{ handler: 'rejects' }] }, r).run(request())
+    expect(!rejected.allowed && [rejected.response.status, rejected.error.reasonId]).toEqual([500, 'mutator_error'])
+  })
+
+  it('answers without a promise when every handler answered synchronously (the hot path), with one when any did not', async () => {
+    const { r } = registries()
+    r.authorizers.register({ id: 'async_allow', authorize: async () => ({ allowed: true as const }) }, 't')
+    const spec = { id: 's', authenticators: [{ handler: 'anonymous' }], mutators: [{ handler: 'set_header', config: { name: 'x-s' } }] }
+    const sync = compilePipeline({ ...spec, authorizer: { handler: 'allow' } }, r).run(request())
+    expect(sync instanceof Promise).toBe(false)
+    expect(!(sync instanceof Promise) && sync.allowed && sync.session.header.get('x-s')).toBe('set')
+    const async = compilePipeline({ ...spec, authorizer: { handler: 'async_allow' } }, r).run(request())
+    expect(async instanceof Promise).toBe(true)
+    expect((await async).allowed).toBe(true)
+  })
+
   it('skips authenticators that are not responsible; the first responsible one wins', async () => {
     const log: string[] = []
     const { r } = registries(log)
