@@ -2,26 +2,16 @@
  * Permission checks over HTTP: a depth-3 check (Doc#view -> viewers -> Group#members -> Group#members)
  * and a direct check, over generated tuples, on SQLite (and PostgreSQL with --postgres).
  *
- *   bun bench/permissions.ts [--tuples 1000000] [--duration 10] [--connections 64] [--postgres postgres://…]
+ *   bun bench/permissions.ts [--tuples 1000000] [--duration 10] [--connections 64] [--rounds 3] [--postgres postgres://…]
  *
- * Targets (issue 4): >= 15k checks/s on SQLite with p99 <= 5 ms; >= 5k checks/s on PostgreSQL.
+ * BENCH_PROFILE=<dir> writes a CPU profile of the server under load. Targets (issue 4): >= 15k checks/s on SQLite with p99 <= 5 ms; >= 5k checks/s on PostgreSQL.
  */
 import { Database } from 'bun:sqlite'
-import { parseArgs } from 'node:util'
 import postgres from 'postgres'
-import { REPO, load, printTable, scratch, startServer } from './lib/harness.ts'
+import { REPO, benchOptions, measureRounds, printTable, scratch, startServer } from './lib/harness.ts'
 
-const { values } = parseArgs({
-  options: {
-    tuples: { type: 'string', default: '1000000' },
-    duration: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '64' },
-    postgres: { type: 'string' },
-  },
-})
+const { durationSec, connections, rounds, values } = benchOptions({ tuples: { type: 'string', default: '1000000' }, postgres: { type: 'string' } })
 const total = Number(values.tuples)
-const durationSec = Number(values.duration)
-const connections = Number(values.connections)
 
 const OPL = `
 class User implements Namespace {}
@@ -106,25 +96,41 @@ export default defineConfig({
 `,
     )
     const cmd = ['bun', 'bin/tessera.ts', 'serve', '--config', config, '--dev', '--migrate']
+    // BENCH_PROFILE=<dir> writes a CPU profile of the measured server (markdown) there when it exits
+    const profiled = process.env.BENCH_PROFILE ? ['bun', '--cpu-prof-md', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`, ...cmd.slice(1)] : cmd
     // first start migrates; seed; then serve for the measurement
     let server = await startServer(cmd, { ready: `http://127.0.0.1:${ADMIN}/health/alive` })
     await server.stop()
     const t0 = performance.now()
     await t.seed()
     const seedSec = ((performance.now() - t0) / 1000).toFixed(1)
-    server = await startServer(cmd, { ready: `http://127.0.0.1:${ADMIN}/health/alive` })
+    server = await startServer(profiled, { ready: `http://127.0.0.1:${ADMIN}/health/alive` })
     try {
-      for (const c of checks) {
-        const url = `${server.url}/relation-tuples/check/openapi?${c.q}`
-        const answer = await fetch(url).then((r) => r.json())
-        const r = await load({ url, durationSec, connections })
-        rowsOut.push({ driver: t.name, check: c.name, answer: JSON.stringify(answer), 'checks/s': Math.round(r.rps), 'p50 ms': r.p50, 'p99 ms': r.p99, errors: r.errors, 'seed s': seedSec, tool: r.tool })
+      const url = (q: string) => `${server.url}/relation-tuples/check/openapi?${q}`
+      const answers = await Promise.all(checks.map((c) => fetch(url(c.q)).then((r) => r.text())))
+      const measured = await measureRounds(
+        checks.map((c) => ({ name: c.name, url: url(c.q) })),
+        { durationSec, connections, rounds },
+      )
+      for (const [i, m] of measured.entries()) {
+        rowsOut.push({
+          driver: t.name,
+          check: String(m.target),
+          answer: answers[i]!,
+          'checks/s': m['req/s']!,
+          'p50 ms': m['p50 ms']!,
+          'p99 ms': m['p99 ms']!,
+          'checks/s range': m['req/s range']!,
+          errors: m.errors!,
+          'seed s': seedSec,
+          tool: m.tool!,
+        })
       }
     } finally {
       await server.stop()
     }
   }
-  printTable(`permission checks over HTTP, ${total} tuples, server pinned to one core, ${connections} connections, ${durationSec}s each`, rowsOut)
+  printTable(`permission checks over HTTP, ${total} tuples, server pinned to one core, ${connections} connections, ${durationSec}s × ${rounds} interleaved rounds (median)`, rowsOut)
 } finally {
   s.remove()
 }

@@ -53,6 +53,12 @@ export class ScopedDb implements Queryable {
     return this.unscoped.query<T>(q)
   }
 
+  /** Rows now when the driver can answer synchronously (see Queryable.querySync); null when it cannot. */
+  querySync<T = Record<string, unknown>>(q: Sql): T[] | null {
+    this.#check(q)
+    return this.unscoped.querySync ? this.unscoped.querySync<T>(q) : null
+  }
+
   one<T = Record<string, unknown>>(q: Sql): Promise<T | undefined> {
     try {
       this.#check(q)

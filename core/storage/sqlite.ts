@@ -160,6 +160,12 @@ class SqliteQueryable implements Queryable {
     return this.conn.all(q) as T[]
   }
 
+  querySync<T = Record<string, unknown>>(q: Sql): T[] | null {
+    // outside a transaction, a statement must not run inside another one that holds the connection
+    if (this.depth === null && this.conn.inTransaction) return null
+    return this.conn.all(q) as T[]
+  }
+
   async one<T = Record<string, unknown>>(q: Sql): Promise<T | undefined> {
     await this.gate()
     return this.conn.all(q)[0] as T | undefined
@@ -207,6 +213,11 @@ class SqliteConnection {
       throw new StorageUnavailableError(`cannot open SQLite database ${path}`, e)
     }
     this.#onQuery = options.onQuery
+  }
+
+  /** Does a transaction hold the connection (statements from outside it must wait)? */
+  get inTransaction(): boolean {
+    return this.#mutex.locked
   }
 
   async waitForTransactions(): Promise<void> {

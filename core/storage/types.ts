@@ -20,6 +20,12 @@ export interface Queryable {
   readonly dialect: Dialect
   /** All rows. */
   query<T = Record<string, unknown>>(q: Sql): Promise<T[]>
+  /**
+   * All rows, synchronously, when the driver can answer without waiting (bun:sqlite, when no other
+   * transaction holds the connection); null when it cannot, and the caller uses `query`. Optional: a driver
+   * without it (PostgreSQL) always goes through `query`. For hot read paths.
+   */
+  querySync?<T = Record<string, unknown>>(q: Sql): T[] | null
   /** The first row, or undefined. */
   one<T = Record<string, unknown>>(q: Sql): Promise<T | undefined>
   /** Run a statement; the number of rows it changed. */

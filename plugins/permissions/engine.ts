@@ -10,7 +10,14 @@
  */
 import { type Condition, type Context, evaluate } from './conditions.ts'
 import type { Model, Rewrite } from './opl.ts'
-import type { Subject, SubjectSet, Tuple, TupleStore } from './store.ts'
+import type { StepAnswer, SetsAnswer, Subject, SubjectSet, Tuple, TupleStore } from './store.ts'
+
+type Awaitable<T> = T | Promise<T>
+
+/** A lookup a search needs: one check step, or the subject sets of a relation (tuple-to-subject-set). */
+type Lookup =
+  | { kind: 'step'; ns: string; obj: string; rel: string; subject: Subject }
+  | { kind: 'sets'; ns: string; obj: string; rel: string }
 
 /** 1 allowed, 0 denied, -1 undetermined (depth cap or cycle). */
 type Tri = 1 | 0 | -1
@@ -75,9 +82,11 @@ export class Engine {
     return !condition || evaluate(condition, this.context)
   }
 
-  async check(q: CheckQuery, maxDepth: number): Promise<boolean> {
+  /** Synchronous when every lookup could be answered at once (bun:sqlite outside a transaction); await it either way. */
+  check(q: CheckQuery, maxDepth: number): Awaitable<boolean> {
     this.#steps = 0
-    return (await this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), false)).t === 1
+    const r = this.#run(this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), false))
+    return r instanceof Promise ? r.then((x) => x.t === 1) : r.t === 1
   }
 
   /**
@@ -87,7 +96,7 @@ export class Engine {
    */
   async explain(q: CheckQuery, maxDepth: number): Promise<Explanation> {
     this.#steps = 0
-    const r = await this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), true)
+    const r = await this.#run(this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), true))
     if (r.t === 1) return { allowed: true, path: r.why! }
     return {
       allowed: false,
@@ -99,7 +108,32 @@ export class Engine {
     }
   }
 
-  async #relation(ns: string, obj: string, rel: string, subject: Subject, depth: number, path: Set<string>, x: boolean): Promise<Res> {
+  /**
+   * Drive a search: each lookup it yields is answered synchronously when the store can (no promise, no
+   * microtask: the hot path on SQLite), otherwise the rest of the search continues asynchronously.
+   */
+  #run<T>(g: Generator<Lookup, T, unknown>): Awaitable<T> {
+    let r = g.next()
+    while (!r.done) {
+      const l = r.value
+      const now = l.kind === 'step' ? this.store.stepNow(l.ns, l.obj, l.rel, l.subject) : this.store.subjectSetsNow(l.ns, l.obj, l.rel)
+      if (now === null) return this.#runAsync(g, l)
+      r = g.next(now)
+    }
+    return r.value
+  }
+
+  async #runAsync<T>(g: Generator<Lookup, T, unknown>, first: Lookup): Promise<T> {
+    let l = first
+    for (;;) {
+      const answer = l.kind === 'step' ? await this.store.step(l.ns, l.obj, l.rel, l.subject) : await this.store.subjectSets(l.ns, l.obj, l.rel)
+      const r = g.next(answer)
+      if (r.done) return r.value
+      l = r.value
+    }
+  }
+
+  *#relation(ns: string, obj: string, rel: string, subject: Subject, depth: number, path: Set<string>, x: boolean): Generator<Lookup, Res, unknown> {
     if (depth <= 0) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: max-depth reached` } } : UNDET
     if (++this.#steps > this.maxSteps) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: lookup limit reached` } } : UNDET
     const key = `${ns}:${obj}#${rel}@${subjectKey(subject)}`
@@ -111,7 +145,7 @@ export class Engine {
     path.add(key)
     try {
       if (rewrite) {
-        const r = await this.#rewrite(rewrite, ns, obj, subject, depth, path, x)
+        const r = yield* this.#rewrite(rewrite, ns, obj, subject, depth, path, x)
         return x && r.why ? { t: r.t, why: { step: `${here} is a permission`, because: [r.why] } } : r
       }
       if (this.model && !nsModel?.relations.has(rel)) return x ? { t: 0, why: { step: `${here}: relation not declared` } } : DENY
@@ -119,12 +153,12 @@ export class Engine {
       if ('set' in subject && subject.set.namespace === ns && subject.set.object === obj && subject.set.relation === rel) {
         return x ? { t: 1, why: { step: `${here} is the subject set itself` } } : ALLOW
       }
-      const { direct, sets } = await this.store.step(ns, obj, rel, subject)
+      const { direct, sets } = (yield { kind: 'step', ns, obj, rel, subject }) as StepAnswer
       if (direct && this.#holds(direct.condition)) return x ? { t: 1, why: { step: `tuple ${here}@${subjectText(subject)}` } } : ALLOW
       let result: Res = DENY
       for (const set of sets) {
         if (!this.#holds(set.condition)) continue
-        const r = await this.#relation(set.namespace, set.object, set.relation, subject, depth - 1, path, x)
+        const r = yield* this.#relation(set.namespace, set.object, set.relation, subject, depth - 1, path, x)
         if (r.t === 1) return x ? { t: 1, why: { step: `tuple ${here}@${set.namespace}:${set.object}#${set.relation}`, because: [r.why!] } } : ALLOW
         if (r.t === -1) result = r
       }
@@ -134,12 +168,12 @@ export class Engine {
     }
   }
 
-  async #rewrite(r: Rewrite, ns: string, obj: string, subject: Subject, depth: number, path: Set<string>, x: boolean): Promise<Res> {
+  *#rewrite(r: Rewrite, ns: string, obj: string, subject: Subject, depth: number, path: Set<string>, x: boolean): Generator<Lookup, Res, unknown> {
     switch (r.op) {
       case 'or': {
         let result: Res = DENY
         for (const c of r.children) {
-          const y = await this.#rewrite(c, ns, obj, subject, depth, path, x)
+          const y = yield* this.#rewrite(c, ns, obj, subject, depth, path, x)
           if (y.t === 1) return y
           if (y.t === -1) result = y
         }
@@ -149,7 +183,7 @@ export class Engine {
         let result: Res = ALLOW
         const because: Why[] = []
         for (const c of r.children) {
-          const y = await this.#rewrite(c, ns, obj, subject, depth, path, x)
+          const y = yield* this.#rewrite(c, ns, obj, subject, depth, path, x)
           if (y.t === 0) return x ? { t: 0, why: { step: 'intersection: a required part does not hold', because: y.why ? [y.why] : [] } } : DENY
           if (y.t === -1) result = y
           if (y.why) because.push(y.why)
@@ -157,7 +191,7 @@ export class Engine {
         return x && result.t === 1 ? { t: 1, why: { step: 'intersection: every part holds', because } } : result
       }
       case 'not': {
-        const y = await this.#rewrite(r.child, ns, obj, subject, depth, path, x)
+        const y = yield* this.#rewrite(r.child, ns, obj, subject, depth, path, x)
         if (y.t === -1) return y
         if (!x) return y.t === 1 ? DENY : ALLOW
         return y.t === 1
@@ -165,13 +199,13 @@ export class Engine {
           : { t: 1, why: { step: `exclusion: ${describe(r.child)} does not hold` } }
       }
       case 'computed':
-        return this.#relation(ns, obj, r.relation, subject, depth - 1, path, x)
+        return yield* this.#relation(ns, obj, r.relation, subject, depth - 1, path, x)
       case 'ttu': {
         if (++this.#steps > this.maxSteps) return UNDET
         let result: Res = DENY
-        for (const set of await this.store.subjectSets(ns, obj, r.relation)) {
+        for (const set of (yield { kind: 'sets', ns, obj, rel: r.relation }) as SetsAnswer) {
           if (!this.#holds(set.condition)) continue
-          const y = await this.#relation(set.namespace, set.object, r.computed, subject, depth - 1, path, x)
+          const y = yield* this.#relation(set.namespace, set.object, r.computed, subject, depth - 1, path, x)
           if (y.t === 1) {
             return x ? { t: 1, why: { step: `traverse tuple ${ns}:${obj}#${r.relation}@${set.namespace}:${set.object}`, because: [y.why!] } } : ALLOW
           }
@@ -200,7 +234,7 @@ export class Engine {
    * Decide candidates in order until `limit` are found or `budget` were examined. A page cut by the budget
    * may be short (even empty) and still have a `next`: an empty `next` alone means there is nothing more.
    */
-  async #scan(candidates: (after: string | undefined, n: number) => Promise<string[]>, keep: (x: string) => Promise<boolean>, limit: number, after: string | undefined, budget: number) {
+  async #scan(candidates: (after: string | undefined, n: number) => Promise<string[]>, keep: (x: string) => Awaitable<boolean>, limit: number, after: string | undefined, budget: number) {
     const found: string[] = []
     let cursor = after
     let examined = 0

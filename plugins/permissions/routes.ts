@@ -149,7 +149,8 @@ export class Permissions {
     return requested === undefined || requested <= 0 || requested > max ? max : requested
   }
 
-  async check(db: ScopedDb, t: Tuple, maxDepth: number, context: Context = {}): Promise<boolean> {
+  /** Synchronous on SQLite outside a transaction (the hot path); await it either way. */
+  check(db: ScopedDb, t: Tuple, maxDepth: number, context: Context = {}): boolean | Promise<boolean> {
     if (!this.knows(t.namespace)) return false
     return this.engine(db, context).check(t, maxDepth)
   }

@@ -71,6 +71,28 @@ CREATE INDEX permission_tuples_by_subject_set ON permission_tuples (nid, ss_ns, 
   },
 ]
 
+type StepRow = { d: number; sid: string; ss_ns: string; ss_obj: string; ss_rel: string; condition: Condition | null }
+type SetRow = { ss_ns: string; ss_obj: string; ss_rel: string; condition: Condition | null }
+
+/** A check step: the exact tuple (with its condition), if stored, and the relation's subject sets. */
+export interface StepAnswer {
+  direct: { condition: Condition | null } | undefined
+  sets: SetsAnswer
+}
+export type SetsAnswer = (SubjectSet & { condition: Condition | null })[]
+
+function stepAnswer(rows: StepRow[]): StepAnswer {
+  let direct: StepAnswer['direct']
+  const sets: SetsAnswer = []
+  for (const r of rows) {
+    if (Number(r.d) === 1) direct = { condition: r.condition }
+    else sets.push({ namespace: r.ss_ns, object: r.ss_obj, relation: r.ss_rel, condition: r.condition })
+  }
+  return { direct, sets }
+}
+
+const setsAnswer = (rows: SetRow[]): SetsAnswer => rows.map((r) => ({ namespace: r.ss_ns, object: r.ss_obj, relation: r.ss_rel, condition: r.condition }))
+
 const cols = (s: Subject) => ('id' in s ? [s.id, '', '', ''] : ['', s.set.namespace, s.set.object, s.set.relation])
 
 function toTuple(r: Row): Tuple {
@@ -146,31 +168,43 @@ export class TupleStore {
    * One round trip for a check step: whether `namespace:object#relation@subject` is stored (with its
    * condition), and the subject sets of `namespace:object#relation`.
    */
-  async step(namespace: string, object: string, relation: string, subject: Subject) {
+  async step(namespace: string, object: string, relation: string, subject: Subject): Promise<StepAnswer> {
+    return stepAnswer(await this.db.query<StepRow>(this.#stepQuery(namespace, object, relation, subject)))
+  }
+
+  /** `step`, answered synchronously when the database can (bun:sqlite outside a transaction); null when not. */
+  stepNow(namespace: string, object: string, relation: string, subject: Subject): StepAnswer | null {
+    const rows = this.db.querySync<StepRow>(this.#stepQuery(namespace, object, relation, subject))
+    return rows === null ? null : stepAnswer(rows)
+  }
+
+  #stepQuery(namespace: string, object: string, relation: string, subject: Subject) {
     const [sid, ns, obj, rel] = cols(subject)
     // two primary-key lookups in one statement: the exact tuple, and the subject sets (sid = '');
     // never a scan of the relation's direct subjects, however many there are. No ORDER BY: on SQLite it
     // costs a sorter per lookup (6x slower), and the order only decides which derivation explain shows.
-    const rows = await this.db.query<{ d: number; sid: string; ss_ns: string; ss_obj: string; ss_rel: string; condition: Condition | null }>(sql`SELECT 1 AS d, sid, ss_ns, ss_obj, ss_rel, condition
+    return sql`SELECT 1 AS d, sid, ss_ns, ss_obj, ss_rel, condition
       FROM permission_tuples WHERE nid = ${this.db.nid} AND namespace = ${namespace} AND object = ${object} AND relation = ${relation}
         AND sid = ${sid} AND ss_ns = ${ns} AND ss_obj = ${obj} AND ss_rel = ${rel}
       UNION ALL
       SELECT 0 AS d, sid, ss_ns, ss_obj, ss_rel, condition
-      FROM permission_tuples WHERE nid = ${this.db.nid} AND namespace = ${namespace} AND object = ${object} AND relation = ${relation} AND sid = ''`)
-    let direct: { condition: Condition | null } | undefined
-    const sets: (SubjectSet & { condition: Condition | null })[] = []
-    for (const r of rows) {
-      if (Number(r.d) === 1) direct = { condition: r.condition }
-      else sets.push({ namespace: r.ss_ns, object: r.ss_obj, relation: r.ss_rel, condition: r.condition })
-    }
-    return { direct, sets }
+      FROM permission_tuples WHERE nid = ${this.db.nid} AND namespace = ${namespace} AND object = ${object} AND relation = ${relation} AND sid = ''`
   }
 
   /** The subject sets of `namespace:object#relation`. */
-  async subjectSets(namespace: string, object: string, relation: string): Promise<(SubjectSet & { condition: Condition | null })[]> {
-    const rows = await this.db.query<{ ss_ns: string; ss_obj: string; ss_rel: string; condition: Condition | null }>(sql`SELECT ss_ns, ss_obj, ss_rel, condition FROM permission_tuples
-      WHERE nid = ${this.db.nid} AND namespace = ${namespace} AND object = ${object} AND relation = ${relation} AND sid = ''`)
-    return rows.map((r) => ({ namespace: r.ss_ns, object: r.ss_obj, relation: r.ss_rel, condition: r.condition }))
+  async subjectSets(namespace: string, object: string, relation: string): Promise<SetsAnswer> {
+    return setsAnswer(await this.db.query<SetRow>(this.#setsQuery(namespace, object, relation)))
+  }
+
+  /** `subjectSets`, synchronously when the database can; null when not. */
+  subjectSetsNow(namespace: string, object: string, relation: string): SetsAnswer | null {
+    const rows = this.db.querySync<SetRow>(this.#setsQuery(namespace, object, relation))
+    return rows === null ? null : setsAnswer(rows)
+  }
+
+  #setsQuery(namespace: string, object: string, relation: string) {
+    return sql`SELECT ss_ns, ss_obj, ss_rel, condition FROM permission_tuples
+      WHERE nid = ${this.db.nid} AND namespace = ${namespace} AND object = ${object} AND relation = ${relation} AND sid = ''`
   }
 
   /** Objects of a namespace that appear in any tuple (as object or in a subject set), in order, after `after`. */

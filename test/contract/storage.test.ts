@@ -288,6 +288,35 @@ for (const driver of drivers('storage contract')) {
       expect((await notes.get('pending'))?.title).toBe('not yet')
     })
 
+    it('answers querySync with the rows query gives, or null when it cannot answer now (never a read inside another transaction)', async () => {
+      const scoped = new ScopedDb('tenant-sync', db)
+      await new NotesRepo(scoped).create({ id: 'sync-1', title: 'now' })
+      const q = sql`SELECT id, title FROM notes WHERE nid = ${scoped.nid} ORDER BY id`
+      const now = scoped.querySync<{ id: string; title: string }>(q)
+      if (driver.name === 'sqlite') expect(now).toEqual(await scoped.query(q))
+      else expect(now).toBeNull() // PostgreSQL has no synchronous path: callers use query()
+      // the tenant guard holds on the synchronous path too
+      expect(() => scoped.querySync(sql`SELECT tag FROM tags`)).toThrow(TenantScopeError)
+      // while a transaction holds the connection, an outside synchronous read must not run inside it
+      let release!: () => void
+      const gate = new Promise<void>((r) => (release = r))
+      let insideDone!: () => void
+      const inserted = new Promise<void>((r) => (insideDone = r))
+      const tx = scoped.transaction(async (t) => {
+        await new NotesRepo(t).create({ id: 'sync-2', title: 'pending' })
+        // inside the transaction, its own rows are visible synchronously (SQLite)
+        const mine = t.querySync<{ id: string }>(q)
+        if (driver.name === 'sqlite') expect(mine?.map((r) => r.id)).toEqual(['sync-1', 'sync-2'])
+        insideDone()
+        await gate
+      })
+      await inserted
+      expect(scoped.querySync(q)).toBeNull()
+      release()
+      await tx
+      if (driver.name === 'sqlite') expect(scoped.querySync<{ id: string }>(q)?.map((r) => r.id)).toEqual(['sync-1', 'sync-2'])
+    })
+
     it('serialises concurrent transactions without losing updates', async () => {
       const scoped = new ScopedDb('tenant-conc', db)
       await new NotesRepo(scoped).create({ id: 'counter', title: 'c' })
