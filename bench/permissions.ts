@@ -51,7 +51,10 @@ async function seedSqlite(file: string) {
 }
 
 async function seedPostgres(url: string) {
-  const sql = postgres(url, { max: 1, onnotice: () => {} })
+  // the DSN may carry Tessera's own parameters (max_conns): postgres.js would send them to the server
+  const u = new URL(url)
+  u.searchParams.delete('max_conns')
+  const sql = postgres(u.toString(), { max: 1, onnotice: () => {} })
   let batch: Record<string, string>[] = []
   const flush = async () => {
     if (batch.length) await sql`INSERT INTO permission_tuples ${sql(batch)} ON CONFLICT DO NOTHING`

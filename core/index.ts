@@ -13,6 +13,8 @@ export type {
   Storage,
   Awaitable,
   RouteFn,
+  RawRoute,
+  RawRoutes,
   EventHandlers,
 } from './plugin.ts'
 export * from './errors.ts'

@@ -80,6 +80,11 @@ export type RouteFn<O> = (app: RouteApp, ctx: PluginContext<O>) => AnyElysia
  * request id, span and access log; the handler answers with a Response, and what it throws is rendered
  * as an Ory error. `path` is static (`/decisions`) or ends in `/*` (`/decisions/*`).
  */
+export interface RawRoutes<O = unknown> {
+  public?: readonly RawRoute<O>[]
+  admin?: readonly RawRoute<O>[]
+}
+
 export interface RawRoute<O = unknown> {
   path: string
   handle(request: Request, rc: RequestContext, ctx: PluginContext<O>): Awaitable<Response>
@@ -112,11 +117,11 @@ export interface PluginDefinition<S extends OptionsSchema | undefined = undefine
     public?: RouteFn<OutputOf<S>>
     admin?: RouteFn<OutputOf<S>>
   }
-  /** Hot-path routes served by Bun's router ahead of Elysia (see RawRoute). */
-  rawRoutes?: {
-    public?: readonly RawRoute<OutputOf<S>>[]
-    admin?: readonly RawRoute<OutputOf<S>>[]
-  }
+  /**
+   * Hot-path routes served by Bun's router ahead of Elysia (see RawRoute); a function of the plugin's context
+   * when which listener serves them is an option.
+   */
+  rawRoutes?: RawRoutes<OutputOf<S>> | ((ctx: PluginContext<OutputOf<S>>) => RawRoutes<OutputOf<S>>)
   authenticators?: Contribution<Authenticator<any>, OutputOf<S>>
   authorizers?: Contribution<Authorizer<any>, OutputOf<S>>
   mutators?: Contribution<Mutator<any>, OutputOf<S>>

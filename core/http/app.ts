@@ -97,7 +97,7 @@ export interface MountedRawRoute {
 export function rawRoutesFor(kernel: Kernel, listener: Listener): MountedRawRoute[] {
   const out: MountedRawRoute[] = []
   for (const p of kernel.plugins) {
-    for (const r of p.definition.rawRoutes?.[listener] ?? []) {
+    for (const r of p.rawRoutes[listener] ?? []) {
       out.push({ path: r.path, handle: (request, rc) => r.handle(request, rc, p.ctx), stampsRequestId: r.stampsRequestId === true })
     }
   }

@@ -10,7 +10,7 @@ import { ConfigError, PluginError } from '../errors.ts'
 import { type EventMeta, EventBus, type EventName, type TesseraEvents } from '../events.ts'
 import { type ContextResolver, type RequestContext, requestIdFor } from '../http/context.ts'
 import { type Logger, createLogger } from '../logger.ts'
-import type { PluginContext, PluginDefinition, PluginInstance, Storage } from '../plugin.ts'
+import type { PluginContext, PluginDefinition, PluginInstance, RawRoutes, Storage } from '../plugin.ts'
 import { type Registries, Services, createRegistries } from '../registry.ts'
 import { Keyring, type Secrets } from '../secrets.ts'
 import { StorageUnavailableError } from '../storage/errors.ts'
@@ -25,6 +25,8 @@ import { orderPlugins } from './order.ts'
 
 export interface LoadedPlugin {
   id: string
+  /** The plugin's raw routes, resolved against its context at boot. */
+  rawRoutes: RawRoutes<any>
   definition: PluginDefinition<any>
   options: unknown
   ctx: PluginContext<any>
@@ -94,12 +96,12 @@ class LiveRequestContext implements RequestContext {
 const RAW_ROUTE_PATH = /^\/(?:[A-Za-z0-9._~-]+\/)*(?:[A-Za-z0-9._~-]+|\*)?$/
 
 /** Raw routes: static paths or a trailing `/*`, each (listener, path) claimed by one plugin. */
-function validateRawRoutes(plugins: readonly PluginInstance[]): void {
+function validateRawRoutes(plugins: readonly LoadedPlugin[]): void {
   const owners = new Map<string, string>()
   const problems: string[] = []
   for (const p of plugins) {
     for (const listener of ['public', 'admin'] as const) {
-      for (const [i, r] of (p.definition.rawRoutes?.[listener] ?? []).entries()) {
+      for (const [i, r] of (p.rawRoutes[listener] ?? []).entries()) {
         const where = `plugin \`${p.id}\`: rawRoutes.${listener}[${i}].path`
         if (!RAW_ROUTE_PATH.test(r.path)) {
           problems.push(`${where}: ${JSON.stringify(r.path)} is not a static path or a path ending in /*`)
@@ -194,7 +196,6 @@ export class Kernel {
     for (const { x } of ordered) {
       for (const m of [x.inst.definition.migrations ?? []]) validateMigrations({ plugin: x.inst.id, migrations: m })
     }
-    validateRawRoutes(ordered.map(({ x }) => x.inst))
 
     // 3. storage drivers (built-in, then contributed), then connect
     this.registries.storageDrivers.register(sqliteDriver, 'core')
@@ -209,8 +210,11 @@ export class Kernel {
     // 4. contexts, contributions, event handlers, setup — in dependency order
     for (const { x } of ordered) {
       const ctx = this.#context(x.inst.id, x.options)
-      this.plugins.push({ id: x.inst.id, definition: x.inst.definition, options: x.options, ctx, index: x.index })
+      const raw = x.inst.definition.rawRoutes
+      const rawRoutes = (typeof raw === 'function' ? raw(ctx) : raw) ?? {}
+      this.plugins.push({ id: x.inst.id, definition: x.inst.definition, options: x.options, ctx, index: x.index, rawRoutes })
     }
+    validateRawRoutes(this.plugins)
     for (const p of this.plugins) {
       const def = p.definition
       for (const key of CONTRIBUTIONS) {

@@ -10,13 +10,13 @@
  */
 import { type Condition, type Context, evaluate } from './conditions.ts'
 import type { Model, Rewrite } from './opl.ts'
-import type { StepAnswer, SetsAnswer, Subject, SubjectSet, Tuple, TupleStore } from './store.ts'
+import { type SetsAnswer, type StepAnswer, type Subject, type SubjectSet, type Tuple, type TupleStore, stepKey } from './store.ts'
 
 type Awaitable<T> = T | Promise<T>
 
 /** A lookup a search needs: one check step, or the subject sets of a relation (tuple-to-subject-set). */
 type Lookup =
-  | { kind: 'step'; ns: string; obj: string; rel: string; subject: Subject }
+  | { kind: 'step'; ns: string; obj: string; rel: string; subject: Subject; depth: number }
   | { kind: 'sets'; ns: string; obj: string; rel: string }
 
 /** 1 allowed, 0 denied, -1 undetermined (depth cap or cycle). */
@@ -76,6 +76,8 @@ export class Engine {
   ) {}
 
   #steps = 0
+  /** Step answers fetched by closures during this check (one subject per check, so they stay valid). */
+  #fetched: Map<string, StepAnswer> | null = null
 
   /** An unconditional tuple holds; a conditional one holds when its condition does (server clock). */
   #holds(condition: Condition | null | undefined): boolean {
@@ -85,6 +87,7 @@ export class Engine {
   /** Synchronous when every lookup could be answered at once (bun:sqlite outside a transaction); await it either way. */
   check(q: CheckQuery, maxDepth: number): Awaitable<boolean> {
     this.#steps = 0
+    this.#fetched = null
     const r = this.#run(this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), false))
     return r instanceof Promise ? r.then((x) => x.t === 1) : r.t === 1
   }
@@ -96,6 +99,7 @@ export class Engine {
    */
   async explain(q: CheckQuery, maxDepth: number): Promise<Explanation> {
     this.#steps = 0
+    this.#fetched = null
     const r = await this.#run(this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), true))
     if (r.t === 1) return { allowed: true, path: r.why! }
     return {
@@ -126,11 +130,31 @@ export class Engine {
   async #runAsync<T>(g: Generator<Lookup, T, unknown>, first: Lookup): Promise<T> {
     let l = first
     for (;;) {
-      const answer = l.kind === 'step' ? await this.store.step(l.ns, l.obj, l.rel, l.subject) : await this.store.subjectSets(l.ns, l.obj, l.rel)
+      const answer = l.kind === 'step' ? await this.#stepAsync(l) : await this.store.subjectSets(l.ns, l.obj, l.rel)
       const r = g.next(answer)
       if (r.done) return r.value
       l = r.value
     }
+  }
+
+  /**
+   * A step looked up with a round trip (PostgreSQL): answered from what an earlier closure of this check
+   * fetched, else by a closure from here (the steps below in one statement), else by itself.
+   */
+  async #stepAsync(l: Extract<Lookup, { kind: 'step' }>): Promise<StepAnswer> {
+    const key = stepKey(l.ns, l.obj, l.rel)
+    const known = this.#fetched?.get(key)
+    if (known) return known
+    if (this.store.prefersClosure) {
+      const c = await this.store.closure(l.ns, l.obj, l.rel, l.subject, l.depth)
+      if (c) {
+        if (this.#fetched) for (const [k, v] of c) this.#fetched.set(k, v)
+        else this.#fetched = c
+        const a = c.get(key)
+        if (a) return a
+      }
+    }
+    return this.store.step(l.ns, l.obj, l.rel, l.subject)
   }
 
   *#relation(ns: string, obj: string, rel: string, subject: Subject, depth: number, path: Set<string>, x: boolean): Generator<Lookup, Res, unknown> {
@@ -153,7 +177,7 @@ export class Engine {
       if ('set' in subject && subject.set.namespace === ns && subject.set.object === obj && subject.set.relation === rel) {
         return x ? { t: 1, why: { step: `${here} is the subject set itself` } } : ALLOW
       }
-      const { direct, sets } = (yield { kind: 'step', ns, obj, rel, subject }) as StepAnswer
+      const { direct, sets } = (yield { kind: 'step', ns, obj, rel, subject, depth }) as StepAnswer
       if (direct && this.#holds(direct.condition)) return x ? { t: 1, why: { step: `tuple ${here}@${subjectText(subject)}` } } : ALLOW
       let result: Res = DENY
       for (const set of sets) {

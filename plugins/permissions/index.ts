@@ -11,7 +11,7 @@ import * as v from 'valibot'
 import { definePlugin, forbidden, type Authorizer, type AuthenticationSession, type PipelineRequest, type PluginContext } from 'tessera'
 import { permissionsCommand } from './cli.ts'
 import { PermissionsOptions, type ResolvedPermissionsOptions } from './options.ts'
-import { Permissions, readRoutes, writeRoutes } from './routes.ts'
+import { Permissions, checkRoutes, readRoutes, writeRoutes } from './routes.ts'
 import type { WireTuple } from './engine.ts'
 import { migrations, type Subject } from './store.ts'
 
@@ -111,6 +111,9 @@ export const permissions = definePlugin({
     }
     return [authorizer]
   },
+
+  // check is the hot path: raw routes on whichever listener serves reads
+  rawRoutes: (ctx) => ({ [ctx.options.read]: checkRoutes(runtime(ctx)) }),
 
   routes: {
     public: (app, ctx) => {

@@ -39,6 +39,17 @@ for (const driver of drivers('permissions')) {
     const allowed = async (namespace: string, object: string, relation: string, subjectId: string, maxDepth?: number) =>
       (await api.permissions.checkPermission({ namespace, object, relation, subjectId, maxDepth })).allowed
 
+    it('serves check on the public listener when reads are configured public, and then not on the admin one', async () => {
+      const pub = await bootApps([permissions({ namespaces: REWRITES_OPL, read: 'public' })])
+      try {
+        const q = '/relation-tuples/check/openapi?namespace=Group&object=nobody&relation=members&subject_id=x'
+        expect((await call(pub.public, 'GET', q)).json).toEqual({ allowed: false })
+        expect((await call(pub.admin, 'GET', q)).status).toBe(404)
+      } finally {
+        await pub.kernel.stop()
+      }
+    })
+
     it('writes a tuple with PUT and lists it back through the SDK', async () => {
       const created = await api.relationships.createRelationship({ createRelationshipBody: t('Group', 'developer', 'members', 'patrik') })
       expect(created.subject_id).toBe('patrik')
@@ -98,6 +109,14 @@ for (const driver of drivers('permissions')) {
       await expect(api.permissions.checkPermissionOrError({ namespace: 'Group', object: 'developer', relation: 'members', subjectId: 'mallory' })).rejects.toBeInstanceOf(ResponseError)
       const viaSdk = await api.permissions.postCheckPermission({ postCheckPermissionBody: t('Group', 'developer', 'members', 'patrik') })
       expect(viaSdk.allowed).toBe(true)
+      // a malformed body is a 400, a body that is not a tuple a 400 naming the problem, another method a 404
+      const malformed = await call(apps.admin, 'POST', '/relation-tuples/check', { body: '{"namespace":', headers: { 'content-type': 'application/json' } })
+      expect([malformed.status, malformed.json.error.code]).toEqual([400, 400])
+      const notATuple = await call(apps.admin, 'POST', '/relation-tuples/check/openapi', { body: { namespace: 'Group' } })
+      expect(notATuple.status).toBe(400)
+      expect((await call(apps.admin, 'PUT', '/relation-tuples/check', { body: t('Group', 'developer', 'members', 'patrik') })).status).toBe(404)
+      // reads live on the admin listener by default: not on the public one
+      expect((await call(apps.public, 'GET', '/relation-tuples/check?namespace=Group&object=developer&relation=members&subject_id=patrik')).status).toBe(404)
     })
 
     it('explains an allowed check with its derivation and a denied one with its reason', async () => {

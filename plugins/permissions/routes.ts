@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import * as v from 'valibot'
-import { BadRequestError, NotFoundError, type PluginContext, type RouteApp, type ScopedDb, parse } from 'tessera'
+import { BadRequestError, MalformedBodyError, NotFoundError, type PluginContext, type RawRoute, type RequestContext, type RouteApp, type ScopedDb, parse } from 'tessera'
 import { type Context, ConditionSchema, MAX_CONDITION_DEPTH, conditionDepth } from './conditions.ts'
 import { Engine, wire } from './engine.ts'
 import { type Model, parseOpl } from './opl.ts'
@@ -239,16 +239,43 @@ const json = (body: unknown, status = 200) => Response.json(body, { status })
 const answer = (allowed: boolean, status: number) =>
   new Response(allowed ? '{"allowed":true}' : '{"allowed":false}', { status, headers: { 'content-type': 'application/json;charset=utf-8' } })
 
+/**
+ * Keto's check endpoints, the hot path: raw routes (Bun's router, no Elysia) that answer synchronously on
+ * SQLite. `GET` reads the tuple from the query, `POST` from a JSON body; `/check` answers 403 when denied,
+ * `/check/openapi` always 200. Other methods are 404, as for any route that does not exist.
+ */
+export function checkRoutes(p: Permissions): RawRoute<any>[] {
+  const handle = (deniedStatus: number) => (request: Request, rc: RequestContext) => {
+    const done = (allowed: boolean) => answer(allowed, allowed ? 200 : deniedStatus)
+    if (request.method === 'GET' || request.method === 'HEAD') {
+      const { q, context } = checkQuery(request)
+      const allowed = p.check(rc.db, checkTupleFromQuery(q), p.depth(q['max-depth']), context)
+      return allowed instanceof Promise ? allowed.then(done) : done(allowed)
+    }
+    if (request.method !== 'POST') throw new NotFoundError()
+    return jsonBody(request).then(async (body) => {
+      const q = parse(QuerySchema, queryOf(request))
+      const b = parse(RelationshipSchema, body)
+      return done(await p.check(rc.db, toTuple(b), p.depth(q['max-depth']), b.context ?? {}))
+    })
+  }
+  return [
+    { path: '/relation-tuples/check', handle: handle(403) },
+    { path: '/relation-tuples/check/openapi', handle: handle(200) },
+  ]
+}
+
+/** A request's JSON body; a malformed one is a 400, as Elysia answers for the other routes. */
+async function jsonBody(request: Request): Promise<unknown> {
+  const text = await request.text()
+  try {
+    return text === '' ? undefined : JSON.parse(text)
+  } catch {
+    throw new MalformedBodyError('The request body could not be parsed: check that it is well-formed and matches its Content-Type')
+  }
+}
+
 export function readRoutes(app: RouteApp, p: Permissions) {
-  const checkGet = async (request: Request, db: ScopedDb) => {
-    const { q, context } = checkQuery(request)
-    return p.check(db, checkTupleFromQuery(q), p.depth(q['max-depth']), context)
-  }
-  const checkPost = async (request: Request, body: unknown, db: ScopedDb) => {
-    const q = parse(QuerySchema, queryOf(request))
-    const b = parse(RelationshipSchema, body)
-    return p.check(db, toTuple(b), p.depth(q['max-depth']), b.context ?? {})
-  }
   return app
     .get('/relation-tuples', async ({ request, tessera }) => {
       const q = parse(QuerySchema, queryOf(request))
@@ -267,16 +294,6 @@ export function readRoutes(app: RouteApp, p: Permissions) {
         next_page_token: page.next ? await p.sealPage(tessera.tenant, filter, page.next) : '',
       })
     })
-    .get('/relation-tuples/check', async ({ request, tessera }) => {
-      const allowed = await checkGet(request, tessera.db)
-      return answer(allowed, allowed ? 200 : 403)
-    })
-    .post('/relation-tuples/check', async ({ request, body, tessera }) => {
-      const allowed = await checkPost(request, body, tessera.db)
-      return answer(allowed, allowed ? 200 : 403)
-    })
-    .get('/relation-tuples/check/openapi', async ({ request, tessera }) => answer(await checkGet(request, tessera.db), 200))
-    .post('/relation-tuples/check/openapi', async ({ request, body, tessera }) => answer(await checkPost(request, body, tessera.db), 200))
     .get('/relation-tuples/check/explain', async ({ request, tessera }) => {
       const q = parse(QuerySchema, queryOf(request))
       return json(await p.explain(tessera.db, checkTupleFromQuery(q), p.depth(q['max-depth']), queryContext(request)))

@@ -69,10 +69,27 @@ CREATE INDEX permission_tuples_by_subject_set ON permission_tuples (nid, ss_ns, 
     id: '0002_tuple_conditions',
     up: `ALTER TABLE permission_tuples ADD COLUMN condition JSONB;`,
   },
+  {
+    // The reverse indexes hold only the rows they serve: subject ids, and subject sets. Besides being smaller,
+    // a partial index cannot be picked for a lookup whose parameters might be '' (a generic plan cannot prove
+    // `$5 <> ''`), so PostgreSQL's generic plan for a check step uses the primary key: with the full indexes it
+    // chose the subject-set index and filtered every subject set of the namespace (12.8 ms instead of 0.06 ms).
+    id: '0003_partial_reverse_indexes',
+    up: `
+DROP INDEX permission_tuples_by_subject_id;
+DROP INDEX permission_tuples_by_subject_set;
+CREATE INDEX permission_tuples_by_subject_id ON permission_tuples (nid, sid, namespace, relation, object) WHERE sid <> '';
+CREATE INDEX permission_tuples_by_subject_set ON permission_tuples (nid, ss_ns, ss_obj, ss_rel, namespace, relation) WHERE ss_ns <> '';
+`,
+  },
 ]
 
 type StepRow = { d: number; sid: string; ss_ns: string; ss_obj: string; ss_rel: string; condition: Condition | null }
 type SetRow = { ss_ns: string; ss_obj: string; ss_rel: string; condition: Condition | null }
+type ClosureRow = { ns: string; obj: string; rel: string; d: number; ss_ns: string | null; ss_obj: string | null; ss_rel: string | null; condition: Condition | null }
+
+/** The key of a check step's node in a `closure`. */
+export const stepKey = (namespace: string, object: string, relation: string) => `${namespace}\u0000${object}\u0000${relation}`
 
 /** A check step: the exact tuple (with its condition), if stored, and the relation's subject sets. */
 export interface StepAnswer {
@@ -131,6 +148,8 @@ export class TupleStore {
     if (q.subject) {
       const [sid, ns, obj, rel] = cols(q.subject)
       parts.push(sql`sid = ${sid} AND ss_ns = ${ns} AND ss_obj = ${obj} AND ss_rel = ${rel}`)
+      // implied by the values, spelled out so that the planners may use the partial reverse indexes
+      parts.push('id' in q.subject ? sql`sid <> ''` : sql`ss_ns <> ''`)
     }
     return sql.join(parts, ' AND ')
   }
@@ -191,6 +210,52 @@ export class TupleStore {
       FROM permission_tuples WHERE nid = ${this.db.nid} AND namespace = ${namespace} AND object = ${object} AND relation = ${relation} AND sid = ''`
   }
 
+  /**
+   * For a database without synchronous reads (PostgreSQL), where each lookup is a round trip: the answers of
+   * every check step below `namespace:object#relation` for `subject`, in one statement. It follows subject
+   * sets (a recursive query) up to `depth` nodes deep and returns, for every node reached, its subject sets and
+   * whether the exact tuple with `subject` is stored. Keyed by `stepKey`. null when the answer would exceed
+   * `limit` rows (a wide graph): the caller then looks up step by step. The engine reads these answers exactly
+   * as it would read `step`'s, so the semantics (rewrites, conditions, depth, cycles) stay the engine's.
+   */
+  async closure(namespace: string, object: string, relation: string, subject: Subject, depth: number, limit = 1000): Promise<Map<string, StepAnswer> | null> {
+    const [sid, ns, obj, rel] = cols(subject)
+    const nid = this.db.nid
+    const rows = await this.db.query<ClosureRow>(sql`WITH RECURSIVE reach(ns, obj, rel, depth) AS (
+        SELECT CAST(${namespace} AS TEXT), CAST(${object} AS TEXT), CAST(${relation} AS TEXT), 1
+        UNION
+        SELECT t.ss_ns, t.ss_obj, t.ss_rel, r.depth + 1 FROM reach r JOIN permission_tuples t
+          ON t.nid = ${nid} AND t.namespace = r.ns AND t.object = r.obj AND t.relation = r.rel AND t.sid = ''
+        WHERE r.depth < ${depth}
+      )
+      SELECT r.ns, r.obj, r.rel, 0 AS d, t.ss_ns, t.ss_obj, t.ss_rel, t.condition FROM reach r LEFT JOIN permission_tuples t
+        ON t.nid = ${nid} AND t.namespace = r.ns AND t.object = r.obj AND t.relation = r.rel AND t.sid = ''
+      UNION ALL
+      SELECT r.ns, r.obj, r.rel, 1 AS d, t.ss_ns, t.ss_obj, t.ss_rel, t.condition FROM reach r JOIN permission_tuples t
+        ON t.nid = ${nid} AND t.namespace = r.ns AND t.object = r.obj AND t.relation = r.rel
+          AND t.sid = ${sid} AND t.ss_ns = ${ns} AND t.ss_obj = ${obj} AND t.ss_rel = ${rel}
+      LIMIT ${limit}`)
+    if (rows.length >= limit) return null
+    const out = new Map<string, StepAnswer>()
+    for (const r of rows) {
+      const key = stepKey(r.ns, r.obj, r.rel)
+      let a = out.get(key)
+      if (!a) {
+        a = { direct: undefined, sets: [] }
+        out.set(key, a)
+      }
+      if (Number(r.d) === 1) a.direct = { condition: r.condition }
+      // a node without subject sets comes back once, with nulls (the LEFT JOIN): it is reached, and empty
+      else if (r.ss_ns !== null) a.sets.push({ namespace: r.ss_ns, object: r.ss_obj as string, relation: r.ss_rel as string, condition: r.condition })
+    }
+    return out
+  }
+
+  /** Does one statement for a whole check pay off here (a round trip per lookup), or are lookups cheap (SQLite)? */
+  get prefersClosure(): boolean {
+    return this.db.dialect.name === 'postgres'
+  }
+
   /** The subject sets of `namespace:object#relation`. */
   async subjectSets(namespace: string, object: string, relation: string): Promise<SetsAnswer> {
     return setsAnswer(await this.db.query<SetRow>(this.#setsQuery(namespace, object, relation)))
@@ -212,7 +277,7 @@ export class TupleStore {
     const a = after ?? ''
     const rows = await this.db.query<{ o: string }>(sql`SELECT o FROM (
         SELECT object AS o FROM permission_tuples WHERE nid = ${this.db.nid} AND namespace = ${namespace} AND object > ${a}
-        UNION SELECT ss_obj AS o FROM permission_tuples WHERE nid = ${this.db.nid} AND ss_ns = ${namespace} AND ss_obj > ${a}
+        UNION SELECT ss_obj AS o FROM permission_tuples WHERE nid = ${this.db.nid} AND ss_ns = ${namespace} AND ss_ns <> '' AND ss_obj > ${a}
       ) objs ORDER BY o LIMIT ${limit}`)
     return rows.map((r) => r.o)
   }
@@ -220,7 +285,7 @@ export class TupleStore {
   /** Subject ids that appear in any tuple, in order, after `after`. */
   async subjectIds(after: string | undefined, limit: number): Promise<string[]> {
     const rows = await this.db.query<{ sid: string }>(sql`SELECT DISTINCT sid FROM permission_tuples
-      WHERE nid = ${this.db.nid} AND ss_ns = '' AND sid > ${after ?? ''} ORDER BY sid LIMIT ${limit}`)
+      WHERE nid = ${this.db.nid} AND sid <> '' AND ss_ns = '' AND sid > ${after ?? ''} ORDER BY sid LIMIT ${limit}`)
     return rows.map((r) => r.sid)
   }
 
