@@ -262,6 +262,21 @@ for (const driver of drivers('permissions')) {
       expect(await allowed('Folder', 'atomic', 'view', 'z')).toBe(false)
     })
 
+    it('answers a check on a relation its namespace does not declare with 400, as Keto; permissions and relations are checkable', async () => {
+      for (const [method, path, body] of [
+        ['GET', '/relation-tuples/check?namespace=Folder&object=strict&relation=owners&subject_id=ann', undefined],
+        ['GET', '/relation-tuples/check/openapi?namespace=Folder&object=strict&relation=owners&subject_id=ann', undefined],
+        ['POST', '/relation-tuples/check', t('Folder', 'strict', 'owners', 'ann')],
+        ['GET', '/relation-tuples/check/explain?namespace=Folder&object=strict&relation=owners&subject_id=ann', undefined],
+      ] as const) {
+        const r = await call(apps.admin, method, path, body ? { body } : {})
+        expect({ path, status: r.status, reason: r.json.error?.reason }).toEqual({ path, status: 400, reason: 'relation "owners" does not exist in namespace "Folder"' })
+      }
+      const batch = await call(apps.admin, 'POST', '/relation-tuples/batch/check', { body: { tuples: [t('Folder', 'strict', 'owners', 'ann'), t('Folder', 'strict', 'view', 'ann')] } })
+      expect(batch.json.results).toEqual([{ allowed: false, error: 'relation "owners" does not exist in namespace "Folder"' }, { allowed: false }])
+      expect((await call(apps.admin, 'GET', '/relation-tuples/check/openapi?namespace=Folder&object=strict&relation=viewers&subject_id=ann')).status).toBe(200)
+    })
+
     it('refuses writes on an undeclared relation or on a permission with 400, as Keto (namespace.ASTRelationFor: "relation does not exist")', async () => {
       const undeclared = await call(apps.admin, 'PUT', '/admin/relation-tuples', { body: t('Folder', 'strict', 'owners', 'ann') })
       expect(undeclared.status).toBe(400)

@@ -143,6 +143,16 @@ export class Permissions {
     throw new BadRequestError(undefined, { reason: `relation "${t.relation}" does not exist in namespace "${t.namespace}"` })
   }
 
+  /**
+   * A check must ask about a relation or permission its namespace declares, as Keto's check does (400,
+   * "relation … does not exist"); without an OPL model any relation may be asked about.
+   */
+  requireCheckable(t: { namespace: string; relation: string }): void {
+    const ns = this.model?.get(t.namespace)
+    if (!ns || ns.relations.has(t.relation) || ns.permits.has(t.relation)) return
+    throw new BadRequestError(undefined, { reason: `relation "${t.relation}" does not exist in namespace "${t.namespace}"` })
+  }
+
   /** A request's max-depth: absent, zero or negative means the global limit; larger values are capped. */
   depth(requested: number | undefined): number {
     const max = this.ctx.options.maxReadDepth
@@ -249,13 +259,16 @@ export function checkRoutes(p: Permissions): RawRoute<any>[] {
     const done = (allowed: boolean) => answer(allowed, allowed ? 200 : deniedStatus)
     if (request.method === 'GET' || request.method === 'HEAD') {
       const { q, context } = checkQuery(request)
-      const allowed = p.check(rc.db, checkTupleFromQuery(q), p.depth(q['max-depth']), context)
+      const t = checkTupleFromQuery(q)
+      p.requireCheckable(t)
+      const allowed = p.check(rc.db, t, p.depth(q['max-depth']), context)
       return allowed instanceof Promise ? allowed.then(done) : done(allowed)
     }
     if (request.method !== 'POST') throw new NotFoundError()
     return jsonBody(request).then(async (body) => {
       const q = parse(QuerySchema, queryOf(request))
       const b = parse(RelationshipSchema, body)
+      p.requireCheckable(b)
       return done(await p.check(rc.db, toTuple(b), p.depth(q['max-depth']), b.context ?? {}))
     })
   }
@@ -296,11 +309,14 @@ export function readRoutes(app: RouteApp, p: Permissions) {
     })
     .get('/relation-tuples/check/explain', async ({ request, tessera }) => {
       const q = parse(QuerySchema, queryOf(request))
-      return json(await p.explain(tessera.db, checkTupleFromQuery(q), p.depth(q['max-depth']), queryContext(request)))
+      const t = checkTupleFromQuery(q)
+      p.requireCheckable(t)
+      return json(await p.explain(tessera.db, t, p.depth(q['max-depth']), queryContext(request)))
     })
     .post('/relation-tuples/check/explain', async ({ request, body, tessera }) => {
       const q = parse(QuerySchema, queryOf(request))
       const b = parse(RelationshipSchema, body)
+      p.requireCheckable(b)
       return json(await p.explain(tessera.db, toTuple(b), p.depth(q['max-depth']), b.context ?? {}))
     })
     .post('/relation-tuples/batch/check', async ({ request, body, tessera }) => {
@@ -316,6 +332,10 @@ export function readRoutes(app: RouteApp, p: Permissions) {
           if (!r.success) return { allowed: false, error: r.issues.map((i) => i.message).join('; ') }
           const t = toTuple(r.output)
           if (!p.knows(t.namespace)) return { allowed: false, error: `Unknown namespace with name "${t.namespace}".` }
+          const ns = p.model?.get(t.namespace)
+          if (ns && !ns.relations.has(t.relation) && !ns.permits.has(t.relation)) {
+            return { allowed: false, error: `relation "${t.relation}" does not exist in namespace "${t.namespace}"` }
+          }
           return { allowed: await p.check(tessera.db, t, depth, r.output.context ?? {}) }
         }),
       )
