@@ -4,21 +4,16 @@
  * one core, load from a second process (wrk, else autocannon). Targets (issue 3):
  * ≥ 15k req/s on SQLite, ≥ 5k on PostgreSQL.
  *
- *   bun bench/whoami.ts [--duration 10] [--connections 64] [--postgres postgres://…]
+ *   bun bench/whoami.ts [--duration 10] [--connections 64] [--rounds 3] [--postgres postgres://…]
  *
  * PostgreSQL runs when --postgres (or TESSERA_BENCH_POSTGRES_URL) names a database;
  * the benchmark creates and drops its own schema there.
  */
-import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import schema from '../schemas/identity.default.json'
-import { load, printTable, scratch, startServer } from './lib/harness.ts'
+import { benchOptions, measureRounds, printTable, scratch, startServer } from './lib/harness.ts'
 
-const { values } = parseArgs({
-  options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '64' }, postgres: { type: 'string' } },
-})
-const durationSec = Number(values.duration)
-const connections = Number(values.connections)
+const { durationSec, connections, rounds, values } = benchOptions({ postgres: { type: 'string' } })
 const pgUrl = values.postgres ?? process.env.TESSERA_BENCH_POSTGRES_URL
 
 const s = scratch()
@@ -53,8 +48,9 @@ async function run(label: string, dsn: string, rows: Record<string, string | num
     for (let i = 0; i < 50; i++) await sessionToken(server.url)
     const check = await fetch(`${server.url}/sessions/whoami`, { headers: { 'x-session-token': token } })
     if (check.status !== 200) throw new Error(`whoami answered ${check.status}`)
-    const r = await load({ url: `${server.url}/sessions/whoami`, headers: { 'X-Session-Token': token }, durationSec, connections })
-    rows.push({ database: label, 'req/s': Math.round(r.rps), 'p50 ms': r.p50, 'p99 ms': r.p99, errors: r.errors, target: label === 'sqlite' ? '≥ 15000' : '≥ 5000', tool: r.tool })
+    const [m] = await measureRounds([{ name: label, url: `${server.url}/sessions/whoami`, headers: { 'X-Session-Token': token } }], { durationSec, connections, rounds })
+    const { target: _, ...rest } = m!
+    rows.push({ database: label, ...rest, target: label === 'sqlite' ? '≥ 15000' : '≥ 5000' })
   } finally {
     await server.stop()
   }
@@ -78,7 +74,7 @@ try {
   } else {
     console.log('[skipped] PostgreSQL: pass --postgres postgres://… (or TESSERA_BENCH_POSTGRES_URL)')
   }
-  printTable(`GET /sessions/whoami (X-Session-Token), server pinned to one core, ${connections} connections, ${durationSec}s each`, rows)
+  printTable(`GET /sessions/whoami (X-Session-Token), server pinned to one core, ${connections} connections, ${durationSec}s × ${rounds} rounds after a warm-up (median)`, rows)
 } finally {
   s.remove()
 }
