@@ -146,8 +146,9 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
         const id = span.spanContext().traceId
         if (id !== '00000000000000000000000000000000') traceId = id
       }
+      // asked of the root logger: a request's own logger is built on first use, and most requests never log
+      if (!kernel.log.enabled(response.status >= 500 ? 'error' : 'info')) return response
       const log = rc?.log ?? kernel.log
-      if (!log.enabled(response.status >= 500 ? 'error' : 'info')) return response
       const fields = {
         listener,
         method: request.method,
