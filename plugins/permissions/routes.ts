@@ -213,10 +213,30 @@ const DEPTH = /^-?\d{1,9}$/
  * parameter is plainly valid (the hot path): the same output `parse(QuerySchema, …)` gives. Anything else
  * (an invalid value, page parameters) goes through `parse`, so errors are exactly the schema's.
  */
+/**
+ * The query's pairs without URLSearchParams when nothing in it is encoded (no `%`, no `+`): then splitting on
+ * `&` and `=` gives exactly what URLSearchParams would. null otherwise (decode with URLSearchParams).
+ */
+export function plainPairs(request: Request): [string, string][] | null {
+  const url = request.url
+  const start = url.indexOf('?')
+  if (start < 0) return []
+  const hash = url.indexOf('#', start)
+  const query = hash < 0 ? url.slice(start + 1) : url.slice(start + 1, hash)
+  if (query.includes('%') || query.includes('+')) return null
+  const out: [string, string][] = []
+  for (const part of query.split('&')) {
+    if (part === '') continue
+    const eq = part.indexOf('=')
+    out.push(eq < 0 ? [part, ''] : [part.slice(0, eq), part.slice(eq + 1)])
+  }
+  return out
+}
+
 function checkQuery(request: Request): { q: Query; context: Context } {
   const q: Record<string, string | number> = {}
   const context: Context = {}
-  for (const [k, value] of searchParams(request)) {
+  for (const [k, value] of plainPairs(request) ?? searchParams(request)) {
     if (PLAIN_KEYS.has(k)) {
       if (value.length > MAX) return { q: parse(QuerySchema, queryOf(request)), context: queryContext(request) }
       q[k] = value
