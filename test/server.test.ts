@@ -111,6 +111,28 @@ describe('tessera serve (SQLite)', () => {
   })
 })
 
+describe('tessera serve: tenants resolved by host (an asynchronous request context)', () => {
+  let server: ServerProcess
+  beforeAll(async () => {
+    const config = scratch.write('serve-tenancy.yaml', yamlConfig('tenancy:\n  hosts:\n    tenant-a.example: tenant-a\n'))
+    server = await startServer(['bun', CLI, 'serve', '--config', config], { env: { SECRETS_SYSTEM: SECRET } })
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  it('gives raw routes and Elysia routes the tenant of the host, with the request id', async () => {
+    const a = await fetch(`${server.publicUrl}/fixture/raw/x`, { headers: { host: 'tenant-a.example', 'x-request-id': 'ten-1' } })
+    expect([a.status, a.headers.get('x-request-id')]).toEqual([200, 'ten-1'])
+    expect((await a.json()).tenant).toBe('tenant-a')
+    expect((await (await fetch(`${server.publicUrl}/fixture/raw/x`)).json()).tenant).toBe('default')
+    const failed = await fetch(`${server.publicUrl}/fixture/raw-fail`, { headers: { host: 'tenant-a.example' } })
+    expect(failed.status).toBe(400)
+    expect(failed.headers.get('x-request-id')).toBeTruthy()
+    expect((await fetch(`${server.publicUrl}/fixture/hello`, { headers: { host: 'tenant-a.example' } })).status).toBe(200)
+  })
+})
+
 describe('tessera serve: graceful shutdown', () => {
   it('lets an in-flight request finish on SIGTERM, refuses new ones, and exits 0', async () => {
     const config = scratch.write('drain.yaml', yamlConfig())
