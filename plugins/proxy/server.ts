@@ -3,7 +3,7 @@
  * mutated headers, streaming bodies both ways and stripping hop-by-hop headers.
  */
 import { type Awaitable, type PluginContext, TesseraError, renderError } from 'tessera'
-import { FORWARDED_HEADERS, type Outcome, decide, isTrusted, mergedCookieHeader, stripHopByHop } from './engine.ts'
+import { type DecisionInput, FORWARDED_HEADERS, type Outcome, decide, isTrusted, mergedCookieHeader, stripHopByHop } from './engine.ts'
 import { rawPathOf } from './match.ts'
 import type { ResolvedProxyOptions } from './options.ts'
 import type { CompiledRule } from './rules.ts'
@@ -83,34 +83,35 @@ export function decisionResponse(
   request: Request,
   rc: DecisionContext,
 ): Awaitable<Response> {
-  // request.url is already a serialised URL: slice it instead of parsing it again
+  const outcome = decide(rules, decisionInput(request, rc, '/decisions'), ctx.options.trusted_proxies, rc.requestId)
+  // synchronous when the whole pipeline was (a cached token, allow, header): no promise on the hot path
+  return outcome instanceof Promise ? outcome.then((o) => decisionOf(o, request, rc)) : decisionOf(outcome, request, rc)
+}
+
+/**
+ * What a decision is asked about, read from the request as it arrived: method, scheme, Host, the raw path
+ * (after `prefix`, for /decisions) and query. request.url is already a serialised URL: it is sliced, not
+ * parsed again. The peer address is read only if the decision needs it.
+ */
+export function decisionInput(request: Request, rc: DecisionContext, prefix = ''): DecisionInput {
   const href = request.url
-  const rawPath = rawPathOf(href).slice('/decisions'.length) || '/'
-  const colon = href.indexOf(':')
+  const rawPath = rawPathOf(href).slice(prefix.length) || '/'
   const q = href.indexOf('?')
   const hash = href.indexOf('#')
   const queryEnd = hash === -1 ? href.length : hash
-  const query = q === -1 || (hash !== -1 && q > hash) || q + 1 >= queryEnd ? '' : href.slice(q, queryEnd)
-  const outcome = decide(
-    rules,
-    {
-      method: request.method,
-      scheme: href.slice(0, colon),
-      host: request.headers.get('host') ?? new URL(href).host,
-      rawPath,
-      query,
-      headers: request.headers,
-      get remoteAddress() {
-        return rc.remoteAddress
-      },
-      tenant: rc.tenant,
-      raw: request,
+  return {
+    method: request.method,
+    scheme: href.slice(0, href.indexOf(':')),
+    host: request.headers.get('host') ?? new URL(href).host,
+    rawPath,
+    query: q === -1 || (hash !== -1 && q > hash) || q + 1 >= queryEnd ? '' : href.slice(q, queryEnd),
+    headers: request.headers,
+    get remoteAddress() {
+      return rc.remoteAddress
     },
-    ctx.options.trusted_proxies,
-    rc.requestId,
-  )
-  // synchronous when the whole pipeline was (a cached token, allow, header): no promise on the hot path
-  return outcome instanceof Promise ? outcome.then((o) => decisionOf(o, request, rc)) : decisionOf(outcome, request, rc)
+    tenant: rc.tenant,
+    raw: request,
+  }
 }
 
 function decisionOf(outcome: Outcome, request: Request, rc: DecisionContext): Response {
@@ -140,23 +141,8 @@ export async function forward(
   requestId: string,
 ): Promise<Response> {
   const o = ctx.options
-  const url = new URL(request.url)
-  const outcome = await decide(
-    rules,
-    {
-      method: request.method,
-      scheme: url.protocol.replace(/:$/, ''),
-      host: request.headers.get('host') ?? url.host,
-      rawPath: rawPathOf(request.url),
-      query: url.search,
-      headers: request.headers,
-      remoteAddress: peer,
-      tenant,
-      raw: request,
-    },
-    o.trusted_proxies,
-    requestId,
-  )
+  const input = decisionInput(request, { tenant, requestId, remoteAddress: peer })
+  const outcome = await decide(rules, input, o.trusted_proxies, requestId)
   if (!outcome.allowed) {
     ctx.log.info('access denied', { rule: outcome.rule?.rule.id, reason_id: outcome.reason })
     return outcome.response
@@ -185,7 +171,7 @@ export async function forward(
   for (const [name, value] of outcome.session.header) headers.set(name, value)
   const cookie = mergedCookieHeader(request.headers.get('cookie'), outcome.session.cookies)
   if (cookie !== null) headers.set('cookie', cookie)
-  const originalHost = request.headers.get('host') ?? url.host
+  const originalHost = input.host
   if (upstream.preserve_host) headers.set('host', outcome.request.url.host)
   else headers.set('host', target.host)
   const xff = trusted ? request.headers.get('x-forwarded-for') : null
