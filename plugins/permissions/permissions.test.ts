@@ -6,6 +6,8 @@ import { type TestApps, bootApps, call } from '../../test/helpers/app.ts'
 import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
 import { REWRITES_OPL } from './fixtures.ts'
 import { permissions } from './index.ts'
+import { ScopedDb } from '../../core/storage/scoped.ts'
+import { TupleStore, stepKey } from './store.ts'
 
 const sdk = (app: AnyElysia) => {
   const config = new Configuration({
@@ -48,6 +50,36 @@ for (const driver of drivers('permissions')) {
       } finally {
         await pub.kernel.stop()
       }
+    })
+
+    it("answers a step's subject-set closure in one statement exactly as step by step, and gives up beyond its row limit", async () => {
+      const store = new TupleStore(new ScopedDb('closure-test', scratch.db))
+      const set = (namespace: string, object: string, relation: string) => ({ set: { namespace, object, relation } })
+      for (const t of [
+        { namespace: 'Doc', object: 'd', relation: 'viewers', subject: set('Group', 'org', 'members') },
+        { namespace: 'Doc', object: 'd', relation: 'viewers', subject: { id: 'eve' } },
+        { namespace: 'Group', object: 'org', relation: 'members', subject: set('Group', 'team', 'members') },
+        { namespace: 'Group', object: 'org', relation: 'members', subject: set('Group', 'ops', 'members'), condition: { before: '2999-01-01T00:00:00Z' } },
+        { namespace: 'Group', object: 'team', relation: 'members', subject: { id: 'ann' } },
+        { namespace: 'Group', object: 'team', relation: 'members', subject: set('Group', 'org', 'members') }, // a cycle
+      ]) {
+        await store.insert(t)
+      }
+      const ann = { id: 'ann' }
+      const closure = await store.closure('Doc', 'd', 'viewers', ann, 5)
+      expect(closure).not.toBeNull()
+      // every node reached, including one with no tuples (ops), answers as a step would
+      const nodes = [['Doc', 'd', 'viewers'], ['Group', 'org', 'members'], ['Group', 'team', 'members'], ['Group', 'ops', 'members']] as const
+      expect([...closure!.keys()].sort()).toEqual(nodes.map(([n, o, r]) => stepKey(n, o, r)).sort())
+      const bySet = (a: { namespace: string; object: string }, b: { namespace: string; object: string }) => `${a.namespace}:${a.object}`.localeCompare(`${b.namespace}:${b.object}`)
+      for (const [n, o, r] of nodes) {
+        const step = await store.step(n, o, r, ann)
+        const fetched = closure!.get(stepKey(n, o, r))!
+        expect({ node: `${n}:${o}#${r}`, direct: fetched.direct, sets: fetched.sets.toSorted(bySet) }).toEqual({ node: `${n}:${o}#${r}`, direct: step.direct, sets: step.sets.toSorted(bySet) })
+      }
+      // a depth of 1 reaches only the start; a row limit that is reached gives up (the engine then goes step by step)
+      expect([...(await store.closure('Doc', 'd', 'viewers', ann, 1))!.keys()]).toEqual([stepKey('Doc', 'd', 'viewers')])
+      expect(await store.closure('Doc', 'd', 'viewers', ann, 5, 3)).toBeNull()
     })
 
     it('writes a tuple with PUT and lists it back through the SDK', async () => {

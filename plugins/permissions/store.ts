@@ -227,11 +227,13 @@ export class TupleStore {
         SELECT t.ss_ns, t.ss_obj, t.ss_rel, r.depth + 1 FROM reach r JOIN permission_tuples t
           ON t.nid = ${nid} AND t.namespace = r.ns AND t.object = r.obj AND t.relation = r.rel AND t.sid = ''
         WHERE r.depth < ${depth}
-      )
-      SELECT r.ns, r.obj, r.rel, 0 AS d, t.ss_ns, t.ss_obj, t.ss_rel, t.condition FROM reach r LEFT JOIN permission_tuples t
+      ),
+      -- a node reached at several depths (a cycle, a diamond) is answered once
+      nodes AS (SELECT DISTINCT ns, obj, rel FROM reach)
+      SELECT r.ns, r.obj, r.rel, 0 AS d, t.ss_ns, t.ss_obj, t.ss_rel, t.condition FROM nodes r LEFT JOIN permission_tuples t
         ON t.nid = ${nid} AND t.namespace = r.ns AND t.object = r.obj AND t.relation = r.rel AND t.sid = ''
       UNION ALL
-      SELECT r.ns, r.obj, r.rel, 1 AS d, t.ss_ns, t.ss_obj, t.ss_rel, t.condition FROM reach r JOIN permission_tuples t
+      SELECT r.ns, r.obj, r.rel, 1 AS d, t.ss_ns, t.ss_obj, t.ss_rel, t.condition FROM nodes r JOIN permission_tuples t
         ON t.nid = ${nid} AND t.namespace = r.ns AND t.object = r.obj AND t.relation = r.rel
           AND t.sid = ${sid} AND t.ss_ns = ${ns} AND t.ss_obj = ${obj} AND t.ss_rel = ${rel}
       LIMIT ${limit}`)
