@@ -4,16 +4,18 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { withSpan } from './telemetry.ts'
 
+// one SDK for the file, as an application registers it; every span ends up in the exporter
+const exporter = new InMemorySpanExporter()
+beforeAll(() => {
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }))
+})
+afterAll(() => {
+  trace.disable()
+  context.disable()
+})
+
 describe('withSpan', () => {
-  const exporter = new InMemorySpanExporter()
-  beforeAll(() => {
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
-    trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }))
-  })
-  afterAll(() => {
-    trace.disable()
-    context.disable()
-  })
 
   it('records a span with its attributes, nested under the active one', async () => {
     const result = await withSpan('outer', { 'tessera.rule_id': 'r1' }, () =>
@@ -41,17 +43,9 @@ describe('withSpan', () => {
 })
 
 describe('spans of tessera serve, with an OpenTelemetry SDK registered', () => {
-  const exporter = new InMemorySpanExporter()
-  beforeAll(() => {
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
-    trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }))
-  })
-  afterAll(() => {
-    trace.disable()
-    context.disable()
-  })
 
   it('records a server span per request, for raw and Elysia routes, with the pipeline span under it', async () => {
+    exporter.reset()
     const { definePlugin } = await import('./plugin.ts')
     const { compilePipeline } = await import('./pipeline/run.ts')
     const { AUTHENTICATED } = await import('./pipeline/types.ts')

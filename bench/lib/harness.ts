@@ -193,13 +193,3 @@ export function percentOfFirst(rows: Record<string, string | number>[]): void {
   const base = Number(rows[0]?.['req/s'])
   for (const r of rows) r['% of bare'] = `${Math.round((Number(r['req/s']) / base) * 100)}%`
 }
-
-/** The ceiling: a bare Bun.serve hello world under the same load, as a table row. */
-export async function measureBare(o: { durationSec: number; connections: number; port?: number }): Promise<Record<string, string | number>> {
-  const bare = await startBare(o.port)
-  try {
-    return row('bare Bun.serve', await load({ url: `${bare.url}/`, durationSec: o.durationSec, connections: o.connections }))
-  } finally {
-    await bare.stop()
-  }
-}

@@ -60,24 +60,21 @@ class LiveRequestContext implements RequestContext {
   readonly startedAt = performance.now()
   #log: Logger | undefined
   #root: Logger
-  #peer: string | undefined | (() => string | undefined)
-  #lookup: PeerLookup | undefined
-  #request: Request | undefined
+  #peer: string | undefined
+  /** Where to look the peer address up on first use, when none was given. */
+  #lookup: { server: PeerLookup; request: Request } | undefined
   constructor(
     readonly requestId: string,
     readonly tenant: string,
     readonly db: ScopedDb,
     root: Logger,
-    peer: string | undefined | (() => string | undefined),
+    peer: string | undefined,
     lookup: PeerLookup | undefined,
     request: Request,
   ) {
     this.#root = root
     this.#peer = peer
-    if (lookup && peer === undefined) {
-      this.#lookup = lookup
-      this.#request = request
-    }
+    if (lookup && peer === undefined) this.#lookup = { server: lookup, request }
   }
   get log(): Logger {
     this.#log ??= this.#root.child({ request_id: this.requestId, tenant: this.tenant })
@@ -85,10 +82,9 @@ class LiveRequestContext implements RequestContext {
   }
   get remoteAddress(): string | undefined {
     if (this.#lookup) {
-      this.#peer = this.#lookup.requestIP(this.#request as Request)?.address
-      this.#lookup = this.#request = undefined
+      this.#peer = this.#lookup.server.requestIP(this.#lookup.request)?.address
+      this.#lookup = undefined
     }
-    if (typeof this.#peer === 'function') this.#peer = this.#peer()
     return this.#peer
   }
 }
@@ -131,7 +127,7 @@ export class Kernel {
   #stopped = false
   #migrationsApplied = false
   readonly #contexts = new WeakMap<Request, RequestContext | Promise<RequestContext>>()
-  readonly #peers = new WeakMap<Request, string | (() => string | undefined)>()
+  readonly #peers = new WeakMap<Request, string>()
   readonly #scopedDbs = new Map<string, ScopedDb>()
 
   private constructor(config: ResolvedConfig, log: Logger) {
@@ -293,11 +289,8 @@ export class Kernel {
     return this.plugins.find((p) => p.id === id)
   }
 
-  /**
-   * Record the connecting peer's address of a request (the server does, before anything else). A function
-   * is called at most once, on first use: most requests never need the address.
-   */
-  setRemoteAddress(request: Request, address: string | undefined | (() => string | undefined)): void {
+  /** Record the connecting peer's address of a request, before its context is made (tests, other servers). */
+  setRemoteAddress(request: Request, address: string | undefined): void {
     if (address) this.#peers.set(request, address)
   }
 

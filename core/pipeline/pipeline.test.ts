@@ -7,7 +7,7 @@ import * as v from 'valibot'
 import { ConfigError } from '../errors.ts'
 import { createRegistries } from '../registry.ts'
 import { compilePipeline, mergeConfig } from './run.ts'
-import { AUTHENTICATED, NOT_RESPONSIBLE, type PipelineRequest, forbidden, unauthorized } from './types.ts'
+import { AUTHENTICATED, type ErrorHandlerRef, NOT_RESPONSIBLE, type PipelineRequest, forbidden, unauthorized } from './types.ts'
 
 function registries(log: string[] = []) {
   const r = createRegistries()
@@ -29,6 +29,10 @@ function registries(log: string[] = []) {
   r.errorHandlers.register({ id: 'redirect', config: v.object({ to: v.string() }), handle: (_e, _q, c: { to: string }) => new Response(null, { status: 302, headers: { location: c.to } }) }, 't')
   return { r, validations: () => validations }
 }
+
+/** A pipeline that authenticates by header and always denies, with these error handlers. */
+const denying = (r: ReturnType<typeof registries>['r'], errors: ErrorHandlerRef[]) =>
+  compilePipeline({ id: 'r', authenticators: [{ handler: 'header' }], authorizer: { handler: 'deny' }, mutators: [], errors }, r)
 
 const request = (headers: Record<string, string> = {}): PipelineRequest => ({ method: 'GET', url: new URL('http://localhost/api'), headers: new Headers(headers), tenant: 'default' })
 
@@ -117,16 +121,10 @@ describe('pipeline', () => {
 
   it('chooses the error handler by `when`, falling through to the next', async () => {
     const { r } = registries()
-    const p = compilePipeline({
-      id: 'r',
-      authenticators: [{ handler: 'header' }],
-      authorizer: { handler: 'deny' },
-      mutators: [],
-      errors: [
-        { handler: 'redirect', config: { to: 'https://login.example.com' }, when: [{ error: ['unauthorized', 'forbidden'], request: { header: { accept: ['text/html'] } } }] },
-        { handler: 'json' },
-      ],
-    }, r)
+    const p = denying(r, [
+      { handler: 'redirect', config: { to: 'https://login.example.com' }, when: [{ error: ['unauthorized', 'forbidden'], request: { header: { accept: ['text/html'] } } }] },
+      { handler: 'json' },
+    ])
     const browser = await p.run(request({ 'x-user': 'ann', accept: 'text/html,application/xhtml+xml' }))
     const api = await p.run(request({ 'x-user': 'ann', accept: 'application/json' }))
     if (browser.allowed || api.allowed) throw new Error('expected denials')
@@ -177,16 +175,10 @@ describe('pipeline', () => {
 
   it('chooses an error handler by the peer address with when.request.cidr, IPv4-mapped IPv6 included', async () => {
     const { r } = registries()
-    const p = compilePipeline({
-      id: 'r',
-      authenticators: [{ handler: 'header' }],
-      authorizer: { handler: 'deny' },
-      mutators: [],
-      errors: [
-        { handler: 'redirect', config: { to: 'https://intranet.example.com' }, when: [{ request: { cidr: ['10.0.0.0/8', 'fd00::/8'] } }] },
-        { handler: 'json' },
-      ],
-    }, r)
+    const p = denying(r, [
+      { handler: 'redirect', config: { to: 'https://intranet.example.com' }, when: [{ request: { cidr: ['10.0.0.0/8', 'fd00::/8'] } }] },
+      { handler: 'json' },
+    ])
     const from = async (remoteAddress?: string) => {
       const d = await p.run({ ...request({ 'x-user': 'ann' }), remoteAddress })
       return d.allowed ? 0 : d.response.status

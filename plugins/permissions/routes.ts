@@ -148,9 +148,15 @@ export class Permissions {
    * "relation … does not exist"); without an OPL model any relation may be asked about.
    */
   requireCheckable(t: { namespace: string; relation: string }): void {
+    const reason = this.uncheckable(t)
+    if (reason) throw new BadRequestError(undefined, { reason })
+  }
+
+  /** Why `t` cannot be checked (its namespace does not declare the relation), or null. */
+  uncheckable(t: { namespace: string; relation: string }): string | null {
     const ns = this.model?.get(t.namespace)
-    if (!ns || ns.relations.has(t.relation) || ns.permits.has(t.relation)) return
-    throw new BadRequestError(undefined, { reason: `relation "${t.relation}" does not exist in namespace "${t.namespace}"` })
+    if (!ns || ns.relations.has(t.relation) || ns.permits.has(t.relation)) return null
+    return `relation "${t.relation}" does not exist in namespace "${t.namespace}"`
   }
 
   /** A request's max-depth: absent, zero or negative means the global limit; larger values are capped. */
@@ -252,6 +258,17 @@ function checkQuery(request: Request): { q: Query; context: Context } {
   return { q: q as Query, context }
 }
 
+/** The tuple filter a list or delete query gives: the parts it names. */
+function filterOf(q: Query): TupleQuery {
+  const filter: TupleQuery = {}
+  if (q.namespace !== undefined) filter.namespace = q.namespace
+  if (q.object !== undefined) filter.object = q.object
+  if (q.relation !== undefined) filter.relation = q.relation
+  const subject = querySubject(q)
+  if (subject) filter.subject = subject
+  return filter
+}
+
 function checkTupleFromQuery(q: Query): Tuple {
   const subject = querySubject(q)
   const missing = (['namespace', 'object', 'relation'] as const).filter((k) => q[k] === undefined)
@@ -313,12 +330,7 @@ export function readRoutes(app: RouteApp, p: Permissions) {
     .get('/relation-tuples', async ({ request, tessera }) => {
       const q = parse(QuerySchema, queryOf(request))
       p.requireNamespace(q.namespace)
-      const filter: TupleQuery = {}
-      if (q.namespace !== undefined) filter.namespace = q.namespace
-      if (q.object !== undefined) filter.object = q.object
-      if (q.relation !== undefined) filter.relation = q.relation
-      const subject = querySubject(q)
-      if (subject) filter.subject = subject
+      const filter = filterOf(q)
       const size = Math.min(q.page_size ?? p.ctx.options.defaultPageSize, p.ctx.options.maxPageSize)
       const cursor = q.page_token ? await p.openPage(tessera.tenant, filter, q.page_token) : undefined
       const page = await new TupleStore(tessera.db).list(filter, size, cursor)
@@ -352,10 +364,8 @@ export function readRoutes(app: RouteApp, p: Permissions) {
           if (!r.success) return { allowed: false, error: r.issues.map((i) => i.message).join('; ') }
           const t = toTuple(r.output)
           if (!p.knows(t.namespace)) return { allowed: false, error: `Unknown namespace with name "${t.namespace}".` }
-          const ns = p.model?.get(t.namespace)
-          if (ns && !ns.relations.has(t.relation) && !ns.permits.has(t.relation)) {
-            return { allowed: false, error: `relation "${t.relation}" does not exist in namespace "${t.namespace}"` }
-          }
+          const uncheckable = p.uncheckable(t)
+          if (uncheckable) return { allowed: false, error: uncheckable }
           return { allowed: await p.check(tessera.db, t, depth, r.output.context ?? {}) }
         }),
       )
@@ -437,12 +447,7 @@ export function writeRoutes(app: RouteApp, p: Permissions) {
     .delete('/admin/relation-tuples', async ({ request, tessera }) => {
       const q = parse(QuerySchema, queryOf(request))
       p.requireNamespace(q.namespace)
-      const filter: TupleQuery = {}
-      if (q.namespace !== undefined) filter.namespace = q.namespace
-      if (q.object !== undefined) filter.object = q.object
-      if (q.relation !== undefined) filter.relation = q.relation
-      const subject = querySubject(q)
-      if (subject) filter.subject = subject
+      const filter = filterOf(q)
       if (Object.keys(filter).length === 0) throw new BadRequestError(undefined, { reason: 'give at least one filter; deleting every relation tuple is refused' })
       const count = await new TupleStore(tessera.db).deleteWhere(filter)
       await p.ctx.emit('relation_tuples.deleted', { filter: { ...filter }, count }, { tenant: tessera.tenant })
