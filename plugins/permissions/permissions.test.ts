@@ -7,7 +7,7 @@ import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
 import { REWRITES_OPL } from './fixtures.ts'
 import { permissions } from './index.ts'
 import { ScopedDb } from '../../core/storage/scoped.ts'
-import { TupleStore, stepKey } from './store.ts'
+import { type Tuple, TupleStore, stepKey } from './store.ts'
 
 const sdk = (app: AnyElysia) => {
   const config = new Configuration({
@@ -55,16 +55,15 @@ for (const driver of drivers('permissions')) {
     it("answers a step's subject-set closure in one statement exactly as step by step, and gives up beyond its row limit", async () => {
       const store = new TupleStore(new ScopedDb('closure-test', scratch.db))
       const set = (namespace: string, object: string, relation: string) => ({ set: { namespace, object, relation } })
-      for (const t of [
+      const tuples: Tuple[] = [
         { namespace: 'Doc', object: 'd', relation: 'viewers', subject: set('Group', 'org', 'members') },
         { namespace: 'Doc', object: 'd', relation: 'viewers', subject: { id: 'eve' } },
         { namespace: 'Group', object: 'org', relation: 'members', subject: set('Group', 'team', 'members') },
-        { namespace: 'Group', object: 'org', relation: 'members', subject: set('Group', 'ops', 'members'), condition: { before: '2999-01-01T00:00:00Z' } },
+        { namespace: 'Group', object: 'org', relation: 'members', subject: set('Group', 'ops', 'members'), condition: { eq: [{ context: 'organization' }, 'acme'] } },
         { namespace: 'Group', object: 'team', relation: 'members', subject: { id: 'ann' } },
         { namespace: 'Group', object: 'team', relation: 'members', subject: set('Group', 'org', 'members') }, // a cycle
-      ]) {
-        await store.insert(t)
-      }
+      ]
+      for (const t of tuples) await store.insert(t)
       const ann = { id: 'ann' }
       const closure = await store.closure('Doc', 'd', 'viewers', ann, 5)
       expect(closure).not.toBeNull()
