@@ -108,8 +108,7 @@ export function rawRoutesFor(kernel: Kernel, listener: Listener): MountedRawRout
 export function buildListenerApp(kernel: Kernel, listener: Listener, opts: BuildOptions = {}) {
   const app = new Elysia({ name: `tessera-${listener}`, prefix: opts.prefix ?? '' }).onError(errorHandler(kernel))
   if (opts.metadata !== false) app.use(metadataRoutes(kernel))
-  const tenancy = kernel.config.tenancy
-  const immediate = tenancy.resolve || tenancy.hosts ? undefined : (request: Request) => kernel.contextOf(request) as RequestContext
+  const immediate = kernel.contextIsImmediate ? (request: Request) => kernel.contextOf(request) as RequestContext : undefined
   const routeApp = () => createRouteApp(kernel.requestContext, immediate)
   if (opts.rawRoutes !== false) {
     for (const r of rawRoutesFor(kernel, listener)) {

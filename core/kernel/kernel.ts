@@ -128,7 +128,6 @@ export class Kernel {
   #migrationsApplied = false
   readonly #contexts = new WeakMap<Request, RequestContext | Promise<RequestContext>>()
   readonly #peers = new WeakMap<Request, string>()
-  readonly #scopedDbs = new Map<string, ScopedDb>()
 
   private constructor(config: ResolvedConfig, log: Logger) {
     this.config = config
@@ -201,7 +200,21 @@ export class Kernel {
     }
     this.#db = opts.database ?? (await this.#connect())
     const db = this.#db
-    this.#storage = { db, scoped: (tenant: string) => new ScopedDb(tenant, db) }
+    // one ScopedDb per tenant, reused by every request and plugin (bounded: a resolver that invents tenants
+    // must not grow this without limit)
+    const scopedDbs = new Map<string, ScopedDb>()
+    this.#storage = {
+      db,
+      scoped: (tenant: string) => {
+        let scoped = scopedDbs.get(tenant)
+        if (!scoped) {
+          if (scopedDbs.size >= 1024) scopedDbs.clear()
+          scoped = new ScopedDb(tenant, db)
+          scopedDbs.set(tenant, scoped)
+        }
+        return scoped
+      },
+    }
 
     // 4. contexts, contributions, event handlers, setup — in dependency order
     for (const { x } of ordered) {
@@ -304,13 +317,17 @@ export class Kernel {
     if (!c) {
       const tenancy = this.config.tenancy
       const requestId = requestIdFor(request)
-      c =
-        tenancy.resolve || tenancy.hosts
-          ? resolveTenant(request, tenancy).then((tenant) => this.#newContext(request, requestId, tenant, peer))
-          : this.#newContext(request, requestId, tenancy.default, peer)
+      c = this.contextIsImmediate
+        ? this.#newContext(request, requestId, tenancy.default, peer)
+        : resolveTenant(request, tenancy).then((tenant) => this.#newContext(request, requestId, tenant, peer))
       this.#contexts.set(request, c)
     }
     return c
+  }
+
+  /** Is every request's context there at once (`contextOf` never a promise)? True unless tenants are looked up. */
+  get contextIsImmediate(): boolean {
+    return !this.config.tenancy.resolve && !this.config.tenancy.hosts
   }
 
   /** Resolve (once per request) the request id, tenant and scoped database. */
@@ -320,14 +337,7 @@ export class Kernel {
   }
 
   #newContext(request: Request, requestId: string, tenant: string, peer: PeerLookup | undefined): RequestContext {
-    let db = this.#scopedDbs.get(tenant)
-    if (!db) {
-      // bounded: a resolver that invents tenants must not grow this without limit
-      if (this.#scopedDbs.size >= 1024) this.#scopedDbs.clear()
-      db = this.#storage.scoped(tenant)
-      this.#scopedDbs.set(tenant, db)
-    }
-    return new LiveRequestContext(requestId, tenant, db, this.log, this.#peers.get(request), peer, request)
+    return new LiveRequestContext(requestId, tenant, this.#storage.scoped(tenant), this.log, this.#peers.get(request), peer, request)
   }
 
   /** The subject of a request, from the first subject resolver that knows it; null without resolvers. */
