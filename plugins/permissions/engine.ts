@@ -10,9 +10,8 @@
  */
 import { type Condition, type Context, evaluate } from './conditions.ts'
 import type { Model, Rewrite } from './opl.ts'
+import type { Awaitable } from 'tessera'
 import { type SetsAnswer, type StepAnswer, type Subject, type SubjectSet, type Tuple, type TupleStore, stepKey } from './store.ts'
-
-type Awaitable<T> = T | Promise<T>
 
 /** A lookup a search needs: one check step, or the subject sets of a relation (tuple-to-subject-set). */
 type Lookup =

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import * as v from 'valibot'
-import { BadRequestError, MalformedBodyError, NotFoundError, type PluginContext, type RawRoute, type RequestContext, type RouteApp, type ScopedDb, parse } from 'tessera'
+import { type Awaitable, BadRequestError, MalformedBodyError, NotFoundError, type PluginContext, type RawRoute, type RequestContext, type RouteApp, type ScopedDb, parse } from 'tessera'
 import { type Context, ConditionSchema, MAX_CONDITION_DEPTH, conditionDepth } from './conditions.ts'
 import { Engine, wire } from './engine.ts'
 import { type Model, parseOpl } from './opl.ts'
@@ -166,7 +166,7 @@ export class Permissions {
   }
 
   /** Synchronous on SQLite outside a transaction (the hot path); await it either way. */
-  check(db: ScopedDb, t: Tuple, maxDepth: number, context: Context = {}): boolean | Promise<boolean> {
+  check(db: ScopedDb, t: Tuple, maxDepth: number, context: Context = {}): Awaitable<boolean> {
     if (!this.knows(t.namespace)) return false
     return this.engine(db, context).check(t, maxDepth)
   }

@@ -67,6 +67,22 @@ describe('proxy /decisions', () => {
     await kernel.stop()
   })
 
+  it('gives templates the URL that was matched (built on first use), and answers a Host no URL can carry with 400', async () => {
+    const rule = {
+      id: 'url',
+      match: { url: 'http://<[^/]+>/api/<.*>', methods: ['GET'] },
+      authenticators: [{ handler: 'anonymous' }],
+      authorizer: { handler: 'allow' },
+      mutators: [{ handler: 'header', config: { headers: { 'X-Url': '{{ .MatchContext.URL.Host }}{{ .MatchContext.URL.Path }}?{{ .MatchContext.URL.RawQuery }}' } } }],
+    }
+    const { kernel, admin } = await bootProxy({ rules: [rule] })
+    const ok = await admin.handle(new Request('http://admin.local/decisions/api/./a/../b?x=1', { headers: { host: 'api.example.com:8080' } }))
+    expect([ok.status, ok.headers.get('x-url')]).toEqual([200, 'api.example.com:8080/api/b?x=1'])
+    const bad = await admin.handle(new Request('http://admin.local/decisions/api/b', { headers: { host: 'api example.com' } }))
+    expect(bad.status).toBe(400)
+    await kernel.stop()
+  })
+
   it('answers 500 when two rules match, as Oathkeeper does', async () => {
     const { kernel, admin } = await bootProxy({ rules: [...rules(), { ...rules()[0], id: 'public-2' }] })
     const r = await call(admin, 'GET', '/decisions/public/x')
