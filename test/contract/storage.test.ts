@@ -112,6 +112,26 @@ class TagsRepo {
   }
 }
 
+/** Run `body` in a transaction and keep it open (holding the connection) until `commit()`. */
+async function holdTransaction(scoped: ScopedDb, body: (tx: ScopedDb) => Promise<unknown>): Promise<{ commit(): Promise<void> }> {
+  let release!: () => void
+  const gate = new Promise<void>((r) => (release = r))
+  let ran!: () => void
+  const bodyDone = new Promise<void>((r) => (ran = r))
+  const tx = scoped.transaction(async (t) => {
+    await body(t)
+    ran()
+    await gate
+  })
+  await bodyDone
+  return {
+    async commit() {
+      release()
+      await tx
+    },
+  }
+}
+
 for (const driver of drivers('storage contract')) {
   describe.skipIf(!driver.enabled)(`storage contract (${driver.name})`, () => {
     let scratch: ScratchDatabase
@@ -269,22 +289,12 @@ for (const driver of drivers('storage contract')) {
     it('does not show uncommitted writes to statements outside the transaction', async () => {
       const scoped = new ScopedDb('tenant-iso', db)
       const notes = new NotesRepo(scoped)
-      let release!: () => void
-      const gate = new Promise<void>((r) => (release = r))
-      let insideDone!: () => void
-      const inserted = new Promise<void>((r) => (insideDone = r))
-      const tx = scoped.transaction(async (t) => {
-        await new NotesRepo(t).create({ id: 'pending', title: 'not yet' })
-        insideDone()
-        await gate
-      })
-      await inserted
+      const tx = await holdTransaction(scoped, (t) => new NotesRepo(t).create({ id: 'pending', title: 'not yet' }))
       const outside = notes.get('pending')
       // the outside read must not observe the uncommitted row
       const raced = await Promise.race([outside.then((r) => (r ? 'seen' : 'absent')), Bun.sleep(50).then(() => 'waiting')])
       expect(raced === 'absent' || raced === 'waiting').toBe(true)
-      release()
-      await tx
+      await tx.commit()
       expect((await notes.get('pending'))?.title).toBe('not yet')
     })
 
@@ -298,22 +308,14 @@ for (const driver of drivers('storage contract')) {
       // the tenant guard holds on the synchronous path too
       expect(() => scoped.querySync(sql`SELECT tag FROM tags`)).toThrow(TenantScopeError)
       // while a transaction holds the connection, an outside synchronous read must not run inside it
-      let release!: () => void
-      const gate = new Promise<void>((r) => (release = r))
-      let insideDone!: () => void
-      const inserted = new Promise<void>((r) => (insideDone = r))
-      const tx = scoped.transaction(async (t) => {
+      const tx = await holdTransaction(scoped, async (t) => {
         await new NotesRepo(t).create({ id: 'sync-2', title: 'pending' })
         // inside the transaction, its own rows are visible synchronously (SQLite)
         const mine = t.querySync<{ id: string }>(q)
         if (driver.name === 'sqlite') expect(mine?.map((r) => r.id)).toEqual(['sync-1', 'sync-2'])
-        insideDone()
-        await gate
       })
-      await inserted
       expect(scoped.querySync(q)).toBeNull()
-      release()
-      await tx
+      await tx.commit()
       if (driver.name === 'sqlite') expect(scoped.querySync<{ id: string }>(q)?.map((r) => r.id)).toEqual(['sync-1', 'sync-2'])
     })
 
