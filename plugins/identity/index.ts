@@ -7,14 +7,14 @@
  * Credential methods (`password`, …) are separate plugins that register in the
  * core's `credentialMethods` registry; the flow engine finds them by id.
  */
-import { definePlugin } from 'tessera'
+import { type PeriodicJob, definePlugin, periodic } from 'tessera'
 import { IdentityCore } from './core.ts'
 import { FlowEngine } from './engine.ts'
 import { migrations } from './migrations.ts'
 import { IdentityOptions } from './options.ts'
 import { adminRoutes } from './routes-admin.ts'
 import { publicRoutes } from './routes-public.ts'
-import { periodic, sweepExpiredFlows } from './sweep.ts'
+import { sweepExpiredFlows } from './sweep.ts'
 
 declare module 'tessera/events' {
   interface TesseraEvents {
@@ -32,7 +32,7 @@ export { IdentityOptions, type IdentityOptionsInput } from './options.ts'
 
 export { sweepExpiredFlows } from './sweep.ts'
 
-const sweepers = new WeakMap<object, { stop(): Promise<void> }>()
+const sweepers = new WeakMap<object, PeriodicJob>()
 
 const cores = new WeakMap<object, { core: IdentityCore; engine: FlowEngine }>()
 

@@ -5,7 +5,7 @@
  * are bounded (`batchSize` rows per statement, `maxBatches` statements per tenant
  * per run) and tenant-scoped: each statement runs on a ScopedDb and filters on nid.
  */
-import { type Logger, type Storage, sql } from 'tessera'
+import { type Storage, sql } from 'tessera'
 
 export interface SweepOptions {
   graceSeconds: number
@@ -30,24 +30,4 @@ export async function sweepExpiredFlows(storage: Storage, o: SweepOptions, now =
     }
   }
   return total
-}
-
-/** Runs `run` every `intervalMs` (never two at once); `stop` clears the timer and waits for a run in progress. */
-export function periodic(intervalMs: number, run: () => Promise<unknown>, log: Logger, what: string): { stop(): Promise<void> } {
-  let current: Promise<unknown> | null = null
-  const timer = setInterval(() => {
-    if (current) return
-    current = run()
-      .catch((err) => log.error(`${what} failed`, { err }))
-      .finally(() => {
-        current = null
-      })
-  }, intervalMs)
-  timer.unref?.()
-  return {
-    async stop() {
-      clearInterval(timer)
-      await current
-    },
-  }
 }

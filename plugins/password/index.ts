@@ -20,6 +20,7 @@ import {
   type FlowKind,
   type FlowMethodContext,
   type MethodOutcome,
+  type PeriodicJob,
   type ScopedDb,
   type Storage,
   type SelfServiceFlow,
@@ -27,6 +28,7 @@ import {
   type UiNode,
   type UiText,
   definePlugin,
+  periodic,
   sql,
 } from 'tessera'
 import { type HasherOptions, hashPassword, isCurrent, isKnownFormat, verifyPassword } from './hash.ts'
@@ -219,7 +221,7 @@ function passwordMethod(o: Options): CredentialMethod<MethodContext> {
   }
 }
 
-const sweepers = new WeakMap<object, () => Promise<void>>()
+const sweepers = new WeakMap<object, PeriodicJob>()
 
 export const password = definePlugin({
   id: 'password',
@@ -248,24 +250,10 @@ export const password = definePlugin({
     const o = ctx.options.rateLimit
     if (!o.enabled) return
     const limiter = new RateLimiter(o)
-    let running: Promise<unknown> | null = null
-    const timer = setInterval(() => {
-      if (running) return
-      running = limiter
-        .sweep(ctx.storage)
-        .catch((err) => ctx.log.error('rate-limit sweep failed', { err }))
-        .finally(() => {
-          running = null
-        })
-    }, o.sweepIntervalSeconds * 1000)
-    timer.unref?.()
-    sweepers.set(ctx, async () => {
-      clearInterval(timer)
-      await running
-    })
+    sweepers.set(ctx, periodic(o.sweepIntervalSeconds * 1000, () => limiter.sweep(ctx.storage), ctx.log, 'rate-limit sweep'))
   },
   async onStop(ctx) {
-    await sweepers.get(ctx)?.()
+    await sweepers.get(ctx)?.stop()
     sweepers.delete(ctx)
   },
   setup(ctx) {

@@ -12,10 +12,11 @@ import {
   ConfigError,
   type GlobalHandlerConfigs,
   NotFoundError,
+  type PeriodicJob,
   type PluginContext,
   definePlugin,
   parse,
-
+  periodic,
 } from 'tessera'
 import * as v from 'valibot'
 import { rulesCommand } from './cli.ts'
@@ -46,7 +47,7 @@ export interface ProxyState {
   files: Map<string, { fingerprint: string; rules: Rule[]; rejected?: string }>
   urls: Map<string, { etag: string | null; rules: Rule[] }>
   keys: IdTokenKeys & { jwks(): Promise<{ keys: JWK[] }> }
-  timer?: ReturnType<typeof setInterval>
+  refresher?: PeriodicJob
   server?: { port: number; stop(): Promise<void> }
   decisions?: { port: number; stop(): Promise<void> }
 }
@@ -217,16 +218,7 @@ export const proxy = definePlugin({
     if (ctx.options.rule_urls.length) s.rules = compileAll(ctx, allRules(s))
     await ctx.emit('rules.reloaded', { count: s.rules.length, source: 'start' })
     if (ctx.options.rule_files.length || ctx.options.rule_urls.length) {
-      let running = false
-      s.timer = setInterval(() => {
-        if (running) return
-        running = true
-        refresh(ctx)
-          .catch((e) => ctx.log.error('rule refresh failed', { reason: reasonOf(e) }))
-          .finally(() => {
-            running = false
-          })
-      }, ctx.options.refresh_interval_ms)
+      s.refresher = periodic(ctx.options.refresh_interval_ms, () => refresh(ctx), ctx.log, 'rule refresh')
     }
     if (ctx.options.serve.enabled) s.server = startReverseProxy(ctx, () => proxyState(ctx).rules)
     if (ctx.options.decisions_listener.enabled) s.decisions = startDecisionsListener(ctx, () => proxyState(ctx).rules)
@@ -234,7 +226,8 @@ export const proxy = definePlugin({
 
   async onStop(ctx) {
     const s = proxyState(ctx)
-    if (s.timer) clearInterval(s.timer)
+    await s.refresher?.stop()
+    s.refresher = undefined
     await s.server?.stop()
     await s.decisions?.stop()
     s.server = undefined
