@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { call } from '../../test/helpers/app.ts'
 import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
-import { boot } from './testing/setup.ts'
+import { boot } from '../../test/helpers/identity.ts'
 
 type Apps = Awaited<ReturnType<typeof boot>>
 const T = (tenant: string) => ({ 'x-tenant': tenant })

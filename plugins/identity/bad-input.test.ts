@@ -3,7 +3,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { call } from '../../test/helpers/app.ts'
-import { boot } from './testing/setup.ts'
+import { boot } from '../../test/helpers/identity.ts'
 
 describe('identity plugin: bad input', () => {
   let apps: Awaited<ReturnType<typeof boot>>

@@ -11,7 +11,7 @@ import { TEST_SECRET, call } from '../../test/helpers/app.ts'
 import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
 import { password } from '../password/index.ts'
 import { identity } from './index.ts'
-import { boot, quickstartSchema } from './testing/setup.ts'
+import { boot, quickstartSchema } from '../../test/helpers/identity.ts'
 
 type Apps = Awaited<ReturnType<typeof boot>>
 const seen: string[] = []

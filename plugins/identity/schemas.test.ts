@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'bun:test'
 import { compileSchema, identifiersOf, validateTraits } from './schemas.ts'
-import { boot, quickstartSchema } from './testing/setup.ts'
+import { boot, quickstartSchema } from '../../test/helpers/identity.ts'
 import { isAllowedReturnTo, unsafeReturnToEntry } from './return-to.ts'
 
 const username2020 = {

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { Configuration, FrontendApi, IdentityApi, ResponseError } from '@ory/client-fetch'
 import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
-import { boot } from './testing/setup.ts'
+import { boot } from '../../test/helpers/identity.ts'
 
 for (const driver of drivers('identitysdk')) {
   describe.skipIf(!driver.enabled)(`@ory/client-fetch against Tessera (${driver.name})`, () => {

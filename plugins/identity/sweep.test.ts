@@ -9,7 +9,7 @@ import { sql } from 'tessera'
 import { call } from '../../test/helpers/app.ts'
 import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
 import { sweepExpiredFlows } from './index.ts'
-import { boot } from './testing/setup.ts'
+import { boot } from '../../test/helpers/identity.ts'
 
 const T = (tenant: string) => ({ 'x-tenant': tenant })
 const tenancy = { tenancy: { default: 'default', resolve: (r: Request) => r.headers.get('x-tenant') } }

@@ -9,7 +9,7 @@ import { scryptSync } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { call } from '../../test/helpers/app.ts'
 import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
-import { boot, rangeServer } from '../identity/testing/setup.ts'
+import { boot, rangeServer } from '../../test/helpers/identity.ts'
 
 type Apps = Awaited<ReturnType<typeof boot>>
 const PW = 'legacy password 2019'

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { sql } from 'tessera'
 import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
-import { boot } from '../identity/testing/setup.ts'
+import { boot } from '../../test/helpers/identity.ts'
 
 for (const driver of drivers('pwratelimit')) {
   describe.skipIf(!driver.enabled)(`password rate limit per IP (${driver.name})`, () => {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'bun:test'
 import { sql } from 'tessera'
 import { drivers } from '../../test/helpers/databases.ts'
-import { boot } from '../identity/testing/setup.ts'
+import { boot } from '../../test/helpers/identity.ts'
 import { RateLimiter } from './index.ts'
 
 const rl = { enabled: true, perIdentifier: 2, perIp: 100, windowSeconds: 600, sweepIntervalSeconds: 300 }

@@ -5,7 +5,7 @@
  * logout link. Not the product UI — that comes later.
  */
 import { identity } from '../../plugins/identity/index.ts'
-import { quickstartSchema } from '../../plugins/identity/testing/setup.ts'
+import { quickstartSchema } from '../helpers/identity.ts'
 import { password } from '../../plugins/password/index.ts'
 import { bootApps } from '../helpers/app.ts'
 const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)

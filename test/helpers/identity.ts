@@ -1,9 +1,9 @@
-/** Shared test setup: the identity + password plugins on a given database, a local HIBP-compatible range server. */
-import schema from '../../../schemas/identity.default.json'
-import { bootApps } from '../../../test/helpers/app.ts'
-import type { Database } from '../../../core/storage/types.ts'
-import { password, type PasswordOptions } from '../../password/index.ts'
-import { identity, type IdentityOptionsInput } from '../index.ts'
+/** Shared test setup (identity, password and end-to-end suites): the identity + password plugins on a given database, a local HIBP-compatible range server. */
+import schema from '../../schemas/identity.default.json'
+import { bootApps } from './app.ts'
+import type { Database } from '../../core/storage/types.ts'
+import { password, type PasswordOptions } from '../../plugins/password/index.ts'
+import { identity, type IdentityOptionsInput } from '../../plugins/identity/index.ts'
 
 export const quickstartSchema = schema as Record<string, unknown>
 
