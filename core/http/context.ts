@@ -21,7 +21,16 @@ export interface RequestContext {
   remoteAddress?: string
 }
 
-export type ContextResolver = (request: Request) => Promise<RequestContext>
+/** Where the socket's peer address of a request can be looked up: Bun's server. */
+export interface PeerLookup {
+  requestIP(request: Request): { address: string } | null
+}
+
+/**
+ * A request's context, resolved once per request. A plugin serving its own listener passes its Bun server
+ * as `peer`, so `remoteAddress` is the socket's peer, looked up only when read.
+ */
+export type ContextResolver = (request: Request, peer?: PeerLookup) => Promise<RequestContext>
 
 /**
  * The Elysia instance a plugin's route function receives. Its routes see

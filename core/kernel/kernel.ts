@@ -8,7 +8,7 @@ import { formatIssues } from '../config/issues.ts'
 import type { ResolvedConfig } from '../config/schema.ts'
 import { ConfigError, PluginError } from '../errors.ts'
 import { type EventMeta, EventBus, type EventName, type TesseraEvents } from '../events.ts'
-import { type ContextResolver, type RequestContext, requestIdFor } from '../http/context.ts'
+import { type ContextResolver, type PeerLookup, type RequestContext, requestIdFor } from '../http/context.ts'
 import { type Logger, createLogger } from '../logger.ts'
 import type { PluginContext, PluginDefinition, PluginInstance, RawRoutes, Storage } from '../plugin.ts'
 import { type Registries, Services, createRegistries } from '../registry.ts'
@@ -50,10 +50,6 @@ function driverScheme(dsn: string): string {
   return m ? m[1]!.toLowerCase() : ''
 }
 
-/** Where the socket's peer address of a request can be looked up: Bun's server. */
-export interface PeerLookup {
-  requestIP(request: Request): { address: string } | null
-}
 
 /** A request's context; the logger and the peer address are worked out on first use (most requests need neither). */
 class LiveRequestContext implements RequestContext {
@@ -331,8 +327,8 @@ export class Kernel {
   }
 
   /** Resolve (once per request) the request id, tenant and scoped database. */
-  readonly requestContext: ContextResolver = (request: Request) => {
-    const c = this.contextOf(request)
+  readonly requestContext: ContextResolver = (request: Request, peer?: PeerLookup) => {
+    const c = this.contextOf(request, peer)
     return c instanceof Promise ? c : Promise.resolve(c)
   }
 

@@ -237,14 +237,21 @@ describe('proxy reverse-proxy listener', () => {
   it('CVE-2026-33495: X-Forwarded-* from an untrusted peer change nothing; from a trusted proxy they count', async () => {
     const httpsOnly = [{ ...rules(upstream.url)[0], id: 'secure', match: { url: 'https://api.example.com/public/<.*>', methods: ['GET'] } }]
     const untrusted = await bootProxy({ rules: httpsOnly, serve: { enabled: true, host: '127.0.0.1', port: 0 } })
-    const spoof = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com' }
+    const spoof = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com', 'x-forwarded-for': '203.0.113.7' }
     expect((await fetch(`${untrusted.proxyUrl()}/public/x`, { headers: spoof })).status).toBe(404)
+    // the upstream learns the socket's peer, never a client's X-Forwarded-For, from an untrusted peer
     await untrusted.kernel.stop()
+    const open = await boot()
+    const plain = (await (await fetch(`${open.proxyUrl()}/public/x`, { headers: { 'x-forwarded-for': '203.0.113.7' } })).json()) as { headers: Record<string, string> }
+    expect(plain.headers['x-forwarded-for']).toBe('127.0.0.1')
+    await open.kernel.stop()
     const trusted = await bootProxy({ rules: httpsOnly, trusted_proxies: ['127.0.0.0/8'], serve: { enabled: true, host: '127.0.0.1', port: 0 } })
     const res = await fetch(`${trusted.proxyUrl()}/public/x`, { headers: spoof })
     expect(res.status).toBe(200)
     const got = (await res.json()) as { headers: Record<string, string> }
     expect(got.headers['x-forwarded-proto']).toBe('https')
+    // a trusted proxy's X-Forwarded-For is kept, and the peer appended
+    expect(got.headers['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1')
     await trusted.kernel.stop()
   })
 

@@ -15,15 +15,14 @@ export function startReverseProxy(ctx: PluginContext<ResolvedProxyOptions>, rule
     port: o.serve.port,
     development: false,
     async fetch(request, srv) {
-      const peer = srv.requestIP(request)?.address
       let rc: Awaited<ReturnType<typeof ctx.requestContext>>
       try {
-        rc = await ctx.requestContext(request)
+        rc = await ctx.requestContext(request, srv)
       } catch (e) {
         return renderError(e)
       }
       try {
-        return await forward(ctx, rules(), request, peer, rc.tenant, rc.requestId)
+        return await forward(ctx, rules(), request, rc)
       } catch (e) {
         if (!(e instanceof TesseraError) || e.status >= 500) rc.log.error('proxy request failed', { err: e })
         return renderError(e, rc.requestId)
@@ -48,15 +47,14 @@ export function startDecisionsListener(ctx: PluginContext<ResolvedProxyOptions>,
     async fetch(request, srv) {
       let rc: Awaited<ReturnType<typeof ctx.requestContext>>
       try {
-        rc = await ctx.requestContext(request)
+        rc = await ctx.requestContext(request, srv)
       } catch (e) {
         return renderError(e)
       }
       const raw = rawPathOf(request.url)
       if (raw !== '/decisions' && !raw.startsWith('/decisions/')) return renderError(new TesseraError('ERR_NOT_FOUND', 404, 'The requested resource could not be found'), rc.requestId)
       try {
-        const peer = { tenant: rc.tenant, requestId: rc.requestId, get remoteAddress() { return srv.requestIP(request)?.address } }
-        return await decisionResponse(ctx, rules(), request, peer)
+        return await decisionResponse(ctx, rules(), request, rc)
       } catch (e) {
         rc.log.error('decision failed', { err: e })
         return renderError(e, rc.requestId)
@@ -136,12 +134,12 @@ export async function forward(
   ctx: PluginContext<ResolvedProxyOptions>,
   rules: readonly CompiledRule[],
   request: Request,
-  peer: string | undefined,
-  tenant: string,
-  requestId: string,
+  rc: DecisionContext,
 ): Promise<Response> {
   const o = ctx.options
-  const input = decisionInput(request, { tenant, requestId, remoteAddress: peer })
+  const { requestId } = rc
+  const peer = rc.remoteAddress
+  const input = decisionInput(request, rc)
   const outcome = await decide(rules, input, o.trusted_proxies, requestId)
   if (!outcome.allowed) {
     ctx.log.info('access denied', { rule: outcome.rule?.rule.id, reason_id: outcome.reason })
