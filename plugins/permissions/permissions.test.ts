@@ -387,6 +387,23 @@ for (const driver of drivers('permissions')) {
       expect((await call(apps.admin, 'GET', '/relation-tuples/expand?namespace=Group&object=nobody&relation=members')).status).toBe(404)
     })
 
+    it("expands a permission's rewrites into intersection, union, tuple_to_subject_set, computed_subject_set and not nodes", async () => {
+      await api.relationships.createRelationship({ createRelationshipBody: t('File', 'keto/README.md', 'banned', 'mallory') })
+      type Node = { type: string; tuple?: { subject_id?: string }; children?: Node[] }
+      const tree = (await call(apps.admin, 'GET', '/relation-tuples/expand?namespace=File&object=keto/README.md&relation=view&max-depth=5')).json as Node
+      const leaves = (n: Node): string[] => (n.type === 'leaf' ? [n.tuple?.subject_id ?? '?'] : (n.children ?? []).flatMap(leaves))
+      // view = (parents.traverse(view) || viewers.includes || permits.edit) && !banned.includes
+      expect(tree.type).toBe('intersection')
+      const [anyOf, not] = tree.children!
+      expect([anyOf!.type, not!.type]).toEqual(['union', 'not'])
+      expect(anyOf!.children!.map((c) => c.type)).toEqual(['tuple_to_subject_set', 'computed_subject_set', 'computed_subject_set'])
+      const [viaParent, viewers, viaEdit] = anyOf!.children!
+      expect(leaves(viaParent!)).toEqual(['patrik']) // Folder keto is viewable by Group developer's members
+      expect(leaves(viewers!)).toEqual([]) // no direct viewers
+      expect(leaves(viaEdit!)).toEqual(['henning']) // owners can edit, and edit implies view
+      expect(leaves(not!)).toEqual(['mallory'])
+    })
+
     it('lists the namespaces of the OPL model', async () => {
       const r = await api.relationships.listRelationshipNamespaces()
       expect(r.namespaces!.map((n) => n.name)).toEqual(['User', 'Group', 'Folder', 'File'])
