@@ -8,7 +8,7 @@
  */
 import { Database } from 'bun:sqlite'
 import postgres from 'postgres'
-import { REPO, benchOptions, measureRounds, printTable, scratch, startServer } from './lib/harness.ts'
+import { REPO, benchOptions, measureRounds, printTable, scratch, startBare, startServer } from './lib/harness.ts'
 
 const { durationSec, connections, rounds, values } = benchOptions({ tuples: { type: 'string', default: '1000000' }, postgres: { type: 'string' } })
 const total = Number(values.tuples)
@@ -83,9 +83,13 @@ const targets: { name: string; dsn: string; seed: () => Promise<void> }[] = [
 ]
 if (values.postgres) targets.push({ name: 'postgres', dsn: values.postgres, seed: () => seedPostgres(values.postgres!) })
 
+// A bare Bun.serve hello world, measured in the rounds of the first driver: how fast this machine is today
+// (the targets are absolute numbers; this row says what they meant on the machine that ran them).
+const bare = await startBare()
 try {
   const rowsOut: Record<string, string | number>[] = []
-  for (const t of targets) {
+  const referenceRows: Record<string, string | number>[] = []
+  for (const [ti, t] of targets.entries()) {
     const config = s.write(
       `bench-${t.name}.config.ts`,
       `import { defineConfig } from '${REPO}/core/index.ts'
@@ -111,11 +115,16 @@ export default defineConfig({
     try {
       const url = (q: string) => `${server.url}/relation-tuples/check/openapi?${q}`
       const answers = await Promise.all(checks.map((c) => fetch(url(c.q)).then((r) => r.text())))
+      const reference = ti === 0 ? [{ name: 'bare Bun.serve (machine reference)', url: `${bare.url}/` }] : []
       const measured = await measureRounds(
-        checks.map((c) => ({ name: c.name, url: url(c.q) })),
+        [...checks.map((c) => ({ name: c.name, url: url(c.q) })), ...reference],
         { durationSec, connections, rounds },
       )
       for (const [i, m] of measured.entries()) {
+        if (i >= checks.length) {
+          referenceRows.push({ driver: '—', check: String(m.target), answer: '—', 'checks/s': `${m['req/s']} req/s`, 'p50 ms': m['p50 ms']!, 'p99 ms': m['p99 ms']!, 'checks/s range': m['req/s range']!, errors: m.errors!, 'seed s': '—', tool: m.tool! })
+          continue
+        }
         rowsOut.push({
           driver: t.name,
           check: String(m.target),
@@ -133,7 +142,9 @@ export default defineConfig({
       await server.stop()
     }
   }
+  rowsOut.push(...referenceRows)
   printTable(`permission checks over HTTP, ${total} tuples, server pinned to one core, ${connections} connections, ${durationSec}s × ${rounds} interleaved rounds (median)`, rowsOut)
 } finally {
+  await bare.stop()
   s.remove()
 }

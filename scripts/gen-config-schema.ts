@@ -19,20 +19,34 @@ type Json = Record<string, unknown>
 
 const ROOT = join(import.meta.dir, '..')
 
-function optionsSchema(schema: v.GenericSchema | undefined): Json {
+/**
+ * A plugin's options as JSON Schema. Recursive parts (valibot `lazy`, e.g. permission conditions) come out as
+ * `$defs` with `$ref`s to the schema's root; they move to the root of the whole config schema, named
+ * `<plugin>.<name>`, and the references follow.
+ */
+function optionsSchema(plugin: string, schema: v.GenericSchema | undefined, defs: Json): Json {
   if (!schema) return { type: 'object', additionalProperties: false, maxProperties: 0 }
-  const { $schema: _, ...rest } = toJsonSchema(schema, { errorMode: 'ignore' }) as Json
-  return rest
+  const { $schema: _, $defs, ...rest } = toJsonSchema(schema, { errorMode: 'ignore' }) as Json
+  const rename = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.map(rename)
+    if (x === null || typeof x !== 'object') return x
+    return Object.fromEntries(
+      Object.entries(x).map(([k, val]) => [k, k === '$ref' && typeof val === 'string' && val.startsWith('#/$defs/') ? `#/$defs/${plugin}.${val.slice(8)}` : rename(val)]),
+    )
+  }
+  for (const [name, def] of Object.entries(($defs ?? {}) as Json)) defs[`${plugin}.${name}`] = rename(def)
+  return rename(rest) as Json
 }
 
 export function generateConfigSchema(catalog: PluginCatalog = firstParty): Json {
   const base = toJsonSchema(ConfigSchema, { errorMode: 'ignore' }) as Json
   const names = Object.keys(catalog).sort()
+  const defs: Json = {}
   const entries: Json[] = names.map((name) => ({
     type: 'object',
     title: name,
     description: catalog[name]!.definition.description,
-    properties: { use: { const: name }, options: optionsSchema(catalog[name]!.definition.options) },
+    properties: { use: { const: name }, options: optionsSchema(name, catalog[name]!.definition.options, defs) },
     required: ['use'],
     additionalProperties: false,
   }))
@@ -55,6 +69,7 @@ export function generateConfigSchema(catalog: PluginCatalog = firstParty): Json 
     title: 'Tessera configuration',
     description: 'tessera.config.json / tessera.config.yaml. Generated from the valibot schemas by `bun run gen:schema`; do not edit.',
     ...Object.fromEntries(Object.entries(base).filter(([k]) => k !== '$schema')),
+    ...(Object.keys(defs).length ? { $defs: defs } : {}),
   }
 }
 
@@ -106,7 +121,7 @@ export function generateConfigReference(catalog: PluginCatalog = firstParty): st
   for (const name of names) {
     const def = catalog[name]!.definition
     out.push(`### \`${name}\``, '', def.description ?? '', '', `See [plugins/${name}](plugins/${name}.md).`, '')
-    const opts = optionsSchema(def.options)
+    const opts = optionsSchema(name, def.options, {})
     if (opts.properties) {
       out.push('| option | type | default | description |', '| --- | --- | --- | --- |')
       rows(opts, `plugins[].options`, out)

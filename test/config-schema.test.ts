@@ -17,5 +17,9 @@ describe('generated config schema and reference', () => {
     expect(validate({ dsn: 'sqlite://x.sqlite', serve: { public: { port: 4433 } }, log: { level: 'debug' }, plugins: [{ use: './plugin.ts' }] })).toBe(true)
     expect(validate({ serve: { public: { port: 'http' } } })).toBe(false)
     expect(validate({ serve: { publc: {} } })).toBe(false)
+    // recursive option schemas (permission conditions) resolve through the root's $defs
+    const withConditions = (condition: unknown) => ({ plugins: [{ use: 'permissions', options: { relationConditions: { 'Report#export': condition } } }] })
+    expect(validate(withConditions({ all: [{ not: { eq: [{ context: 'plan' }, 'free'] } }, { time_window: { from: '09:00', to: '17:00' } }] }))).toBe(true)
+    expect(validate(withConditions({ all: [{ not: { eval: 'process.exit()' } }] }))).toBe(false)
   })
 })

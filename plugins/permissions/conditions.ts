@@ -1,5 +1,6 @@
 /**
- * Conditions: structured, data-only expressions a relation tuple may carry, evaluated against the request
+ * Conditions: structured, data-only expressions a relation tuple, or a relation or permission of the model
+ * (`relationConditions`), may carry, evaluated against the request
  * context at check time. Never code: a condition is JSON validated against the schema below and interpreted
  * by `evaluate`, which only compares values.
  *
@@ -78,6 +79,12 @@ export function conditionDepth(c: Condition): number {
   if ('not' in c) return 1 + conditionDepth(c.not)
   return 1
 }
+
+/** A condition as tuples and `relationConditions` accept it: valid, and nested at most MAX_CONDITION_DEPTH deep. */
+export const BoundedConditionSchema = v.pipe(
+  ConditionSchema,
+  v.check((c) => conditionDepth(c) <= MAX_CONDITION_DEPTH, `conditions nest at most ${MAX_CONDITION_DEPTH} deep`),
+)
 
 export type Context = Record<string, unknown>
 

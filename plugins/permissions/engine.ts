@@ -3,6 +3,7 @@
  *
  * - a relation declared in `related` holds for a subject when a tuple names the subject directly, or names
  *   a subject set that (recursively) holds for it;
+ * - a relation or permission with a condition (`relationConditions`) holds only while the condition does;
  * - a permission (`permits`) is its rewrite: `||` union, `&&` intersection, `!` exclusion, `includes` and
  *   `permits.X(ctx)` a computed subject set on the same object, `traverse` a tuple-to-subject-set;
  * - every hop costs one unit of depth; at the depth cap, and on a cycle, the answer is "undetermined",
@@ -165,6 +166,9 @@ export class Engine {
     const rewrite = nsModel?.permits.get(rel)
     // the step's name, built only when explaining
     const here = x ? `${ns}:${obj}#${rel}` : ''
+    // a condition on the relation itself (relationConditions): while false, the relation holds for nobody
+    const condition = nsModel?.conditions?.get(rel)
+    if (condition && !evaluate(condition, this.context)) return x ? { t: 0, why: { step: `${here}: the condition on ${ns}#${rel} does not hold` } } : DENY
     path.add(key)
     try {
       if (rewrite) {

@@ -16,6 +16,7 @@
  * Keto's `POST /opl/syntax/check` (`{ message, start: { Line, column }, end: { Line, column } }`).
  * Nothing of the source is ever evaluated.
  */
+import type { Condition } from './conditions.ts'
 
 export type Rewrite =
   | { op: 'or' | 'and'; children: Rewrite[] }
@@ -37,6 +38,8 @@ export interface NamespaceModel {
   relations: Map<string, RelationType[]>
   /** Permissions: computed, never stored. */
   permits: Map<string, Rewrite>
+  /** Conditions on relations or permissions (`relationConditions`); absent when there are none. */
+  conditions?: Map<string, Condition>
 }
 
 export type Model = Map<string, NamespaceModel>

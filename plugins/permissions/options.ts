@@ -1,4 +1,5 @@
 import * as v from 'valibot'
+import { BoundedConditionSchema } from './conditions.ts'
 
 const Listener = v.picklist(['admin', 'public'])
 
@@ -22,6 +23,15 @@ export const PermissionsOptions = v.object({
   /** Default and largest page size of `GET /relation-tuples`. */
   defaultPageSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 100),
   maxPageSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 1000),
+  /**
+   * Conditions on relations and permissions of the OPL model, keyed `Namespace#relation`: the relation (or
+   * permission) holds only while its condition holds against the request context, wherever a check reaches
+   * it (directly, through a subject set, a rewrite or a traverse). Same language as a tuple's `condition`.
+   */
+  relationConditions: v.optional(
+    v.record(v.pipe(v.string(), v.regex(/^[^#\s]+#[^#\s]+$/, 'expected a key "Namespace#relation"')), BoundedConditionSchema),
+    {},
+  ),
   /** Which listener serves the read API (list, check, expand, namespaces, OPL syntax check). */
   read: v.optional(Listener, 'admin'),
   /** Which listener serves the write API (`/admin/relation-tuples`). */

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import * as v from 'valibot'
 import { type Awaitable, BadRequestError, MalformedBodyError, NotFoundError, type PluginContext, type RawRoute, type RequestContext, type RouteApp, type ScopedDb, parse } from 'tessera'
-import { type Context, ConditionSchema, MAX_CONDITION_DEPTH, conditionDepth } from './conditions.ts'
+import { BoundedConditionSchema, type Context } from './conditions.ts'
 import { Engine, wire } from './engine.ts'
 import { type Model, parseOpl } from './opl.ts'
 import type { ResolvedPermissionsOptions } from './options.ts'
@@ -28,7 +28,7 @@ const RelationshipSchema = v.pipe(
     subject_id: v.optional(part),
     subject_set: v.optional(SubjectSetSchema),
     /** Tessera: a condition on the tuple (writes). */
-    condition: v.optional(v.nullable(v.pipe(ConditionSchema, v.check((c) => conditionDepth(c) <= MAX_CONDITION_DEPTH, `conditions nest at most ${MAX_CONDITION_DEPTH} deep`)))),
+    condition: v.optional(v.nullable(BoundedConditionSchema)),
     /** Tessera: the request context conditions see (checks). */
     context: v.optional(v.record(v.pipe(v.string(), v.maxLength(64)), v.union([v.string(), v.number(), v.boolean()]))),
   }),
@@ -72,6 +72,9 @@ function queryContext(request: Request): Context {
   return ctx
 }
 
+/** A request context in a stable order (page tokens are bound to it). */
+const sortedEntries = (c: Context) => Object.entries(c).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+
 /** The subject named by query parameters, if any; a partial subject set is a 400. */
 function querySubject(q: Query): Subject | undefined {
   const set = [q['subject_set.namespace'], q['subject_set.object'], q['subject_set.relation']]
@@ -111,6 +114,17 @@ export class Permissions {
     } else {
       this.model = null
       this.names = null
+    }
+    for (const [key, condition] of Object.entries(o.relationConditions)) {
+      const [namespace, relation] = key.split('#') as [string, string]
+      const where = `permissions: relationConditions["${key}"]`
+      if (!this.model) throw new Error(`${where}: conditions on relations need namespaces in the Ory Permission Language (give \`namespaces\` as OPL source or \`namespacesFile\`)`)
+      const ns = this.model.get(namespace)
+      if (!ns) throw new Error(`${where}: no namespace "${namespace}" (declared: ${[...this.model.keys()].join(', ')})`)
+      if (!ns.relations.has(relation) && !ns.permits.has(relation)) {
+        throw new Error(`${where}: namespace "${namespace}" has no relation or permission "${relation}" (declared: ${[...ns.relations.keys(), ...ns.permits.keys()].join(', ')})`)
+      }
+      ;(ns.conditions ??= new Map()).set(relation, condition)
     }
   }
 
@@ -387,10 +401,12 @@ export function readRoutes(app: RouteApp, p: Permissions) {
         throw new BadRequestError(undefined, { reason: 'namespace, relation and subject_id or subject_set are required' })
       }
       p.requireNamespace(q.namespace)
-      const filter = { op: 'list-objects', namespace: q.namespace, relation: q.relation, subject }
+      // the request context (context.<key>=…) that conditions see is part of what a page token is bound to
+      const context = queryContext(request)
+      const filter = { op: 'list-objects', namespace: q.namespace, relation: q.relation, subject, context: sortedEntries(context) }
       const size = Math.min(q.page_size ?? p.ctx.options.defaultPageSize, p.ctx.options.maxPageSize)
       const after = q.page_token ? (await p.openPage(tessera.tenant, filter as never, q.page_token))[0] : undefined
-      const r = await p.engine(tessera.db).listObjects(q.namespace, q.relation, subject, p.depth(q['max-depth']), size, after, p.ctx.options.maxListCandidates)
+      const r = await p.engine(tessera.db, context).listObjects(q.namespace, q.relation, subject, p.depth(q['max-depth']), size, after, p.ctx.options.maxListCandidates)
       return json({ objects: r.items, next_page_token: r.next ? await p.sealPage(tessera.tenant, filter as never, [r.next, '', '', '', '', '', '']) : '' })
     })
     .get('/relation-tuples/list-subjects', async ({ request, tessera }) => {
@@ -399,10 +415,11 @@ export function readRoutes(app: RouteApp, p: Permissions) {
         throw new BadRequestError(undefined, { reason: 'namespace, object and relation are required' })
       }
       p.requireNamespace(q.namespace)
-      const filter = { op: 'list-subjects', namespace: q.namespace, object: q.object, relation: q.relation }
+      const context = queryContext(request)
+      const filter = { op: 'list-subjects', namespace: q.namespace, object: q.object, relation: q.relation, context: sortedEntries(context) }
       const size = Math.min(q.page_size ?? p.ctx.options.defaultPageSize, p.ctx.options.maxPageSize)
       const after = q.page_token ? (await p.openPage(tessera.tenant, filter as never, q.page_token))[0] : undefined
-      const r = await p.engine(tessera.db).listSubjects(q.namespace, q.object, q.relation, p.depth(q['max-depth']), size, after, p.ctx.options.maxListCandidates)
+      const r = await p.engine(tessera.db, context).listSubjects(q.namespace, q.object, q.relation, p.depth(q['max-depth']), size, after, p.ctx.options.maxListCandidates)
       return json({ subject_ids: r.items, next_page_token: r.next ? await p.sealPage(tessera.tenant, filter as never, [r.next, '', '', '', '', '', '']) : '' })
     })
     .get('/namespaces', () => json({ namespaces: (p.names ?? []).map((name) => ({ name })) }))
