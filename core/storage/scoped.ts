@@ -59,6 +59,11 @@ export class ScopedDb implements Queryable {
     return this.unscoped.querySync ? this.unscoped.querySync<T>(q) : null
   }
 
+  /** `fn`'s synchronous reads in one read transaction when the driver can (see Queryable.readSync); else just `fn()`. */
+  readSync<T>(fn: () => T): T {
+    return this.unscoped.readSync ? this.unscoped.readSync(fn) : fn()
+  }
+
   one<T = Record<string, unknown>>(q: Sql): Promise<T | undefined> {
     try {
       this.#check(q)

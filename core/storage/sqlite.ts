@@ -166,6 +166,17 @@ class SqliteQueryable implements Queryable {
     return this.conn.all(q) as T[]
   }
 
+  readSync<T>(fn: () => T): T {
+    // inside a transaction (ours or another's) the reads already share one; nothing to add
+    if (this.depth !== null || this.conn.inTransaction || this.conn.inRawTransaction) return fn()
+    this.conn.beginRead()
+    try {
+      return fn()
+    } finally {
+      this.conn.endRead()
+    }
+  }
+
   async one<T = Record<string, unknown>>(q: Sql): Promise<T | undefined> {
     await this.gate()
     return this.conn.all(q)[0] as T | undefined
@@ -221,6 +232,23 @@ class SqliteConnection {
   /** Does a transaction hold the connection (statements from outside it must wait)? */
   get inTransaction(): boolean {
     return this.#mutex.locked
+  }
+
+  /** Is a transaction open on the connection at all (SQLite's own view)? */
+  get inRawTransaction(): boolean {
+    return this.#db.inTransaction
+  }
+
+  #begin: Statement | undefined
+  #commit: Statement | undefined
+  /** A deferred (read) transaction for `readSync`: its first read takes the shared lock, `endRead` drops it. */
+  beginRead(): void {
+    if (this.closed) throw new StorageUnavailableError('the database is closed')
+    ;(this.#begin ??= this.#db.prepare('BEGIN DEFERRED')).run()
+  }
+
+  endRead(): void {
+    ;(this.#commit ??= this.#db.prepare('COMMIT')).run()
   }
 
   async waitForTransactions(): Promise<void> {

@@ -26,6 +26,14 @@ export interface Queryable {
    * without it (PostgreSQL) always goes through `query`. For hot read paths.
    */
   querySync?<T = Record<string, unknown>>(q: Sql): T[] | null
+  /**
+   * Run `fn`, synchronous and read-only, so that its `querySync` reads share one read transaction: one
+   * snapshot, and one lock instead of one per statement (on SQLite every statement outside a transaction takes
+   * and releases the file's shared lock, two system calls, about half the cost of an indexed lookup). When
+   * another transaction holds the connection, `fn` runs as is (its `querySync` calls then answer null).
+   * Optional: without it (PostgreSQL), callers just call `fn`. `fn` must not write or start a transaction.
+   */
+  readSync?<T>(fn: () => T): T
   /** The first row, or undefined. */
   one<T = Record<string, unknown>>(q: Sql): Promise<T | undefined>
   /** Run a statement; the number of rows it changed. */

@@ -88,7 +88,8 @@ export class Engine {
   check(q: CheckQuery, maxDepth: number): Awaitable<boolean> {
     this.#steps = 0
     this.#fetched = null
-    const r = this.#run(this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), false))
+    // the synchronous lookups of one check share one read transaction (one snapshot, one lock on SQLite)
+    const r = this.store.db.readSync(() => this.#run(this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), false)))
     return r instanceof Promise ? r.then((x) => x.t === 1) : r.t === 1
   }
 

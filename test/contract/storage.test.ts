@@ -319,6 +319,31 @@ for (const driver of drivers('storage contract')) {
       if (driver.name === 'sqlite') expect(scoped.querySync<{ id: string }>(q)?.map((r) => r.id)).toEqual(['sync-1', 'sync-2'])
     })
 
+    it('runs readSync with its synchronous reads in one read transaction, and never inside another transaction', async () => {
+      const scoped = new ScopedDb('tenant-readsync', db)
+      await new NotesRepo(scoped).create({ id: 'rs-1', title: 'now' })
+      const q = sql`SELECT id FROM notes WHERE nid = ${scoped.nid} ORDER BY id`
+      const ids = () => scoped.querySync<{ id: string }>(q)?.map((r) => r.id) ?? null
+      // fn's value comes back; its reads answer as querySync does outside (rows on SQLite, null on PostgreSQL)
+      expect(scoped.readSync(() => [ids(), ids()])).toEqual(driver.name === 'sqlite' ? [['rs-1'], ['rs-1']] : [null, null])
+      expect(scoped.readSync(() => scoped.readSync(ids))).toEqual(driver.name === 'sqlite' ? ['rs-1'] : null) // nested: one transaction
+      // a throw comes out as is and leaves no transaction open: a write transaction works and commits after it
+      expect(() =>
+        scoped.readSync(() => {
+          ids()
+          throw new Error('boom')
+        }),
+      ).toThrow('boom')
+      if (driver.name === 'sqlite') expect(() => scoped.readSync(() => (ids(), scoped.querySync(sql`SELECT nope FROM notes WHERE nid = ${scoped.nid}`)))).toThrow()
+      await scoped.transaction((t) => new NotesRepo(t).create({ id: 'rs-2', title: 'after a throw' }))
+      expect((await scoped.query<{ id: string }>(q)).map((r) => r.id)).toEqual(['rs-1', 'rs-2'])
+      // while a transaction holds the connection, fn still runs, and its reads answer null rather than read inside it
+      const tx = await holdTransaction(scoped, (t) => new NotesRepo(t).create({ id: 'rs-3', title: 'pending' }))
+      expect(scoped.readSync(() => ids())).toBeNull()
+      await tx.commit()
+      expect(scoped.readSync(ids)).toEqual(driver.name === 'sqlite' ? ['rs-1', 'rs-2', 'rs-3'] : null)
+    })
+
     it('serialises concurrent transactions without losing updates', async () => {
       const scoped = new ScopedDb('tenant-conc', db)
       await new NotesRepo(scoped).create({ id: 'counter', title: 'c' })
