@@ -101,7 +101,7 @@ export class Engine {
   async explain(q: CheckQuery, maxDepth: number): Promise<Explanation> {
     this.#steps = 0
     this.#fetched = null
-    const r = await this.#run(this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), true))
+    const r = await this.store.db.readSync(() => this.#run(this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), true)))
     if (r.t === 1) return { allowed: true, path: r.why! }
     return {
       allowed: false,
