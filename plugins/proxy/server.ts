@@ -2,66 +2,55 @@
  * The reverse-proxy listener: decide, then forward to the rule's upstream with the
  * mutated headers, streaming bodies both ways and stripping hop-by-hop headers.
  */
-import { type Awaitable, type PluginContext, TesseraError, renderError } from 'tessera'
+import { type Awaitable, type PluginContext, type RequestContext, TesseraError, renderError } from 'tessera'
 import { type DecisionInput, FORWARDED_HEADERS, type Outcome, decide, isTrusted, mergedCookieHeader, stripHopByHop } from './engine.ts'
 import { rawPathOf } from './match.ts'
 import type { ResolvedProxyOptions } from './options.ts'
 import type { CompiledRule } from './rules.ts'
 
-export function startReverseProxy(ctx: PluginContext<ResolvedProxyOptions>, rules: () => readonly CompiledRule[]) {
-  const o = ctx.options
+/**
+ * A listener of the proxy's own (not one of the core's): each request gets its context from the core, with
+ * this server as the peer lookup, and an error becomes an Ory-shaped answer, logged when it is the server's.
+ */
+function listen(
+  ctx: PluginContext<ResolvedProxyOptions>,
+  at: { host: string; port: number },
+  handle: (request: Request, rc: RequestContext) => Promise<Response>,
+): { port: number; stop(): Promise<void> } {
   const server = Bun.serve({
-    hostname: o.serve.host,
-    port: o.serve.port,
+    hostname: at.host,
+    port: at.port,
     development: false,
     async fetch(request, srv) {
-      let rc: Awaited<ReturnType<typeof ctx.requestContext>>
+      let rc: RequestContext
       try {
         rc = await ctx.requestContext(request, srv)
       } catch (e) {
         return renderError(e)
       }
       try {
-        return await forward(ctx, rules(), request, rc)
+        return await handle(request, rc)
       } catch (e) {
         if (!(e instanceof TesseraError) || e.status >= 500) rc.log.error('proxy request failed', { err: e })
         return renderError(e, rc.requestId)
       }
     },
   })
-  return {
-    port: server.port as number,
-    async stop() {
-      await server.stop()
-    },
-  }
+  return { port: server.port as number, stop: () => server.stop() }
+}
+
+/** The reverse-proxy listener. */
+export function startReverseProxy(ctx: PluginContext<ResolvedProxyOptions>, rules: () => readonly CompiledRule[]) {
+  return listen(ctx, ctx.options.serve, (request, rc) => forward(ctx, rules(), request, rc))
 }
 
 /** A listener that serves only `/decisions` (any method), knowing the peer address. */
 export function startDecisionsListener(ctx: PluginContext<ResolvedProxyOptions>, rules: () => readonly CompiledRule[]) {
-  const o = ctx.options.decisions_listener
-  const server = Bun.serve({
-    hostname: o.host,
-    port: o.port,
-    development: false,
-    async fetch(request, srv) {
-      let rc: Awaited<ReturnType<typeof ctx.requestContext>>
-      try {
-        rc = await ctx.requestContext(request, srv)
-      } catch (e) {
-        return renderError(e)
-      }
-      const raw = rawPathOf(request.url)
-      if (raw !== '/decisions' && !raw.startsWith('/decisions/')) return renderError(new TesseraError('ERR_NOT_FOUND', 404, 'The requested resource could not be found'), rc.requestId)
-      try {
-        return await decisionResponse(ctx, rules(), request, rc)
-      } catch (e) {
-        rc.log.error('decision failed', { err: e })
-        return renderError(e, rc.requestId)
-      }
-    },
+  return listen(ctx, ctx.options.decisions_listener, async (request, rc) => {
+    const raw = rawPathOf(request.url)
+    if (raw !== '/decisions' && !raw.startsWith('/decisions/')) throw new TesseraError('ERR_NOT_FOUND', 404, 'The requested resource could not be found')
+    return decisionResponse(ctx, rules(), request, rc)
   })
-  return { port: server.port as number, stop: () => server.stop() }
 }
 
 /** Who is asking: the request's tenant and id, and the socket's peer address (read only when needed). */
