@@ -4,32 +4,23 @@
  * and token, and a minimal UI that renders ui nodes (test/e2e/ui.ts).
  * Without Chromium the suite says it was skipped.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { describe, expect, it } from 'bun:test'
 import { existsSync } from 'node:fs'
-import { startJourneyStack } from './ui.ts'
+import { useJourneyStack } from './ui.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const available = existsSync(CHROMIUM)
 if (!available) console.warn(`[skipped] browser journey: no Chromium at ${CHROMIUM} (set CHROMIUM_PATH)`)
 
 describe.skipIf(!available)('browser journey (headless Chromium)', () => {
-  let stop: (() => Promise<void>) | undefined
-  let api = ''
-  beforeAll(async () => {
-    const stack = await startJourneyStack()
-    api = stack.api
-    stop = stack.stop
-  })
-  afterAll(async () => {
-    await stop?.()
-  })
+  const stack = useJourneyStack()
 
   it('registers, sees whoami, logs out and logs in again', async () => {
     const { chromium } = await import('playwright-core')
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
     try {
       const page = await browser.newPage()
-      await page.goto(`${api}/self-service/registration/browser`)
+      await page.goto(`${stack.api}/self-service/registration/browser`)
       await page.fill('input[name="traits.email"]', 'browser@example.com')
       await page.fill('input[name="password"]', 'correct horse battery staple')
       await page.click('button[name="method"]')
@@ -40,7 +31,7 @@ describe.skipIf(!available)('browser journey (headless Chromium)', () => {
       await page.waitForSelector('#who')
       expect(await page.textContent('#who')).toBe('anonymous')
 
-      await page.goto(`${api}/self-service/login/browser`)
+      await page.goto(`${stack.api}/self-service/login/browser`)
       await page.fill('input[name="identifier"]', 'browser@example.com')
       await page.fill('input[name="password"]', 'wrong password here')
       await page.click('button[name="method"]')

@@ -3,20 +3,11 @@
  * and manual redirects over real sockets, submitting the HTML forms the minimal
  * UI renders. Checks the UI and the browser flows whenever Chromium is missing.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
-import { startJourneyStack } from './ui.ts'
+import { describe, expect, it } from 'bun:test'
+import { useJourneyStack } from './ui.ts'
 
 describe('browser journey without a browser (cookie jar, HTML forms)', () => {
-  let stop: (() => Promise<void>) | undefined
-  let api = ''
-  beforeAll(async () => {
-    const stack = await startJourneyStack()
-    api = stack.api
-    stop = stack.stop
-  })
-  afterAll(async () => {
-    await stop?.()
-  })
+  const stack = useJourneyStack()
 
   it('registers, sees whoami, logs out and logs in again through the rendered forms', async () => {
     const jar = new Map<string, string>()
@@ -44,7 +35,7 @@ describe('browser journey without a browser (cookie jar, HTML forms)', () => {
       return go(action, { method: 'POST', body: form.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } })
     }
 
-    const reg = await go(`${api}/self-service/registration/browser`)
+    const reg = await go(`${stack.api}/self-service/registration/browser`)
     expect(reg.html).toContain('name="traits.email"')
     const home = await submit(reg, { 'traits.email': 'journey@example.com', password: 'correct horse battery staple' })
     expect(home.html).toContain('<p id="who">journey@example.com</p>')
@@ -52,7 +43,7 @@ describe('browser journey without a browser (cookie jar, HTML forms)', () => {
     const logoutUrl = /<a id="logout" href="([^"]+)"/.exec(home.html)![1]!.replaceAll('&#38;', '&')
     expect((await go(logoutUrl)).html).toContain('<p id="who">anonymous</p>')
 
-    const login = await go(`${api}/self-service/login/browser`)
+    const login = await go(`${stack.api}/self-service/login/browser`)
     const wrong = await submit(login, { identifier: 'journey@example.com', password: 'wrong password here' })
     expect(wrong.html).toContain('data-id="4000006"')
     const back = await submit(wrong, { identifier: 'journey@example.com', password: 'correct horse battery staple' })

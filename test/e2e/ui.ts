@@ -4,6 +4,7 @@
  * API, as Ory's reference UIs do), and a home page showing whoami with a
  * logout link. Not the product UI — that comes later.
  */
+import { afterAll, beforeAll } from 'bun:test'
 import { identity } from '../../plugins/identity/index.ts'
 import { quickstartSchema } from '../helpers/identity.ts'
 import { password } from '../../plugins/password/index.ts'
@@ -81,6 +82,22 @@ export async function startJourneyStack(): Promise<{ api: string; uiUrl: string;
       apiServer.stop(true)
       ui.stop(true)
       await apps.kernel.stop()
+    },
+  }
+}
+
+/** The journey stack for a describe block: started before its tests, stopped after; `api` is its base URL. */
+export function useJourneyStack(): { readonly api: string } {
+  let stack: Awaited<ReturnType<typeof startJourneyStack>> | undefined
+  beforeAll(async () => {
+    stack = await startJourneyStack()
+  })
+  afterAll(async () => {
+    await stack?.stop()
+  })
+  return {
+    get api() {
+      return stack!.api
     },
   }
 }
