@@ -192,8 +192,11 @@ describe('pipeline', () => {
 
   it('refuses a malformed CIDR when compiling, naming where it is', () => {
     const { r } = registries()
-    expect(() =>
-      compilePipeline({ id: 'r', authenticators: [{ handler: 'header' }], authorizer: { handler: 'deny' }, mutators: [], errors: [{ handler: 'json', when: [{ request: { cidr: ['10.0.0.0/33'] } }] }] }, r),
-    ).toThrow('rules.r.errors[0].when[0].request.cidr: "10.0.0.0/33" is not an IP address or CIDR range')
+    // an empty or non-numeric prefix too: it must never read as /0, which matches every address
+    for (const cidr of ['10.0.0.0/33', '10.0.0.0/', '10.0.0.0/x', '::1/1e2']) {
+      expect(() =>
+        compilePipeline({ id: 'r', authenticators: [{ handler: 'header' }], authorizer: { handler: 'deny' }, mutators: [], errors: [{ handler: 'json', when: [{ request: { cidr: [cidr] } }] }] }, r),
+      ).toThrow(`rules.r.errors[0].when[0].request.cidr: "${cidr}" is not an IP address or CIDR range`)
+    }
   })
 })

@@ -84,7 +84,8 @@ export function cidrList(cidrs: readonly string[], where: string): BlockList {
   for (const c of cidrs) {
     const [addr, bits, ...rest] = c.split('/')
     const family = addr ? isIP(addr) : 0
-    const prefix = bits === undefined ? (family === 6 ? 128 : 32) : Number(bits)
+    // a prefix is digits: Number('') would read `10.0.0.0/` as /0, everything
+    const prefix = bits === undefined ? (family === 6 ? 128 : 32) : /^\d{1,3}$/.test(bits) ? Number(bits) : Number.NaN
     if (!family || rest.length || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 6 ? 128 : 32)) {
       throw new ConfigError([`${where}: "${c}" is not an IP address or CIDR range (e.g. 10.0.0.0/8, ::1/128)`])
     }

@@ -119,7 +119,7 @@ async function test(args: string[], io: CliContext): Promise<number> {
             remoteAddress: c.request.remote_address,
             tenant: 'default',
           },
-          [],
+          null,
         )
         const status = outcome.allowed ? 200 : outcome.response.status
         const headers = outcome.allowed ? outcome.session.header : outcome.response.headers

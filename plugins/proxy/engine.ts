@@ -3,62 +3,28 @@
  * proxies), path normalisation, exactly one matching rule, then the rule's pipeline.
  * Shared by /decisions and the reverse-proxy listener.
  */
-import { type AuthenticationSession, type Awaitable, type Decision, type PipelineRequest, renderError, BadRequestError, NotFoundError, TesseraError } from 'tessera'
+import type { BlockList } from 'node:net'
+import { type AuthenticationSession, type Awaitable, type Decision, type PipelineRequest, renderError, BadRequestError, NotFoundError, TesseraError, cidrList, inCidrList } from 'tessera'
 import { BadPathError, normalisePath, rawPathOf } from './match.ts'
 import { type CompiledRule, findRule } from './rules.ts'
 
-/** Is `ip` one of the trusted proxies (addresses or CIDR ranges, IPv4 or IPv6)? */
-export function isTrusted(ip: string | undefined, trusted: readonly string[]): boolean {
-  if (!ip || trusted.length === 0) return false
-  const addr = ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip
-  const a = toBytes(addr)
-  if (!a) return false
-  for (const { n, bitsStr } of parsedTrusted(trusted)) {
-    if (!n || a.length !== n.length) continue
-    const bits = bitsStr === undefined ? a.length * 8 : Number(bitsStr)
-    let ok = true
-    for (let i = 0; i < bits && ok; i++) {
-      const mask = 0x80 >> (i % 8)
-      if (((a[i >> 3] as number) & mask) !== ((n[i >> 3] as number) & mask)) ok = false
-    }
-    if (ok) return true
+/** The trusted proxies (`trusted_proxies`, parsed once with the core's `cidrList`), or null when there are none. */
+export type TrustedProxies = BlockList | null
+
+const parsedTrusted = new WeakMap<readonly string[], TrustedProxies>()
+/** `trusted_proxies` parsed once per options (the plugin's setup does it first, so a bad entry stops boot naming it). */
+export function trustedProxies(o: { trusted_proxies: readonly string[] }): TrustedProxies {
+  let t = parsedTrusted.get(o.trusted_proxies)
+  if (t === undefined) {
+    t = o.trusted_proxies.length ? cidrList(o.trusted_proxies, 'plugins.proxy.options.trusted_proxies') : null
+    parsedTrusted.set(o.trusted_proxies, t)
   }
-  return false
+  return t
 }
 
-/** The trusted list parsed once per list (the options' array), not on every request. */
-const parsedLists = new WeakMap<readonly string[], { n: number[] | null; bitsStr: string | undefined }[]>()
-function parsedTrusted(trusted: readonly string[]) {
-  let parsed = parsedLists.get(trusted)
-  if (!parsed) {
-    parsed = trusted.map((t) => {
-      const [net, bitsStr] = t.split('/') as [string, string | undefined]
-      return { n: toBytes(net), bitsStr }
-    })
-    parsedLists.set(trusted, parsed)
-  }
-  return parsed
-}
-
-function toBytes(ip: string): number[] | null {
-  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) {
-    const b = ip.split('.').map(Number)
-    return b.every((x) => x <= 255) ? b : null
-  }
-  if (!ip.includes(':')) return null
-  const [head, tail] = ip.split('::') as [string, string | undefined]
-  const h = head ? head.split(':') : []
-  const t = tail ? tail.split(':') : []
-  const fill = ip.includes('::') ? 8 - h.length - t.length : 0
-  const groups = [...h, ...Array(fill).fill('0'), ...t]
-  if (groups.length !== 8) return null
-  const out: number[] = []
-  for (const g of groups) {
-    const n = Number.parseInt(g, 16)
-    if (Number.isNaN(n) || n > 0xffff) return null
-    out.push(n >> 8, n & 0xff)
-  }
-  return out
+/** Is `ip` one of the trusted proxies (addresses or CIDR ranges, IPv4, IPv6 or IPv4-mapped)? */
+export function isTrusted(ip: string | undefined, trusted: TrustedProxies): boolean {
+  return trusted !== null && inCidrList(trusted, ip)
 }
 
 export interface DecisionInput {
@@ -82,9 +48,9 @@ export type Outcome =
 /** Headers a client may use to describe the original request, honoured only from trusted proxies. */
 export const FORWARDED_HEADERS = ['x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-for', 'x-forwarded-method', 'x-forwarded-uri', 'x-forwarded-port', 'forwarded']
 
-export function effectiveRequest(input: DecisionInput, trusted: readonly string[]): DecisionInput {
+export function effectiveRequest(input: DecisionInput, trusted: TrustedProxies): DecisionInput {
   // the peer address is looked at only when there are proxies to trust
-  if (trusted.length === 0 || !isTrusted(input.remoteAddress, trusted)) return input
+  if (!isTrusted(input.remoteAddress, trusted)) return input
   const h = input.headers
   const out: DecisionInput = { ...input, remoteAddress: input.remoteAddress }
   const proto = h.get('x-forwarded-proto')
@@ -103,7 +69,7 @@ export function effectiveRequest(input: DecisionInput, trusted: readonly string[
 }
 
 /** The decision for one request; synchronous when the rule's pipeline answered synchronously (await it either way). */
-export function decide(rules: readonly CompiledRule[], input: DecisionInput, trusted: readonly string[], requestId?: string): Awaitable<Outcome> {
+export function decide(rules: readonly CompiledRule[], input: DecisionInput, trusted: TrustedProxies, requestId?: string): Awaitable<Outcome> {
   const eff = effectiveRequest(input, trusted)
   let path: string
   try {

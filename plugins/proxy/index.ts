@@ -25,6 +25,7 @@ import { authorizers } from './handlers/authorizers.ts'
 import { errorHandlers } from './handlers/errors.ts'
 import { type IdTokenKeys, mutators } from './handlers/mutators.ts'
 import { ProxyOptions, type ResolvedProxyOptions } from './options.ts'
+import { trustedProxies } from './engine.ts'
 import { type CompiledRule, type Rule, compileRules, parseRuleDocument, parseRules, readRuleFile } from './rules.ts'
 import { decisionResponse, startDecisionsListener, startReverseProxy } from './server.ts'
 
@@ -203,6 +204,7 @@ export const proxy = definePlugin({
   commands: { rules: rulesCommand },
 
   async setup(ctx) {
+    trustedProxies(ctx.options) // a bad entry stops boot here, naming it
     const s = proxyState(ctx)
     s.inline = parseRules(ctx.options.rules, 'plugins.proxy.options.rules')
     for (const path of ctx.options.rule_files) s.files.set(path, { fingerprint: await fingerprint(path).catch(() => 'missing'), rules: await readRuleFile(path) })

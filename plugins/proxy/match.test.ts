@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test'
-import { isTrusted } from './engine.ts'
+import { isTrusted, trustedProxies } from './engine.ts'
 import { compileUrlMatcher, normalisePath, rawPathOf } from './match.ts'
 
 describe('proxy rule matching', () => {
@@ -52,12 +52,19 @@ describe('proxy rule matching', () => {
 })
 
 describe('trusted proxies (CVE-2026-33495)', () => {
-  it('matches addresses and CIDR ranges, IPv4, IPv6 and IPv4-mapped IPv6; the same list answers the same on every call', () => {
-    const trusted = ['10.0.0.0/8', '192.0.2.7', '2001:db8::/32', '::1', 'not-an-ip']
-    for (let round = 0; round < 2; round++) {
-      expect(['10.1.2.3', '::ffff:10.255.0.1', '192.0.2.7', '2001:db8:1::5', '::1'].map((ip) => isTrusted(ip, trusted))).toEqual([true, true, true, true, true])
-      expect(['11.0.0.1', '192.0.2.8', '2001:db9::1', '::2', 'garbage', '', undefined].map((ip) => isTrusted(ip, trusted))).toEqual([false, false, false, false, false, false, false])
+  it('matches addresses and CIDR ranges, IPv4, IPv6 and IPv4-mapped IPv6; the list is parsed once per options', () => {
+    const options = { trusted_proxies: ['10.0.0.0/8', '192.0.2.7', '2001:db8::/32', '::1'] }
+    const trusted = trustedProxies(options)
+    expect(trustedProxies(options)).toBe(trusted)
+    expect(['10.1.2.3', '::ffff:10.255.0.1', '192.0.2.7', '2001:db8:1::5', '::1'].map((ip) => isTrusted(ip, trusted))).toEqual([true, true, true, true, true])
+    expect(['11.0.0.1', '192.0.2.8', '2001:db9::1', '::2', 'garbage', '', undefined].map((ip) => isTrusted(ip, trusted))).toEqual([false, false, false, false, false, false, false])
+    expect(trustedProxies({ trusted_proxies: [] })).toBeNull()
+    expect(isTrusted('10.1.2.3', null)).toBe(false)
+  })
+
+  it('refuses a mistyped entry instead of trusting everyone (a bad prefix once read as /0)', () => {
+    for (const bad of ['10.0.0.0/x', '10.0.0.0/', '10.0.0.0/33', 'not-an-ip', '::1/129']) {
+      expect(() => trustedProxies({ trusted_proxies: ['192.0.2.1', bad] })).toThrow(`plugins.proxy.options.trusted_proxies: "${bad}" is not an IP address or CIDR range`)
     }
-    expect(isTrusted('10.1.2.3', [])).toBe(false)
   })
 })

@@ -3,7 +3,7 @@
  * mutated headers, streaming bodies both ways and stripping hop-by-hop headers.
  */
 import { type Awaitable, type PluginContext, type RequestContext, TesseraError, renderError } from 'tessera'
-import { type DecisionInput, FORWARDED_HEADERS, type Outcome, decide, isTrusted, mergedCookieHeader, stripHopByHop } from './engine.ts'
+import { type DecisionInput, FORWARDED_HEADERS, type Outcome, decide, isTrusted, mergedCookieHeader, stripHopByHop, trustedProxies } from './engine.ts'
 import { rawPathOf } from './match.ts'
 import type { ResolvedProxyOptions } from './options.ts'
 import type { CompiledRule } from './rules.ts'
@@ -70,7 +70,7 @@ export function decisionResponse(
   request: Request,
   rc: DecisionContext,
 ): Awaitable<Response> {
-  const outcome = decide(rules, decisionInput(request, rc, '/decisions'), ctx.options.trusted_proxies, rc.requestId)
+  const outcome = decide(rules, decisionInput(request, rc, '/decisions'), trustedProxies(ctx.options), rc.requestId)
   // synchronous when the whole pipeline was (a cached token, allow, header): no promise on the hot path
   return outcome instanceof Promise ? outcome.then((o) => decisionOf(o, request, rc)) : decisionOf(outcome, request, rc)
 }
@@ -129,7 +129,8 @@ export async function forward(
   const { requestId } = rc
   const peer = rc.remoteAddress
   const input = decisionInput(request, rc)
-  const outcome = await decide(rules, input, o.trusted_proxies, requestId)
+  const trusted = isTrusted(peer, trustedProxies(o))
+  const outcome = await decide(rules, input, trustedProxies(o), requestId)
   if (!outcome.allowed) {
     ctx.log.info('access denied', { rule: outcome.rule?.rule.id, reason_id: outcome.reason })
     return outcome.response
@@ -151,7 +152,6 @@ export async function forward(
   // 1. hop-by-hop, including whatever Connection names (GHSA-w9mr-28mw-j8hg), before mutators' headers go on
   stripHopByHop(headers)
   // 2. X-Forwarded-* from an untrusted peer are dropped (CVE-2026-33495)
-  const trusted = isTrusted(peer, o.trusted_proxies)
   if (!trusted) for (const h of FORWARDED_HEADERS) headers.delete(h)
   // 3. client-sent copies of headers the mutators set are dropped, then the mutators' values set
   for (const [name] of outcome.session.header) headers.delete(name)
