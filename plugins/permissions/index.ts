@@ -8,7 +8,7 @@
  *   - the service `permissions.check` for other plugins and host apps.
  */
 import * as v from 'valibot'
-import { definePlugin, forbidden, type Authorizer, type AuthenticationSession, type PipelineRequest, type PluginContext } from 'tessera'
+import { definePlugin, forbidden, type Authorizer, type AuthenticationSession, type PipelineRequest, type PluginContext, TemplateString } from 'tessera'
 import { permissionsCommand } from './cli.ts'
 import { PermissionsOptions, type ResolvedPermissionsOptions } from './options.ts'
 import { Permissions, checkRoutes, readRoutes, writeRoutes } from './routes.ts'
@@ -43,30 +43,15 @@ function runtime(ctx: Ctx): Permissions {
 
 const AuthorizerConfig = v.object({
   namespace: v.pipe(v.string(), v.minLength(1)),
-  /** A template: `{{ printIndex .MatchContext.RegexpCaptureGroups 0 }}`, `{{ .Subject }}`, `{{ .Extra.key }}`. */
-  object: v.pipe(v.string(), v.minLength(1)),
+  /** A template (the core's, compiled once): `{{ printIndex .MatchContext.RegexpCaptureGroups 0 }}`, `{{ .Extra.key }}`. */
+  object: TemplateString,
   relation: v.pipe(v.string(), v.minLength(1)),
   /** The subject id template; `{{ .Subject }}` by default. */
-  subject: v.optional(v.pipe(v.string(), v.minLength(1)), '{{ .Subject }}'),
+  subject: v.optional(TemplateString, '{{ .Subject }}'),
   /** The request context for conditions, each value a template: `{ organization: '{{ .Extra.org }}' }`. */
-  context: v.optional(v.record(v.string(), v.string()), {}),
+  context: v.optional(v.record(v.string(), TemplateString), {}),
 })
 type AuthorizerConfig = v.InferOutput<typeof AuthorizerConfig>
-
-/** Oathkeeper-style templates: only the few lookups below, never evaluation. */
-export function renderTemplate(template: string, session: AuthenticationSession): string {
-  return template.replace(/\{\{\s*([^}]*?)\s*\}\}/g, (_, expr: string) => {
-    if (expr === '.Subject') return session.subject
-    const m = /^(?:printIndex|index)\s+\.MatchContext\.RegexpCaptureGroups\s+(\d+)$/.exec(expr)
-    if (m) return session.matchContext.regexpCaptureGroups[Number(m[1])] ?? ''
-    const e = /^\.Extra\.([A-Za-z0-9_]+)$/.exec(expr)
-    if (e) {
-      const val = session.extra[e[1]!]
-      return typeof val === 'string' || typeof val === 'number' ? String(val) : ''
-    }
-    throw new Error(`unsupported template expression {{ ${expr} }}`)
-  })
-}
 
 export const permissions = definePlugin({
   id: 'permissions',
@@ -90,21 +75,18 @@ export const permissions = definePlugin({
   },
 
   authorizers: (ctx) => {
+    const p = runtime(ctx)
     const authorizer: Authorizer<AuthorizerConfig> = {
       id: 'permissions',
       config: AuthorizerConfig,
       async authorize(req: PipelineRequest, session: AuthenticationSession, config: AuthorizerConfig) {
-        const p = runtime(ctx)
+        const context: Record<string, string> = {}
+        for (const k in config.context) context[k] = config.context[k]!(session)
         const allowed = await p.check(
           ctx.storage.scoped(req.tenant),
-          {
-            namespace: config.namespace,
-            object: renderTemplate(config.object, session),
-            relation: config.relation,
-            subject: { id: renderTemplate(config.subject, session) },
-          },
+          { namespace: config.namespace, object: config.object(session), relation: config.relation, subject: { id: config.subject(session) } },
           ctx.options.maxReadDepth,
-          Object.fromEntries(Object.entries(config.context).map(([k, t]) => [k, renderTemplate(t, session)])),
+          context,
         )
         return allowed ? { allowed: true } : { allowed: false, error: forbidden('permission_denied') }
       },

@@ -226,30 +226,11 @@ describe('proxy session authenticators', () => {
 })
 
 describe('proxy authorizers', () => {
-  it('permissions asks the permissions plugin through the permissions.check service', async () => {
-    const checks: unknown[] = []
-    const permissions = definePlugin({
-      id: 'fake-permissions',
-      setup(ctx) {
-        ctx.services.provide('permissions.check', { async check(tenant, req) { checks.push({ tenant, ...req }); return 'id' in req.subject && req.subject.id === 'alice' && req.object === 'doc-7' } }, ctx.id)
-      },
-    })
-    const { kernel, admin } = await bootProxy(
-      {
-        rules: [{
-          id: 'docs',
-          match: { url: 'http://localhost/docs/<([^/]+)>', methods: ['GET'] },
-          authenticators: [{ handler: 'bearer_token', config: { check_session_url: 'http://127.0.0.1:9/unused' } }, { handler: 'anonymous' }],
-          authorizer: { handler: 'permissions', config: { namespace: 'Document', relation: 'view', object: '{{ index .MatchContext.RegexpCaptureGroups 0 }}' } },
-        }],
-        authenticators: { anonymous: { config: { subject: 'alice' } } },
-      },
-      [permissions()],
-    )
-    expect((await call(admin, 'GET', '/decisions/docs/doc-7')).status).toBe(200)
-    expect((await call(admin, 'GET', '/decisions/docs/doc-8')).status).toBe(403)
-    expect(checks[0]).toMatchObject({ tenant: 'default', namespace: 'Document', object: 'doc-7', relation: 'view', subject: { id: 'alice' } })
-    await kernel.stop()
+  it('refuses a rule naming the permissions authorizer when the permissions plugin, which owns it, is not installed', async () => {
+    const rule = { id: 'docs', match: { url: 'http://localhost/docs/<([^/]+)>', methods: ['GET'] }, authenticators: [{ handler: 'anonymous' }] }
+    await expect(
+      bootProxy({ rules: [{ ...rule, authorizer: { handler: 'permissions', config: { namespace: 'Document', relation: 'view', object: '{{ index .MatchContext.RegexpCaptureGroups 0 }}' } } }] }),
+    ).rejects.toThrow('the authorizer `permissions`, which no plugin registered')
   })
 
   it('remote_json posts the payload (values JSON-escaped) and follows 200 / 403; deny denies', async () => {

@@ -198,7 +198,7 @@ export const proxy = definePlugin({
   options: ProxyOptions,
   after: ['identity', 'permissions'],
   authenticators: (ctx) => authenticators(ctx as PluginContext<unknown>),
-  authorizers: (ctx) => authorizers(ctx as PluginContext<unknown>),
+  authorizers: authorizers(),
   mutators: (ctx) => mutators(proxyState(ctx).keys),
   errorHandlers: errorHandlers,
   commands: { rules: rulesCommand },

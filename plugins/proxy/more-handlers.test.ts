@@ -60,7 +60,7 @@ describe('proxy: more handlers', () => {
     await kernel.stop()
   })
 
-  it('uses an authorizer named permissions that another plugin registered, instead of its own', async () => {
+  it('uses the permissions authorizer that the plugin owning it registers', async () => {
     const permissions = definePlugin({
       id: 'permissions',
       authorizers: [{ id: 'permissions', authorize: (_req, s) => (s.subject === 'anonymous' ? { allowed: false, error: forbidden('registered_permissions') } : { allowed: true }) }],

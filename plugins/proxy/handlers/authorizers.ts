@@ -1,9 +1,10 @@
-/** Authorizers: allow, deny, remote, remote_json, and permissions (the permissions plugin's check, in-process). */
+/**
+ * Authorizers: allow, deny, remote, remote_json. The `permissions` authorizer is the permissions plugin's: a rule
+ * naming it without that plugin installed is refused when the rules load.
+ */
 import * as v from 'valibot'
-import { type Authorizer, type AuthorizerResult, PipelineError, type PluginContext, forbidden } from 'tessera'
-import { type Template, compileTemplate, isTemplate, jsonEscape } from '../util.ts'
-
-const TemplateString = v.pipe(v.string(), v.check(isTemplate, 'expected a template such as {{ print .Subject }}'), v.transform(compileTemplate))
+import { type Authorizer, type AuthorizerResult, PipelineError, TemplateString, forbidden } from 'tessera'
+import { jsonEscape } from '../util.ts'
 
 const allow: Authorizer = { id: 'allow', authorize: () => ({ allowed: true }) }
 const deny: Authorizer = { id: 'deny', authorize: () => ({ allowed: false, error: forbidden('deny_authorizer') }) }
@@ -73,44 +74,6 @@ const remote: Authorizer<v.InferOutput<typeof RemoteConfig>> = {
   },
 }
 
-const PermissionsConfig = v.object({
-  namespace: v.pipe(v.string(), v.minLength(1)),
-  object: TemplateString,
-  relation: v.pipe(v.string(), v.minLength(1)),
-  /** The subject id; defaults to the authenticated subject. */
-  subject: v.optional(TemplateString),
-})
-
-/**
- * permissions: a Keto-style check through the `permissions.check` service. Registered only when no
- * other plugin registered an authorizer of that name (the permissions plugin may bring its own).
- */
-function permissions(ctx: PluginContext<unknown>): Authorizer<v.InferOutput<typeof PermissionsConfig>> {
-  return {
-    id: 'permissions',
-    config: PermissionsConfig,
-    async authorize(req, session, config) {
-      const service = ctx.services.get('permissions.check')
-      if (!service) {
-        throw new PipelineError('internal_server_error', 500, 'the permissions authorizer needs the permissions plugin', 'permissions_unavailable')
-      }
-      const subject = config.subject ? config.subject(session) : session.subject
-      const ok = await service.check(req.tenant, {
-        namespace: config.namespace,
-        object: config.object(session),
-        relation: config.relation,
-        subject: { id: subject },
-        context: { method: req.method, path: req.url.pathname },
-      })
-      return ok ? { allowed: true } : { allowed: false, error: forbidden('permission_denied') }
-    },
-  }
+export function authorizers(): Authorizer<any>[] {
+  return [allow, deny, remote, remoteJson]
 }
-
-export function authorizers(ctx: PluginContext<unknown>): Authorizer<any>[] {
-  const list: Authorizer<any>[] = [allow, deny, remote, remoteJson]
-  if (!ctx.registries.authorizers.has('permissions')) list.push(permissions(ctx))
-  return list
-}
-
-export type { Template }

@@ -1,10 +1,8 @@
 /** Mutators: noop, header, cookie, id_token, hydrator. Templates see Subject, Extra and MatchContext. */
 import { type CryptoKey, type JWK, SignJWT } from 'jose'
 import * as v from 'valibot'
-import { type AuthenticationSession, type Mutator, PipelineError } from 'tessera'
-import { compileTemplate, isDuration, isTemplate, parseDuration, templateData } from '../util.ts'
-
-const TemplateString = v.pipe(v.string(), v.check(isTemplate, 'expected a template such as {{ print .Subject }}'), v.transform(compileTemplate))
+import { type AuthenticationSession, type Mutator, PipelineError, TemplateString, templateData } from 'tessera'
+import { isDuration, parseDuration } from '../util.ts'
 const HeaderName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected an HTTP header name'))
 
 const noop: Mutator = { id: 'noop', mutate: () => {} }
