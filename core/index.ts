@@ -22,7 +22,7 @@ export { EventBus, type EventMeta, type EventName, type TesseraEvents } from './
 export { createLogger, redact, type Logger, type LogLevel, type LogFormat } from './logger.ts'
 export { withSpan, activeTraceId } from './telemetry.ts'
 export { periodic, type PeriodicJob } from './periodic.ts'
-export { Keyring, constantTimeEqual, randomToken, sha256Hex, type Secrets } from './secrets.ts'
+export { Keyring, constantTimeEqual, randomToken, sha256Hex, sha256HexSync, type Secrets } from './secrets.ts'
 export { Registry, Services, type Registries, type TesseraServices } from './registry.ts'
 export type { Subject, SubjectResolver } from './subject.ts'
 export type { ActiveSession, SessionService, PermissionCheckRequest, PermissionService } from './services.ts'

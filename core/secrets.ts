@@ -44,9 +44,9 @@ export async function sha256Hex(s: string): Promise<string> {
   return Buffer.from(digest).toString('hex')
 }
 
-/** Synchronous SHA-256 (Bun.CryptoHasher), for hot paths. */
+/** Synchronous SHA-256 as hex, for hot paths: Bun's static one-shot hash, no hasher object per call. */
 export function sha256HexSync(s: string): string {
-  return new Bun.CryptoHasher('sha256').update(s).digest('hex')
+  return Bun.CryptoHasher.hash('sha256', s, 'hex') as string
 }
 
 export const MIN_SECRET_LENGTH = 16

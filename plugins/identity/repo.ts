@@ -2,10 +2,7 @@
  * Storage of identities, credentials and sessions, written once over `sql` for
  * SQLite and PostgreSQL. Every statement filters on the tenant (nid).
  */
-import { ConflictError, NotFoundError, type ScopedDb, sql } from 'tessera'
-
-// Static one-shot hash: no hasher object per call (whoami hashes the token on every request).
-const sha256HexSync = (s: string): string => Bun.CryptoHasher.hash('sha256', s, 'hex') as string
+import { ConflictError, type ScopedDb, UniqueViolationError, sha256HexSync, sql } from 'tessera'
 
 export interface IdentityRow {
   id: string
@@ -49,11 +46,6 @@ export interface NewCredential {
   identifiers: string[]
 }
 
-function isUniqueViolation(e: unknown): boolean {
-  const s = String((e as { message?: string })?.message ?? e) + String((e as { code?: string })?.code ?? '')
-  return /unique|duplicate|23505|constraint/i.test(s)
-}
-
 export class IdentityRepo {
   constructor(private readonly db: ScopedDb) {}
 
@@ -65,7 +57,7 @@ export class IdentityRepo {
         for (const c of credentials) await new IdentityRepo(tx).putCredential(row.id, c)
       })
     } catch (e) {
-      if (isUniqueViolation(e)) throw new ConflictError('An identity with the same identifier or external_id exists already', { id: 'identity_exists' })
+      if (e instanceof UniqueViolationError) throw new ConflictError('An identity with the same identifier or external_id exists already', { id: 'identity_exists' })
       throw e
     }
   }
@@ -76,7 +68,7 @@ export class IdentityRepo {
         metadata_public = ${sql.json(row.metadata_public ?? null)}, metadata_admin = ${sql.json(row.metadata_admin ?? null)}, external_id = ${row.external_id}, updated_at = ${row.updated_at}
         WHERE nid = ${this.db.nid} AND id = ${row.id}`)
     } catch (e) {
-      if (isUniqueViolation(e)) throw new ConflictError('An identity with the same external_id exists already', { id: 'identity_exists' })
+      if (e instanceof UniqueViolationError) throw new ConflictError('An identity with the same external_id exists already', { id: 'identity_exists' })
       throw e
     }
   }
@@ -90,7 +82,7 @@ export class IdentityRepo {
           await tx.exec(sql`INSERT INTO identity_credential_identifiers (nid, type, identifier, identity_id) VALUES (${tx.nid}, ${type}, ${ident}, ${identityId})`)
       })
     } catch (e) {
-      if (isUniqueViolation(e)) throw new ConflictError('An identity with the same identifier exists already', { id: 'identity_exists' })
+      if (e instanceof UniqueViolationError) throw new ConflictError('An identity with the same identifier exists already', { id: 'identity_exists' })
       throw e
     }
   }
@@ -214,8 +206,4 @@ export class SessionRepo {
   async extend(id: string, expiresAt: Date): Promise<boolean> {
     return (await this.db.exec(sql`UPDATE sessions SET expires_at = ${expiresAt} WHERE nid = ${this.db.nid} AND id = ${id}`)).rowCount > 0
   }
-}
-
-export function notFound(what = 'Unable to locate the resource'): NotFoundError {
-  return new NotFoundError(what)
 }

@@ -7,11 +7,13 @@ import * as v from 'valibot'
 import YAML from 'yaml'
 import type { CliCommand, CliContext } from '../../core/plugin.ts'
 import { decide } from './engine.ts'
-import { compileUrlMatcher } from './match.ts'
+import { compileUrlMatcher, rawPathOf } from './match.ts'
 import { type Rule, compileRules, readRuleFile } from './rules.ts'
 
 const USAGE = `Usage:
-  tessera rules validate <file>...         check rule files (JSON or YAML) against the rule format
+  tessera rules validate <file>... [--strategy regexp|glob]
+                                           check rule files (JSON or YAML) against the rule format
+                                           (patterns as the proxy's matching_strategy reads them; regexp by default)
   tessera rules test <fixture>... [--config <path>]
                                            run decision fixtures against their rules
 
@@ -50,7 +52,14 @@ async function readDoc(path: string): Promise<unknown> {
   return /\.ya?ml$/i.test(path) ? YAML.parse(text) : JSON.parse(text)
 }
 
-async function validate(files: string[], io: CliContext): Promise<number> {
+async function validate(args: string[], io: CliContext): Promise<number> {
+  const at = args.indexOf('--strategy')
+  const strategy = at === -1 ? 'regexp' : args[at + 1]
+  if (strategy !== 'regexp' && strategy !== 'glob') {
+    io.err('rules validate: --strategy is regexp or glob')
+    return 2
+  }
+  const files = at === -1 ? args : args.filter((_, i) => i !== at && i !== at + 1)
   if (files.length === 0) {
     io.err('rules validate: name at least one rule file')
     return 2
@@ -62,7 +71,7 @@ async function validate(files: string[], io: CliContext): Promise<number> {
       const problems: string[] = []
       for (const r of rules) {
         try {
-          compileUrlMatcher(r.match.url, 'regexp')
+          compileUrlMatcher(r.match.url, strategy)
         } catch (e) {
           problems.push(`${f}: rule ${r.id}: match.url: ${(e as Error).message}`)
         }
@@ -113,7 +122,8 @@ async function test(args: string[], io: CliContext): Promise<number> {
             method: c.request.method,
             scheme: url.protocol.replace(/:$/, ''),
             host: url.host,
-            rawPath: new URL(c.request.url).pathname,
+            // the path as sent (`/public/../admin` stays so), so the fixture exercises the proxy's normalisation
+            rawPath: rawPathOf(c.request.url),
             query: qi >= 0 ? c.request.url.slice(qi) : '',
             headers: new Headers(c.request.headers),
             remoteAddress: c.request.remote_address,

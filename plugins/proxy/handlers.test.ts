@@ -269,6 +269,23 @@ describe('proxy mutators and error handlers', () => {
     await kernel.stop()
   })
 
+  it('id_token with a configured private JWK publishes only its public half, under its kid', async () => {
+    const pair = await generateKeyPair('ES256', { extractable: true })
+    const jwk = { ...(await exportJWK(pair.privateKey)), kid: 'configured-1', alg: 'ES256' }
+    expect(jwk.d).toBeString() // the configured key carries its private part
+    const { kernel, admin } = await bootProxy({
+      id_token_jwk: jwk,
+      rules: [{ id: 'r', match: { url: 'http://localhost/r', methods: ['GET'] }, authenticators: [{ handler: 'anonymous' }], authorizer: { handler: 'allow' }, mutators: [{ handler: 'id_token', config: { issuer_url: 'https://proxy.example.com/' } }] }],
+    })
+    const set = (await call(admin, 'GET', '/.well-known/jwks.json')).json
+    expect(set.keys.map((k: { kid: string }) => k.kid)).toEqual(['configured-1'])
+    for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) expect(set.keys[0][priv]).toBeUndefined()
+    const token = ((await call(admin, 'GET', '/decisions/r')).headers.get('authorization') ?? '').replace('Bearer ', '')
+    const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet(set), { issuer: 'https://proxy.example.com/' })
+    expect([payload.sub, protectedHeader.kid, protectedHeader.alg]).toEqual(['anonymous', 'configured-1', 'ES256'])
+    await kernel.stop()
+  })
+
   it('cookie and hydrator mutators set cookies and take extra and headers from the hydrator API', async () => {
     const hyd = startServer(async (req) => {
       const s = (await req.json()) as { subject: string; extra: Record<string, unknown> }

@@ -27,7 +27,7 @@ import { type IdTokenKeys, mutators } from './handlers/mutators.ts'
 import { ProxyOptions, type ResolvedProxyOptions } from './options.ts'
 import { trustedProxies } from './engine.ts'
 import { type CompiledRule, type Rule, compileRules, parseRuleDocument, parseRules, readRuleFile } from './rules.ts'
-import { decisionResponse, startDecisionsListener, startReverseProxy } from './server.ts'
+import { type DecisionContext, decisionResponse, startDecisionsListener, startReverseProxy } from './server.ts'
 
 const Count = (max: number) => v.pipe(v.string(), v.regex(/^\d{1,6}$/, 'expected a non-negative integer'), v.transform(Number), v.maxValue(max))
 const RulesQuery = v.object({ limit: v.optional(Count(500)), offset: v.optional(Count(1_000_000), '0') })
@@ -242,10 +242,11 @@ export const proxy = definePlugin({
   // address (`rc.remoteAddress`): X-Forwarded-* count only when that peer is one of `trusted_proxies`
   // (CVE-2026-33495). Embedded without a peer address, they never count.
   rawRoutes: {
-    admin: [
-      { path: '/decisions', handle: (request, rc, ctx) => decisionResponse(ctx, proxyState(ctx).rules, request, rc), stampsRequestId: true },
-      { path: '/decisions/*', handle: (request, rc, ctx) => decisionResponse(ctx, proxyState(ctx).rules, request, rc), stampsRequestId: true },
-    ],
+    admin: ['/decisions', '/decisions/*'].map((path) => ({
+      path,
+      handle: (request: Request, rc: DecisionContext, ctx: Ctx) => decisionResponse(ctx, proxyState(ctx).rules, request, rc),
+      stampsRequestId: true,
+    })),
   },
 
   routes: {

@@ -89,6 +89,8 @@ describe('proxy: more handlers', () => {
     for (const t of tokens) expect((await call(admin, 'GET', '/decisions/r', { headers: { authorization: `Bearer ${t}` } })).status).toBe(401)
     expect((await call(admin, 'GET', '/decisions/r', { headers: { authorization: `Bearer ${await sign({})}` } })).status).toBe(200)
     const all = JSON.stringify(log.lines)
+    // each denial is logged (with its reason), and no line carries a token's signature
+    expect(log.lines.filter((l) => (l as { msg?: string }).msg === 'access denied').length).toBe(tokens.length)
     for (const t of tokens) expect(all.includes(t.split('.')[2] as string)).toBe(false)
     await kernel.stop()
     await jwks.stop()

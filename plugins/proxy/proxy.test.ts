@@ -370,6 +370,13 @@ describe('tessera rules', () => {
     const cmd = proxy.definition.commands?.rules
     expect(await cmd?.run(['validate', 'good.json'], io)).toBe(0)
     expect(out).toEqual(['good.json: 2 rules OK'])
+    // glob patterns are read as globs when asked to: as regexps `<**>` would not compile
+    writeFileSync(join(dir, 'glob.json'), JSON.stringify([{ ...rules()[0], id: 'g', match: { url: 'http://localhost/files/<**>', methods: ['GET'] } }]))
+    expect(await cmd?.run(['validate', 'glob.json'], io)).toBe(1)
+    out.length = 0
+    expect(await cmd?.run(['validate', '--strategy', 'glob', 'glob.json'], io)).toBe(0)
+    expect(out).toEqual(['glob.json: 1 rule OK'])
+    err.length = 0
     expect(await cmd?.run(['validate', 'bad.json'], io)).toBe(1)
     expect(err.join('\n')).toContain('bad.json[1].match')
     err.length = 0

@@ -2,7 +2,7 @@
  * The reverse-proxy listener: decide, then forward to the rule's upstream with the
  * mutated headers, streaming bodies both ways and stripping hop-by-hop headers.
  */
-import { type Awaitable, type PluginContext, type RequestContext, TesseraError, renderError } from 'tessera'
+import { type Awaitable, type Logger, type PluginContext, type RequestContext, TesseraError, renderError } from 'tessera'
 import { type DecisionInput, FORWARDED_HEADERS, type Outcome, decide, isTrusted, mergedCookieHeader, stripHopByHop, trustedProxies } from './engine.ts'
 import { rawPathOf } from './match.ts'
 import type { ResolvedProxyOptions } from './options.ts'
@@ -72,7 +72,7 @@ export function decisionResponse(
 ): Awaitable<Response> {
   const outcome = decide(rules, decisionInput(request, rc, '/decisions'), trustedProxies(ctx.options), rc.requestId)
   // synchronous when the whole pipeline was (a cached token, allow, header): no promise on the hot path
-  return outcome instanceof Promise ? outcome.then((o) => decisionOf(o, request, rc)) : decisionOf(outcome, request, rc)
+  return outcome instanceof Promise ? outcome.then((o) => decisionOf(o, request, rc, ctx.log)) : decisionOf(outcome, request, rc, ctx.log)
 }
 
 /**
@@ -101,8 +101,10 @@ export function decisionInput(request: Request, rc: DecisionContext, prefix = ''
   }
 }
 
-function decisionOf(outcome: Outcome, request: Request, rc: DecisionContext): Response {
+function decisionOf(outcome: Outcome, request: Request, rc: DecisionContext, log: Logger): Response {
   if (!outcome.allowed) {
+    // as the reverse proxy logs a denial, but at debug: a gateway asks /decisions about every request
+    if (log.enabled('debug')) log.debug('access denied', { rule: outcome.rule?.rule.id, reason_id: outcome.reason, request_id: rc.requestId })
     try {
       outcome.response.headers.set('x-request-id', rc.requestId)
     } catch {

@@ -1,5 +1,6 @@
 /** Small helpers shared by the proxy's handlers: templates, durations, JSON paths, a bounded cache, tokens. */
-import type { AuthenticationSession, PipelineRequest } from 'tessera'
+import type { PipelineRequest } from 'tessera'
+import * as v from 'valibot'
 
 /** Go-style durations as Oathkeeper writes them (`30s`, `1m`, `1h30m`, `500ms`) in milliseconds. */
 export function parseDuration(s: string): number {
@@ -15,14 +16,18 @@ export function parseDuration(s: string): number {
   return total
 }
 
-export const isDuration = (s: string) => {
-  try {
-    parseDuration(s)
-    return true
-  } catch {
-    return false
-  }
-}
+/** A duration in a handler's config, parsed once when the config is validated (milliseconds). */
+export const Duration = v.pipe(
+  v.string(),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    try {
+      return parseDuration(dataset.value)
+    } catch {
+      addIssue({ message: 'expected a duration such as 30s, 1m or 1h' })
+      return NEVER
+    }
+  }),
+)
 
 /** A GJSON-like dotted path (`identity.id`, `@this`). */
 export function getPath(obj: unknown, path: string): unknown {
@@ -57,13 +62,6 @@ export class BoundedCache<V> {
     }
     this.#items.set(key, { value, expiresAt })
   }
-  get size() {
-    return this.#items.size
-  }
-}
-
-export function sha256(s: string): string {
-  return new Bun.CryptoHasher('sha256').update(s).digest('hex')
 }
 
 export function cookiesOf(headers: Headers): Map<string, string> {

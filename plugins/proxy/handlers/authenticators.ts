@@ -14,9 +14,10 @@ import {
   type PipelineRequest,
   PipelineError,
   type PluginContext,
+  sha256HexSync,
   unauthorized,
 } from 'tessera'
-import { BoundedCache, type TokenFrom, cookiesOf, extractToken, getPath, isDuration, parseDuration, sha256 } from '../util.ts'
+import { BoundedCache, type TokenFrom, cookiesOf, extractToken, Duration, getPath } from '../util.ts'
 
 /** Tokens above this size are refused before any parsing (security checklist: JWT > 8 KiB → fast 400). */
 export const MAX_TOKEN_BYTES = 8 * 1024
@@ -33,7 +34,7 @@ const configKeys = new WeakMap<object, string>()
 function configKey(config: object): string {
   let k = configKeys.get(config)
   if (k === undefined) {
-    k = sha256(JSON.stringify(config))
+    k = sha256HexSync(JSON.stringify(config))
     configKeys.set(config, k)
   }
   return k
@@ -46,7 +47,6 @@ const TokenFromSchema = v.optional(
   v.object({ header: v.optional(v.string()), query_parameter: v.optional(v.string()), cookie: v.optional(v.string()) }),
 )
 /** A Go-style duration, parsed once when the config is validated: milliseconds. */
-const Duration = v.pipe(v.string(), v.check(isDuration, 'expected a duration such as 30s, 1m or 1h'), v.transform(parseDuration))
 const ScopeStrategy = v.optional(v.picklist(['none', 'exact', 'hierarchic', 'wildcard']), 'none')
 
 /** Does `granted` satisfy `required` under Oathkeeper's scope strategies? */
@@ -387,9 +387,10 @@ function introspectionAuthenticator(): Authenticator<IntrospectionConfig> {
       if (!token) return NOT_RESPONSIBLE
       if (token.length > MAX_TOKEN_BYTES) return tooLarge()
       // CVE-2026-33496 and CVE-2021-32701: the key covers the token, the introspection URL and every check
-      const cacheKey = sha256(
-        JSON.stringify([token, config.introspection_url, config.required_scope, config.scope_strategy, config.target_audience, config.trusted_issuers]),
-      )
+      // (hashed only when the cache is on)
+      const cacheKey = config.cache.enabled
+        ? sha256HexSync(JSON.stringify([token, config.introspection_url, config.required_scope, config.scope_strategy, config.target_audience, config.trusted_issuers]))
+        : ''
       let info = config.cache.enabled ? cache.get(cacheKey) : undefined
       if (!info) {
         const body = new URLSearchParams({ token })
@@ -466,7 +467,7 @@ function clientCredentialsAuthenticator(): Authenticator<ClientCredentialsConfig
       const colon = decoded.indexOf(':')
       if (colon < 0) return denied(unauthorized('basic_malformed', 'Access credentials are invalid'))
       const clientId = decodeURIComponent(decoded.slice(0, colon))
-      const key = sha256(JSON.stringify([m[1], config.token_url, config.required_scope]))
+      const key = config.cache.enabled ? sha256HexSync(JSON.stringify([m[1], config.token_url, config.required_scope])) : ''
       if (!(config.cache.enabled && cache.get(key))) {
         const body = new URLSearchParams({ grant_type: 'client_credentials' })
         if (config.required_scope.length) body.set('scope', config.required_scope.join(' '))

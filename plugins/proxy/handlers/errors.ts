@@ -1,12 +1,12 @@
 /** Error handlers: json, redirect, www_authenticate. Which one answers is chosen by each rule's `when`. */
 import * as v from 'valibot'
-import type { ErrorHandler } from 'tessera'
+import { type ErrorHandler, STATUS_TEXT } from 'tessera'
 
 const json: ErrorHandler<{ verbose: boolean }> = {
   id: 'json',
   config: v.object({ verbose: v.optional(v.boolean(), false) }),
   handle(error, _req, config) {
-    const body: Record<string, unknown> = { code: error.status, status: statusText(error.status), message: error.message }
+    const body: Record<string, unknown> = { code: error.status, status: STATUS_TEXT[error.status] ?? 'Error', message: error.message }
     if (config.verbose) body.reason = error.reasonId
     return Response.json({ error: body }, { status: error.status })
   },
@@ -33,10 +33,6 @@ const wwwAuthenticate: ErrorHandler<{ realm: string }> = {
   handle(_error, _req, config) {
     return new Response(null, { status: 401, headers: { 'www-authenticate': `Basic realm="${config.realm}"` } })
   },
-}
-
-function statusText(status: number): string {
-  return { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error' }[status] ?? 'Error'
 }
 
 export const errorHandlers: ErrorHandler<any>[] = [json, redirect, wwwAuthenticate]

@@ -2,7 +2,7 @@
 import { type CryptoKey, type JWK, SignJWT } from 'jose'
 import * as v from 'valibot'
 import { type AuthenticationSession, type Mutator, PipelineError, TemplateString, templateData } from 'tessera'
-import { isDuration, parseDuration } from '../util.ts'
+import { Duration, jsonEscape } from '../util.ts'
 const HeaderName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected an HTTP header name'))
 
 const noop: Mutator = { id: 'noop', mutate: () => {} }
@@ -36,7 +36,7 @@ export interface IdTokenKeys {
 
 const IdTokenConfig = v.object({
   issuer_url: v.pipe(v.string(), v.url()),
-  ttl: v.optional(v.pipe(v.string(), v.check(isDuration, 'expected a duration such as 1m')), '15m'),
+  ttl: v.optional(Duration, '15m'),
   claims: v.optional(TemplateString),
   jwks_url: v.optional(v.string()),
 })
@@ -45,11 +45,11 @@ function idToken(keys: IdTokenKeys): Mutator<v.InferOutput<typeof IdTokenConfig>
   return {
     id: 'id_token',
     config: IdTokenConfig,
-    async mutate(req, session, config) {
+    async mutate(_req, session, config) {
       let claims: Record<string, unknown> = {}
       if (config.claims) {
         try {
-          claims = JSON.parse(config.claims(session, (s) => JSON.stringify(s).slice(1, -1)))
+          claims = JSON.parse(config.claims(session, jsonEscape))
         } catch (e) {
           throw new PipelineError('internal_server_error', 500, 'The id_token claims template is not valid JSON', 'id_token_claims', { cause: e })
         }
@@ -62,11 +62,10 @@ function idToken(keys: IdTokenKeys): Mutator<v.InferOutput<typeof IdTokenConfig>
         .setSubject(session.subject)
         .setIssuedAt(now)
         .setNotBefore(now)
-        .setExpirationTime(now + Math.floor(parseDuration(config.ttl) / 1000))
+        .setExpirationTime(now + Math.floor(config.ttl / 1000))
         .setJti(crypto.randomUUID())
         .sign(key.privateKey)
       session.header.set('authorization', `Bearer ${jwt}`)
-      void req
     },
   }
 }
