@@ -78,6 +78,8 @@ export class Engine {
   #steps = 0
   /** Step answers fetched by closures during this check (one subject per check, so they stay valid). */
   #fetched: Map<string, StepAnswer> | null = null
+  /** A closure of this check hit its row limit: the rest goes step by step. */
+  #closureTooWide = false
 
   /** An unconditional tuple holds; a conditional one holds when its condition does (server clock). */
   #holds(condition: Condition | null | undefined): boolean {
@@ -88,6 +90,7 @@ export class Engine {
   check(q: CheckQuery, maxDepth: number): Awaitable<boolean> {
     this.#steps = 0
     this.#fetched = null
+    this.#closureTooWide = false
     // the synchronous lookups of one check share one read transaction (one snapshot, one lock on SQLite)
     const r = this.store.db.readSync(() => this.#run(this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), false)))
     return r instanceof Promise ? r.then((x) => x.t === 1) : r.t === 1
@@ -101,6 +104,7 @@ export class Engine {
   async explain(q: CheckQuery, maxDepth: number): Promise<Explanation> {
     this.#steps = 0
     this.#fetched = null
+    this.#closureTooWide = false
     const r = await this.store.db.readSync(() => this.#run(this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), true)))
     if (r.t === 1) return { allowed: true, path: r.why! }
     return {
@@ -131,7 +135,8 @@ export class Engine {
   async #runAsync<T>(g: Generator<Lookup, T, unknown>, first: Lookup): Promise<T> {
     let l = first
     for (;;) {
-      const answer = l.kind === 'step' ? await this.#stepAsync(l) : await this.store.subjectSets(l.ns, l.obj, l.rel)
+      // a relation's subject sets (traverse) may already be known from a closure of this check
+      const answer = l.kind === 'step' ? await this.#stepAsync(l) : (this.#fetched?.get(stepKey(l.ns, l.obj, l.rel))?.sets ?? (await this.store.subjectSets(l.ns, l.obj, l.rel)))
       const r = g.next(answer)
       if (r.done) return r.value
       l = r.value
@@ -146,9 +151,11 @@ export class Engine {
     const key = stepKey(l.ns, l.obj, l.rel)
     const known = this.#fetched?.get(key)
     if (known) return known
-    if (this.store.prefersClosure) {
+    if (this.store.prefersClosure && !this.#closureTooWide) {
       const c = await this.store.closure(l.ns, l.obj, l.rel, l.subject, l.depth)
-      if (c) {
+      // a graph too wide for one closure is looked up step by step for the rest of the check
+      if (!c) this.#closureTooWide = true
+      else {
         if (this.#fetched) for (const [k, v] of c) this.#fetched.set(k, v)
         else this.#fetched = c
         const a = c.get(key)
@@ -294,7 +301,7 @@ export class Engine {
     try {
       const rewrite = this.model?.get(set.namespace)?.permits.get(set.relation)
       if (rewrite) return await this.#expandRewrite(rewrite, set, depth, path)
-      const tuples = await this.store.all(set.namespace, set.object, set.relation, 1000)
+      const { tuples } = await this.store.list({ namespace: set.namespace, object: set.object, relation: set.relation }, 1000)
       if (tuples.length === 0) return null
       const children: ExpandTree[] = []
       for (const t of tuples) {

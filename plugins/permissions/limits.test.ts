@@ -23,6 +23,36 @@ describe('permissions limits', () => {
     await wide.kernel.stop()
   })
 
+  it('detects a cycle itself, before the depth cap, and an undetermined part under ! never allows (Keto: a negated unknown stays unknown)', async () => {
+    const opl = `
+class User implements Namespace {}
+class Group implements Namespace { related: { members: (User | SubjectSet<Group, "members">)[] } }
+class Doc implements Namespace {
+  related: { viewers: User[]; blocked: (User | SubjectSet<Group, "members">)[] }
+  permits = { view: (ctx: Context): boolean => this.related.viewers.includes(ctx.subject) && !this.related.blocked.includes(ctx.subject) }
+}`
+    const { kernel, admin } = await bootApps([permissions({ namespaces: opl, maxReadDepth: 20 })])
+    const set = (object: string) => ({ namespace: 'Group', object, relation: 'members' })
+    const patch = [
+      { namespace: 'Group', object: 'a', relation: 'members', subject_set: set('b') },
+      { namespace: 'Group', object: 'b', relation: 'members', subject_set: set('a') }, // a cycle
+      { namespace: 'Doc', object: 'd', relation: 'viewers', subject_id: 'ada' },
+      { namespace: 'Doc', object: 'open', relation: 'viewers', subject_id: 'ada' },
+      { namespace: 'Doc', object: 'd', relation: 'blocked', subject_set: set('a') }, // whether ada is blocked runs into the cycle
+    ].map((relation_tuple) => ({ action: 'insert', relation_tuple }))
+    expect((await call(admin, 'PATCH', '/admin/relation-tuples', { body: patch })).status).toBe(204)
+    const q = (object: string) => `namespace=Doc&object=${object}&relation=view&subject_id=ada&max-depth=20`
+    // with a depth cap of 20, only cycle detection can have cut the search: explain says so
+    const why = await call(admin, 'GET', `/relation-tuples/check/explain?${q('d')}`)
+    expect(why.json.allowed).toBe(false)
+    expect(why.json.reason).toStartWith('undetermined')
+    expect(JSON.stringify(why.json.path)).toContain('Group:a#members: cycle')
+    // the blocked part is undetermined, so !blocked is too: ada may not view d, though she may view open
+    expect((await call(admin, 'GET', `/relation-tuples/check/openapi?${q('d')}`)).json).toEqual({ allowed: false })
+    expect((await call(admin, 'GET', `/relation-tuples/check/openapi?${q('open')}`)).json).toEqual({ allowed: true })
+    await kernel.stop()
+  })
+
   it('bounds the work of one list-objects page by maxListCandidates; following the tokens still finds everything', async () => {
     const { kernel, admin } = await bootApps([permissions({ maxListCandidates: 2 })])
     const patch = ['a', 'b', 'c', 'd', 'e'].map((o) => ({ action: 'insert', relation_tuple: { namespace: 'n', object: o, relation: 'r', subject_id: o === 'e' ? 'ada' : 'bob' } }))

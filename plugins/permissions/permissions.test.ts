@@ -271,6 +271,24 @@ for (const driver of drivers('permissions')) {
       expect(await apps.kernel.secrets.system.open('permissions.page_token', token, 'default')).not.toBeNull()
     })
 
+    it('lists and deletes by subject: subject_id and subject_set.* filter exactly', async () => {
+      await api.relationships.patchRelationships({
+        relationshipPatch: [
+          t('Folder', 'sf1', 'viewers', 'sub-ann'),
+          t('Folder', 'sf2', 'viewers', 'sub-ann'),
+          t('Folder', 'sf2', 'viewers', 'sub-bob'),
+          t('Folder', 'sf3', 'viewers', ['Group', 'sub-team', 'members']),
+        ].map((relation_tuple) => ({ action: 'insert' as const, relation_tuple })),
+      })
+      const objects = async (q: string) => ((await call(apps.admin, 'GET', `/relation-tuples?namespace=Folder&${q}`)).json.relation_tuples as { object: string }[]).map((x) => x.object)
+      expect(await objects('subject_id=sub-ann')).toEqual(['sf1', 'sf2'])
+      expect(await objects('subject_set.namespace=Group&subject_set.object=sub-team&subject_set.relation=members')).toEqual(['sf3'])
+      expect((await call(apps.admin, 'DELETE', '/admin/relation-tuples?namespace=Folder&subject_id=sub-ann')).status).toBe(204)
+      expect(await objects('subject_id=sub-ann')).toEqual([])
+      expect(await objects('subject_id=sub-bob')).toEqual(['sf2'])
+      expect(await objects('subject_set.namespace=Group&subject_set.object=sub-team&subject_set.relation=members')).toEqual(['sf3'])
+    })
+
     it('deletes tuples by filter and through PATCH delete', async () => {
       await api.relationships.createRelationship({ createRelationshipBody: t('Folder', 'tmp', 'viewers', 'x') })
       await api.relationships.patchRelationships({ relationshipPatch: [{ action: 'delete', relation_tuple: t('Folder', 'tmp', 'viewers', 'x') }] })

@@ -140,6 +140,7 @@ export class TupleStore {
       AND object = ${t.object} AND relation = ${t.relation} AND sid = ${sid} AND ss_ns = ${ns} AND ss_obj = ${obj} AND ss_rel = ${rel}`)
   }
 
+  /** The filter of a list or delete, starting with the tenant. */
   #where(q: TupleQuery) {
     const parts = [sql`nid = ${this.db.nid}`]
     if (q.namespace !== undefined) parts.push(sql`namespace = ${q.namespace}`)
@@ -155,7 +156,7 @@ export class TupleStore {
   }
 
   async deleteWhere(q: TupleQuery): Promise<number> {
-    const r = await this.db.exec(sql`DELETE FROM permission_tuples WHERE nid = ${this.db.nid} AND ${this.#where(q)}`)
+    const r = await this.db.exec(sql`DELETE FROM permission_tuples WHERE ${this.#where(q)}`)
     return r.rowCount
   }
 
@@ -165,7 +166,7 @@ export class TupleStore {
       ? sql` AND (namespace, object, relation, sid, ss_ns, ss_obj, ss_rel) > (${cursor[0]}, ${cursor[1]}, ${cursor[2]}, ${cursor[3]}, ${cursor[4]}, ${cursor[5]}, ${cursor[6]})`
       : sql.empty
     const rows = await this.db.query<Row>(sql`SELECT namespace, object, relation, sid, ss_ns, ss_obj, ss_rel, condition FROM permission_tuples
-      WHERE nid = ${this.db.nid} AND ${this.#where(q)}${after}
+      WHERE ${this.#where(q)}${after}
       ORDER BY namespace, object, relation, sid, ss_ns, ss_obj, ss_rel LIMIT ${size + 1}`)
     const more = rows.length > size
     const page = more ? rows.slice(0, size) : rows
@@ -174,13 +175,6 @@ export class TupleStore {
       tuples: page.map(toTuple),
       next: more && last ? [last.namespace, last.object, last.relation, last.sid, last.ss_ns, last.ss_obj, last.ss_rel] : undefined,
     }
-  }
-
-  /** The tuple `namespace:object#relation@subject`, if stored: its condition (null when unconditional). */
-  async direct(namespace: string, object: string, relation: string, subject: Subject): Promise<{ condition: Condition | null } | undefined> {
-    const [sid, ns, obj, rel] = cols(subject)
-    return this.db.one<{ condition: Condition | null }>(sql`SELECT condition FROM permission_tuples WHERE nid = ${this.db.nid} AND namespace = ${namespace}
-      AND object = ${object} AND relation = ${relation} AND sid = ${sid} AND ss_ns = ${ns} AND ss_obj = ${obj} AND ss_rel = ${rel}`)
   }
 
   /**
@@ -289,10 +283,5 @@ export class TupleStore {
     const rows = await this.db.query<{ sid: string }>(sql`SELECT DISTINCT sid FROM permission_tuples
       WHERE nid = ${this.db.nid} AND sid <> '' AND ss_ns = '' AND sid > ${after ?? ''} ORDER BY sid LIMIT ${limit}`)
     return rows.map((r) => r.sid)
-  }
-
-  /** Every tuple of `namespace:object#relation` (for expand). */
-  async all(namespace: string, object: string, relation: string, limit: number): Promise<Tuple[]> {
-    return (await this.list({ namespace, object, relation }, limit)).tuples
   }
 }
