@@ -3,6 +3,7 @@
  * sessions, subject resolution and tenant isolation — on SQLite and PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { sql } from 'tessera'
 import { call } from '../../test/helpers/app.ts'
 import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
 import { boot } from '../../test/helpers/identity.ts'
@@ -125,9 +126,14 @@ for (const driver of drivers('identityadmin')) {
       const one = await call(apps.admin, 'GET', `/admin/sessions/${s.json.session.id}`)
       expect(one.json.identity.id).toBe(c.json.id)
       expect(one.json.devices.length).toBe(1)
+      // about to expire: a minute left; extending gives it a whole lifespan again, and whoami shows the new expiry
+      const soon = new Date(Date.now() + 60_000)
+      await scratch.db.exec(sql`UPDATE sessions SET expires_at = ${soon} WHERE id = ${s.json.session.id}`)
       const ext = await call(apps.admin, 'PATCH', `/admin/sessions/${s.json.session.id}/extend`)
       expect(ext.status).toBe(200)
-      expect(new Date(ext.json.expires_at).getTime()).toBeGreaterThanOrEqual(new Date(s.json.session.expires_at).getTime())
+      expect(new Date(ext.json.expires_at).getTime()).toBeGreaterThan(soon.getTime() + 3_600_000)
+      const who = await call(apps.public, 'GET', '/sessions/whoami', { headers: { 'x-session-token': s.json.session_token } })
+      expect(who.json.expires_at).toBe(ext.json.expires_at)
       expect((await call(apps.admin, 'GET', '/admin/sessions?page_size=1')).headers.get('link')).toContain('rel="first"')
       expect((await call(apps.admin, 'DELETE', `/admin/sessions/${s.json.session.id}`)).status).toBe(204)
       expect((await call(apps.public, 'GET', '/sessions/whoami', { headers: { 'x-session-token': s.json.session_token } })).status).toBe(401)

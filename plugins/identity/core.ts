@@ -18,12 +18,12 @@ export class IdentityCore implements SessionService {
     this.defaultSchemaId = ctx.options.defaultSchemaId ?? ctx.options.schemas[0]!.id
     if (!this.schemas.has(this.defaultSchemaId)) throw new Error(`identity: defaultSchemaId ${this.defaultSchemaId} is not among the schemas`)
     this.cookieName = ctx.options.session.cookieName
+    const s = ctx.config.serve as { public?: { baseUrl?: string; port?: number } }
+    this.publicBaseUrl = (s.public?.baseUrl ?? `http://localhost:${s.public?.port ?? 4433}`).replace(/\/$/, '')
   }
 
-  get publicBaseUrl(): string {
-    const s = this.ctx.config.serve as { public?: { baseUrl?: string; port?: number } }
-    return (s.public?.baseUrl ?? `http://localhost:${s.public?.port ?? 4433}`).replace(/\/$/, '')
-  }
+  /** The public listener's base URL, without a trailing slash (from the config, worked out once). */
+  readonly publicBaseUrl: string
 
   schemaUrl(id: string): string {
     return `${this.publicBaseUrl}/schemas/${encodeURIComponent(id)}`

@@ -42,9 +42,8 @@ const Patch = v.array(v.object({ op: v.picklist(['add', 'remove', 'replace', 'te
 const PATCHABLE = /^\/(traits|metadata_public|metadata_admin|state|external_id|schema_id)(\/|$)/
 
 /** What the password plugin offers for imports (a service, structurally typed). */
-interface PasswordImporter {
-  importConfig(config: { password?: string; hashed_password?: string }): Promise<Record<string, unknown>>
-}
+/** PATCH /admin/identities: up to 1000 creates, each validated as POST /admin/identities is. */
+const BatchCreate = v.object({ identities: v.pipe(v.array(v.object({ create: v.unknown() })), v.maxLength(1000)) })
 
 export function adminRoutes(app: RouteApp, core: IdentityCore) {
   const ctx = core.ctx
@@ -73,7 +72,7 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
   async function credentialsFrom(input: v.InferOutput<typeof CreateIdentity>['credentials'], identifiers: string[]): Promise<NewCredential[]> {
     const pw = input?.password?.config
     if (!pw || (!pw.password && !pw.hashed_password)) return []
-    const importer = ctx.services.get('password.importer') as PasswordImporter | undefined
+    const importer = ctx.services.get('password.importer')
     if (!importer) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: 'password credentials need the password plugin' })
     return [{ type: 'password', config: await importer.importConfig(pw), identifiers }]
   }
@@ -145,7 +144,7 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
   return app
     .post('/admin/identities', async ({ tessera, body }) => json(core.identityJson(await create(tessera.db, body), { admin: true }), 201))
     .patch('/admin/identities', async ({ tessera, body }) => {
-      const input = parse(v.object({ identities: v.pipe(v.array(v.object({ create: v.unknown() })), v.maxLength(1000)) }), body)
+      const input = parse(BatchCreate, body)
       const out: unknown[] = []
       for (const item of input.identities) {
         try {
