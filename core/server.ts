@@ -146,10 +146,12 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
         const id = span.spanContext().traceId
         if (id !== '00000000000000000000000000000000') traceId = id
       }
-      // asked of the root logger: a request's own logger is built on first use, and most requests never log
+      // the root logger with the request's fields: no per-request child logger just for the access line
       if (!kernel.log.enabled(response.status >= 500 ? 'error' : 'info')) return response
-      const log = rc?.log ?? kernel.log
+      const log = kernel.log
       const fields = {
+        request_id: rc?.requestId,
+        tenant: rc?.tenant,
         listener,
         method: request.method,
         path: pathOf(request.url),

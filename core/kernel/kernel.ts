@@ -328,8 +328,7 @@ export class Kernel {
 
   /** Resolve (once per request) the request id, tenant and scoped database. */
   readonly requestContext: ContextResolver = (request: Request, peer?: PeerLookup) => {
-    const c = this.contextOf(request, peer)
-    return c instanceof Promise ? c : Promise.resolve(c)
+    return Promise.resolve(this.contextOf(request, peer))
   }
 
   #newContext(request: Request, requestId: string, tenant: string, peer: PeerLookup | undefined): RequestContext {

@@ -49,10 +49,9 @@ const LEDGER_DDL = `CREATE TABLE IF NOT EXISTS ${LEDGER_TABLE} (
   PRIMARY KEY (plugin, id)
 )`
 
-function bodyText(m: Migration, dialect: 'sqlite' | 'postgres'): string {
-  if (typeof m.up === 'string') return m.up
-  if (typeof m.up === 'function') return m.up.toString()
-  return m.up[dialect]
+/** The SQL of a SQL migration (a function migration has none: callers run or identify it otherwise). */
+function bodyText(up: Exclude<Migration['up'], (...args: never[]) => unknown>, dialect: 'sqlite' | 'postgres'): string {
+  return typeof up === 'string' ? up : up[dialect]
 }
 
 /**
@@ -61,7 +60,7 @@ function bodyText(m: Migration, dialect: 'sqlite' | 'postgres'): string {
  * (the single binary) without the migration changing.
  */
 export function checksum(m: Migration, dialect: 'sqlite' | 'postgres'): string {
-  return sha256HexSync(typeof m.up === 'function' ? `function:${m.id}` : bodyText(m, dialect)).slice(0, 16)
+  return sha256HexSync(typeof m.up === 'function' ? `function:${m.id}` : bodyText(m.up, dialect)).slice(0, 16)
 }
 
 /** Ids must be unique and strictly ascending within a plugin. */
@@ -148,7 +147,7 @@ export async function migrateUp(
         try {
           await lockTx.transaction(async (tx) => {
             if (typeof m.up === 'function') await m.up(tx, db)
-            else await db.script(bodyText(m, dialect), tx)
+            else await db.script(bodyText(m.up, dialect), tx)
             await tx.exec(
               sql`INSERT INTO tessera_migrations (plugin, id, checksum, applied_at) VALUES (${set.plugin}, ${m.id}, ${checksum(m, dialect)}, ${new Date()})`,
             )
