@@ -49,6 +49,8 @@ export interface ProxyState {
   urls: Map<string, { etag: string | null; rules: Rule[] }>
   keys: IdTokenKeys & { jwks(): Promise<{ keys: JWK[] }> }
   refresher?: PeriodicJob
+  /** The refresh warnings already logged since the last good reload: a failure persisting is reported once. */
+  warned: Set<string>
   server?: { port: number; stop(): Promise<void> }
   decisions?: { port: number; stop(): Promise<void> }
 }
@@ -58,7 +60,7 @@ const states = new WeakMap<object, ProxyState>()
 export function proxyState(ctx: object): ProxyState {
   let s = states.get(ctx)
   if (!s) {
-    s = { rules: [], inline: [], files: new Map(), urls: new Map(), keys: idTokenKeys((ctx as Ctx).options) }
+    s = { rules: [], inline: [], files: new Map(), urls: new Map(), keys: idTokenKeys((ctx as Ctx).options), warned: new Set() }
     states.set(ctx, s)
   }
   return s
@@ -163,7 +165,7 @@ export async function refresh(ctx: Ctx): Promise<boolean> {
       urls.set(url, r)
       urlsChanged = true
     } catch (e) {
-      ctx.log.warn('rule URL not reloaded, keeping the last good rules', { url, reason: reasonOf(e) })
+      warnOnce(ctx, s, 'rule URL not reloaded, keeping the last good rules', { url, reason: reasonOf(e) })
     }
   }
   const filesChanged = touched.some(([p]) => files.get(p)?.rejected === undefined)
@@ -172,7 +174,7 @@ export async function refresh(ctx: Ctx): Promise<boolean> {
   try {
     compiled = compileAll(ctx, allRules({ ...s, files, urls }))
   } catch (e) {
-    ctx.log.warn('rules not reloaded, keeping the last good rules', { reason: reasonOf(e) })
+    warnOnce(ctx, s, 'rules not reloaded, keeping the last good rules', { reason: reasonOf(e) })
     // remember the rejected content so it is reported once, not on every tick
     for (const [p, fp] of touched) {
       const prev = s.files.get(p) ?? { fingerprint: '', rules: [] }
@@ -183,9 +185,18 @@ export async function refresh(ctx: Ctx): Promise<boolean> {
   s.rules = compiled
   s.files = files
   s.urls = urls
+  s.warned.clear()
   ctx.log.info('rules reloaded', { count: s.rules.length })
   await ctx.emit('rules.reloaded', { count: s.rules.length, source: 'refresh' })
   return true
+}
+
+/** Log a refresh warning unless the same one was logged since the last good reload (a bad URL, every tick). */
+function warnOnce(ctx: Ctx, s: ProxyState, msg: string, fields: Record<string, string>): void {
+  const key = `${msg}\u0000${JSON.stringify(fields)}`
+  if (s.warned.has(key)) return
+  s.warned.add(key)
+  ctx.log.warn(msg, fields)
 }
 
 function reasonOf(e: unknown): string {

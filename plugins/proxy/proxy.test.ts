@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { call, captureLog } from '../../test/helpers/app.ts'
 import { bootKernel } from '../../test/helpers/app.ts'
-import { proxy } from './index.ts'
+import { proxy, refresh } from './index.ts'
 import { type TestServer, bootProxy, startServer } from './test-helpers.ts'
 
 const headerAs = (name: string) => ({ handler: 'header', config: { headers: { [name]: '{{ print .Subject }}' } } })
@@ -332,6 +332,28 @@ describe('proxy rule sources', () => {
     await waitFor(async () => (await call(admin, 'GET', '/decisions/public/x')).status === 404)
     expect((await call(admin, 'GET', '/decisions/admin')).status).toBe(403)
     await kernel.stop()
+  })
+
+  it('reports a rule URL that keeps failing once, not on every refresh, and again after it recovered and broke', async () => {
+    let body: unknown = [{ id: 'remote', match: { url: 'http://localhost/r', methods: ['GET'] }, authenticators: [{ handler: 'noop' }], authorizer: { handler: 'allow' } }]
+    const served = startServer(() => (body === 'down' ? new Response('nope', { status: 503 }) : Response.json(body)))
+    const log = captureLog('debug')
+    const { kernel, admin, ctx } = await bootProxy({ rule_urls: [`${served.url}/rules.json`], refresh_interval_ms: 60_000 }, [], log.logger)
+    const warnings = () => log.lines.filter((l) => String(l.msg).includes('keeping the last good rules')).length
+    body = 'down'
+    for (let i = 0; i < 3; i++) await refresh(ctx as never)
+    expect(warnings()).toBe(1)
+    body = [{ id: 'remote', match: { url: 'http://localhost/r', methods: ['GET'] }, authenticators: [{ handler: 'jwt', config: {} }], authorizer: { handler: 'allow' } }] // fetched, refused when compiled
+    for (let i = 0; i < 3; i++) await refresh(ctx as never)
+    expect(warnings()).toBe(2)
+    expect((await call(admin, 'GET', '/decisions/r')).status).toBe(200) // the last good rules still answer
+    body = [{ id: 'remote2', match: { url: 'http://localhost/r2', methods: ['GET'] }, authenticators: [{ handler: 'noop' }], authorizer: { handler: 'allow' } }]
+    expect(await refresh(ctx as never)).toBe(true)
+    body = 'down'
+    await refresh(ctx as never)
+    expect(warnings()).toBe(3) // a new failure after a good reload is reported again
+    await kernel.stop()
+    await served.stop()
   })
 
   it('loads rules in YAML and from an HTTP URL', async () => {
