@@ -1,6 +1,32 @@
 #!/usr/bin/env bun
+import * as valibot from 'valibot'
 import { runCli } from '../core/cli.ts'
+import * as elysia from '../core/elysia.ts'
+import * as events from '../core/events.ts'
+import * as api from '../core/index.ts'
+import * as registry from '../core/registry.ts'
 import { catalog } from '../plugins/catalog.ts'
+
+// The compiled binary (`bun run build`) has no node_modules beside it. A plugin module named in a config
+// (`{ module: ./my-plugin.ts }`) imports `tessera` and `valibot` as the docs show: hand it the binary's own
+// bundled copies, so that it shares the kernel it plugs into. From source, normal resolution applies.
+if (Bun.isStandaloneExecutable) {
+  const bundled: Record<string, object> = {
+    tessera: api,
+    'tessera/elysia': elysia,
+    'tessera/events': events,
+    'tessera/registry': registry,
+    valibot,
+  }
+  Bun.plugin({
+    name: 'tessera-bundled-api',
+    setup(build) {
+      for (const [specifier, exports] of Object.entries(bundled)) {
+        build.module(specifier, () => ({ exports: { ...exports }, loader: 'object' }))
+      }
+    },
+  })
+}
 
 const code = await runCli(process.argv.slice(2), catalog, {
   out: (s) => process.stdout.write(`${s}\n`),

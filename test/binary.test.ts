@@ -1,35 +1,198 @@
 /**
- * The single binary: `bun build --compile` (what `bun run build` runs) makes a
- * standalone executable that serves with a YAML config and reports ready.
+ * The single binary: `bun build --compile` (what `bun run build` runs) makes a standalone executable that,
+ * run from a directory outside the repository with no node_modules, serves every first-party plugin and a
+ * plugin file named in a YAML config (which imports `tessera` and `valibot` as the docs show).
+ *
+ * Plugin files named in a config also load from source, where `tessera` resolves normally.
  */
-import { afterAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { REPO, SECRET, scratchDir, startServer } from './helpers/process.ts'
+import { REPO, SECRET, cleanEnv, runCli, scratchDir, startServer } from './helpers/process.ts'
 
-const scratch = scratchDir('binary')
-afterAll(() => scratch.remove())
+const identitySchema = await Bun.file(join(REPO, 'schemas/identity.default.json')).json()
+
+/** A plugin file as docs/plugins.md writes one: imports from `tessera` and `valibot`, a route, an Ory-shaped error. */
+const HELLO_PLUGIN = `import * as v from 'valibot'
+import { NotFoundError, definePlugin } from 'tessera'
+
+export const hello = definePlugin({
+  id: 'hello',
+  options: v.object({ greeting: v.pipe(v.string(), v.minLength(1)) }),
+  routes: {
+    public: (app, ctx) =>
+      app.get('/hello/:name', ({ params }) => {
+        if (params.name === 'nobody') throw new NotFoundError('nobody is not here')
+        return { greeting: \`\${ctx.options.greeting}, \${params.name}\` }
+      }),
+  },
+})
+`
+
+const RULES = `- id: open
+  match: { url: "<http|https>://<[^/]+>/open/<.*>", methods: [GET] }
+  authenticators: [{ handler: anonymous, config: { subject: visitor } }]
+  authorizer: { handler: allow }
+  mutators: [{ handler: header, config: { headers: { X-User: "{{ print .Subject }}" } } }]
+`
+
+/** Every first-party plugin and the plugin file, on SQLite; `module` is the plugin file's path. */
+const config = (module: string) => `dsn: "sqlite://tessera.sqlite"
+serve:
+  public: { port: 0 }
+  admin: { port: 0 }
+migrations: { auto: true }
+plugins:
+  - use: identity
+    options:
+      schemas: [{ id: default, schema: ${JSON.stringify(identitySchema)} }]
+  - use: password
+    options: { hasher: { memoryCost: 64, timeCost: 1 }, breachCheck: { enabled: false } }
+  - permissions
+  - use: proxy
+    options: { rule_files: [./rules.yaml], serve: { enabled: false } }
+  - module: ${module}
+    options: { greeting: Hello }
+`
+
+const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 
 describe('single binary', () => {
-  it('builds, starts with a config file and answers /health/ready with 200', async () => {
-    const out = join(scratch.dir, 'tessera')
-    const pkg = await Bun.file(join(REPO, 'package.json')).json()
-    // the same command as `bun run build`, with another output path
-    const buildCmd = (pkg.scripts.build as string).replace('--outfile dist/tessera', `--outfile ${out}`).split(' ')
-    const build = Bun.spawnSync(buildCmd, { cwd: REPO, stdout: 'pipe', stderr: 'pipe' })
-    expect(build.exitCode).toBe(0)
+  // outside the repository: no node_modules in this directory or any above it
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-binary-'))
+  const write = (name: string, text: string) => {
+    const p = join(dir, name)
+    writeFileSync(p, text)
+    return p
+  }
+  const out = join(dir, 'tessera')
+  let pkg: { version: string; scripts: { build: string } }
 
-    const config = scratch.write('tessera.yaml', `dsn: "sqlite://${scratch.dir}/bin.sqlite"\nserve:\n  public: { port: 0 }\n  admin: { port: 0 }\nmigrations: { auto: true }\n`)
-    // run from a directory with no node_modules: the binary needs nothing beside it
-    const server = await startServer([out, 'serve', '--config', config], { cwd: scratch.dir, env: { SECRETS_SYSTEM: SECRET } })
+  beforeAll(async () => {
+    pkg = await Bun.file(join(REPO, 'package.json')).json()
+    // the same command as `bun run build`, with another output path; built once for every test below
+    const buildCmd = pkg.scripts.build.replace('--outfile dist/tessera', `--outfile ${out}`).split(' ')
+    const build = Bun.spawnSync(buildCmd, { cwd: REPO, stdout: 'pipe', stderr: 'pipe' })
+    if (build.exitCode !== 0) throw new Error(`bun run build failed: ${build.stderr.toString()}`)
+    write('hello-plugin.ts', HELLO_PLUGIN)
+    write('rules.yaml', RULES)
+  }, 120_000)
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('serves every first-party plugin and a plugin file from a YAML config, from a directory with no node_modules', async () => {
+    expect(await Bun.file(join(dir, 'node_modules')).exists()).toBe(false)
+    const cfg = write('tessera.yaml', config('./hello-plugin.ts'))
+    const server = await startServer([out, 'serve', '--config', cfg], { cwd: dir, env: { SECRETS_SYSTEM: SECRET } })
     try {
-      const ready = await fetch(`${server.publicUrl}/health/ready`)
+      const pub = server.publicUrl
+      const admin = server.adminUrl!
+      const ready = await fetch(`${pub}/health/ready`)
       expect(ready.status).toBe(200)
       expect(await ready.json()).toEqual({ status: 'ok' })
-      expect((await (await fetch(`${server.adminUrl}/version`)).json()).version).toBe(`v${pkg.version}`)
+      expect((await (await fetch(`${admin}/version`)).json()).version).toBe(`v${pkg.version}`)
+
+      // identity: an API registration flow; password: submit it, get a session token, whoami
+      const flow = await fetch(`${pub}/self-service/registration/api`)
+      expect(flow.status).toBe(200)
+      const { id: flowId } = await flow.json()
+      const reg = await fetch(`${pub}/self-service/registration?flow=${flowId}`, json({ method: 'password', traits: { email: 'ada@example.com' }, password: 'a long and unusual passphrase 42' }))
+      expect(reg.status).toBe(200)
+      const { session_token: token, identity } = await reg.json()
+      expect(identity.traits.email).toBe('ada@example.com')
+      const whoami = await fetch(`${pub}/sessions/whoami`, { headers: { 'X-Session-Token': token } })
+      expect(whoami.status).toBe(200)
+      expect((await whoami.json()).identity.id).toBe(identity.id)
+      expect((await fetch(`${pub}/sessions/whoami`, { headers: { 'X-Session-Token': 'not-a-token' } })).status).toBe(401)
+
+      // permissions: write a tuple on the admin listener, then check it (and one that was not written)
+      const tuple = { namespace: 'documents', object: 'plan', relation: 'view', subject_id: identity.id }
+      const put = await fetch(`${admin}/admin/relation-tuples`, { ...json(tuple), method: 'PUT' })
+      expect(put.status).toBe(201)
+      const check = (t: typeof tuple) => fetch(`${admin}/relation-tuples/check`, json(t))
+      const allowed = await check(tuple)
+      expect(allowed.status).toBe(200)
+      expect(await allowed.json()).toEqual({ allowed: true })
+      expect((await check({ ...tuple, relation: 'edit' })).status).toBe(403)
+
+      // proxy: /decisions on the admin listener, with the rule file read from the working directory
+      const decision = await fetch(`${admin}/decisions/open/report`)
+      expect(decision.status).toBe(200)
+      expect(decision.headers.get('x-user')).toBe('visitor')
+      expect((await fetch(`${admin}/decisions/closed/report`)).status).toBe(404)
+
+      // the plugin file: its route, its options, and an error it throws rendered in Ory's shape (it shares the kernel's `tessera`)
+      const hello = await fetch(`${pub}/hello/ada`)
+      expect(hello.status).toBe(200)
+      expect(await hello.json()).toEqual({ greeting: 'Hello, ada' })
+      const missing = await fetch(`${pub}/hello/nobody`)
+      expect(missing.status).toBe(404)
+      expect((await missing.json()).error).toMatchObject({ code: 404, status: 'Not Found', reason: 'nobody is not here' })
     } finally {
       expect(await server.stop()).toBe(0)
     }
-    const version = Bun.spawnSync([out, 'version'], { cwd: scratch.dir })
+    const version = Bun.spawnSync([out, 'version'], { cwd: dir })
     expect(version.stdout.toString()).toBe(`tessera v${pkg.version}\n`)
   }, 60_000)
+
+  it('config check names a plugin file that does not exist in one line and exits 1', () => {
+    const cfg = write('typo.yaml', config('./hello-plugn.ts'))
+    const r = Bun.spawnSync([out, 'config', 'check', '--config', cfg], { cwd: dir, env: cleanEnv({ SECRETS_SYSTEM: SECRET }), stdout: 'pipe', stderr: 'pipe' })
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr.toString()).toBe(
+      `tessera: invalid configuration: plugins[4].module: ./hello-plugn.ts does not exist (looked for ${join(dir, 'hello-plugn.ts')})\n`,
+    )
+    const ok = Bun.spawnSync([out, 'config', 'check', '--config', write('good.yaml', config('./hello-plugin.ts'))], { cwd: dir, env: cleanEnv({ SECRETS_SYSTEM: SECRET }), stdout: 'pipe', stderr: 'pipe' })
+    expect(ok.stderr.toString()).toBe('')
+    expect(ok.exitCode).toBe(0)
+  })
+})
+
+describe('plugin files named in a config, from source', () => {
+  // inside the repository's .tmp, so `tessera` and `valibot` resolve normally
+  const scratch = scratchDir('plugin-file')
+  afterAll(() => scratch.remove())
+  const check = (module: string) => {
+    const cfg = scratch.write(`check-${Bun.hash(module)}.yaml`, `dsn: "sqlite::memory:"\nplugins:\n  - permissions\n  - module: ${module}\n    options: { greeting: Hello }\n`)
+    return runCli(['config', 'check', '--config', cfg], { cwd: scratch.dir, env: { SECRETS_SYSTEM: SECRET } })
+  }
+  const problem = async (module: string) => {
+    const r = await check(module)
+    expect(r.code).toBe(1)
+    expect(r.stderr.split('\n').length).toBe(2) // one line and its newline
+    return r.stderr
+  }
+
+  it('loads the same plugin file with normal resolution', async () => {
+    scratch.write('hello-plugin.ts', HELLO_PLUGIN)
+    const cfg = scratch.write('serve.yaml', config('./hello-plugin.ts').replace('./rules.yaml', join(scratch.dir, 'rules.yaml')))
+    scratch.write('rules.yaml', RULES)
+    const server = await startServer(['bun', join(REPO, 'bin/tessera.ts'), 'serve', '--config', cfg], { cwd: scratch.dir, env: { SECRETS_SYSTEM: SECRET } })
+    try {
+      expect(await (await fetch(`${server.publicUrl}/hello/ada`)).json()).toEqual({ greeting: 'Hello, ada' })
+      expect((await fetch(`${server.publicUrl}/hello/nobody`)).status).toBe(404)
+    } finally {
+      expect(await server.stop()).toBe(0)
+    }
+  }, 30_000)
+
+  it('reports a module that exports no plugin, a syntax error and a module that throws, each in one line naming the config path', async () => {
+    scratch.write('no-plugin.ts', 'export const answer = 42\n')
+    expect(await problem('./no-plugin.ts')).toBe(
+      'tessera: invalid configuration: plugins[1].module: ./no-plugin.ts exports no plugin: export default definePlugin({ ... }) (or a named export of one)\n',
+    )
+    scratch.write('broken.ts', "import { definePlugin } from 'tessera'\nexport default definePlugin({ id: 'x' ]\n")
+    expect(await problem('./broken.ts')).toMatch(/^tessera: invalid configuration: plugins\[1\]\.module: cannot load \.\/broken\.ts: .+ \(line 2, column \d+\)\n$/)
+    scratch.write('throws.ts', "throw new Error('no database for you')\n")
+    expect(await problem('./throws.ts')).toBe('tessera: invalid configuration: plugins[1].module: cannot load ./throws.ts: no database for you\n')
+    scratch.write('two.ts', "import { definePlugin } from 'tessera'\nexport const a = definePlugin({ id: 'a' })\nexport const b = definePlugin({ id: 'b' })\n")
+    expect(await problem('./two.ts')).toBe('tessera: invalid configuration: plugins[1].module: ./two.ts exports several plugins (a, b); make one the default export\n')
+  })
+
+  it('refuses an entry with both "use" and "module"', async () => {
+    const cfg = scratch.write('both.yaml', 'dsn: "sqlite::memory:"\nplugins:\n  - { use: identity, module: ./hello-plugin.ts }\n')
+    const r = await runCli(['config', 'check', '--config', cfg], { cwd: scratch.dir, env: { SECRETS_SYSTEM: SECRET } })
+    expect(r.code).toBe(1)
+    expect(r.stderr).toBe('tessera: invalid configuration: plugins[0]: give either "use" (a first-party plugin) or "module" (a plugin file), not both\n')
+  })
 })

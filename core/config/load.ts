@@ -149,8 +149,39 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
 }
 
 /**
- * Turn `"name"` or `{ "use": "name" | "./path.ts", "options": {...} }` entries into
- * plugin instances. Code configs already hold instances and pass through.
+ * Load a plugin module named in a JSON/YAML config: its default export, or its one named export, made with
+ * definePlugin. Every failure is one line naming the config path (`plugins[2].module: …`).
+ */
+async function importPluginModule(spec: string, baseDir: string, at: string): Promise<AnyPluginFactory | string> {
+  const abs = isAbsolute(spec) ? spec : resolve(baseDir, spec)
+  let file: string
+  try {
+    file = Bun.resolveSync(abs, baseDir)
+  } catch {
+    return `${at}: ${spec} does not exist (looked for ${abs})`
+  }
+  let mod: Record<string, unknown>
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>
+  } catch (e) {
+    // A syntax error is an AggregateError of Bun BuildMessages, each with a position: report the first.
+    const first = e instanceof AggregateError && e.errors.length > 0 ? e.errors[0] : e
+    const err = first as { message?: unknown; position?: { line?: number; column?: number } | null }
+    const where = err?.position?.line ? ` (line ${err.position.line}, column ${err.position.column ?? 0})` : ''
+    const message = String(err?.message ?? e).split('\n')[0]
+    return `${at}: cannot load ${spec}: ${message}${where}`
+  }
+  if (isPluginFactory(mod.default)) return mod.default
+  const named = Object.entries(mod).filter(([, x]) => isPluginFactory(x))
+  if (named.length === 1) return named[0]![1] as AnyPluginFactory
+  if (named.length > 1) return `${at}: ${spec} exports several plugins (${named.map(([k]) => k).join(', ')}); make one the default export`
+  return `${at}: ${spec} exports no plugin: export default definePlugin({ ... }) (or a named export of one)`
+}
+
+/**
+ * Turn `"name"`, `{ "use": "name", "options": {...} }` or `{ "module": "./path.ts", "options": {...} }` entries
+ * into plugin instances (`use` with a path, `./x.ts`, is read like `module`). Code configs already hold
+ * instances and pass through.
  */
 export async function resolvePluginRefs(
   raw: Record<string, unknown>,
@@ -172,30 +203,35 @@ export async function resolvePluginRefs(
       continue
     }
     let use: unknown
+    let module: unknown
     let options: unknown
     if (typeof entry === 'string') use = entry
     else if (entry && typeof entry === 'object' && !Array.isArray(entry)) {
-      const { use: u, options: o, ...rest } = entry as Record<string, unknown>
+      const { use: u, module: m, options: o, ...rest } = entry as Record<string, unknown>
       use = u
+      module = m
       options = o
       const extra = Object.keys(rest)
-      if (extra.length) problems.push(`plugins[${i}]: unknown key ${extra.map((k) => JSON.stringify(k)).join(', ')}; expected "use" and "options"`)
+      if (extra.length) problems.push(`plugins[${i}]: unknown key ${extra.map((k) => JSON.stringify(k)).join(', ')}; expected "use" or "module", and "options"`)
     }
-    if (typeof use !== 'string' || use.length === 0) {
-      problems.push(`plugins[${i}].use: expected a plugin name (${Object.keys(catalog).join(', ') || 'none installed'}) or a module path`)
-      continue
-    }
-    let factory: AnyPluginFactory | undefined
-    if (use.startsWith('.') || use.startsWith('/')) {
-      const abs = isAbsolute(use) ? use : resolve(baseDir, use)
-      try {
-        const mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>
-        const candidate = mod.default ?? Object.values(mod).find(isPluginFactory)
-        if (isPluginFactory(candidate)) factory = candidate
-        else problems.push(`plugins[${i}].use: ${use} does not export a plugin made with definePlugin`)
-      } catch (e) {
-        problems.push(`plugins[${i}].use: cannot load ${use}: ${(e as Error).message}`)
+    let factory: AnyPluginFactory | string | undefined
+    if (module !== undefined) {
+      if (use !== undefined) {
+        problems.push(`plugins[${i}]: give either "use" (a first-party plugin) or "module" (a plugin file), not both`)
+        continue
       }
+      if (typeof module !== 'string' || module.length === 0) {
+        problems.push(`plugins[${i}].module: expected the path of a plugin file, relative to the config file`)
+        continue
+      }
+      factory = await importPluginModule(module, baseDir, `plugins[${i}].module`)
+    } else if (typeof use !== 'string' || use.length === 0) {
+      problems.push(
+        `plugins[${i}].use: expected a plugin name (${Object.keys(catalog).join(', ') || 'none installed'}), or "module" with the path of a plugin file`,
+      )
+      continue
+    } else if (use.startsWith('.') || use.startsWith('/')) {
+      factory = await importPluginModule(use, baseDir, `plugins[${i}].use`)
     } else {
       factory = catalog[use]
       if (!factory) {
@@ -204,7 +240,8 @@ export async function resolvePluginRefs(
         )
       }
     }
-    if (factory) out.push(factory(options))
+    if (typeof factory === 'string') problems.push(factory)
+    else if (factory) out.push(factory(options))
   }
   return { config: { ...raw, plugins: out }, problems }
 }
