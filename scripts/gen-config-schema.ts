@@ -53,7 +53,16 @@ export function generateConfigSchema(catalog: PluginCatalog = firstParty): Json 
   entries.push({
     type: 'object',
     title: 'module',
-    description: 'A plugin module (default export made with definePlugin), by path relative to the config file.',
+    description:
+      'A plugin file, by path relative to the config file: its default export (or its one named export) made with definePlugin. It imports `tessera` and `valibot`; the compiled binary supplies its own.',
+    properties: { module: { type: 'string', minLength: 1 }, options: {} },
+    required: ['module'],
+    additionalProperties: false,
+  })
+  entries.push({
+    type: 'object',
+    title: 'module (as use)',
+    description: 'A plugin file named by `use` with a path starting with `.` or `/`: the same as `module`.',
     properties: { use: { type: 'string', pattern: '^[./]' }, options: {} },
     required: ['use'],
     additionalProperties: false,
@@ -115,7 +124,13 @@ export function generateConfigReference(catalog: PluginCatalog = firstParty): st
   for (const o of ENV_OVERRIDES) out.push(`| \`${o.name}\` | \`${o.path.join('.')}\` | ${o.doc} |`)
   out.push('| `TESSERA_CONFIG` | | the config file to use (like `--config`) |')
   out.push('', '## Plugins', '')
-  out.push('In a code config, `plugins` holds factory calls (`identity({...})`); in JSON or YAML, `{ "use": "<name>", "options": {...} }` or a module path (`{ "use": "./my-plugin.ts" }`).', '')
+  out.push(
+    'In a code config, `plugins` holds factory calls (`identity({...})`); in JSON or YAML, a first-party plugin by name,',
+    '`{ "use": "<name>", "options": {...} }`, or a plugin file, `{ "module": "./my-plugin.ts", "options": {...} }`, by path',
+    'relative to the config file (its default export, or its one named export, made with `definePlugin`). A plugin file',
+    'imports `tessera` and `valibot` as usual; the compiled binary supplies its own copies, so it needs no node_modules.',
+    '',
+  )
   const names = Object.keys(catalog).sort()
   if (names.length === 0) out.push('No first-party plugin ships yet.')
   for (const name of names) {

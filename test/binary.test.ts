@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import Ajv from 'ajv'
+import YAML from 'yaml'
 import { REPO, SECRET, cleanEnv, runCli, scratchDir, startServer } from './helpers/process.ts'
 
 const identitySchema = await Bun.file(join(REPO, 'schemas/identity.default.json')).json()
@@ -187,6 +189,13 @@ describe('plugin files named in a config, from source', () => {
     expect(await problem('./throws.ts')).toBe('tessera: invalid configuration: plugins[1].module: cannot load ./throws.ts: no database for you\n')
     scratch.write('two.ts', "import { definePlugin } from 'tessera'\nexport const a = definePlugin({ id: 'a' })\nexport const b = definePlugin({ id: 'b' })\n")
     expect(await problem('./two.ts')).toBe('tessera: invalid configuration: plugins[1].module: ./two.ts exports several plugins (a, b); make one the default export\n')
+  })
+
+  it('schemas/config.schema.json accepts the config above and refuses a module entry without a path', async () => {
+    const validate = new Ajv({ strict: false }).compile(await Bun.file(join(REPO, 'schemas/config.schema.json')).json())
+    expect(validate(YAML.parse(config('./hello-plugin.ts')))).toBe(true)
+    expect(validate({ plugins: [{ module: '' }] })).toBe(false)
+    expect(validate({ plugins: [{ module: './x.ts', option: {} }] })).toBe(false)
   })
 
   it('refuses an entry with both "use" and "module"', async () => {
