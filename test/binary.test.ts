@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Ajv from 'ajv'
 import YAML from 'yaml'
+import { postgresAvailable, scratchPostgres } from './helpers/databases.ts'
 import { REPO, SECRET, cleanEnv, runCli, scratchDir, startServer } from './helpers/process.ts'
 
 const identitySchema = await Bun.file(join(REPO, 'schemas/identity.default.json')).json()
@@ -39,8 +40,8 @@ const RULES = `- id: open
   mutators: [{ handler: header, config: { headers: { X-User: "{{ print .Subject }}" } } }]
 `
 
-/** Every first-party plugin and the plugin file, on SQLite; `module` is the plugin file's path. */
-const config = (module: string) => `dsn: "sqlite://tessera.sqlite"
+/** Every first-party plugin and the plugin file; `module` is the plugin file's path. */
+const config = (module: string, dsn = 'sqlite://tessera.sqlite') => `dsn: "${dsn}"
 serve:
   public: { port: 0 }
   admin: { port: 0 }
@@ -82,10 +83,12 @@ describe('single binary', () => {
   }, 120_000)
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-  it('serves every first-party plugin and a plugin file from a YAML config, from a directory with no node_modules', async () => {
+  /** Serve with every plugin and exercise one real request of each. */
+  async function exercise(dsn: string) {
     expect(await Bun.file(join(dir, 'node_modules')).exists()).toBe(false)
-    const cfg = write('tessera.yaml', config('./hello-plugin.ts'))
-    const server = await startServer([out, 'serve', '--config', cfg], { cwd: dir, env: { SECRETS_SYSTEM: SECRET } })
+    const cfg = write('tessera.yaml', config('./hello-plugin.ts', dsn))
+    // --migrate: PostgreSQL is migrated explicitly (migrations.auto is honoured on SQLite only)
+    const server = await startServer([out, 'serve', '--migrate', '--config', cfg], { cwd: dir, env: { SECRETS_SYSTEM: SECRET } })
     try {
       const pub = server.publicUrl
       const admin = server.adminUrl!
@@ -133,8 +136,21 @@ describe('single binary', () => {
     } finally {
       expect(await server.stop()).toBe(0)
     }
+  }
+
+  it('serves every first-party plugin and a plugin file from a YAML config, from a directory with no node_modules (SQLite)', async () => {
+    await exercise('sqlite://tessera.sqlite')
     const version = Bun.spawnSync([out, 'version'], { cwd: dir })
     expect(version.stdout.toString()).toBe(`tessera v${pkg.version}\n`)
+  }, 60_000)
+
+  it.skipIf(!postgresAvailable('binary'))('serves the same on PostgreSQL', async () => {
+    const pg = await scratchPostgres('binary')
+    try {
+      await exercise(pg.dsn)
+    } finally {
+      await pg.drop()
+    }
   }, 60_000)
 
   it('config check names a plugin file that does not exist in one line and exits 1', () => {
@@ -192,7 +208,7 @@ describe('plugin files named in a config, from source', () => {
   })
 
   it('schemas/config.schema.json accepts the config above and refuses a module entry without a path', async () => {
-    const validate = new Ajv({ strict: false }).compile(await Bun.file(join(REPO, 'schemas/config.schema.json')).json())
+    const validate = new Ajv({ strict: false, logger: false }).compile(await Bun.file(join(REPO, 'schemas/config.schema.json')).json())
     expect(validate(YAML.parse(config('./hello-plugin.ts')))).toBe(true)
     expect(validate({ plugins: [{ module: '' }] })).toBe(false)
     expect(validate({ plugins: [{ module: './x.ts', option: {} }] })).toBe(false)
