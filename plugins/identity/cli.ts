@@ -426,7 +426,11 @@ async function revokeSessions(args: string[], ctx: CliContext): Promise<number> 
 
 function dispatch(name: string, subcommands: Record<string, (args: string[], ctx: CliContext) => Promise<number>>): CliCommand['run'] {
   return async (args, ctx) => {
-    const [sub, ...rest] = args
+    // the subcommand is the first argument that is neither an option nor --config's value
+    let at = 0
+    while (at < args.length && args[at]!.startsWith('-') && args[at] !== '-') at += args[at] === '-c' || args[at] === '--config' ? 2 : 1
+    const sub = args[at]
+    const rest = [...args.slice(0, at), ...args.slice(at + 1)]
     try {
       const run = sub === undefined ? undefined : Object.hasOwn(subcommands, sub) ? subcommands[sub] : undefined
       if (!run) throw new UsageError(sub === undefined ? `expected a subcommand: ${Object.keys(subcommands).join(', ')}` : `unknown subcommand "${sub}"`, `tessera ${name} ${Object.keys(subcommands).join('|')} (tessera ${name} --help)`)
