@@ -258,8 +258,8 @@ function progress(total: number, ctx: CliContext) {
   }
 }
 
-/** Creates run side by side (password hashing runs off the main thread), in input order for the output. */
-const CONCURRENCY = 8
+/** Creates run four at a time (hashing runs off the main thread; argon2id takes its memory per hash); output keeps the input order. */
+const CONCURRENCY = 4
 
 async function importIdentities(args: string[], ctx: CliContext): Promise<number> {
   const usage = IDENTITIES_USAGE.import
