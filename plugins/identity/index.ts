@@ -10,6 +10,7 @@
 import { type PeriodicJob, definePlugin, periodic } from 'tessera'
 import { IdentityCore } from './core.ts'
 import { FlowEngine } from './engine.ts'
+import { identitiesCommand, sessionsCommand } from './cli.ts'
 import { migrations } from './migrations.ts'
 import { IdentityOptions } from './options.ts'
 import { adminRoutes } from './routes-admin.ts'
@@ -51,6 +52,7 @@ export const identity = definePlugin({
   description: 'Identities, self-service login/registration/logout, sessions and the admin API (Kratos-compatible)',
   options: IdentityOptions,
   migrations,
+  commands: { identities: identitiesCommand, sessions: sessionsCommand },
   setup(ctx) {
     const { core } = coreOf(ctx)
     ctx.services.provide('identity.sessions', core, ctx.id)
