@@ -1,0 +1,162 @@
+/**
+ * Keto semantics an Ory user relies on, matched against Keto's own engine and tests (ory/keto
+ * internal/check/engine_test.go, internal/check/step/, internal/expand/, internal/relationtuple/, internal/e2e/).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { type TestApps, bootApps, call } from '../../test/helpers/app.ts'
+import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
+import { permissions } from './index.ts'
+
+/** Modelled on Keto's documented folder/document example: view and edit inherited from parent folders. */
+const FOLDERS_OPL = `
+import { Namespace, SubjectSet, Context } from "@ory/keto-namespace-types"
+
+class User implements Namespace {}
+
+class Group implements Namespace {
+  related: { members: (User | SubjectSet<Group, "members">)[] }
+}
+
+class Folder implements Namespace {
+  related: {
+    parents: Folder[]
+    owners: (User | SubjectSet<Group, "members">)[]
+    viewers: (User | SubjectSet<Group, "members">)[]
+  }
+  permits = {
+    view: (ctx: Context): boolean =>
+      this.related.viewers.includes(ctx.subject) ||
+      this.permits.edit(ctx) ||
+      this.related.parents.traverse((p) => p.permits.view(ctx)),
+    edit: (ctx: Context): boolean =>
+      this.related.owners.includes(ctx.subject) || this.related.parents.traverse((p) => p.permits.edit(ctx)),
+  }
+}
+
+class Document implements Namespace {
+  related: {
+    parents: Folder[]
+    owners: (User | SubjectSet<Group, "members">)[]
+    viewers: (User | SubjectSet<Group, "members">)[]
+  }
+  permits = {
+    view: (ctx: Context): boolean =>
+      this.related.viewers.includes(ctx.subject) ||
+      this.permits.edit(ctx) ||
+      this.related.parents.traverse((p) => p.permits.view(ctx)),
+    edit: (ctx: Context): boolean =>
+      this.related.owners.includes(ctx.subject) || this.related.parents.traverse((p) => p.permits.edit(ctx)),
+  }
+}
+
+class Resource implements Namespace {
+  related: {
+    deepRel: (User | SubjectSet<Group, "members">)[]
+    shortRel: (User | SubjectSet<Group, "members">)[]
+  }
+  permits = {
+    union: (ctx: Context) => this.related.deepRel.includes(ctx.subject) || this.related.shortRel.includes(ctx.subject),
+    intersection: (ctx: Context) => this.related.deepRel.includes(ctx.subject) && this.related.shortRel.includes(ctx.subject),
+    shortButNotDeep: (ctx: Context) => this.related.shortRel.includes(ctx.subject) && !this.related.deepRel.includes(ctx.subject),
+    notEither: (ctx: Context) => !this.permits.union(ctx),
+  }
+}
+
+class Note implements Namespace {}
+`
+
+const tuple = (s: string) => {
+  // Keto's tuple notation: ns:obj#rel@subject_id or ns:obj#rel@ns:obj#rel
+  const m = /^([^:]+):([^#]+)#([^@]+)@(.+)$/.exec(s)!
+  const [, namespace, object, relation, subject] = m as unknown as [string, string, string, string, string]
+  const set = /^([^:]+):([^#]+)#(.*)$/.exec(subject)
+  return set
+    ? { namespace, object, relation, subject_set: { namespace: set[1]!, object: set[2]!, relation: set[3]! } }
+    : { namespace, object, relation, subject_id: subject }
+}
+
+for (const driver of drivers('permissions-keto')) {
+  describe.skipIf(!driver.enabled)(`permissions: Keto semantics (${driver.name})`, () => {
+    let scratch: ScratchDatabase
+    let apps: TestApps
+
+    beforeAll(async () => {
+      scratch = await driver.create()
+      apps = await bootApps([permissions({ namespaces: FOLDERS_OPL, maxReadDepth: 10 })], { database: scratch.db })
+      const tuples = [
+        // Keto engine_test.go "Expansion Recursive": company ⊃ engineering ⊃ backend ∋ Alice
+        'Group:company#members@Group:engineering#members',
+        'Group:engineering#members@Group:backend#members',
+        'Group:backend#members@Alice',
+        // Keto engine_test.go "Depth Limit"
+        'Resource:doc#deepRel@Group:deep#members',
+        'Resource:doc#shortRel@Group:short#members',
+        'Group:deep#members@Group:deep1#members',
+        'Group:deep1#members@Group:deep2#members',
+        'Group:deep2#members@Group:deep3#members',
+        'Group:deep3#members@Group:deep4#members',
+        'Group:deep4#members@Alice',
+        'Group:short#members@Group:short1#members',
+        'Group:short1#members@Group:short2#members',
+        'Group:short2#members@Alice',
+        'Group:short2#members@Charlie',
+        // folders: report lies in q3, q3 in finance, finance in root; finance is owned by the admins group, root by ada
+        'Document:report#parents@Folder:q3#',
+        'Folder:q3#parents@Folder:finance#',
+        'Folder:finance#parents@Folder:root#',
+        'Folder:finance#owners@Group:admins#members',
+        'Group:admins#members@bob',
+        'Folder:root#owners@ada',
+      ]
+      const r = await call(apps.admin, 'PATCH', '/admin/relation-tuples', { body: tuples.map((s) => ({ action: 'insert', relation_tuple: tuple(s) })) })
+      expect(r.status).toBe(204)
+    })
+    afterAll(async () => {
+      await apps.kernel.stop()
+      await scratch.drop()
+    })
+
+    const allowed = async (s: string, depth?: number) => {
+      const t = tuple(s)
+      const q = new URLSearchParams({ namespace: t.namespace, object: t.object, relation: t.relation, ...(t.subject_id !== undefined ? { subject_id: t.subject_id } : {}) })
+      if (depth !== undefined) q.set('max-depth', String(depth))
+      return (await call(apps.admin, 'GET', `/relation-tuples/check/openapi?${q}`)).json.allowed as boolean
+    }
+
+    it("counts depth as Keto does for subject sets: a subject set's direct members are seen from the level above", async () => {
+      expect(await allowed('Group:company#members@Alice', 1)).toBe(false) // Keto: depth=1 is not enough for a 2-hop chain
+      expect(await allowed('Group:company#members@Alice', 2)).toBe(true) // Keto: depth=2 is enough
+      expect(await allowed('Group:backend#members@Alice', 1)).toBe(true)
+    })
+
+    it("evaluates a permission's operands at the permission's depth (Keto TestDepthLimit)", async () => {
+      expect(await allowed('Resource:doc#union@Alice', 2)).toBe(false)
+      expect(await allowed('Resource:doc#union@Alice', 3)).toBe(false)
+      expect(await allowed('Resource:doc#union@Alice', 4)).toBe(true)
+      expect(await allowed('Resource:doc#intersection@Alice', 4)).toBe(false)
+      expect(await allowed('Resource:doc#intersection@Alice', 5)).toBe(true)
+      expect(await allowed('Resource:doc#shortButNotDeep@Alice', 4)).toBe(false)
+      expect(await allowed('Resource:doc#shortButNotDeep@Charlie', 7)).toBe(true)
+      expect(await allowed('Resource:doc#notEither@Alice', 2)).toBe(false)
+      // an undetermined union under ! stays undetermined: Bob is in no branch, but depth 2 cannot show it
+      expect(await allowed('Resource:doc#notEither@Bob', 2)).toBe(false)
+      expect(await allowed('Resource:doc#notEither@Bob', 10)).toBe(true)
+    })
+
+    it("lets a folder's owner two and three levels up view a document at the default max-depth of 5", async () => {
+      const atDefault = await bootApps([permissions({ namespaces: FOLDERS_OPL })], { database: scratch.db })
+      try {
+        const check = async (s: string) => {
+          const t = tuple(s)
+          return (await call(atDefault.admin, 'GET', `/relation-tuples/check/openapi?namespace=${t.namespace}&object=${t.object}&relation=${t.relation}&subject_id=${t.subject_id}`)).json.allowed
+        }
+        expect(await check('Document:report#view@bob')).toBe(true) // finance's owners, through the admins group
+        expect(await check('Document:report#edit@bob')).toBe(true)
+        expect(await check('Document:report#view@ada')).toBe(true) // root's owner, three levels up
+        expect(await check('Document:report#view@mallory')).toBe(false)
+      } finally {
+        await atDefault.kernel.stop()
+      }
+    })
+  })
+}
