@@ -143,6 +143,21 @@ for (const driver of drivers('permissions-keto')) {
       expect(await allowed('Resource:doc#notEither@Bob', 10)).toBe(true)
     })
 
+    it('refuses DELETE /admin/relation-tuples without namespace or with an unknown query parameter (400), deleting nothing', async () => {
+      const count = async () => (await call(apps.admin, 'GET', '/relation-tuples?namespace=Group&page_size=1000')).json.relation_tuples.length
+      const before = await count()
+      const typo = await call(apps.admin, 'DELETE', '/admin/relation-tuples?namespace=Group&subjectId=Alice')
+      expect([typo.status, typo.json.error.reason]).toEqual([400, 'query parameter key "subjectId" unknown'])
+      const noNamespace = await call(apps.admin, 'DELETE', '/admin/relation-tuples?object=company')
+      expect([noNamespace.status, noNamespace.json.error.reason]).toEqual([400, 'query parameters must specify at least one of the following: namespace'])
+      expect(await count()).toBe(before)
+      // a namespace alone deletes the namespace's tuples, as in Keto
+      await call(apps.admin, 'PUT', '/admin/relation-tuples', { body: tuple('Note:n1#anything@ada') })
+      expect((await call(apps.admin, 'DELETE', '/admin/relation-tuples?namespace=Note')).status).toBe(204)
+      expect((await call(apps.admin, 'GET', '/relation-tuples?namespace=Note')).json.relation_tuples).toEqual([])
+      expect(await count()).toBe(before)
+    })
+
     it("lets a folder's owner two and three levels up view a document at the default max-depth of 5", async () => {
       const atDefault = await bootApps([permissions({ namespaces: FOLDERS_OPL })], { database: scratch.db })
       try {

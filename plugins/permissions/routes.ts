@@ -462,10 +462,13 @@ export function writeRoutes(app: RouteApp, p: Permissions) {
       return new Response(null, { status: 204 })
     })
     .delete('/admin/relation-tuples', async ({ request, tessera }) => {
+      // as Keto's delete handler: only the tuple keys, and `namespace` among them; a typo never widens a delete
+      const params = searchParams(request)
+      for (const k of params.keys()) if (!PLAIN_KEYS.has(k)) throw new BadRequestError(undefined, { reason: `query parameter key ${JSON.stringify(k)} unknown` })
+      if (!params.has('namespace')) throw new BadRequestError(undefined, { reason: 'query parameters must specify at least one of the following: namespace' })
       const q = parse(QuerySchema, queryOf(request))
       p.requireNamespace(q.namespace)
       const filter = filterOf(q)
-      if (Object.keys(filter).length === 0) throw new BadRequestError(undefined, { reason: 'give at least one filter; deleting every relation tuple is refused' })
       const count = await new TupleStore(tessera.db).deleteWhere(filter)
       await p.ctx.emit('relation_tuples.deleted', { filter: { ...filter }, count }, { tenant: tessera.tenant })
       return new Response(null, { status: 204 })
