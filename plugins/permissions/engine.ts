@@ -196,7 +196,8 @@ export class Engine {
         const r = yield* this.#top(rewrite, ns, obj, subject, depth, path, x)
         return x && r.why ? { t: r.t, why: { step: `${here} is a permission`, because: [r.why] } } : r
       }
-      if (this.model && !nsModel?.relations.has(rel)) return x ? { t: 0, why: { step: `${here}: relation not declared` } } : DENY
+      // a class that declares nothing takes any relation as a plain one (Keto)
+      if (this.model && (!nsModel || (!nsModel.relations.has(rel) && (nsModel.relations.size > 0 || nsModel.permits.size > 0)))) return x ? { t: 0, why: { step: `${here}: relation not declared` } } : DENY
       // the subject set itself is the subject: `Group:eng#members` is a member of `Group:eng#members`
       if ('set' in subject && subject.set.namespace === ns && subject.set.object === obj && subject.set.relation === rel) {
         return x ? { t: 1, why: { step: `${here} is the subject set itself` } } : ALLOW

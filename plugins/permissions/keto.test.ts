@@ -158,6 +158,39 @@ for (const driver of drivers('permissions-keto')) {
       expect(await count()).toBe(before)
     })
 
+    it('accepts any relation as a plain one in a class that declares none (Keto README: class Document implements Namespace {})', async () => {
+      expect((await call(apps.admin, 'PUT', '/admin/relation-tuples', { body: tuple('Note:secret#read@tom') })).status).toBe(201)
+      expect(await allowed('Note:secret#read@tom')).toBe(true)
+      expect(await allowed('Note:secret#read@jerry')).toBe(false)
+      // a class with relations still refuses an undeclared one
+      expect((await call(apps.admin, 'PUT', '/admin/relation-tuples', { body: tuple('Group:x#read@tom') })).status).toBe(400)
+    })
+
+    it('answers 404 for a subject set in an unknown namespace, and reads a subject_set without relation as empty (cat-videos example)', async () => {
+      const unknown = await call(apps.admin, 'PUT', '/admin/relation-tuples', { body: tuple('Document:x#viewers@Nope:y#members') })
+      expect([unknown.status, unknown.json.error.reason]).toEqual([404, 'Unknown namespace with name "Nope".'])
+      const patch = await call(apps.admin, 'PATCH', '/admin/relation-tuples', { body: [{ action: 'insert', relation_tuple: tuple('Document:x#viewers@Nope:y#members') }] })
+      expect(patch.status).toBe(404)
+      const noRelation = { namespace: 'Document', object: 'cats', relation: 'parents', subject_set: { namespace: 'Folder', object: 'videos' } }
+      const created = await call(apps.admin, 'PUT', '/admin/relation-tuples', { body: noRelation })
+      expect([created.status, created.json.subject_set]).toEqual([201, { namespace: 'Folder', object: 'videos', relation: '' }])
+    })
+
+    it('decodes a JSON body whatever the Content-Type, as Keto does (curl -d sends a form type)', async () => {
+      const form = { 'content-type': 'application/x-www-form-urlencoded' }
+      const put = await call(apps.admin, 'PUT', '/admin/relation-tuples', { body: JSON.stringify(tuple('Note:form#read@ann')), headers: form })
+      expect(put.status).toBe(201)
+      const check = await call(apps.admin, 'POST', '/relation-tuples/check/openapi', { body: JSON.stringify(tuple('Note:form#read@ann')), headers: form })
+      expect([check.status, check.json]).toEqual([200, { allowed: true }])
+      const batch = await call(apps.admin, 'POST', '/relation-tuples/batch/check', { body: JSON.stringify({ tuples: [tuple('Note:form#read@ann')] }), headers: form })
+      expect([batch.status, batch.json]).toEqual([200, { results: [{ allowed: true }] }])
+      const patch = await call(apps.admin, 'PATCH', '/admin/relation-tuples', { body: JSON.stringify([{ action: 'delete', relation_tuple: tuple('Note:form#read@ann') }]), headers: form })
+      expect(patch.status).toBe(204)
+      expect(await allowed('Note:form#read@ann')).toBe(false)
+      const bad = await call(apps.admin, 'PUT', '/admin/relation-tuples', { body: 'namespace=Note', headers: form })
+      expect(bad.status).toBe(400)
+    })
+
     it("lets a folder's owner two and three levels up view a document at the default max-depth of 5", async () => {
       const atDefault = await bootApps([permissions({ namespaces: FOLDERS_OPL })], { database: scratch.db })
       try {
