@@ -191,6 +191,15 @@ for (const driver of drivers('permissions-keto')) {
       expect(bad.status).toBe(400)
     })
 
+    it("words errors as Keto's e2e tests pin them: an unknown namespace in a batch entry, an unclosed OPL comment", async () => {
+      const batch = await call(apps.admin, 'POST', '/relation-tuples/batch/check', { body: { tuples: [tuple('Nope:x#y@z')] } })
+      expect(batch.json.results[0].allowed).toBe(false)
+      expect(batch.json.results[0].error).toContain('The requested resource could not be found')
+      const opl = await call(apps.admin, 'POST', '/opl/syntax/check', { body: '/* unclosed comment', headers: { 'content-type': 'text/plain' } })
+      expect(opl.json.errors).toHaveLength(1)
+      expect(opl.json.errors[0].message).toContain('unclosed comment')
+    })
+
     it("lets a folder's owner two and three levels up view a document at the default max-depth of 5", async () => {
       const atDefault = await bootApps([permissions({ namespaces: FOLDERS_OPL })], { database: scratch.db })
       try {

@@ -384,7 +384,8 @@ export function readRoutes(app: RouteApp, p: Permissions) {
           const r = v.safeParse(RelationshipSchema, raw)
           if (!r.success) return { allowed: false, error: r.issues.map((i) => i.message).join('; ') }
           const t = toTuple(r.output)
-          if (!p.knows(t.namespace)) return { allowed: false, error: `Unknown namespace with name "${t.namespace}".` }
+          // Keto's text for a 404 here (its e2e test pins it), then which namespace
+          if (!p.knows(t.namespace)) return { allowed: false, error: `The requested resource could not be found: Unknown namespace with name "${t.namespace}".` }
           const uncheckable = p.uncheckable(t)
           if (uncheckable) return { allowed: false, error: uncheckable }
           return { allowed: await p.check(tessera.db, t, depth, r.output.context ?? {}) }
