@@ -324,7 +324,7 @@ export class Engine {
   }
 
   async #expand(set: SubjectSet, depth: number, path: Set<string>): Promise<ExpandTree | null> {
-    const self = { namespace: set.namespace, object: set.object, relation: set.relation, subject_set: { ...set } }
+    const self = node({ set })
     const key = `${set.namespace}:${set.object}#${set.relation}`
     if (depth <= 0 || path.has(key)) return { type: 'leaf', tuple: self }
     path.add(key)
@@ -333,12 +333,14 @@ export class Engine {
       if (rewrite) return await this.#expandRewrite(rewrite, set, depth, path)
       const { tuples } = await this.store.list({ namespace: set.namespace, object: set.object, relation: set.relation }, 1000)
       if (tuples.length === 0) return null
+      // as Keto: a subject set with tuples at the last level is a leaf, not expanded
+      if (depth <= 1) return { type: 'leaf', tuple: self }
       const children: ExpandTree[] = []
       for (const t of tuples) {
-        if ('id' in t.subject) children.push({ type: 'leaf', tuple: wire(t) })
+        if ('id' in t.subject) children.push({ type: 'leaf', tuple: node(t.subject) })
         else {
           const sub = await this.#expand(t.subject.set, depth - 1, path)
-          children.push(sub ?? { type: 'leaf', tuple: wire(t) })
+          children.push(sub ?? { type: 'leaf', tuple: node(t.subject) })
         }
       }
       return { type: 'union', tuple: self, children }
@@ -348,7 +350,7 @@ export class Engine {
   }
 
   async #expandRewrite(r: Rewrite, set: SubjectSet, depth: number, path: Set<string>): Promise<ExpandTree | null> {
-    const self = { namespace: set.namespace, object: set.object, relation: set.relation, subject_set: { ...set } }
+    const self = node({ set })
     const kids = async (rs: Rewrite[]) =>
       (await Promise.all(rs.map((c) => this.#expandRewrite(c, set, depth, path)))).filter((x): x is ExpandTree => x !== null)
     switch (r.op) {
@@ -387,6 +389,11 @@ export interface ExpandTree {
   type: 'union' | 'exclusion' | 'intersection' | 'leaf' | 'tuple_to_subject_set' | 'computed_subject_set' | 'not' | 'unspecified'
   tuple?: WireTuple
   children?: ExpandTree[]
+}
+
+/** A node of Keto's expand tree: the subject only, namespace, object and relation left empty (as Keto does). */
+function node(s: Subject): WireTuple {
+  return 'id' in s ? { namespace: '', object: '', relation: '', subject_id: s.id } : { namespace: '', object: '', relation: '', subject_set: { ...s.set } }
 }
 
 /** A tuple in Keto's JSON shape. */

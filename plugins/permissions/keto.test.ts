@@ -200,8 +200,50 @@ for (const driver of drivers('permissions-keto')) {
       expect(opl.json.errors[0].message).toContain('unclosed comment')
     })
 
+    it("expands as Keto's documented example: a subject set at the last level is a leaf, subject nodes carry only the subject", async () => {
+      const own = await driver.create()
+      const legacy = await bootApps([permissions({ namespaces: [{ name: 'files' }, { name: 'directories' }] })], { database: own.db })
+      try {
+        // Keto contrib/docs-code-samples/expand-api-display-access
+        const tuples = [
+          'directories:/photos#owner@maureen',
+          'files:/photos/beach.jpg#owner@maureen',
+          'directories:/photos#access@laura',
+          'directories:/photos#access@directories:/photos#owner',
+          'files:/photos/beach.jpg#access@files:/photos/beach.jpg#owner',
+          'files:/photos/beach.jpg#access@directories:/photos#access',
+        ]
+        await call(legacy.admin, 'PATCH', '/admin/relation-tuples', { body: tuples.map((x) => ({ action: 'insert', relation_tuple: tuple(x) })) })
+        const tree = await call(legacy.admin, 'GET', '/relation-tuples/expand?namespace=files&relation=access&object=/photos/beach.jpg&max-depth=3')
+        const node = (subject: object) => ({ namespace: '', object: '', relation: '', ...subject })
+        const set = (namespace: string, object: string, relation: string) => node({ subject_set: { namespace, object, relation } })
+        // Keto gives children in storage order: compare them sorted
+        type Node = { type: string; tuple: object; children?: Node[] }
+        const sorted = (n: Node): Node => (n.children ? { ...n, children: n.children.map(sorted).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))) } : n)
+        expect(sorted(tree.json)).toEqual(sorted({
+          type: 'union',
+          tuple: set('files', '/photos/beach.jpg', 'access'),
+          children: [
+            { type: 'union', tuple: set('files', '/photos/beach.jpg', 'owner'), children: [{ type: 'leaf', tuple: node({ subject_id: 'maureen' }) }] },
+            {
+              type: 'union',
+              tuple: set('directories', '/photos', 'access'),
+              children: [{ type: 'leaf', tuple: node({ subject_id: 'laura' }) }, { type: 'leaf', tuple: set('directories', '/photos', 'owner') }],
+            },
+          ],
+        }))
+      } finally {
+        await legacy.kernel.stop()
+        await own.drop()
+      }
+    })
+
     it("lets a folder's owner two and three levels up view a document at the default max-depth of 5", async () => {
-      const atDefault = await bootApps([permissions({ namespaces: FOLDERS_OPL })], { database: scratch.db })
+      // the same tuples, on a kernel with the default max_read_depth (a kernel's stop closes its database: not the shared one)
+      const own = await driver.create()
+      const atDefault = await bootApps([permissions({ namespaces: FOLDERS_OPL })], { database: own.db })
+      const rows = (await call(apps.admin, 'GET', '/relation-tuples?page_size=1000')).json.relation_tuples as object[]
+      await call(atDefault.admin, 'PATCH', '/admin/relation-tuples', { body: rows.map((relation_tuple) => ({ action: 'insert', relation_tuple })) })
       try {
         const check = async (s: string) => {
           const t = tuple(s)
@@ -213,6 +255,7 @@ for (const driver of drivers('permissions-keto')) {
         expect(await check('Document:report#view@mallory')).toBe(false)
       } finally {
         await atDefault.kernel.stop()
+        await own.drop()
       }
     })
   })
