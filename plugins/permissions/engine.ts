@@ -6,8 +6,13 @@
  * - a relation or permission with a condition (`relationConditions`) holds only while the condition does;
  * - a permission (`permits`) is its rewrite: `||` union, `&&` intersection, `!` exclusion, `includes` and
  *   `permits.X(ctx)` a computed subject set on the same object, `traverse` a tuple-to-subject-set;
- * - every hop costs one unit of depth; at the depth cap, and on a cycle, the answer is "undetermined",
- *   which never allows — not even under `!` (a negated undetermined stays undetermined).
+ * - depth is counted as Keto counts it (ory/keto internal/check/step): a relation at depth d finds its direct
+ *   tuple and the direct members of its subject sets, and goes on into those subject sets at d-1; a
+ *   permission's rewrite is evaluated at the permission's depth: in a union, `includes`/`permits.X` find a
+ *   direct tuple there and go on at d-1; in an intersection or under `!` they are checked at d; a traverse
+ *   checks its targets at d-1, a nested group of the other operator is evaluated at d-1;
+ * - at the depth cap, and on a cycle, the answer is "undetermined", which never allows — not even under `!`
+ *   (a negated undetermined stays undetermined).
  */
 import { type Condition, type Context, evaluate } from './conditions.ts'
 import type { Model, Rewrite } from './opl.ts'
@@ -92,7 +97,7 @@ export class Engine {
     this.#fetched = null
     this.#closureTooWide = false
     // the synchronous lookups of one check share one read transaction (one snapshot, one lock on SQLite)
-    const r = this.store.db.readSync(() => this.#run(this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), false)))
+    const r = this.store.db.readSync(() => this.#run(this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), false, false)))
     return r instanceof Promise ? r.then((x) => x.t === 1) : r.t === 1
   }
 
@@ -105,7 +110,7 @@ export class Engine {
     this.#steps = 0
     this.#fetched = null
     this.#closureTooWide = false
-    const r = await this.store.db.readSync(() => this.#run(this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), true)))
+    const r = await this.store.db.readSync(() => this.#run(this.#relation(q.namespace, q.object, q.relation, q.subject, maxDepth, new Set(), true, false)))
     if (r.t === 1) return { allowed: true, path: r.why! }
     return {
       allowed: false,
@@ -152,7 +157,8 @@ export class Engine {
     const known = this.#fetched?.get(key)
     if (known) return known
     if (this.store.prefersClosure && !this.#closureTooWide) {
-      const c = await this.store.closure(l.ns, l.obj, l.rel, l.subject, l.depth)
+      // one level more than the depth: the direct tuples of the last subject sets are still looked at
+      const c = await this.store.closure(l.ns, l.obj, l.rel, l.subject, l.depth + 1)
       // a graph too wide for one closure is looked up step by step for the rest of the check
       if (!c) this.#closureTooWide = true
       else {
@@ -165,8 +171,13 @@ export class Engine {
     return this.store.step(l.ns, l.obj, l.rel, l.subject)
   }
 
-  *#relation(ns: string, obj: string, rel: string, subject: Subject, depth: number, path: Set<string>, x: boolean): Generator<Lookup, Res, unknown> {
-    if (depth <= 0) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: max-depth reached` } } : UNDET
+  /**
+   * Whether `subject` has `rel` on `ns:obj`. `direct`: this relation's direct tuple is looked at one level up
+   * (a subject set's members, or an operand of a union), as Keto's lookahead does: at depth 0 only that
+   * tuple is looked at, and without it the answer is undetermined.
+   */
+  *#relation(ns: string, obj: string, rel: string, subject: Subject, depth: number, path: Set<string>, x: boolean, direct: boolean): Generator<Lookup, Res, unknown> {
+    if (depth < 0 || (depth === 0 && !direct)) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: max-depth reached` } } : UNDET
     if (++this.#steps > this.maxSteps) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: lookup limit reached` } } : UNDET
     const key = `${ns}:${obj}#${rel}@${subjectKey(subject)}`
     if (path.has(key)) return x ? { t: -1, why: { step: `${ns}:${obj}#${rel}: cycle` } } : UNDET
@@ -180,20 +191,24 @@ export class Engine {
     path.add(key)
     try {
       if (rewrite) {
-        const r = yield* this.#rewrite(rewrite, ns, obj, subject, depth, path, x)
+        // a permission has no tuples of its own: at the lookahead level there is nothing to see
+        if (depth === 0) return x ? { t: -1, why: { step: `${here}: max-depth reached` } } : UNDET
+        const r = yield* this.#top(rewrite, ns, obj, subject, depth, path, x)
         return x && r.why ? { t: r.t, why: { step: `${here} is a permission`, because: [r.why] } } : r
       }
-      if (this.model && !nsModel?.relations.has(rel)) return x ? { t: 0, why: { step: `${here}: relation not declared` } } : DENY
+      // a class that declares nothing takes any relation as a plain one (Keto)
+      if (this.model && (!nsModel || (!nsModel.relations.has(rel) && (nsModel.relations.size > 0 || nsModel.permits.size > 0)))) return x ? { t: 0, why: { step: `${here}: relation not declared` } } : DENY
       // the subject set itself is the subject: `Group:eng#members` is a member of `Group:eng#members`
       if ('set' in subject && subject.set.namespace === ns && subject.set.object === obj && subject.set.relation === rel) {
         return x ? { t: 1, why: { step: `${here} is the subject set itself` } } : ALLOW
       }
-      const { direct, sets } = (yield { kind: 'step', ns, obj, rel, subject, depth }) as StepAnswer
-      if (direct && this.#holds(direct.condition)) return x ? { t: 1, why: { step: `tuple ${here}@${subjectText(subject)}` } } : ALLOW
+      const { direct: tuple, sets } = (yield { kind: 'step', ns, obj, rel, subject, depth }) as StepAnswer
+      if (tuple && this.#holds(tuple.condition)) return x ? { t: 1, why: { step: `tuple ${here}@${subjectText(subject)}` } } : ALLOW
+      if (depth === 0) return x ? { t: -1, why: { step: `${here}: max-depth reached` } } : UNDET
       let result: Res = DENY
       for (const set of sets) {
         if (!this.#holds(set.condition)) continue
-        const r = yield* this.#relation(set.namespace, set.object, set.relation, subject, depth - 1, path, x)
+        const r = yield* this.#relation(set.namespace, set.object, set.relation, subject, depth - 1, path, x, true)
         if (r.t === 1) return x ? { t: 1, why: { step: `tuple ${here}@${set.namespace}:${set.object}#${set.relation}`, because: [r.why!] } } : ALLOW
         if (r.t === -1) result = r
       }
@@ -203,12 +218,27 @@ export class Engine {
     }
   }
 
-  *#rewrite(r: Rewrite, ns: string, obj: string, subject: Subject, depth: number, path: Set<string>, x: boolean): Generator<Lookup, Res, unknown> {
+  /** A permission's rewrite at the permission's depth: a lone operand counts as a union of one (Keto). */
+  *#top(r: Rewrite, ns: string, obj: string, subject: Subject, depth: number, path: Set<string>, x: boolean): Generator<Lookup, Res, unknown> {
+    return yield* this.#rewrite(r, ns, obj, subject, depth, path, x, r.op === 'and' ? 'and' : 'or')
+  }
+
+  /**
+   * `r` evaluated at `depth` as an operand of `within` (a union, an intersection, or `!`), Keto's accounting:
+   * a group of operators costs a level, except directly under `!`; `includes`/`permits.X` in a union looks
+   * at the direct tuple here and goes on one level down, elsewhere it is checked here.
+   */
+  *#rewrite(r: Rewrite, ns: string, obj: string, subject: Subject, depth: number, path: Set<string>, x: boolean, within: 'or' | 'and' | 'not'): Generator<Lookup, Res, unknown> {
+    if (depth <= 0) return x ? { t: -1, why: { step: `${describe(r)}: max-depth reached` } } : UNDET
+    // a group of operators nested in another group is one level down
+    if ((r.op === 'or' || r.op === 'and') && within !== 'not' && r.op !== within) {
+      return yield* this.#rewrite(r, ns, obj, subject, depth - 1, path, x, r.op)
+    }
     switch (r.op) {
       case 'or': {
         let result: Res = DENY
         for (const c of r.children) {
-          const y = yield* this.#rewrite(c, ns, obj, subject, depth, path, x)
+          const y = yield* this.#rewrite(c, ns, obj, subject, depth, path, x, 'or')
           if (y.t === 1) return y
           if (y.t === -1) result = y
         }
@@ -218,7 +248,7 @@ export class Engine {
         let result: Res = ALLOW
         const because: Why[] = []
         for (const c of r.children) {
-          const y = yield* this.#rewrite(c, ns, obj, subject, depth, path, x)
+          const y = yield* this.#rewrite(c, ns, obj, subject, depth, path, x, 'and')
           if (y.t === 0) return x ? { t: 0, why: { step: 'intersection: a required part does not hold', because: y.why ? [y.why] : [] } } : DENY
           if (y.t === -1) result = y
           if (y.why) because.push(y.why)
@@ -226,7 +256,7 @@ export class Engine {
         return x && result.t === 1 ? { t: 1, why: { step: 'intersection: every part holds', because } } : result
       }
       case 'not': {
-        const y = yield* this.#rewrite(r.child, ns, obj, subject, depth, path, x)
+        const y = yield* this.#rewrite(r.child, ns, obj, subject, depth, path, x, 'not')
         if (y.t === -1) return y
         if (!x) return y.t === 1 ? DENY : ALLOW
         return y.t === 1
@@ -234,13 +264,13 @@ export class Engine {
           : { t: 1, why: { step: `exclusion: ${describe(r.child)} does not hold` } }
       }
       case 'computed':
-        return yield* this.#relation(ns, obj, r.relation, subject, depth - 1, path, x)
+        return within === 'or' ? yield* this.#relation(ns, obj, r.relation, subject, depth - 1, path, x, true) : yield* this.#relation(ns, obj, r.relation, subject, depth, path, x, false)
       case 'ttu': {
         if (++this.#steps > this.maxSteps) return UNDET
         let result: Res = DENY
         for (const set of (yield { kind: 'sets', ns, obj, rel: r.relation }) as SetsAnswer) {
           if (!this.#holds(set.condition)) continue
-          const y = yield* this.#relation(set.namespace, set.object, r.computed, subject, depth - 1, path, x)
+          const y = yield* this.#relation(set.namespace, set.object, r.computed, subject, depth - 1, path, x, false)
           if (y.t === 1) {
             return x ? { t: 1, why: { step: `traverse tuple ${ns}:${obj}#${r.relation}@${set.namespace}:${set.object}`, because: [y.why!] } } : ALLOW
           }
@@ -294,7 +324,7 @@ export class Engine {
   }
 
   async #expand(set: SubjectSet, depth: number, path: Set<string>): Promise<ExpandTree | null> {
-    const self = { namespace: set.namespace, object: set.object, relation: set.relation, subject_set: { ...set } }
+    const self = node({ set })
     const key = `${set.namespace}:${set.object}#${set.relation}`
     if (depth <= 0 || path.has(key)) return { type: 'leaf', tuple: self }
     path.add(key)
@@ -303,12 +333,14 @@ export class Engine {
       if (rewrite) return await this.#expandRewrite(rewrite, set, depth, path)
       const { tuples } = await this.store.list({ namespace: set.namespace, object: set.object, relation: set.relation }, 1000)
       if (tuples.length === 0) return null
+      // as Keto: a subject set with tuples at the last level is a leaf, not expanded
+      if (depth <= 1) return { type: 'leaf', tuple: self }
       const children: ExpandTree[] = []
       for (const t of tuples) {
-        if ('id' in t.subject) children.push({ type: 'leaf', tuple: wire(t) })
+        if ('id' in t.subject) children.push({ type: 'leaf', tuple: node(t.subject) })
         else {
           const sub = await this.#expand(t.subject.set, depth - 1, path)
-          children.push(sub ?? { type: 'leaf', tuple: wire(t) })
+          children.push(sub ?? { type: 'leaf', tuple: node(t.subject) })
         }
       }
       return { type: 'union', tuple: self, children }
@@ -318,7 +350,7 @@ export class Engine {
   }
 
   async #expandRewrite(r: Rewrite, set: SubjectSet, depth: number, path: Set<string>): Promise<ExpandTree | null> {
-    const self = { namespace: set.namespace, object: set.object, relation: set.relation, subject_set: { ...set } }
+    const self = node({ set })
     const kids = async (rs: Rewrite[]) =>
       (await Promise.all(rs.map((c) => this.#expandRewrite(c, set, depth, path)))).filter((x): x is ExpandTree => x !== null)
     switch (r.op) {
@@ -357,6 +389,11 @@ export interface ExpandTree {
   type: 'union' | 'exclusion' | 'intersection' | 'leaf' | 'tuple_to_subject_set' | 'computed_subject_set' | 'not' | 'unspecified'
   tuple?: WireTuple
   children?: ExpandTree[]
+}
+
+/** A node of Keto's expand tree: the subject only, namespace, object and relation left empty (as Keto does). */
+function node(s: Subject): WireTuple {
+  return 'id' in s ? { namespace: '', object: '', relation: '', subject_id: s.id } : { namespace: '', object: '', relation: '', subject_set: { ...s.set } }
 }
 
 /** A tuple in Keto's JSON shape. */

@@ -102,7 +102,7 @@ function tokenize(src: string): Token[] {
     if (src.startsWith('/*', i)) {
       const start = { line, col, endLine: line, endCol: col + 2 }
       const end = src.indexOf('*/', i + 2)
-      if (end < 0) throw new OplSyntaxError('unterminated comment', start)
+      if (end < 0) throw new OplSyntaxError('unclosed comment', start)
       advance(end + 2 - i)
       continue
     }
