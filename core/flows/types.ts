@@ -33,6 +33,8 @@ export type UiNodeGroup =
   | 'captcha'
   | 'saml'
   | 'oauth2_consent'
+  /** A credential method of your own groups its nodes under its id. */
+  | (string & {})
 
 export interface UiNodeInputAttributes {
   node_type: 'input'
