@@ -5,7 +5,6 @@
  *
  *   identity     provides 'identity.sessions'  (used by the proxy's cookie_session / bearer_token)
  *   permissions  provides 'permissions.check'  (used by host apps and the permissions authorizer)
- *   password     provides 'password.importer'  (used by identity's admin API to import password credentials)
  *
  * Get one with `ctx.services.get('identity.sessions')` — undefined when the plugin is not installed.
  */
@@ -49,15 +48,9 @@ export interface PermissionService {
   check(tenant: string, request: PermissionCheckRequest): Promise<boolean>
 }
 
-/** Turns an imported password credential (cleartext or a known hash format) into the stored config. */
-export interface PasswordImporter {
-  importConfig(config: { password?: string; hashed_password?: string }): Promise<Record<string, unknown>>
-}
-
 declare module './registry.ts' {
   interface TesseraServices {
     'identity.sessions': SessionService
     'permissions.check': PermissionService
-    'password.importer': PasswordImporter
   }
 }

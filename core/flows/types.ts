@@ -33,6 +33,8 @@ export type UiNodeGroup =
   | 'captcha'
   | 'saml'
   | 'oauth2_consent'
+  /** A credential method of your own groups its nodes under its id. */
+  | (string & {})
 
 export interface UiNodeInputAttributes {
   node_type: 'input'
@@ -79,8 +81,99 @@ export interface SelfServiceFlow {
   [extra: string]: unknown
 }
 
+import type { GenericSchema, GenericSchemaAsync } from 'valibot'
 import type { Awaitable } from '../plugin.ts'
 import type { ScopedDb } from '../storage/scoped.ts'
+
+// ---------------------------------------------------------------------------------------------------------
+// The credential-method contract.
+//
+// A credential method is one plugin's answer to "how does this person prove who they are": `password`,
+// `code`, `totp`, `webauthn`, `passkey`, `lookup_secret`, `oidc`, or your own. It registers in the core's
+// `credentialMethods` registry (`definePlugin({ credentialMethods: [method] })`); the flow engine (the identity
+// plugin) finds it by id and never special-cases one. A method declares:
+//
+//   - `identifiers`: which traits identify an identity for it, read from the identity schema's
+//     `"ory.sh/kratos": { "credentials": { "<id>": { "identifier": true, … } } }`, and how to normalise them;
+//   - `credential`: the valibot schema of the config it stores, which config fields the admin API may show,
+//     and how `POST /admin/identities` imports it (`credentials.<id>.config`);
+//   - the flows it takes part in (`login`, `registration`, `settings`, `recovery`, `verification`), each a
+//     FlowParticipant whose `submit` answers with a typed outcome;
+//   - `factor` and `aal`: whether it is a first factor, a second factor or both, and the assurance it gives.
+// ---------------------------------------------------------------------------------------------------------
+
+/** One trait the identity schema marks for a method: `"ory.sh/kratos": { "credentials": { "<id>": settings } }`. */
+export interface IdentifierField {
+  /** The dotted trait path: `email`, `contact.phone`. */
+  path: string
+  /** The trait's JSON Schema `format` (`email`, `tel`, …), when it has one. */
+  format?: string
+  /** The method's settings on this trait, as written in the schema: `{ identifier: true }`, `{ identifier: true, via: 'sms' }`. */
+  settings: Record<string, unknown>
+}
+
+/** How a method's identifiers are found in the traits and normalised. */
+export interface MethodIdentifiers {
+  /**
+   * Whether this marked trait identifies an identity for the method. Default: `settings.identifier === true`
+   * (Kratos' `password`, `code`, `webauthn`). A method whose markers mean something else (`passkey`'s
+   * `display_name`, `totp`'s `account_name`) returns false and reads its traits itself.
+   */
+  select?(field: IdentifierField): boolean
+  /**
+   * Normalise one identifier. `field` is the schema trait it came from, or undefined for what a user typed at
+   * login. Default: trimmed, and lower-cased when it is an e-mail address (format `email`, or it contains `@`);
+   * anything else (phone numbers, user names) as given. The same function runs when identifiers are stored and
+   * when they are looked up, so the two always agree.
+   */
+  normalise?(value: string, field?: IdentifierField): string
+}
+
+/** The stored-credential part of a method: its config's shape, what the admin API shows and how it imports. */
+export interface CredentialSpec<Config extends Record<string, unknown> = Record<string, unknown>> {
+  /**
+   * The valibot schema of the config this method stores. The engine validates every config against it before
+   * storing it — from a flow (registration, settings, a config update at login) or from an admin import — and a
+   * config that does not match is refused (a 400 on the admin API, a failed flow otherwise).
+   */
+  config: GenericSchema<any, Config> | GenericSchemaAsync<any, Config>
+  /**
+   * Config fields the admin API may show when `include_credential=<id>` names this type. Default: none — the
+   * credential is listed (type, identifiers, version, dates) without its config.
+   */
+  reveal?: readonly string[]
+  /** How `POST /admin/identities` (and PUT) imports `credentials.<id>.config`. Without it, importing this type is a 400. */
+  import?: CredentialImporter<Config>
+}
+
+/** Imports a credential through the admin API (Kratos' identity import). */
+export interface CredentialImporter<Config extends Record<string, unknown> = Record<string, unknown>, Input = any> {
+  /** The valibot schema of `credentials.<id>.config` in the request; a mismatch is a 400 naming the field. */
+  input: GenericSchema<any, Input> | GenericSchemaAsync<any, Input>
+  /**
+   * Turn the validated input into the credential to store (then validated against `config`), or null for nothing
+   * to store. Throw a TesseraError (a BadRequestError) to refuse it with a reason.
+   */
+  toCredential(input: Input, ctx: ImportContext): Awaitable<NewCredential<Config> | null>
+}
+
+/** What an importer gets: the tenant, and the identity's traits and schema-derived identifiers for this method. */
+export interface ImportContext {
+  tenant: string
+  db: ScopedDb
+  traits: Record<string, unknown>
+  identifiers: string[]
+}
+
+/** A credential a method asks the engine to store. */
+export interface NewCredential<Config extends Record<string, unknown> = Record<string, unknown>> {
+  config: Config
+  /**
+   * The identifiers to store for it (normalised by the method's `identifiers.normalise`). Default: the ones the
+   * engine derived from the identity schema for this method.
+   */
+  identifiers?: string[]
+}
 
 /** A stored credential as the flow engine hands it to a method. */
 export interface StoredCredential {
@@ -93,7 +186,7 @@ export interface StoredCredential {
 /**
  * What the flow engine (the identity plugin) gives a credential method's hooks: the tenant, its database,
  * the request and peer address, and access to credentials. Methods depend on this contract, never on the
- * identity plugin's files.
+ * identity plugin's files. The engine builds one per method and submission.
  */
 export interface FlowMethodContext {
   tenant: string
@@ -103,40 +196,113 @@ export interface FlowMethodContext {
   ip: string | null
   kind: FlowKind
   credentials: {
-    /** The credential of `type` with this identifier (normalised by the engine), and its identity's state. */
+    /** The credential of `type` with this identifier (already normalised), and its identity's state. */
     find(type: string, identifier: string): Promise<StoredCredential | undefined>
+    /** Replace a stored config (re-hash on login, a counter, …); validated against the method's config schema first. */
     updateConfig(identityId: string, type: string, config: Record<string, unknown>): Promise<void>
+    /** Normalise what a user typed as this method normalises its identifiers. */
     normalise(identifier: string): string
   }
-  /** Registration: the validated traits and their identifiers for this method. */
+  /** Registration: the validated traits and this method's identifiers derived from them (normalised). */
   registration?: { traits: Record<string, unknown>; identifiers: string[] }
+  /** Settings: the signed-in identity, this method's credential (if any) and whether the session is privileged. */
+  settings?: SettingsContext
+  /** Recovery: the address being recovered, when the flow has one. */
+  recovery?: RecoveryContext
 }
 
-/** A method's answer to a submission. */
-export type MethodOutcome =
-  /** The method authenticated this identity (login) or created its credentials (registration). */
-  | { kind: 'success'; identityId?: string; aal?: AuthenticatorAssuranceLevel; data?: Record<string, unknown> }
-  /** Show the flow again with these messages on it. */
-  | { kind: 'invalid'; messages?: UiText[]; nodeMessages?: Record<string, UiText[]> }
-  /** The submission was not for this method. */
-  | { kind: 'not_responsible' }
+/** What a settings submission knows (the settings flow is built on this contract by a later issue). */
+export interface SettingsContext {
+  identityId: string
+  traits: Record<string, unknown>
+  /** This method's identifiers derived from the (current) traits. */
+  identifiers: string[]
+  /** This method's stored credential, if the identity has one. */
+  credential?: StoredCredential
+  /** Whether the session is recent enough for privileged changes (Kratos' `privileged_session_max_age`). */
+  privileged: boolean
+}
+
+/** What a recovery submission knows (the recovery flow is built on this contract by a later issue). */
+export interface RecoveryContext {
+  /** The recovery address the user gave (normalised), once the flow has one. */
+  address?: string
+  /** The identity that owns the address, once it is known. */
+  identityId?: string
+}
+
+/** Show the flow again with these messages on it (a wrong credential is Kratos' 4000006 here). */
+export interface InvalidOutcome {
+  kind: 'invalid'
+  messages?: UiText[]
+  /** Messages per ui node name (`password`, `traits.email`). */
+  nodeMessages?: Record<string, UiText[]>
+}
+
+/** The submission was not for this method. */
+export interface NotResponsibleOutcome {
+  kind: 'not_responsible'
+}
+
+/** Login: the method authenticated this identity, with this assurance. */
+export type LoginOutcome = { kind: 'success'; identityId: string; aal: AuthenticatorAssuranceLevel } | InvalidOutcome | NotResponsibleOutcome
+
+/** Registration: the method accepted the submission; the engine creates the identity with this credential. */
+export type RegistrationOutcome = { kind: 'success'; credential: NewCredential } | InvalidOutcome | NotResponsibleOutcome
+
+/**
+ * Settings: store this credential for the signed-in identity (`credential`), or remove this method's credential
+ * (`credential: null`). `privileged_required` asks the engine to re-authenticate first (Kratos 1010016/403).
+ */
+export type SettingsOutcome =
+  | { kind: 'success'; credential: NewCredential | null; messages?: UiText[] }
+  | { kind: 'privileged_required' }
+  | InvalidOutcome
+  | NotResponsibleOutcome
+
+/**
+ * Recovery: `sent` when the method sent a code or link to the address (the flow moves to `sent_email`);
+ * `success` when the identity proved it owns the address — the engine then issues a privileged session and
+ * continues to a settings flow, as Kratos does.
+ */
+export type RecoveryOutcome =
+  | { kind: 'sent'; messages?: UiText[] }
+  | { kind: 'success'; identityId: string }
+  | InvalidOutcome
+  | NotResponsibleOutcome
+
+/** Verification: `sent` as for recovery; `success` when the address is verified. */
+export type VerificationOutcome =
+  | { kind: 'sent'; messages?: UiText[] }
+  | { kind: 'success'; identityId: string; address: string }
+  | InvalidOutcome
+  | NotResponsibleOutcome
+
+/** Any method's answer to a submission. */
+export type MethodOutcome = LoginOutcome | RegistrationOutcome | SettingsOutcome | RecoveryOutcome | VerificationOutcome
 
 /** The part a credential method plays in one flow. */
-export interface FlowParticipant<Ctx = unknown> {
+export interface FlowParticipant<Ctx = FlowMethodContext, Outcome = MethodOutcome> {
   /** Add this method's ui nodes to a new or refreshed flow. */
   populate?(flow: SelfServiceFlow, ctx: Ctx): Awaitable<void>
   /** Handle a submission addressed to this method (`method=<id>`). */
-  submit(flow: SelfServiceFlow, body: Record<string, unknown>, ctx: Ctx): Awaitable<MethodOutcome>
+  submit(flow: SelfServiceFlow, body: Record<string, unknown>, ctx: Ctx): Awaitable<Outcome>
 }
 
-export interface CredentialMethod<Ctx = unknown> {
-  /** `password`, `totp`, `webauthn`, … — Kratos' method names. */
+export interface CredentialMethod<Ctx = FlowMethodContext> {
+  /** `password`, `totp`, `webauthn`, … — Kratos' method names; also the credential type it stores. */
   id: string
   /** Whether the method can be a first factor, a second factor, or both. */
   factor: 'first' | 'second' | 'both'
-  login?: FlowParticipant<Ctx>
-  registration?: FlowParticipant<Ctx>
-  settings?: FlowParticipant<Ctx>
-  recovery?: FlowParticipant<Ctx>
-  verification?: FlowParticipant<Ctx>
+  /** The assurance a login with it gives. Default: `aal1` for a first factor, `aal2` for a second. */
+  aal?: AuthenticatorAssuranceLevel
+  /** Which traits identify an identity for it (the schema's `credentials.<id>`), and their normalisation. */
+  identifiers?: MethodIdentifiers
+  /** The credential it stores: config schema, what admins may see, how it is imported. */
+  credential?: CredentialSpec
+  login?: FlowParticipant<Ctx, LoginOutcome>
+  registration?: FlowParticipant<Ctx, RegistrationOutcome>
+  settings?: FlowParticipant<Ctx, SettingsOutcome>
+  recovery?: FlowParticipant<Ctx, RecoveryOutcome>
+  verification?: FlowParticipant<Ctx, VerificationOutcome>
 }

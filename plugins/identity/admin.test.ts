@@ -97,6 +97,27 @@ for (const driver of drivers('identityadmin')) {
       expect((await login(apps, 'find.me@example.com', 'a long enough secret')).status).toBe(200)
     })
 
+    it('refuses an import of an unknown credential type, or a bad config, with a 400 that names it', async () => {
+      const unknown = await create({ traits: { email: 'unknown-type@example.com' }, credentials: { carrier_pigeon: { config: { coo: 1 } } } })
+      expect(unknown.status).toBe(400)
+      expect(unknown.json.error.reason).toContain('Unknown credential type "carrier_pigeon"')
+      const badConfig = await create({ traits: { email: 'bad-config@example.com' }, credentials: { password: { config: { password: 42 } } } })
+      expect(badConfig.status).toBe(400)
+      expect(badConfig.json.error.reason).toContain('credentials.password.config.password')
+      // Nothing was stored for either.
+      expect((await call(apps.admin, 'GET', '/admin/identities?credentials_identifier=unknown-type@example.com')).json).toEqual([])
+      expect((await call(apps.admin, 'GET', '/admin/identities?credentials_identifier=bad-config@example.com')).json).toEqual([])
+    })
+
+    it('keeps the identifiers of a credential in step with the traits the schema marks', async () => {
+      const c = await create({ traits: { email: 'before@example.com' }, credentials: { password: { config: { password: 'a long enough secret' } } } })
+      const put = await call(apps.admin, 'PUT', `/admin/identities/${c.json.id}`, { body: { schema_id: 'default', state: 'active', traits: { email: 'After@Example.com' } } })
+      expect(put.status).toBe(200)
+      expect(put.json.credentials.password.identifiers).toEqual(['after@example.com'])
+      expect((await login(apps, 'before@example.com', 'a long enough secret')).status).toBe(400)
+      expect((await login(apps, 'after@example.com', 'a long enough secret')).status).toBe(200)
+    })
+
     it('an inactive identity cannot log in, and deactivation ends its sessions', async () => {
       const c = await create({ traits: { email: 'inactive@example.com' }, credentials: { password: { config: { password: 'a long enough secret' } } } })
       const s = await login(apps, 'inactive@example.com', 'a long enough secret')

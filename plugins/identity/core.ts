@@ -3,7 +3,7 @@
  * sessions (issue, resolve, revoke) and cookies.
  */
 import { type PluginContext, type ScopedDb, TesseraError, randomToken } from 'tessera'
-import type { ActiveSession, SessionService } from 'tessera'
+import type { ActiveSession, AuthenticatorAssuranceLevel, SessionService } from 'tessera'
 import type { IdentityOptions } from './options.ts'
 import { IdentityRepo, type IdentityRow, SessionRepo, type SessionRow } from './repo.ts'
 import { type CompiledSchema, compileSchema } from './schemas.ts'
@@ -92,15 +92,15 @@ export class IdentityCore implements SessionService {
   }
 
   /** Issue a new session (a fresh token every time: no fixation). */
-  async issueSession(db: ScopedDb, identity: IdentityRow, method: string, request: Request, ip: string | null) {
+  async issueSession(db: ScopedDb, identity: IdentityRow, method: string, request: Request, ip: string | null, aal: AuthenticatorAssuranceLevel = 'aal1') {
     const now = new Date()
     const token = `ory_st_${randomToken(32)}`
     const row: SessionRow = {
       id: Bun.randomUUIDv7(),
       identity_id: identity.id,
       active: true,
-      aal: 'aal1',
-      methods: [{ method, aal: 'aal1', completed_at: now.toISOString() }],
+      aal,
+      methods: [{ method, aal, completed_at: now.toISOString() }],
       devices: [{ id: Bun.randomUUIDv7(), ip_address: ip, user_agent: request.headers.get('user-agent'), location: '' }],
       authenticated_at: now,
       issued_at: now,

@@ -23,10 +23,12 @@ import {
   sql,
 } from 'tessera'
 import { type IdentityCore, cookie, cookies } from './core.ts'
+import { CredentialTypes } from './credentials.ts'
 import { text } from './messages.ts'
 import type { FlowHookEvent, FlowHookResult, IdentityHooks } from './options.ts'
 import { IdentityRepo } from './repo.ts'
 import { isAllowedReturnTo } from './return-to.ts'
+import { normaliserOf } from './schemas.ts'
 
 export const CSRF_COOKIE = 'tessera_csrf_token'
 
@@ -60,7 +62,11 @@ export function inputNode(group: UiNode['group'], name: string, type: string, op
 const nodeName = (n: UiNode) => String((n.attributes as { name?: string }).name ?? '')
 
 export class FlowEngine {
-  constructor(readonly core: IdentityCore) {}
+  readonly types: CredentialTypes
+
+  constructor(readonly core: IdentityCore) {
+    this.types = new CredentialTypes(core.ctx.registries.credentialMethods)
+  }
 
   private get opts() {
     return this.core.ctx.options.selfservice
@@ -78,19 +84,21 @@ export class FlowEngine {
     return this.core.ctx.registries.credentialMethods.list().filter((m) => m[kind]) as CredentialMethod<FlowMethodContext>[]
   }
 
-  methodContext(db: ScopedDb, kind: FlowKind, request: Request, ip: string | null, registration?: FlowMethodContext['registration']): FlowMethodContext {
+  /** What one method's hooks get for one submission (or for populating a flow): its normaliser, validated config updates. */
+  methodContext(method: CredentialMethod<FlowMethodContext>, db: ScopedDb, kind: FlowKind, request: Request, ip: string | null, extra: Pick<FlowMethodContext, 'registration' | 'settings' | 'recovery'> = {}): FlowMethodContext {
     const repo = new IdentityRepo(db)
+    const normalise = normaliserOf(method)
     return {
       tenant: db.nid,
       db,
       request,
       ip,
       kind,
-      registration,
+      ...extra,
       credentials: {
         find: async (type, identifier) => repo.findCredential(type, identifier),
-        updateConfig: async (id, type, config) => repo.updateCredentialConfig(id, type, config),
-        normalise: (identifier) => (identifier.includes('@') ? identifier.trim().toLowerCase() : identifier.trim()),
+        updateConfig: async (id, type, config) => repo.updateCredentialConfig(id, type, await this.types.validConfig(type, config)),
+        normalise: (identifier) => normalise(identifier),
       },
     }
   }
@@ -137,8 +145,7 @@ export class FlowEngine {
         )
       }
     }
-    const ctx = this.methodContext(db, kind, request, ip)
-    for (const m of this.methods(kind)) await m[kind]!.populate?.(flow, ctx)
+    for (const m of this.methods(kind)) await m[kind]!.populate?.(flow, this.methodContext(m, db, kind, request, ip))
     const before = await this.runHook(kind, 'before', { kind, tenant: db.nid, request, flow })
     if (before?.abort) {
       throw new ForbiddenError(before.messages?.map((m) => m.text).join(' ') || `The ${kind} flow was refused by a hook.`, { id: 'self_service_flow_rejected', details: { messages: before.messages ?? [] } })
@@ -188,6 +195,7 @@ export class FlowEngine {
       n.messages = []
       const name = nodeName(n)
       const a = n.attributes as { type?: string; value?: unknown }
+      // Secret inputs (`type="password"`, whatever the method) are never echoed back into the flow.
       if (name && a.type !== 'password' && a.type !== 'submit' && name !== 'csrf_token' && name !== 'method') {
         const v = getDotted(body, name)
         if (v !== undefined) a.value = v

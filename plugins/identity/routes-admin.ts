@@ -6,30 +6,29 @@
 import * as v from 'valibot'
 import { BadRequestError, NotFoundError, type RouteApp, type ScopedDb, TesseraError, ValidationError, parse } from 'tessera'
 import type { IdentityCore } from './core.ts'
+import { CredentialTypes, ImportedCredentials } from './credentials.ts'
 import { IdentityRepo, type IdentityRow, type NewCredential, SessionRepo } from './repo.ts'
-import { identifiersOf, normaliseIdentifier, validateTraits } from './schemas.ts'
+import { normaliseIdentifier, validateTraits } from './schemas.ts'
 
 const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers } })
 
 const State = v.picklist(['active', 'inactive'])
-const CreateIdentity = v.object({
+/** POST /admin/identities (Kratos' createIdentityBody). `credentials.<type>.config` is checked by that type's importer. */
+export const CreateIdentity = v.object({
   schema_id: v.optional(v.string()),
   traits: v.record(v.string(), v.unknown()),
   state: v.optional(State),
   metadata_public: v.optional(v.unknown()),
   metadata_admin: v.optional(v.unknown()),
   external_id: v.optional(v.nullable(v.pipe(v.string(), v.minLength(1), v.maxLength(255)))),
-  credentials: v.optional(
-    v.object({
-      password: v.optional(v.object({ config: v.object({ password: v.optional(v.string()), hashed_password: v.optional(v.string()), use_password_migration_hook: v.optional(v.boolean()) }) })),
-    }),
-  ),
+  credentials: v.optional(ImportedCredentials),
   verifiable_addresses: v.optional(v.array(v.unknown())),
   recovery_addresses: v.optional(v.array(v.unknown())),
   organization_id: v.optional(v.nullable(v.string())),
 })
-const UpdateIdentity = v.object({
+/** PUT /admin/identities/{id} (Kratos' updateIdentityBody). */
+export const UpdateIdentity = v.object({
   schema_id: v.string(),
   traits: v.record(v.string(), v.unknown()),
   state: State,
@@ -38,16 +37,17 @@ const UpdateIdentity = v.object({
   external_id: v.optional(v.nullable(v.string())),
   credentials: CreateIdentity.entries.credentials,
 })
-const Patch = v.array(v.object({ op: v.picklist(['add', 'remove', 'replace', 'test']), path: v.string(), value: v.optional(v.unknown()) }))
+/** PATCH /admin/identities/{id}: a JSON Patch (RFC 6902) on the patchable fields. */
+export const Patch = v.array(v.object({ op: v.picklist(['add', 'remove', 'replace', 'test']), path: v.string(), value: v.optional(v.unknown()) }))
 const PATCHABLE = /^\/(traits|metadata_public|metadata_admin|state|external_id|schema_id)(\/|$)/
 
-/** What the password plugin offers for imports (a service, structurally typed). */
 /** PATCH /admin/identities: up to 1000 creates, each validated as POST /admin/identities is. */
-const BatchCreate = v.object({ identities: v.pipe(v.array(v.object({ create: v.unknown() })), v.maxLength(1000)) })
+export const BatchCreate = v.object({ identities: v.pipe(v.array(v.object({ create: v.unknown() })), v.maxLength(1000)) })
 
 export function adminRoutes(app: RouteApp, core: IdentityCore) {
   const ctx = core.ctx
   const PAGE = 'identity.page'
+  const types = new CredentialTypes(ctx.registries.credentialMethods)
 
   async function pageAfter(token: string | undefined, tenant: string, kind: string): Promise<string | undefined> {
     if (!token) return undefined
@@ -67,14 +67,6 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
     const links = [`<${path}?page_size=${size}${extra}>; rel="first"`]
     if (lastId) links.push(`<${path}?page_size=${size}&page_token=${await ctx.secrets.system.seal(PAGE, lastId, `${tenant}\u0000${kind}`)}${extra}>; rel="next"`)
     return { link: links.join(',') }
-  }
-
-  async function credentialsFrom(input: v.InferOutput<typeof CreateIdentity>['credentials'], identifiers: string[]): Promise<NewCredential[]> {
-    const pw = input?.password?.config
-    if (!pw || (!pw.password && !pw.hashed_password)) return []
-    const importer = ctx.services.get('password.importer')
-    if (!importer) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: 'password credentials need the password plugin' })
-    return [{ type: 'password', config: await importer.importConfig(pw), identifiers }]
   }
 
   function checkTraits(schemaId: string, traits: Record<string, unknown>) {
@@ -104,16 +96,19 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
       created_at: now,
       updated_at: now,
     }
-    await new IdentityRepo(db).insert(row, await credentialsFrom(input.credentials, identifiersOf(schema, input.traits)))
+    await new IdentityRepo(db).insert(row, await types.importAll(db, schema, input.traits, input.credentials))
     await ctx.emit('identity.created', { identityId: row.id, schemaId: row.schema_id, via: 'admin' }, { tenant: db.nid })
     return row
   }
 
-  /** Credentials without their config, unless `include_credential` names the type (Kratos). */
+  /** Credentials without their config; with `include_credential=<type>`, the config fields that type's method reveals (by default none). */
   async function withCredentials(db: ScopedDb, rows: IdentityRow[], include: string[] = []) {
     const creds = await new IdentityRepo(db).credentials(rows.map((r) => r.id))
     return rows.map((r) =>
-      core.identityJson(r, { admin: true, credentials: creds.filter((c) => c.identity_id === r.id).map((c) => ({ ...c, config: include.includes(c.type) ? c.config : undefined })) }),
+      core.identityJson(r, {
+        admin: true,
+        credentials: creds.filter((c) => c.identity_id === r.id).map((c) => ({ ...c, config: include.includes(c.type) ? types.revealed(c.type, c.config) : undefined })),
+      }),
     )
   }
 
@@ -132,7 +127,7 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
       const r = new IdentityRepo(tx)
       await r.update(next)
       const existing = await r.credentials([next.id])
-      if (existing.some((c) => c.type === 'password')) await r.replaceIdentifiers(next.id, 'password', identifiersOf(schema, next.traits))
+      await types.resyncIdentifiers(r, schema, next.id, existing.map((c) => c.type), next.traits)
       for (const c of credentials ?? []) await r.putCredential(next.id, c)
     })
     if (next.state === 'inactive') await new SessionRepo(db).deactivateAll(next.id)
@@ -192,7 +187,7 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
         metadata_admin: input.metadata_admin ?? null,
         external_id: input.external_id === undefined ? before.external_id : input.external_id,
       }
-      const creds = schema ? await credentialsFrom(input.credentials, identifiersOf(schema, input.traits)) : []
+      const creds = schema ? await types.importAll(tessera.db, schema, input.traits, input.credentials) : []
       return json(await save(tessera.db, before, next, creds))
     })
     .patch('/admin/identities/:id', async ({ tessera, params, body }) => {

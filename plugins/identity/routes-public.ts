@@ -2,7 +2,7 @@
  * Public routes, Kratos' paths and shapes: schemas, whoami and sessions,
  * self-service login / registration (API, browser, SPA) and logout.
  */
-import { BadRequestError, type FlowKind, type FlowType, type RouteApp, type ScopedDb, type SelfServiceFlow, TesseraError, type UiText, constantTimeEqual, renderError } from 'tessera'
+import { type AuthenticatorAssuranceLevel, BadRequestError, type CredentialMethod, type FlowKind, type FlowType, type RouteApp, type ScopedDb, type SelfServiceFlow, TesseraError, type UiText, constantTimeEqual, renderError } from 'tessera'
 import type { IdentityCore } from './core.ts'
 import { CSRF_COOKIE, type FlowEngine, csrfViolation, flowExpired, nestBody } from './engine.ts'
 import { text } from './messages.ts'
@@ -49,8 +49,8 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     return renderError(e)
   }
 
-  async function finishLogin(db: ScopedDb, flow: SelfServiceFlow, identity: IdentityRow, method: string, request: Request, ip: string | null, extra: Record<string, unknown> = {}) {
-    const issued = await core.issueSession(db, identity, method, request, ip)
+  async function finishLogin(db: ScopedDb, flow: SelfServiceFlow, identity: IdentityRow, method: string, aal: AuthenticatorAssuranceLevel, request: Request, ip: string | null, extra: Record<string, unknown> = {}) {
+    const issued = await core.issueSession(db, identity, method, request, ip, aal)
     if (opts.loginAfter.includes('revoke_active_sessions') || extra.revoke) await new SessionRepo(db).deactivateAll(identity.id, issued.row.id)
     const cookieHeader = core.sessionCookie(issued.token, request, core.ctx.options.session.lifespan)
     if (flow.type === 'api') return { issued, response: json({ session_token: issued.token, session: issued.json, ...extra.body as object }) }
@@ -109,18 +109,16 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         return renderError(flowExpired(next.flow.id, flow.expires_at), tessera.requestId)
       }
       const methodId = typeof input.method === 'string' ? input.method : ''
-      const method = core.ctx.registries.credentialMethods.get(methodId)
-      const participant = method?.[kind]
-      if (!participant) {
+      const method = core.ctx.registries.credentialMethods.get(methodId) as CredentialMethod | undefined
+      if (!method?.[kind]) {
         engine.annotate(flow, input, {}, [text.validation(`Could not find a strategy to handle the ${kind} request (method "${methodId}").`)])
         await engine.save(flow, db)
         return showFlow(kind, flow, request)
       }
       try {
-        if (kind === 'registration') return await register(db, flow, input, request, ip, methodId)
-        const ctx = engine.methodContext(db, kind, request, ip)
-        const out = await participant.submit(flow, input, ctx)
-        if (out.kind !== 'success' || !out.identityId) {
+        if (kind === 'registration') return await register(db, flow, input, request, ip, method)
+        const out = await method.login!.submit(flow, input, engine.methodContext(method, db, kind, request, ip))
+        if (out.kind !== 'success') {
           const msgs = out.kind === 'invalid' ? out : { messages: [text.validation('The method could not handle this request.')], nodeMessages: {} }
           engine.annotate(flow, input, msgs.nodeMessages, msgs.messages)
           await engine.save(flow, db)
@@ -128,7 +126,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         }
         const identity = await new IdentityRepo(db).get(out.identityId)
         if (!identity || identity.state !== 'active') {
-          // An inactive identity cannot log in; it gets the same answer as a wrong password.
+          // An inactive identity cannot log in; it gets the same answer as a wrong credential.
           engine.annotate(flow, input, {}, [text.invalidCredentials()])
           await engine.save(flow, db)
           return showFlow(kind, flow, request)
@@ -140,7 +138,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
           return showFlow(kind, flow, request)
         }
         await db.exec(deleteFlow(db, flow.id))
-        const { issued, response } = await finishLogin(db, flow, identity, methodId, request, ip)
+        const { issued, response } = await finishLogin(db, flow, identity, methodId, out.aal, request, ip)
         await core.ctx.emit('login.succeeded', { identityId: identity.id, sessionId: issued.row.id, method: methodId }, { tenant: db.nid })
         return response
       } catch (e) {
@@ -149,7 +147,8 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     })
   }
 
-  async function register(db: ScopedDb, flow: SelfServiceFlow, input: Record<string, unknown>, request: Request, ip: string | null, methodId: string) {
+  async function register(db: ScopedDb, flow: SelfServiceFlow, input: Record<string, unknown>, request: Request, ip: string | null, method: CredentialMethod) {
+    const methodId = method.id
     const schema = core.schemas.get(core.defaultSchemaId)!
     const traits = (input.traits && typeof input.traits === 'object' ? input.traits : {}) as Record<string, unknown>
     const checked = validateTraits(schema, traits)
@@ -158,15 +157,16 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       await engine.save(flow, db)
       return showFlow('registration', flow, request)
     }
-    const identifiers = identifiersOf(schema, traits)
-    const ctx = engine.methodContext(db, 'registration', request, ip, { traits, identifiers })
-    const out = await core.ctx.registries.credentialMethods.require(methodId).registration!.submit(flow, input, ctx)
+    const identifiers = identifiersOf(schema, method, traits)
+    const ctx = engine.methodContext(method, db, 'registration', request, ip, { registration: { traits, identifiers } })
+    const out = await method.registration!.submit(flow, input, ctx)
     if (out.kind !== 'success') {
       const msgs = out.kind === 'invalid' ? out : { messages: [text.validation('The method could not handle this request.')], nodeMessages: {} }
       engine.annotate(flow, input, msgs.nodeMessages, msgs.messages)
       await engine.save(flow, db)
       return showFlow('registration', flow, request)
     }
+    const credential = await engine.types.toStored(schema, methodId, traits, out.credential)
     const now = new Date()
     const identity: IdentityRow = { id: Bun.randomUUIDv7(), schema_id: schema.id, traits, state: 'active', state_changed_at: now, metadata_public: null, metadata_admin: null, external_id: null, created_at: now, updated_at: now }
     // After hooks run before the identity is stored, so they can still abort the registration.
@@ -177,7 +177,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       return showFlow('registration', flow, request)
     }
     try {
-      await new IdentityRepo(db).insert(identity, [{ type: methodId, config: (out.data?.config ?? {}) as Record<string, unknown>, identifiers }])
+      await new IdentityRepo(db).insert(identity, [credential])
     } catch (e) {
       if (e instanceof TesseraError && e.status === 409) {
         engine.annotate(flow, input, {}, [text.duplicate()])
@@ -190,7 +190,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     await core.ctx.emit('identity.created', { identityId: identity.id, schemaId: schema.id, via: 'registration' }, { tenant: db.nid })
     const identityJson = core.identityJson(identity)
     if (core.ctx.options.selfservice.registrationAfter.includes('session')) {
-      const { response } = await finishLogin(db, flow, identity, methodId, request, ip, { body: { identity: identityJson, continue_with: [] } })
+      const { response } = await finishLogin(db, flow, identity, methodId, 'aal1', request, ip, { body: { identity: identityJson, continue_with: [] } })
       return response
     }
     if (flow.type === 'api' || wantsJson(request)) return json({ identity: identityJson, continue_with: [] })

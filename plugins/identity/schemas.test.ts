@@ -4,7 +4,7 @@
  * recovery addresses, and ajv errors mapped to Kratos message ids.
  */
 import { describe, expect, it } from 'bun:test'
-import { compileSchema, identifiersOf, validateTraits } from './schemas.ts'
+import { compileSchema, credentialFields, identifiersOf, validateTraits } from './schemas.ts'
 import { boot, quickstartSchema } from '../../test/helpers/identity.ts'
 import { isAllowedReturnTo, unsafeReturnToEntry } from './return-to.ts'
 
@@ -27,15 +27,15 @@ const username2020 = {
 describe('identity schemas', () => {
   it('reads identifiers and address markers from the ory.sh/kratos extension (draft-07)', () => {
     const s = compileSchema({ id: 'default', schema: quickstartSchema })
-    expect(s.passwordIdentifiers).toEqual(['email'])
+    expect(credentialFields(s, 'password')).toEqual([{ path: 'email', format: 'email', settings: { identifier: true } }])
     expect(s.fields.find((f) => f.path === 'email')?.ext.verification?.via).toBe('email')
     expect(s.fields.map((f) => f.path)).toEqual(['email', 'name.first', 'name.last'])
-    expect(identifiersOf(s, { email: ' Ada@Example.COM ' })).toEqual(['ada@example.com'])
+    expect(identifiersOf(s, { id: 'password' }, { email: ' Ada@Example.COM ' })).toEqual(['ada@example.com'])
   })
 
   it('compiles draft 2020-12 documents and maps errors to Kratos message ids', () => {
     const s = compileSchema({ id: 'users', schema: username2020 })
-    expect(s.passwordIdentifiers).toEqual(['username'])
+    expect(credentialFields(s, 'password').map((f) => f.path)).toEqual(['username'])
     expect(validateTraits(s, { username: 'ada', tags: ['x'] }).ok).toBe(true)
     const missing = validateTraits(s, {})
     expect(!missing.ok && missing.nodes['traits.username']?.[0]?.id).toBe(4000002)
@@ -44,6 +44,42 @@ describe('identity schemas', () => {
     const q = compileSchema({ id: 'default', schema: quickstartSchema })
     const bad = validateTraits(q, { email: 'not-an-email' })
     expect(!bad.ok && bad.nodes['traits.email']?.[0]?.text).toBe('"not-an-email" is not valid "email"')
+  })
+})
+
+describe('identifiers per credential method (ory.sh/kratos.credentials.<method>)', () => {
+  const multi = compileSchema({
+    id: 'multi',
+    schema: {
+      type: 'object',
+      properties: {
+        traits: {
+          type: 'object',
+          properties: {
+            email: { type: 'string', format: 'email', 'ory.sh/kratos': { credentials: { password: { identifier: true }, code: { identifier: true, via: 'email' }, webauthn: { identifier: true } } } },
+            phone: { type: 'string', format: 'tel', 'ory.sh/kratos': { credentials: { code: { identifier: true, via: 'sms' } } } },
+            nick: { type: 'string', 'ory.sh/kratos': { credentials: { passkey: { display_name: true } } } },
+            aliases: { type: 'array', items: { type: 'string' }, 'ory.sh/kratos': { credentials: { password: { identifier: true } } } },
+          },
+        },
+      },
+    },
+  })
+  const traits = { email: 'Ada@Example.COM', phone: '+49 170 1234567', nick: 'Ada L', aliases: ['ADA', 'Ada@Example.com'] }
+
+  it('derives each method’s identifiers from its own marker: e-mail lower-cased, phone numbers and names as given, arrays per item', () => {
+    expect(identifiersOf(multi, { id: 'password' }, traits)).toEqual(['ada@example.com', 'ADA'])
+    expect(identifiersOf(multi, { id: 'code' }, traits)).toEqual(['ada@example.com', '+49 170 1234567'])
+    expect(identifiersOf(multi, { id: 'webauthn' }, traits)).toEqual(['ada@example.com'])
+    // passkey marks a display name, not an identifier: nothing by the default rule.
+    expect(identifiersOf(multi, { id: 'passkey' }, traits)).toEqual([])
+    expect(identifiersOf(multi, { id: 'totp' }, traits)).toEqual([])
+  })
+
+  it('lets a method choose its traits and normalise them', () => {
+    const code = { id: 'code', identifiers: { select: (f: { settings: Record<string, unknown> }) => f.settings.via === 'sms', normalise: (v: string) => v.replace(/[^+0-9]/g, '') } }
+    expect(identifiersOf(multi, code, traits)).toEqual(['+491701234567'])
+    expect(credentialFields(multi, 'code').map((f) => [f.path, f.settings.via])).toEqual([['email', 'email'], ['phone', 'sms']])
   })
 })
 
@@ -65,6 +101,42 @@ describe('return_to allow-list (security checklist)', () => {
     ['/relative', false],
   ])('%s → %p', (url, ok) => {
     expect(isAllowedReturnTo(url as string, allowed)).toBe(ok as boolean)
+  })
+})
+
+describe('identifiers per credential method (ory.sh/kratos.credentials.<method>)', () => {
+  const multi = compileSchema({
+    id: 'multi',
+    schema: {
+      type: 'object',
+      properties: {
+        traits: {
+          type: 'object',
+          properties: {
+            email: { type: 'string', format: 'email', 'ory.sh/kratos': { credentials: { password: { identifier: true }, code: { identifier: true, via: 'email' }, webauthn: { identifier: true } } } },
+            phone: { type: 'string', format: 'tel', 'ory.sh/kratos': { credentials: { code: { identifier: true, via: 'sms' } } } },
+            nick: { type: 'string', 'ory.sh/kratos': { credentials: { passkey: { display_name: true } } } },
+            aliases: { type: 'array', items: { type: 'string' }, 'ory.sh/kratos': { credentials: { password: { identifier: true } } } },
+          },
+        },
+      },
+    },
+  })
+  const traits = { email: 'Ada@Example.COM', phone: '+49 170 1234567', nick: 'Ada L', aliases: ['ADA', 'Ada@Example.com'] }
+
+  it('derives each method’s identifiers from its own marker: e-mail lower-cased, phone numbers and names as given, arrays per item', () => {
+    expect(identifiersOf(multi, { id: 'password' }, traits)).toEqual(['ada@example.com', 'ADA'])
+    expect(identifiersOf(multi, { id: 'code' }, traits)).toEqual(['ada@example.com', '+49 170 1234567'])
+    expect(identifiersOf(multi, { id: 'webauthn' }, traits)).toEqual(['ada@example.com'])
+    // passkey marks a display name, not an identifier: nothing by the default rule.
+    expect(identifiersOf(multi, { id: 'passkey' }, traits)).toEqual([])
+    expect(identifiersOf(multi, { id: 'totp' }, traits)).toEqual([])
+  })
+
+  it('lets a method choose its traits and normalise them', () => {
+    const code = { id: 'code', identifiers: { select: (f: { settings: Record<string, unknown> }) => f.settings.via === 'sms', normalise: (v: string) => v.replace(/[^+0-9]/g, '') } }
+    expect(identifiersOf(multi, code, traits)).toEqual(['+491701234567'])
+    expect(credentialFields(multi, 'code').map((f) => [f.path, f.settings.via])).toEqual([['email', 'email'], ['phone', 'sms']])
   })
 })
 

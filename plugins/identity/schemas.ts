@@ -7,6 +7,7 @@ import Ajv07, { type ErrorObject, type ValidateFunction } from 'ajv'
 import Ajv2020 from 'ajv/dist/2020.js'
 import type { UiText } from 'tessera'
 import { text } from './messages.ts'
+import type { CredentialMethod, IdentifierField } from 'tessera'
 
 export interface SchemaConfig {
   id: string
@@ -14,7 +15,8 @@ export interface SchemaConfig {
 }
 
 interface KratosExtension {
-  credentials?: { password?: { identifier?: boolean } }
+  /** Per credential method id: its settings on this trait (`{ identifier: true }`, `{ identifier: true, via: 'sms' }`). */
+  credentials?: Record<string, unknown>
   verification?: { via?: string }
   recovery?: { via?: string }
 }
@@ -34,8 +36,6 @@ export interface CompiledSchema {
   schema: Record<string, unknown>
   validate: ValidateFunction
   fields: TraitField[]
-  /** Trait paths marked as password identifiers. */
-  passwordIdentifiers: string[]
 }
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
@@ -76,13 +76,18 @@ export function compileSchema(cfg: SchemaConfig): CompiledSchema {
   const fields: TraitField[] = []
   collectFields(traits, '', (traits.required as string[]) ?? [], fields)
   const validate = makeAjv(root).compile(root)
-  return {
-    id: cfg.id,
-    schema: root,
-    validate,
-    fields,
-    passwordIdentifiers: fields.filter((f) => f.ext.credentials?.password?.identifier).map((f) => f.path),
+  return { id: cfg.id, schema: root, validate, fields }
+}
+
+/** The traits the schema marks for credential method `methodId` (`ory.sh/kratos.credentials.<methodId>`), with its settings there. */
+export function credentialFields(s: CompiledSchema, methodId: string): IdentifierField[] {
+  const out: IdentifierField[] = []
+  for (const f of s.fields) {
+    const settings = f.ext.credentials?.[methodId]
+    if (!settings || typeof settings !== 'object' || Array.isArray(settings)) continue
+    out.push({ path: f.path, ...(f.format ? { format: f.format } : {}), settings: settings as Record<string, unknown> })
   }
+  return out
 }
 
 export function getPath(obj: unknown, path: string): unknown {
@@ -94,18 +99,32 @@ export function getPath(obj: unknown, path: string): unknown {
   return cur
 }
 
-/** Password identifiers of these traits, normalised (trimmed; e-mail addresses lower-cased). */
-export function identifiersOf(s: CompiledSchema, traits: unknown): string[] {
+/**
+ * A method's identifiers in these traits: the marked traits it selects (default: `identifier: true`), each value
+ * normalised by the method (default: `normaliseIdentifier`), without duplicates. Arrays of strings count per item.
+ */
+export function identifiersOf(s: CompiledSchema, method: Pick<CredentialMethod, 'id' | 'identifiers'>, traits: unknown): string[] {
+  const select = method.identifiers?.select ?? ((f: IdentifierField) => f.settings.identifier === true)
+  const normalise = normaliserOf(method)
   const out: string[] = []
-  for (const p of s.passwordIdentifiers) {
-    const v = getPath(traits, p)
-    if (typeof v !== 'string' || v.trim() === '') continue
-    const f = s.fields.find((x) => x.path === p)
-    out.push(normaliseIdentifier(v, f?.format))
+  for (const f of credentialFields(s, method.id)) {
+    if (!select(f)) continue
+    const raw = getPath(traits, f.path)
+    for (const v of Array.isArray(raw) ? raw : [raw]) {
+      if (typeof v !== 'string' || v.trim() === '') continue
+      const n = normalise(v, f)
+      if (n) out.push(n)
+    }
   }
   return [...new Set(out)]
 }
 
+/** The method's normaliser, or the default one. */
+export function normaliserOf(method: Pick<CredentialMethod, 'identifiers'>): (value: string, field?: IdentifierField) => string {
+  return method.identifiers?.normalise ?? ((value, field) => normaliseIdentifier(value, field?.format))
+}
+
+/** The default normalisation (Kratos' graceful one, simplified): trimmed; e-mail addresses lower-cased; anything else as given. */
 export function normaliseIdentifier(v: string, format?: string): string {
   const t = v.trim()
   return format === 'email' || t.includes('@') ? t.toLowerCase() : t

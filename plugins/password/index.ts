@@ -1,8 +1,16 @@
 /**
- * The `password` credential method (Kratos' `password` strategy): login and
- * registration. It registers in the core's `credentialMethods` registry; the
- * identity plugin's flow engine finds it by id and passes a FlowMethodContext
- * (typed structurally here: plugins do not import each other).
+ * The `password` credential method (Kratos' `password` strategy): login,
+ * registration and admin import, through the core's credential-method contract
+ * (`CredentialMethod` from `tessera`) alone. It registers in the core's
+ * `credentialMethods` registry; the identity plugin's flow engine finds it by id.
+ *
+ * - Identifiers: the traits the identity schema marks
+ *   `"ory.sh/kratos": { "credentials": { "password": { "identifier": true } } }`
+ *   (the engine derives and normalises them; e-mail addresses lower-cased).
+ * - Stored config: `{ hashed_password }` (validated by the engine against
+ *   PasswordConfig before it is stored); `include_credential=password` shows the
+ *   hash, as Kratos does.
+ * - Import: `credentials.password.config` is `{ password }` or `{ hashed_password }`.
  *
  * - Hashing: Bun.password, argon2id by default (bcrypt available); legacy
  *   imported hashes (bcrypt, argon2i, PBKDF2, scrypt, salted SHA-2) are verified
@@ -19,7 +27,8 @@ import {
   type CredentialMethod,
   type FlowKind,
   type FlowMethodContext,
-  type MethodOutcome,
+  type LoginOutcome,
+  type RegistrationOutcome,
   type PeriodicJob,
   type ScopedDb,
   type Storage,
@@ -76,6 +85,24 @@ type Options = v.InferOutput<typeof PasswordOptions>
 
 /** What the identity plugin's flow engine passes: the core's contract. */
 type MethodContext = FlowMethodContext
+
+/** The stored config of a password credential. */
+export const PasswordConfig = v.object({
+  hashed_password: v.pipe(v.string(), v.minLength(1)),
+  use_password_migration_hook: v.optional(v.boolean()),
+})
+
+/** `credentials.password.config` in an admin import (Kratos): a cleartext `password` or a `hashed_password` in a known format. */
+export const PasswordImport = v.object({
+  password: v.optional(v.string()),
+  hashed_password: v.optional(v.string()),
+  use_password_migration_hook: v.optional(v.boolean()),
+})
+
+const invalidCredentials = (): LoginOutcome => ({
+  kind: 'invalid',
+  messages: [{ id: 4000006, text: 'The provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number.', type: 'error' }],
+})
 
 const label = (id: number, text: string): UiText => ({ id, text, type: 'info' })
 function node(group: UiNode['group'], name: string, type: string, attrs: Record<string, unknown>, lbl?: UiText): UiNode {
@@ -168,6 +195,23 @@ function passwordMethod(o: Options): CredentialMethod<MethodContext> {
   return {
     id: 'password',
     factor: 'first',
+    aal: 'aal1',
+    // Identifiers: the default rule (`credentials.password.identifier: true`) and normalisation.
+    credential: {
+      config: PasswordConfig,
+      reveal: ['hashed_password'],
+      import: {
+        input: PasswordImport,
+        async toCredential(input: v.InferOutput<typeof PasswordImport>) {
+          if (input.hashed_password) {
+            if (!isKnownFormat(input.hashed_password)) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: 'unsupported hashed_password format' })
+            return { config: { hashed_password: input.hashed_password } }
+          }
+          if (!input.password) return null
+          return { config: { hashed_password: await hashPassword(input.password, hasher) } }
+        },
+      },
+    },
     login: {
       populate(flow: SelfServiceFlow) {
         flow.ui.nodes.push(
@@ -176,7 +220,7 @@ function passwordMethod(o: Options): CredentialMethod<MethodContext> {
           node('password', 'method', 'submit', { value: 'password' }, label(1010001, 'Sign in')),
         )
       },
-      async submit(_flow, body, ctx): Promise<MethodOutcome> {
+      async submit(_flow, body, ctx): Promise<LoginOutcome> {
         const raw = typeof body.identifier === 'string' ? body.identifier : ''
         const password = passwordOf(body)
         const nodeMessages: Record<string, UiText[]> = {}
@@ -187,15 +231,11 @@ function passwordMethod(o: Options): CredentialMethod<MethodContext> {
         // Takes the attempt first (atomic); a failure keeps it, a success gives it back.
         const release = await limiter.acquire(ctx.db, identifier, ctx.ip)
         // Longer than any password we accept: refuse without hashing megabytes (same answer as a wrong password).
-        if (password.length > o.maxLength * 4) {
-          return { kind: 'invalid', messages: [{ id: 4000006, text: 'The provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number.', type: 'error' }] }
-        }
+        if (password.length > o.maxLength * 4) return invalidCredentials()
         const cred = await ctx.credentials.find('password', identifier)
         const hash = typeof cred?.config.hashed_password === 'string' ? cred.config.hashed_password : await dummy
         const ok = (await verifyPassword(password, hash)) && !!cred
-        if (!ok || !cred) {
-          return { kind: 'invalid', messages: [{ id: 4000006, text: 'The provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number.', type: 'error' }] }
-        }
+        if (!ok || !cred) return invalidCredentials()
         await release()
         if (!isCurrent(hash, hasher)) await ctx.credentials.updateConfig(cred.identity_id, 'password', { ...cred.config, hashed_password: await hashPassword(password, hasher) })
         return { kind: 'success', identityId: cred.identity_id, aal: 'aal1' }
@@ -208,14 +248,14 @@ function passwordMethod(o: Options): CredentialMethod<MethodContext> {
           node('password', 'method', 'submit', { value: 'password' }, label(1040001, 'Sign up')),
         )
       },
-      async submit(_flow, body, ctx): Promise<MethodOutcome> {
+      async submit(_flow, body, ctx): Promise<RegistrationOutcome> {
         const password = passwordOf(body)
         if (!password) return { kind: 'invalid', nodeMessages: { password: [messages.required()] } }
         const identifiers = ctx.registration?.identifiers ?? []
         if (identifiers.length === 0) return { kind: 'invalid', messages: [{ id: 4000001, text: 'No login identifiers found. Are you sure your identity schema marks a trait as password identifier?', type: 'error' }] }
         const problems = await checkPassword(password, identifiers, o)
         if (problems.length) return { kind: 'invalid', nodeMessages: { password: problems } }
-        return { kind: 'success', data: { config: { hashed_password: await hashPassword(password, hasher) } } }
+        return { kind: 'success', credential: { config: { hashed_password: await hashPassword(password, hasher) } } }
       },
     },
   }
@@ -255,22 +295,6 @@ export const password = definePlugin({
   async onStop(ctx) {
     await sweepers.get(ctx)?.stop()
     sweepers.delete(ctx)
-  },
-  setup(ctx) {
-    // Admin imports (POST /admin/identities with credentials.password): the identity plugin asks for this service.
-    ctx.services.provide(
-      'password.importer',
-      {
-        async importConfig(config: { password?: string; hashed_password?: string }) {
-          if (config.hashed_password) {
-            if (!isKnownFormat(config.hashed_password)) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: 'unsupported hashed_password format' })
-            return { hashed_password: config.hashed_password }
-          }
-          return { hashed_password: await hashPassword(config.password ?? '', ctx.options.hasher) }
-        },
-      },
-      ctx.id,
-    )
   },
 })
 

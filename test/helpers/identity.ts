@@ -1,6 +1,7 @@
 /** Shared test setup (identity, password and end-to-end suites): the identity + password plugins on a given database, a local HIBP-compatible range server. */
 import schema from '../../schemas/identity.default.json'
 import { bootApps } from './app.ts'
+import type { PluginInstance } from '../../core/plugin.ts'
 import type { Database } from '../../core/storage/types.ts'
 import { password, type PasswordOptions } from '../../plugins/password/index.ts'
 import { identity, type IdentityOptionsInput } from '../../plugins/identity/index.ts'
@@ -15,6 +16,14 @@ export function boot(database: Database | undefined, opts: { identity?: Partial<
     ],
     { database, config: opts.config as never },
   )
+}
+
+/** The test self-service settings (UI, return URLs) every identity suite uses. */
+export const testSelfservice = { uiUrl: 'http://ui.test', defaultReturnUrl: 'https://app.example.com/', allowedReturnUrls: ['https://*.example.com/', 'https://shop.test/app'] }
+
+/** The identity plugin with one schema, beside the given credential-method plugins, on a given database. */
+export function bootWithMethods(database: Database | undefined, schema: Record<string, unknown>, methods: PluginInstance[], opts: { identity?: Partial<IdentityOptionsInput> } = {}) {
+  return bootApps([identity({ schemas: [{ id: 'default', schema }], selfservice: testSelfservice, ...opts.identity }), ...methods], { database })
 }
 
 /** A k-anonymity range server (HIBP's format) over a real socket: `SUFFIX:COUNT` lines per 5-hex prefix. */
