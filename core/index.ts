@@ -29,7 +29,7 @@ export type { ActiveSession, SessionService, PermissionCheckRequest, PermissionS
 export type { RequestContext, RouteApp } from './http/context.ts'
 export { parse, parseAsync } from './validation.ts'
 export { Kernel } from './kernel/kernel.ts'
-export { serve, type RunningServer } from './server.ts'
+export { serve, listen, PortInUseError, type RunningServer, type ListenAddress, type ListenHandlers } from './server.ts'
 export { VERSION } from './version.ts'
 export * from './pipeline/types.ts'
 export { TemplateString, compileTemplate, templateData, type Template } from './pipeline/template.ts'
