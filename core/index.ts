@@ -27,6 +27,7 @@ export { Registry, Services, type Registries, type TesseraServices } from './reg
 export type { Subject, SubjectResolver } from './subject.ts'
 export type { ActiveSession, SessionService, PermissionCheckRequest, PermissionService, PasswordImporter } from './services.ts'
 export type { RequestContext, RouteApp } from './http/context.ts'
+export type { Operation, OperationBody, OperationResponse, Operations, HttpMethod } from './http/openapi.ts'
 export { parse, parseAsync } from './validation.ts'
 export { Kernel } from './kernel/kernel.ts'
 export { serve, listen, PortInUseError, type RunningServer, type ListenAddress, type ListenHandlers } from './server.ts'

@@ -12,6 +12,7 @@ import { IdentityCore } from './core.ts'
 import { FlowEngine } from './engine.ts'
 import { migrations } from './migrations.ts'
 import { IdentityOptions } from './options.ts'
+import { identityOperations } from './openapi.ts'
 import { adminRoutes } from './routes-admin.ts'
 import { publicRoutes } from './routes-public.ts'
 import { sweepExpiredFlows } from './sweep.ts'
@@ -80,6 +81,7 @@ export const identity = definePlugin({
     },
     admin: (app, ctx) => adminRoutes(app, coreOf(ctx).core),
   },
+  openapi: identityOperations,
 })
 
 export default identity

@@ -13,7 +13,7 @@ const json = (body: unknown, status = 200, headers: Record<string, string> = {})
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers } })
 
 const State = v.picklist(['active', 'inactive'])
-const CreateIdentity = v.object({
+export const CreateIdentity = v.object({
   schema_id: v.optional(v.string()),
   traits: v.record(v.string(), v.unknown()),
   state: v.optional(State),
@@ -29,7 +29,7 @@ const CreateIdentity = v.object({
   recovery_addresses: v.optional(v.array(v.unknown())),
   organization_id: v.optional(v.nullable(v.string())),
 })
-const UpdateIdentity = v.object({
+export const UpdateIdentity = v.object({
   schema_id: v.string(),
   traits: v.record(v.string(), v.unknown()),
   state: State,
@@ -38,12 +38,12 @@ const UpdateIdentity = v.object({
   external_id: v.optional(v.nullable(v.string())),
   credentials: CreateIdentity.entries.credentials,
 })
-const Patch = v.array(v.object({ op: v.picklist(['add', 'remove', 'replace', 'test']), path: v.string(), value: v.optional(v.unknown()) }))
+export const Patch = v.array(v.object({ op: v.picklist(['add', 'remove', 'replace', 'test']), path: v.string(), value: v.optional(v.unknown()) }))
 const PATCHABLE = /^\/(traits|metadata_public|metadata_admin|state|external_id|schema_id)(\/|$)/
 
 /** What the password plugin offers for imports (a service, structurally typed). */
 /** PATCH /admin/identities: up to 1000 creates, each validated as POST /admin/identities is. */
-const BatchCreate = v.object({ identities: v.pipe(v.array(v.object({ create: v.unknown() })), v.maxLength(1000)) })
+export const BatchCreate = v.object({ identities: v.pipe(v.array(v.object({ create: v.unknown() })), v.maxLength(1000)) })
 
 export function adminRoutes(app: RouteApp, core: IdentityCore) {
   const ctx = core.ctx
