@@ -25,6 +25,7 @@ import type { ResolvedConfig } from './config/schema.ts'
 import type { EventBus, EventMeta, EventName, TesseraEvents } from './events.ts'
 import type { CredentialMethod } from './flows/types.ts'
 import type { ContextResolver, RequestContext, RouteApp } from './http/context.ts'
+import type { Operations } from './http/openapi.ts'
 import type { Logger } from './logger.ts'
 import type { Authenticator, Authorizer, ErrorHandler, Mutator } from './pipeline/types.ts'
 import type { Registries, Services } from './registry.ts'
@@ -122,6 +123,12 @@ export interface PluginDefinition<S extends OptionsSchema | undefined = undefine
    * when which listener serves them is an option.
    */
   rawRoutes?: RawRoutes<OutputOf<S>> | ((ctx: PluginContext<OutputOf<S>>) => RawRoutes<OutputOf<S>>)
+  /**
+   * What the routes and raw routes do, per listener, for the listener's OpenAPI document (`GET /openapi.json`):
+   * method, path, operationId, summary, parameters, and the request body as the valibot schema the handler
+   * validates with. A function of the plugin's context when options decide which listener serves a route.
+   */
+  openapi?: Operations | ((ctx: PluginContext<OutputOf<S>>) => Operations)
   authenticators?: Contribution<Authenticator<any>, OutputOf<S>>
   authorizers?: Contribution<Authorizer<any>, OutputOf<S>>
   mutators?: Contribution<Mutator<any>, OutputOf<S>>

@@ -8,7 +8,7 @@
  */
 import type { Server } from 'bun'
 import { type Span, SpanKind, context, trace } from '@opentelemetry/api'
-import { renderError } from './errors.ts'
+import { TesseraError, renderError } from './errors.ts'
 import { type Listener, buildListenerApp, errorHandler, rawRoutesFor } from './http/app.ts'
 import type { RequestContext } from './http/context.ts'
 import type { Kernel } from './kernel/kernel.ts'
@@ -28,6 +28,59 @@ export interface RunningServer {
 export interface ServeOptions {
   /** Apply pending migrations before listening (`serve --migrate`). */
   migrate?: boolean
+}
+
+/** Where a listener binds. */
+export interface ListenAddress {
+  host: string
+  port: number
+  /**
+   * Share the port with other processes (SO_REUSEPORT), for several Tessera processes behind one port. Off by
+   * default: a port already in use fails the start.
+   */
+  reusePort?: boolean
+}
+
+type Handler = (request: Request, server: Server<undefined>) => Response | Promise<Response>
+
+/** What a listener serves: the fallback handler, routes for Bun's router, and the rest of Bun's serve options it uses. */
+export interface ListenHandlers {
+  fetch: Handler
+  routes?: Record<string, Handler>
+  maxRequestBodySize?: number
+  error?: (error: Error) => Response | Promise<Response>
+}
+
+/** A listener could not bind its port: another process (or listener) has it. */
+export class PortInUseError extends TesseraError {
+  override readonly name: string = 'PortInUseError'
+  constructor(
+    readonly port: number,
+    cause?: unknown,
+  ) {
+    super('ERR_PORT_IN_USE', 500, `port ${port} is already in use`, { cause })
+  }
+}
+
+/**
+ * Start a listener: the core's public and admin listeners and plugins' own listeners all bind here. Bun sets
+ * SO_REUSEPORT unless told otherwise (a second process on the same port would start and quietly share it), so
+ * `reusePort` is always passed: false unless the operator asked for sharing. A port in use throws PortInUseError
+ * (the CLI prints `tessera: port 4433 is already in use` and exits 1).
+ */
+export function listen(at: ListenAddress, handlers: ListenHandlers): Server<undefined> {
+  try {
+    return Bun.serve({
+      hostname: at.host,
+      port: at.port,
+      reusePort: at.reusePort === true,
+      development: false,
+      ...handlers,
+    } as Parameters<typeof Bun.serve>[0]) as Server<undefined>
+  } catch (e) {
+    if ((e as { code?: unknown })?.code === 'EADDRINUSE') throw new PortInUseError(at.port, e)
+    throw e
+  }
 }
 
 function displayHost(host: string): string {
@@ -53,7 +106,7 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
   let inFlight = 0
   let draining = false
 
-  const listen = (listener: Listener, host: string, port: number): Server<undefined> => {
+  const start = (listener: Listener, at: ListenAddress): Server<undefined> => {
     // Raw routes go to Bun's router; everything else to the listener's Elysia app.
     const app = buildListenerApp(kernel, listener, { rawRoutes: false })
     const elysia = app.fetch
@@ -179,11 +232,8 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
       })
     }
 
-    return Bun.serve({
-      hostname: host,
-      port,
+    return listen(at, {
       maxRequestBodySize: cfg.maxRequestBodySize,
-      development: false,
       routes,
       fetch: serveWith({ handle: (request) => elysia(request), fail: (e, _request, rc) => lastResort(e, rc), stamped: false }),
       error(e) {
@@ -193,8 +243,14 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
     })
   }
 
-  const pub = listen('public', cfg.public.host, cfg.public.port)
-  const adm = cfg.admin.enabled ? listen('admin', cfg.admin.host, cfg.admin.port) : null
+  const pub = start('public', cfg.public)
+  let adm: Server<undefined> | null = null
+  try {
+    adm = cfg.admin.enabled ? start('admin', cfg.admin) : null
+  } catch (e) {
+    pub.stop(true)
+    throw e
+  }
   const publicUrl = `http://${displayHost(cfg.public.host)}:${pub.port}`
   const adminUrl = adm ? `http://${displayHost(cfg.admin.host)}:${adm.port}` : null
   kernel.log.info('tessera is listening', { public: publicUrl, admin: adminUrl ?? 'disabled', dsn_driver: kernel.db.driver })

@@ -32,8 +32,8 @@ describe('config: defaults and validation', () => {
   it('fills in the documented defaults', () => {
     const c = resolveConfig({ secrets: { system: [SECRET] } }, { env: {} })
     expect(c.dsn).toBe('sqlite://tessera.sqlite')
-    expect(c.serve.public).toEqual({ host: '0.0.0.0', port: 4433 })
-    expect(c.serve.admin).toEqual({ host: '127.0.0.1', port: 4434, enabled: true })
+    expect(c.serve.public).toEqual({ host: '0.0.0.0', port: 4433, reusePort: false })
+    expect(c.serve.admin).toEqual({ host: '127.0.0.1', port: 4434, enabled: true, reusePort: false })
     expect(c.serve.shutdownTimeout).toBe(10_000)
     expect(c.log).toEqual({ level: 'info', format: 'json' })
     expect(c.tenancy.default).toBe('default')

@@ -35,12 +35,24 @@ const TenantId = v.pipe(
 
 const d = v.description
 
+const ReusePort = (listener: string) =>
+  v.optional(
+    v.pipe(
+      v.boolean('expected true or false'),
+      d(
+        `Share the ${listener} listener's port with other processes (SO_REUSEPORT), e.g. several Tessera processes behind one port. Off by default: a port already in use stops the start with "port N is already in use".`,
+      ),
+    ),
+    false,
+  )
+
 export const PublicListenerSchema = v.strictObject({
   host: v.optional(v.pipe(Host, d('Interface the public listener binds. Env: SERVE_PUBLIC_HOST.')), '0.0.0.0'),
   port: v.optional(v.pipe(Port, d('Port of the public listener (browser- and app-facing APIs). Env: SERVE_PUBLIC_PORT.')), 4433),
   baseUrl: v.optional(
     v.pipe(BaseUrl, d("The URL browsers and apps reach the public API at (behind a proxy, the proxy's URL). Env: SERVE_PUBLIC_BASE_URL.")),
   ),
+  reusePort: ReusePort('public'),
 })
 
 export const AdminListenerSchema = v.strictObject({
@@ -51,6 +63,7 @@ export const AdminListenerSchema = v.strictObject({
   port: v.optional(v.pipe(Port, d('Port of the admin listener (admin APIs, internal checks, metrics). Env: SERVE_ADMIN_PORT.')), 4434),
   baseUrl: v.optional(v.pipe(BaseUrl, d('The URL the admin API is reached at. Env: SERVE_ADMIN_BASE_URL.'))),
   enabled: v.optional(v.pipe(v.boolean('expected true or false'), d('Set false to run no admin listener.')), true),
+  reusePort: ReusePort('admin'),
 })
 
 export const ServeSchema = v.strictObject({

@@ -8,6 +8,7 @@ import type { Kernel } from '../kernel/kernel.ts'
 import { VERSION } from '../version.ts'
 import type { Awaitable } from '../plugin.ts'
 import { type RequestContext, createRouteApp } from './context.ts'
+import { listenerDocument } from './openapi.ts'
 
 export type Listener = 'public' | 'admin'
 
@@ -108,6 +109,12 @@ export function rawRoutesFor(kernel: Kernel, listener: Listener): MountedRawRout
 export function buildListenerApp(kernel: Kernel, listener: Listener, opts: BuildOptions = {}) {
   const app = new Elysia({ name: `tessera-${listener}`, prefix: opts.prefix ?? '' }).onError(errorHandler(kernel))
   if (opts.metadata !== false) app.use(metadataRoutes(kernel))
+  // the listener's OpenAPI document, built on first request (every plugin's routes are known by then)
+  let document: string | undefined
+  app.get('/openapi.json', () => {
+    document ??= JSON.stringify(listenerDocument(kernel, listener, { prefix: opts.prefix, metadata: opts.metadata }))
+    return new Response(document, { headers: { 'content-type': 'application/json; charset=utf-8' } })
+  })
   const immediate = kernel.contextIsImmediate ? (request: Request) => kernel.contextOf(request) as RequestContext : undefined
   const routeApp = () => createRouteApp(kernel.requestContext, immediate)
   if (opts.rawRoutes !== false) {

@@ -13,6 +13,7 @@ import { FlowEngine } from './engine.ts'
 import { identitiesCommand, sessionsCommand } from './cli.ts'
 import { migrations } from './migrations.ts'
 import { IdentityOptions } from './options.ts'
+import { identityOperations } from './openapi.ts'
 import { adminRoutes } from './routes-admin.ts'
 import { publicRoutes } from './routes-public.ts'
 import { sweepExpiredFlows } from './sweep.ts'
@@ -82,6 +83,7 @@ export const identity = definePlugin({
     },
     admin: (app, ctx) => adminRoutes(app, coreOf(ctx).core),
   },
+  openapi: identityOperations,
 })
 
 export default identity

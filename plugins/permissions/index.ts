@@ -11,6 +11,7 @@ import * as v from 'valibot'
 import { definePlugin, forbidden, type Authorizer, type AuthenticationSession, type PipelineRequest, type PluginContext, TemplateString } from 'tessera'
 import { permissionsCommand } from './cli.ts'
 import { PermissionsOptions, type ResolvedPermissionsOptions } from './options.ts'
+import { permissionsOperations } from './openapi.ts'
 import { Permissions, checkRoutes, readRoutes, writeRoutes } from './routes.ts'
 import type { WireTuple } from './engine.ts'
 import { migrations, type Subject } from './store.ts'
@@ -96,6 +97,7 @@ export const permissions = definePlugin({
 
   // check is the hot path: raw routes on whichever listener serves reads
   rawRoutes: (ctx) => ({ [ctx.options.read]: checkRoutes(runtime(ctx)) }),
+  openapi: permissionsOperations,
 
   routes: {
     public: (app, ctx) => {

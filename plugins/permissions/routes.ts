@@ -21,7 +21,7 @@ const str = v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(
 const SubjectSetSchema = v.object({ namespace: str, object: part, relation: v.optional(part, '') })
 
 /** A relationship in Keto's JSON shape: exactly one of `subject_id` and `subject_set`. */
-const RelationshipSchema = v.pipe(
+export const RelationshipSchema = v.pipe(
   v.object({
     namespace: str,
     object: part,
@@ -37,12 +37,12 @@ const RelationshipSchema = v.pipe(
 )
 type RelationshipBody = v.InferOutput<typeof RelationshipSchema>
 
-const PatchSchema = v.array(v.object({ action: v.picklist(['insert', 'delete']), relation_tuple: RelationshipSchema }))
-const BatchSchema = v.object({ tuples: v.array(v.unknown()) })
+export const PatchSchema = v.array(v.object({ action: v.picklist(['insert', 'delete']), relation_tuple: RelationshipSchema }))
+export const BatchSchema = v.object({ tuples: v.array(v.unknown()) })
 
 const Depth = v.optional(v.pipe(v.string(), v.regex(/^-?\d{1,9}$/, 'expected an integer'), v.transform(Number)))
 
-const QuerySchema = v.object({
+export const QuerySchema = v.object({
   namespace: v.optional(part),
   object: v.optional(part),
   relation: v.optional(part),

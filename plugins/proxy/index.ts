@@ -24,13 +24,14 @@ import { authenticators } from './handlers/authenticators.ts'
 import { authorizers } from './handlers/authorizers.ts'
 import { errorHandlers } from './handlers/errors.ts'
 import { type IdTokenKeys, mutators } from './handlers/mutators.ts'
+import { proxyOperations } from './openapi.ts'
 import { ProxyOptions, type ResolvedProxyOptions } from './options.ts'
 import { trustedProxies } from './engine.ts'
 import { type CompiledRule, type Rule, compileRules, parseRuleDocument, parseRules, readRuleFile } from './rules.ts'
 import { type DecisionContext, decisionResponse, startDecisionsListener, startReverseProxy } from './server.ts'
 
 const Count = (max: number) => v.pipe(v.string(), v.regex(/^\d{1,6}$/, 'expected a non-negative integer'), v.transform(Number), v.maxValue(max))
-const RulesQuery = v.object({ limit: v.optional(Count(500)), offset: v.optional(Count(1_000_000), '0') })
+export const RulesQuery = v.object({ limit: v.optional(Count(500)), offset: v.optional(Count(1_000_000), '0') })
 
 declare module 'tessera/events' {
   interface TesseraEvents {
@@ -259,6 +260,8 @@ export const proxy = definePlugin({
       stampsRequestId: true,
     })),
   },
+
+  openapi: proxyOperations,
 
   routes: {
     admin: (app, ctx) => {

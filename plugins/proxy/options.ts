@@ -35,6 +35,8 @@ export const ProxyOptions = v.object({
       port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)), 4455),
       /** Upstream timeout. */
       timeout_ms: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 30_000),
+      /** Share the port with other processes (SO_REUSEPORT); off: a port in use stops the start. */
+      reuse_port: v.optional(v.boolean(), false),
     }),
     {},
   ),
@@ -48,6 +50,8 @@ export const ProxyOptions = v.object({
       enabled: v.optional(v.boolean(), false),
       host: v.optional(v.string(), '127.0.0.1'),
       port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)), 4456),
+      /** Share the port with other processes (SO_REUSEPORT); off: a port in use stops the start. */
+      reuse_port: v.optional(v.boolean(), false),
     }),
     {},
   ),

@@ -2,7 +2,7 @@
  * The reverse-proxy listener: decide, then forward to the rule's upstream with the
  * mutated headers, streaming bodies both ways and stripping hop-by-hop headers.
  */
-import { type Awaitable, type Logger, type PluginContext, type RequestContext, TesseraError, renderError } from 'tessera'
+import { type Awaitable, type Logger, type PluginContext, type RequestContext, TesseraError, listen as bind, renderError } from 'tessera'
 import { type DecisionInput, FORWARDED_HEADERS, type Outcome, decide, isTrusted, mergedCookieHeader, stripHopByHop, trustedProxies } from './engine.ts'
 import { rawPathOf } from './match.ts'
 import type { ResolvedProxyOptions } from './options.ts'
@@ -14,13 +14,10 @@ import type { CompiledRule } from './rules.ts'
  */
 function listen(
   ctx: PluginContext<ResolvedProxyOptions>,
-  at: { host: string; port: number },
+  at: { host: string; port: number; reuse_port: boolean },
   handle: (request: Request, rc: RequestContext) => Promise<Response>,
 ): { port: number; stop(): Promise<void> } {
-  const server = Bun.serve({
-    hostname: at.host,
-    port: at.port,
-    development: false,
+  const server = bind({ host: at.host, port: at.port, reusePort: at.reuse_port }, {
     async fetch(request, srv) {
       let rc: RequestContext
       try {
