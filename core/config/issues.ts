@@ -219,8 +219,8 @@ const DEFAULT_MESSAGE = /^Invalid ([A-Za-z0-9 ]+): (.*)$/s
 export function rewriteDefaultMessage(msg: string, sensitive = false): string | undefined {
   const m = DEFAULT_MESSAGE.exec(msg)
   if (!m) return undefined
-  const what = m[1]!.toLowerCase()
-  const noun = what === 'type' || what === 'key' ? '' : `${what} `
+  const what = /^[A-Z]{2,}/.test(m[1]!) ? m[1]! : m[1]!.toLowerCase()
+  const noun = what === 'type' || what === 'key' ? '' : `${what.toLowerCase()} `
   const e = /^Expected (.+) but received (.+)$/s.exec(m[2]!)
   if (e) return sensitive ? `expected ${noun}${e[1]}` : `expected ${noun}${e[1]}, received ${e[2]}`
   const r = /^Received (.+)$/s.exec(m[2]!)

@@ -141,7 +141,7 @@ function yamlProblem(source: string, text: string, e: YAML.YAMLError): string {
  * Parse a JSON or YAML document (by the source's extension; YAML unless it ends in .json); a ConfigError
  * names the file, the line and the fix. Config files and the proxy's rule files are read with it.
  */
-export function parseDocument(text: string, source: string, format: 'json' | 'yaml' = /\.json$/i.test(source) ? 'json' : 'yaml'): unknown {
+export function parseConfigDocument(text: string, source: string, format: 'json' | 'yaml' = /\.json$/i.test(source) ? 'json' : 'yaml'): unknown {
   const where = isAbsolute(source) ? displayPath(source) : source
   if (format === 'json') {
     try {
@@ -163,7 +163,7 @@ export function parseDocument(text: string, source: string, format: 'json' | 'ya
 export async function readConfigFile(path: string): Promise<Record<string, unknown>> {
   const ext = extname(path).toLowerCase()
   if (ext === '.json' || ext === '.yaml' || ext === '.yml') {
-    const data = parseDocument(readFileSync(path, 'utf8'), path)
+    const data = parseConfigDocument(readFileSync(path, 'utf8'), path)
     if (data === null || data === undefined) return {}
     if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError([`${displayPath(path)}: expected an object at the top level`])
     return data as Record<string, unknown>
