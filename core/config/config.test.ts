@@ -167,6 +167,18 @@ describe('config: plugin options are strict', () => {
     ])
   })
 
+  it('words a union of objects by its closest option', () => {
+    const when = definePlugin({
+      id: 'when',
+      options: v.object({ when: v.union([v.strictObject({ eq: v.string() }), v.strictObject({ window: v.strictObject({ from: v.string(), to: v.string() }) })]) }),
+    })
+    const problems = (options: unknown) => problemsOf(() => resolveConfig({ secrets: { system: [SECRET] }, plugins: [when(options as never)] }, { env: {} }))
+    expect(problems({ when: { eqq: 'x' } })).toEqual(['plugins[0].options.when.eqq: unknown option; did you mean `eq`? expected one of: eq, window'])
+    expect(problems({ when: { window: { from: 'a', too: 'b' } } })).toEqual([
+      'plugins[0].options.when.window.to: is required but missing; plugins[0].options.when.window.too: unknown option; did you mean `to`? expected one of: from, to',
+    ])
+  })
+
   it('names a missing required key without valibot wording', () => {
     const problems = check({ schemas: [{ id: 'a' }] })
     expect(problems).toEqual(['plugins[0].options.schemas[0].schema: is required but missing'])

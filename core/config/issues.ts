@@ -42,25 +42,36 @@ export function issuePath(issue: AnyIssue): Key[] {
   })
 }
 
-/** Walk optional/nullable/pipe wrappers to the schema they wrap. */
-function unwrap(s: AnySchema | undefined): AnySchema | undefined {
+/** Walk optional/nullable wrappers (a pipe is its first schema already) and lazy schemas to the schema they stand for. */
+function unwrap(s: AnySchema | undefined, input?: unknown): AnySchema | undefined {
   let cur = s
   for (let i = 0; i < 20 && cur; i++) {
     if (cur.wrapped) cur = cur.wrapped
-    else if (cur.type === 'lazy') return cur
-    else break
+    else if (cur.type === 'lazy' && cur.getter) {
+      try {
+        cur = cur.getter(input)
+      } catch {
+        return undefined
+      }
+    } else break
+  }
+  return cur
+}
+
+/** The schema at `keys` inside `schema` (through objects, records, arrays and tuples), if it can be told. */
+function schemaAt(schema: unknown, keys: readonly Key[]): AnySchema | undefined {
+  let cur = unwrap(schema as AnySchema)
+  for (const k of keys) {
+    if (!cur) return undefined
+    if (typeof k === 'number') cur = unwrap(cur.item ?? cur.items?.[k] ?? cur.rest)
+    else cur = unwrap(cur.entries?.[k] ?? (cur.type === 'record' ? cur.value : cur.type === 'object_with_rest' ? cur.rest : undefined))
   }
   return cur
 }
 
 export function knownKeys(schema: unknown, keys: readonly Key[]): string[] | undefined {
-  let cur = unwrap(schema as AnySchema)
-  for (const k of keys) {
-    if (!cur) return undefined
-    if (typeof k === 'number') cur = unwrap(cur.item ?? cur.items?.[k] ?? cur.rest)
-    else cur = unwrap(cur.entries?.[k] ?? (cur.type === 'record' ? cur.value : undefined))
-  }
-  return cur?.entries ? Object.keys(cur.entries) : undefined
+  const at = schemaAt(schema, keys)
+  return at?.entries ? Object.keys(at.entries) : undefined
 }
 
 /** Edits (insert, delete, replace, swap two neighbours) that turn `a` into `b`. */
@@ -125,12 +136,10 @@ const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'obj
  * walked along the option the input matches.
  */
 export function findUnknownKeys(schema: unknown, input: unknown, path: Key[] = [], depth = 0): UnknownKey[] {
-  const s = unwrap(schema as AnySchema)
+  const s = unwrap(schema as AnySchema, input)
   if (!s || depth > 64 || input === null || typeof input !== 'object') return []
   const out: UnknownKey[] = []
   switch (s.type) {
-    case 'lazy':
-      return s.getter ? findUnknownKeys(s.getter(input), input, path, depth + 1) : []
     case 'object':
     case 'strict_object':
     case 'loose_object':
@@ -275,14 +284,46 @@ export function formatIssue(issue: AnyIssue, opts: FormatOptions = {}): string {
     const known = opts.schema ? knownKeys(opts.schema, keys.slice(0, -1)) : undefined
     return `${where(keys, opts)}: ${unknownKeyMessage(String(keys[keys.length - 1] ?? ''), known)}`
   }
-  // a union none of whose options fit: say what the options that got furthest wanted
-  if (issue.type === 'union' && issue.issues?.length) {
-    const deeper = issue.issues.filter((i) => (i.path?.length ?? 0) > 0)
-    if (deeper.length) {
-      return deeper.map((i) => formatIssue(i, { ...opts, prefix: [...(opts.prefix ?? []), ...keys] })).join('; or ')
-    }
+  // a union none of whose options fit: say what the option that got furthest wants
+  if (issue.type === 'union') {
+    const told = unionProblems(issue, keys, opts)
+    if (told) return told.join('; ')
   }
   return `${where(keys, opts)}: ${issueMessage(issue, { sensitive: isSensitivePath([...(opts.prefix ?? []), ...keys]) })}`
+}
+
+/**
+ * A union's problem in the words of its closest option: the one whose own keys the input has (fewest
+ * problems at the union's level), then the one with fewest problems; when options of objects tie, the
+ * input's unknown keys against all their keys.
+ */
+function unionProblems(issue: AnyIssue, keys: Key[], opts: FormatOptions): string[] | undefined {
+  const union = unwrap(schemaAt(opts.schema, keys), issue.input)
+  if (union?.type !== 'union' || !union.options?.length) return undefined
+  const prefix = [...(opts.prefix ?? []), ...keys]
+  const scored = union.options.map((o) => {
+    let issues: AnyIssue[] = []
+    try {
+      issues = v.safeParse(o as unknown as v.GenericSchema, issue.input).issues ?? []
+    } catch {
+      issues = [issue]
+    }
+    const shallow = issues.filter((i) => (i.path?.length ?? 0) === 0 || (i.path!.length === 1 && (i.received === 'undefined' || i.expected === 'never'))).length
+    return { o, issues, shallow }
+  })
+  const best = Math.min(...scored.map((x) => x.shallow * 1000 + x.issues.length))
+  const closest = scored.filter((x) => x.shallow * 1000 + x.issues.length === best)
+  const only = closest.length === 1 ? closest[0]! : undefined
+  if (only?.issues.length && only.shallow === 0) return formatIssues(only.issues, { ...opts, prefix, schema: only.o })
+  const input = issue.input
+  const objects = union.options.map(unwrap).filter((o): o is AnySchema => !!o?.entries)
+  if (isRecord(input) && objects.length === union.options.length) {
+    const known = [...new Set(objects.flatMap((o) => Object.keys(o.entries!)))]
+    const unknown = Object.keys(input).filter((k) => !known.includes(k))
+    if (unknown.length) return unknown.map((k) => `${where([...keys, k], opts)}: ${unknownKeyMessage(k, known)}`)
+    if (Object.keys(input).length === 0) return [`${where(keys, opts)}: expected one of the keys ${known.join(', ')}`]
+  }
+  return undefined
 }
 
 export function formatIssues(issues: readonly AnyIssue[], opts: FormatOptions = {}): string[] {
