@@ -3,7 +3,8 @@
  */
 export { defineConfig } from './config/schema.ts'
 export type { ResolvedConfig, TesseraConfig, ValidatedConfig, TenantResolver } from './config/schema.ts'
-export { loadConfig, resolveConfig, ENV_OVERRIDES, type PluginCatalog } from './config/load.ts'
+export { loadConfig, resolveConfig, ENV_OVERRIDES, parseConfigDocument, type PluginCatalog } from './config/load.ts'
+export { formatIssues, type FormatOptions } from './config/issues.ts'
 export { definePlugin, isPluginInstance } from './plugin.ts'
 export type {
   PluginContext,

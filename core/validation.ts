@@ -1,17 +1,14 @@
 /**
  * Request validation with valibot: `parse(schema, body)` returns the typed
  * value or throws a ValidationError that renders as a 400 in Ory's shape with
- * every offending field named.
+ * every offending field named (worded by core/config/issues.ts).
  */
 import * as v from 'valibot'
-import { formatPath, issuePath } from './config/issues.ts'
+import { toIssueList } from './config/issues.ts'
 import { ValidationError, type ValidationIssue } from './errors.ts'
 
 export function toValidationIssues(issues: readonly v.BaseIssue<unknown>[]): ValidationIssue[] {
-  return issues.map((i) => {
-    const m = /^Invalid [a-z ]+: Expected (.+) but received (.+)$/.exec(i.message)
-    return { path: formatPath(issuePath(i)), message: m ? `expected ${m[1]}, received ${m[2]}` : i.message }
-  })
+  return toIssueList(issues)
 }
 
 export function parse<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> {

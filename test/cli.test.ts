@@ -4,8 +4,10 @@
 import { afterAll, describe, expect, it } from 'bun:test'
 import postgres from 'postgres'
 import { Database } from 'bun:sqlite'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { postgresAvailable, scratchPostgres } from './helpers/databases.ts'
-import { FIXTURE_NOTES, SECRET, runCli, scratchDir } from './helpers/process.ts'
+import { FIXTURE_NOTES, REPO, SECRET, runCli, scratchDir } from './helpers/process.ts'
 
 const scratch = scratchDir('cli')
 afterAll(() => scratch.remove())
@@ -66,6 +68,93 @@ describe('tessera config check', () => {
     const r = await runCli(['config', 'check'], { env: { TESSERA_CONFIG: scratch.write('dsn.json', '{}'), SECRETS_SYSTEM: SECRET, DSN: 'oracle://x' } })
     expect(r.code).toBe(1)
     expect(r.stderr).toContain('dsn: no storage driver for scheme "oracle"')
+  })
+})
+
+describe('tessera config check: strict plugin options and clear errors', () => {
+  const person = JSON.parse(readFileSync(join(REPO, 'schemas/identity.default.json'), 'utf8'))
+  const identityWith = (options: Record<string, unknown>) => ({ use: 'identity', options: { schemas: [{ id: 'default', schema: person }], ...options } })
+  const check = (name: string, config: Record<string, unknown>) =>
+    runCli(['config', 'check', '--config', scratch.write(name, JSON.stringify({ dsn: 'sqlite::memory:', secrets: { system: [SECRET] }, ...config }))])
+
+  it('names an unknown plugin option and the nearest known one, and exits 1', async () => {
+    const r = await check('sesion.json', { plugins: [identityWith({ sesion: { lifespan: 60 } }), 'password'] })
+    expect(r.code).toBe(1)
+    expect(r.stderr).toStartWith('tessera: invalid configuration: plugins[0].options.sesion: unknown option; did you mean `session`? expected one of: schemas, ')
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+  })
+
+  it('names a nested unknown option', async () => {
+    const r = await check('nested.json', { plugins: [identityWith({ session: { lifespn: 60 } })] })
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('plugins[0].options.session.lifespn: unknown option; did you mean `lifespan`?')
+  })
+
+  it('reports core and plugin problems in the same run, for config check and serve', async () => {
+    const config = { serve: { public: { port: 'http' } }, plugins: [identityWith({ sesion: {} })] }
+    for (const args of [['config', 'check'], ['serve']]) {
+      const r = await runCli([...args, '--config', scratch.write('both.json', JSON.stringify({ dsn: 'sqlite::memory:', secrets: { system: [SECRET] }, ...config }))])
+      expect(r.code).toBe(1)
+      expect(r.stderr).toStartWith('tessera: invalid configuration (2 problems): ')
+      expect(r.stderr).toContain('serve.public.port: expected a port number, received "http"')
+      expect(r.stderr).toContain('plugins[0].options.sesion: unknown option; did you mean `session`?')
+    }
+  })
+
+  it('names the line and the fix of an unquoted colon in YAML', async () => {
+    const r = await runCli(['config', 'check', '--config', scratch.write('tessera.yaml', `dsn: sqlite::memory:\nsecrets: { system: ["${SECRET}"] }\n`)])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('tessera.yaml line 1: could not parse `dsn: sqlite::memory:`')
+    expect(r.stderr).toContain('must be quoted (e.g. dsn: "sqlite::memory:")')
+    expect(r.stderr).not.toMatch(/Nested mappings|Invalid (type|key)/)
+  })
+
+  it('names a proxy rule without match.methods by its path in the rule file', async () => {
+    scratch.write('rules.json', JSON.stringify([{ id: 'r', match: { url: 'http://api.example.com/<.*>' }, authenticators: [{ handler: 'anonymous' }], authorizer: { handler: 'allow' } }]))
+    const config = scratch.write('proxy.json', JSON.stringify({ dsn: 'sqlite::memory:', secrets: { system: [SECRET] }, plugins: [{ use: 'proxy', options: { rule_files: ['./rules.json'] } }] }))
+    const r = await runCli(['config', 'check', '--config', config], { cwd: scratch.dir })
+    expect(r.code).toBe(1)
+    expect(r.stderr.trim()).toBe('tessera: invalid configuration: ./rules.json[0].match.methods: is required but missing')
+  })
+
+  it('still accepts the documented configurations of every first-party plugin', async () => {
+    scratch.write('ok-rules.yaml', '- id: orders\n  match: { url: "https://api.example.com/orders/<[0-9]+>", methods: [GET, POST] }\n  authenticators: [{ handler: anonymous }]\n  authorizer: { handler: allow }\n')
+    const config = scratch.write(
+      'all.json',
+      JSON.stringify({
+        dsn: 'sqlite::memory:',
+        secrets: { system: [SECRET] },
+        plugins: [
+          identityWith({
+            selfservice: { uiUrl: 'https://auth.example.com', defaultReturnUrl: 'https://app.example.com/', allowedReturnUrls: ['https://*.example.com/'] },
+            session: { tokenizers: { api: { ttl: 60 } } },
+          }),
+          'password',
+          {
+            use: 'permissions',
+            options: {
+              namespaces: 'class User implements Namespace {}\nclass Report implements Namespace { related: { viewers: User[] } permits = { export: (ctx: Context): boolean => this.related.viewers.includes(ctx.subject) } }',
+              relationConditions: { 'Report#export': { in: [{ context: 'plan' }, ['pro', 'enterprise']] } },
+            },
+          },
+          {
+            use: 'proxy',
+            options: {
+              rule_files: ['./ok-rules.yaml'],
+              trusted_proxies: ['10.0.0.0/8'],
+              authenticators: { jwt: { config: { jwks_urls: ['https://issuer.example.com/.well-known/jwks.json'] } } },
+            },
+          },
+        ],
+      }),
+    )
+    const r = await runCli(['config', 'check', '--config', config], { cwd: scratch.dir })
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('[identity, password, permissions, proxy]')
+    const own = await runCli(['config', 'check', '--config', 'tessera.config.ts'])
+    expect(own.stderr).toBe('')
+    expect(own.code).toBe(0)
   })
 })
 

@@ -51,7 +51,7 @@ describe('config: defaults and validation', () => {
 
   it('names an unknown key and lists the known ones', () => {
     expect(problemsOf(() => resolveConfig({ secrets: { system: [SECRET] }, serve: { publc: {} } as never }, { env: {} }))).toEqual([
-      'serve.publc: unknown option; expected one of: public, admin, shutdownTimeout, maxRequestBodySize',
+      'serve.publc: unknown option; did you mean `public`? expected one of: public, admin, shutdownTimeout, maxRequestBodySize',
     ])
   })
 
@@ -125,6 +125,66 @@ describe('config: secrets', () => {
   })
 })
 
+describe('config: plugin options are strict', () => {
+  const identityLike = definePlugin({
+    id: 'identity-like',
+    options: v.object({
+      session: v.optional(v.object({ lifespan: v.optional(v.string()), cookie: v.optional(v.object({ name: v.optional(v.string()) })) })),
+      schemas: v.optional(v.array(v.object({ id: v.string(), schema: v.record(v.string(), v.unknown()) }))),
+      extra: v.optional(v.looseObject({ known: v.optional(v.string()) })),
+      metadata: v.optional(v.unknown()),
+      mode: v.optional(v.union([v.literal('off'), v.object({ ttl: v.number() })])),
+    }),
+  })
+  const check = (options: unknown) => problemsOf(() => resolveConfig({ secrets: { system: [SECRET] }, plugins: [identityLike(options as never)] }, { env: {} }))
+
+  it('names an unknown option and the nearest known one', () => {
+    expect(check({ sesion: {} })).toEqual([
+      'plugins[0].options.sesion: unknown option; did you mean `session`? expected one of: session, schemas, extra, metadata, mode',
+    ])
+  })
+
+  it('names a nested unknown option, in arrays and unions too', () => {
+    expect(check({ session: { cookie: { nmae: 'x' } }, schemas: [{ id: 'a', schema: {}, url: 'x' }], mode: { ttl: 1, tll: 2 } })).toEqual([
+      'plugins[0].options.session.cookie.nmae: unknown option; did you mean `name`? expected one of: name',
+      'plugins[0].options.schemas[0].url: unknown option; expected one of: id, schema',
+      'plugins[0].options.mode.tll: unknown option; did you mean `ttl`? expected one of: ttl',
+    ])
+  })
+
+  it('leaves records, loose objects and unknown values open', () => {
+    const c = resolveConfig(
+      { secrets: { system: [SECRET] }, plugins: [identityLike({ schemas: [{ id: 'a', schema: { anything: 1 } }], extra: { other: 1 }, metadata: { free: true }, mode: 'off' } as never)] },
+      { env: {} },
+    )
+    expect(c.plugins).toHaveLength(1)
+  })
+
+  it('reports a wrong value and an unknown option of the same plugin together', () => {
+    expect(check({ session: { lifespan: 5, lifespn: '1h' } })).toEqual([
+      'plugins[0].options.session.lifespan: expected string, received 5',
+      'plugins[0].options.session.lifespn: unknown option; did you mean `lifespan`? expected one of: lifespan, cookie',
+    ])
+  })
+
+  it('words a union of objects by its closest option', () => {
+    const when = definePlugin({
+      id: 'when',
+      options: v.object({ when: v.union([v.strictObject({ eq: v.string() }), v.strictObject({ window: v.strictObject({ from: v.string(), to: v.string() }) })]) }),
+    })
+    const problems = (options: unknown) => problemsOf(() => resolveConfig({ secrets: { system: [SECRET] }, plugins: [when(options as never)] }, { env: {} }))
+    expect(problems({ when: { eqq: 'x' } })).toEqual(['plugins[0].options.when.eqq: unknown option; did you mean `eq`? expected one of: eq, window'])
+    expect(problems({ when: { window: { from: 'a', too: 'b' } } })).toEqual([
+      'plugins[0].options.when.window.to: is required but missing; plugins[0].options.when.window.too: unknown option; did you mean `to`? expected one of: from, to',
+    ])
+  })
+
+  it('names a missing required key without valibot wording', () => {
+    const problems = check({ schemas: [{ id: 'a' }] })
+    expect(problems).toEqual(['plugins[0].options.schemas[0].schema: is required but missing'])
+  })
+})
+
 describe('config: files', () => {
   let dir: string
   const pluginWithOptions = definePlugin({ id: 'greeter', options: v.object({ greeting: v.string() }) })
@@ -182,13 +242,36 @@ describe('config: files', () => {
   it('points at the line of a JSON syntax error', async () => {
     const path = write('bad.json', '{\n  "dsn": "x",\n  "serve": {,\n}')
     const [problem] = await asyncProblemsOf(loadConfig({ path, env: {} }))
-    expect(problem).toMatch(/bad\.json: not valid JSON/)
+    expect(problem).toMatch(/bad\.json line 3: not valid JSON \(/)
   })
 
   it('reports YAML syntax errors', async () => {
     const path = write('bad.yaml', 'serve:\n  public: [\n')
     const [problem] = await asyncProblemsOf(loadConfig({ path, env: {} }))
-    expect(problem).toMatch(/bad\.yaml: not valid YAML/)
+    expect(problem).toMatch(/bad\.yaml line 3: could not parse \(flow sequence/)
+  })
+
+  it('names the line and the fix of an unquoted value with a colon in YAML', async () => {
+    const path = write('colon.yaml', `secrets: { system: ["${SECRET}"] }\ndsn: sqlite::memory:\n`)
+    expect(await asyncProblemsOf(loadConfig({ path, env: {} }))).toEqual([
+      expect.stringMatching(
+        /colon\.yaml line 2: could not parse `dsn: sqlite::memory:` \(.*\); values containing ': ' or starting with a special character .* must be quoted \(e\.g\. dsn: "sqlite::memory:"\)$/,
+      ),
+    ])
+  })
+
+  it('does not echo a secret from a YAML line it cannot parse', async () => {
+    const path = write('secret.yaml', 'secrets:\n  system: [a: b: c]\n')
+    const problems = await asyncProblemsOf(loadConfig({ path, env: {} }))
+    expect(problems.join('\n')).not.toContain('a: b: c')
+  })
+
+  it('reports core and plugin problems together', async () => {
+    const path = write('both.yaml', `secrets: { system: ["${SECRET}"] }\nserve: { public: { port: 99999 } }\nplugins:\n  - use: greeter\n    options: { greeting: hi, greting: hi }\n`)
+    expect(await asyncProblemsOf(loadConfig({ path, env: {}, catalog }))).toEqual([
+      'serve.public.port: expected a port number from 0 to 65535, received 99999',
+      'plugins[0].options.greting: unknown option; did you mean `greeting`? expected one of: greeting',
+    ])
   })
 
   it('names an unknown plugin and lists the first-party ones', async () => {

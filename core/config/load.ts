@@ -7,15 +7,16 @@
  * or the environment variable it came from) and all problems are reported at once.
  */
 import { existsSync, readFileSync } from 'node:fs'
-import { dirname, extname, isAbsolute, resolve } from 'node:path'
+import { dirname, extname, isAbsolute, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import * as v from 'valibot'
 import YAML from 'yaml'
 import { ConfigError } from '../errors.ts'
-import type { Logger } from '../logger.ts'
+import { type Logger, isSensitiveKey } from '../logger.ts'
 import { type AnyPluginFactory, isPluginFactory, isPluginInstance } from '../plugin.ts'
 import { randomToken } from '../secrets.ts'
 import { formatIssues, formatPath } from './issues.ts'
+import { validatePluginOptions } from './plugin-options.ts'
 import { ConfigSchema, type ResolvedConfig, type TesseraConfig, type ValidatedConfig } from './schema.ts'
 
 /** First-party plugins by name, for JSON/YAML configs (`{ "use": "identity" }`). */
@@ -98,37 +99,73 @@ export function resolveConfigPath(explicit: string | undefined, env: Record<stri
   return null
 }
 
-function lineCol(text: string, offset: number): string {
-  const before = text.slice(0, offset)
-  const line = before.split('\n').length
-  const col = offset - before.lastIndexOf('\n')
-  return `line ${line}, column ${col}`
+/** A path as the user knows it: relative to the working directory when inside it. */
+function displayPath(path: string): string {
+  const rel = relative(process.cwd(), path)
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path
+}
+
+/** Codes of YAML errors that an unquoted value causes (`dsn: sqlite::memory:`, `x: @y`, `a: b: c`). */
+const UNQUOTED = new Set(['BLOCK_AS_IMPLICIT_KEY', 'BAD_SCALAR_START', 'MULTILINE_IMPLICIT_KEY', 'TAB_AS_INDENT', 'UNEXPECTED_TOKEN'])
+
+/** Is line `line` (1-based) inside a mapping whose key is sensitive (`secrets:`, `password:` …)? */
+function underSensitiveKey(text: string, line: number): boolean {
+  const lines = text.split(/\r?\n/)
+  let indent = /^\s*/.exec(lines[line - 1] ?? '')![0].length
+  for (let i = line - 2; i >= 0 && indent > 0; i--) {
+    const m = /^(\s*)(?:-\s*)?([^:#\s][^:#]*?):/.exec(lines[i]!)
+    if (!m || m[1]!.length >= indent) continue
+    if (isSensitiveKey(m[2]!)) return true
+    indent = m[1]!.length
+  }
+  return false
+}
+
+/** One YAML error as `file line N: could not parse `…` (what); the fix`. */
+function yamlProblem(source: string, text: string, e: YAML.YAMLError): string {
+  const line = e.linePos?.[0]?.line
+  const src = line ? (text.split(/\r?\n/)[line - 1] ?? '').trim() : ''
+  const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+  const kv = /^(-\s*)?([^:#'"\s][^:#]*?):\s+(\S.*)$/.exec(src)
+  const secret = kv ? isSensitiveKey(kv[2]!) || underSensitiveKey(text, line!) : /secret|password|token|key/i.test(src)
+  const shown = src && !secret ? ` \`${src.length > 80 ? `${src.slice(0, 77)}...` : src}\`` : ''
+  let fix = ''
+  if (UNQUOTED.has(e.code)) {
+    const example = kv && !secret ? `${kv[2]}: ${JSON.stringify(kv[3])}` : 'dsn: "sqlite::memory:"'
+    fix = `; values containing ': ' or starting with a special character (@ \` ! & * % | > { [) must be quoted (e.g. ${example})`
+  }
+  return `${source}${line ? ` line ${line}` : ''}: could not parse${shown} (${what.charAt(0).toLowerCase()}${what.slice(1)})${fix}`
+}
+
+/**
+ * Parse a JSON or YAML document (by the source's extension; YAML unless it ends in .json); a ConfigError
+ * names the file, the line and the fix. Config files and the proxy's rule files are read with it.
+ */
+export function parseConfigDocument(text: string, source: string, format: 'json' | 'yaml' = /\.json$/i.test(source) ? 'json' : 'yaml'): unknown {
+  const where = isAbsolute(source) ? displayPath(source) : source
+  if (format === 'json') {
+    try {
+      return JSON.parse(text)
+    } catch (e) {
+      // JSON.parse names no position; YAML (a superset of JSON) does
+      const doc = YAML.parseDocument(text, { prettyErrors: true })
+      const line = doc.errors[0]?.linePos?.[0]?.line
+      const detail = (e as Error).message.replace(/^JSON Parse error: /, '')
+      throw new ConfigError([`${where}${line ? ` line ${line}` : ''}: not valid JSON (${detail.charAt(0).toLowerCase()}${detail.slice(1)})`])
+    }
+  }
+  const doc = YAML.parseDocument(text, { prettyErrors: true })
+  if (doc.errors.length > 0) throw new ConfigError(doc.errors.map((e) => yamlProblem(where, text, e)))
+  return doc.toJS()
 }
 
 /** Read a config file into a raw object (plugin references not yet resolved). */
 export async function readConfigFile(path: string): Promise<Record<string, unknown>> {
   const ext = extname(path).toLowerCase()
   if (ext === '.json' || ext === '.yaml' || ext === '.yml') {
-    const text = readFileSync(path, 'utf8')
-    let data: unknown
-    if (ext === '.json') {
-      try {
-        data = JSON.parse(text)
-      } catch (e) {
-        const m = /position (\d+)/.exec(String((e as Error).message))
-        throw new ConfigError([
-          `${path}: not valid JSON${m ? ` at ${lineCol(text, Number(m[1]))}` : ''}: ${(e as Error).message}`,
-        ])
-      }
-    } else {
-      const doc = YAML.parseDocument(text, { prettyErrors: true })
-      if (doc.errors.length > 0) {
-        throw new ConfigError(doc.errors.map((e) => `${path}: not valid YAML: ${e.message.split('\n')[0]}`))
-      }
-      data = doc.toJS()
-    }
+    const data = parseConfigDocument(readFileSync(path, 'utf8'), path)
     if (data === null || data === undefined) return {}
-    if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError([`${path}: expected an object at the top level`])
+    if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError([`${displayPath(path)}: expected an object at the top level`])
     return data as Record<string, unknown>
   }
   if (['.ts', '.mts', '.js', '.mjs', '.tsx'].includes(ext)) {
@@ -246,12 +283,14 @@ export async function resolvePluginRefs(
   return { config: { ...raw, plugins: out }, problems }
 }
 
-/** Validate a raw config (after env overrides); throws ConfigError naming every problem. */
+/** Validate a raw config (after env overrides) and its plugins' options; throws ConfigError naming every problem. */
 export function validateConfig(raw: unknown, envSources = new Map<string, string>()): ValidatedConfig {
   const r = v.safeParse(ConfigSchema, raw)
-  if (!r.success) {
-    throw new ConfigError(formatIssues(r.issues, { schema: ConfigSchema, envSources }))
-  }
+  const problems = r.success ? [] : formatIssues(r.issues, { schema: ConfigSchema, envSources })
+  // plugin options in the same pass, so that one run names every problem (the kernel validates them again at boot)
+  const plugins = (raw as { plugins?: unknown } | null)?.plugins
+  if (Array.isArray(plugins)) problems.push(...validatePluginOptions(plugins).problems)
+  if (!r.success || problems.length) throw new ConfigError(problems)
   return r.output
 }
 

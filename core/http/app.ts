@@ -3,6 +3,7 @@
  * health and version endpoints, and every plugin's routes for that listener.
  */
 import { Elysia } from 'elysia'
+import { rewriteDefaultMessage } from '../config/issues.ts'
 import { MalformedBodyError, NotFoundError, TesseraError, ValidationError, renderError } from '../errors.ts'
 import type { Kernel } from '../kernel/kernel.ts'
 import { VERSION } from '../version.ts'
@@ -22,10 +23,13 @@ export function toTesseraError(code: string | number, error: unknown): TesseraEr
       return new MalformedBodyError('The request body could not be parsed: check that it is well-formed and matches its Content-Type')
     case 'VALIDATION': {
       const all = (error as { all?: { path?: unknown; message?: string; summary?: string }[] }).all ?? []
-      const issues = all.map((i) => ({
-        path: typeof i.path === 'string' && i.path.startsWith('/') ? i.path.slice(1).replaceAll('/', '.') : '',
-        message: String(i.summary ?? i.message ?? 'invalid value').replace(/^Invalid [a-z ]+: Expected (.+) but received (.+)$/, 'expected $1, received $2'),
-      }))
+      const issues = all.map((i) => {
+        const message = String(i.summary ?? i.message ?? 'invalid value')
+        return {
+          path: typeof i.path === 'string' && i.path.startsWith('/') ? i.path.slice(1).replaceAll('/', '.') : '',
+          message: rewriteDefaultMessage(message) ?? message,
+        }
+      })
       return new ValidationError(issues.length ? issues : [{ path: '', message: 'invalid request' }])
     }
     case 'INVALID_COOKIE_SIGNATURE':

@@ -3,8 +3,7 @@
  * dependsOn, connects storage, registers contributions, runs setup, and owns
  * the lifecycle (migrations, onStart, onStop).
  */
-import * as v from 'valibot'
-import { formatIssues } from '../config/issues.ts'
+import { validatePluginOptions } from '../config/plugin-options.ts'
 import type { ResolvedConfig } from '../config/schema.ts'
 import { ConfigError, PluginError } from '../errors.ts'
 import { type EventMeta, EventBus, type EventName, type TesseraEvents } from '../events.ts'
@@ -156,23 +155,9 @@ export class Kernel {
   async #boot(opts: BootOptions): Promise<void> {
     const instances = this.config.plugins as PluginInstance[]
 
-    // 1. every plugin's options, validated once; all problems reported together
-    const problems: string[] = []
-    const validated = instances.map((inst, index) => {
-      const schema = inst.definition.options as v.GenericSchema | undefined
-      if (!schema) {
-        if (inst.input !== undefined && inst.input !== null && !(typeof inst.input === 'object' && Object.keys(inst.input).length === 0)) {
-          problems.push(`plugins[${index}].options: plugin \`${inst.id}\` takes no options`)
-        }
-        return { inst, index, options: undefined as unknown }
-      }
-      const r = v.safeParse(schema, inst.input ?? {})
-      if (!r.success) {
-        problems.push(...formatIssues(r.issues, { prefix: ['plugins', index, 'options'], schema }))
-        return { inst, index, options: undefined as unknown }
-      }
-      return { inst, index, options: r.output as unknown }
-    })
+    // 1. every plugin's options, validated once and strictly (unknown keys too); all problems reported together
+    const { options, problems } = validatePluginOptions(instances)
+    const validated = instances.map((inst, index) => ({ inst, index, options: options[index] }))
     if (problems.length) throw new ConfigError(problems)
 
     // 2. order by dependsOn (duplicates, missing and cyclic dependencies are named)

@@ -325,6 +325,9 @@ for (const driver of drivers('permissions')) {
       }
       const batch = await call(apps.admin, 'POST', '/relation-tuples/batch/check', { body: { tuples: [t('Folder', 'strict', 'owners', 'ann'), t('Folder', 'strict', 'view', 'ann')] } })
       expect(batch.json.results).toEqual([{ allowed: false, error: 'relation "owners" does not exist in namespace "Folder"' }, { allowed: false }])
+      // a malformed tuple in a batch is named in words, not in valibot's ("Invalid key: …")
+      const malformed = await call(apps.admin, 'POST', '/relation-tuples/batch/check', { body: { tuples: [{ namespace: 'Folder', object: 'strict', subject_id: 'ann' }] } })
+      expect(malformed.json.results).toEqual([{ allowed: false, error: 'relation: is required but missing' }])
       expect((await call(apps.admin, 'GET', '/relation-tuples/check/openapi?namespace=Folder&object=strict&relation=viewers&subject_id=ann')).status).toBe(200)
     })
 

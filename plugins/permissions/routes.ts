@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import * as v from 'valibot'
-import { type Awaitable, BadRequestError, MalformedBodyError, NotFoundError, type PluginContext, type RawRoute, type RequestContext, type RouteApp, type ScopedDb, parse } from 'tessera'
+import { type Awaitable, BadRequestError, MalformedBodyError, NotFoundError, type PluginContext, type RawRoute, type RequestContext, type RouteApp, type ScopedDb, formatIssues, parse } from 'tessera'
 import { BoundedConditionSchema, type Context } from './conditions.ts'
 import { Engine, wire } from './engine.ts'
 import { type Model, parseOpl } from './opl.ts'
@@ -382,7 +382,7 @@ export function readRoutes(app: RouteApp, p: Permissions) {
       const results = await Promise.all(
         tuples.map(async (raw) => {
           const r = v.safeParse(RelationshipSchema, raw)
-          if (!r.success) return { allowed: false, error: r.issues.map((i) => i.message).join('; ') }
+          if (!r.success) return { allowed: false, error: formatIssues(r.issues).join('; ') }
           const t = toTuple(r.output)
           // Keto's text for a 404 here (its e2e test pins it), then which namespace
           if (!p.knows(t.namespace)) return { allowed: false, error: `The requested resource could not be found: Unknown namespace with name "${t.namespace}".` }

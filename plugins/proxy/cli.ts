@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import * as v from 'valibot'
-import YAML from 'yaml'
+import { formatIssues, parseConfigDocument } from 'tessera'
 import type { CliCommand, CliContext } from '../../core/plugin.ts'
 import { decide } from './engine.ts'
 import { compileUrlMatcher, rawPathOf } from './match.ts'
@@ -49,7 +49,7 @@ const Fixture = v.object({
 
 async function readDoc(path: string): Promise<unknown> {
   const text = await readFile(path, 'utf8')
-  return /\.ya?ml$/i.test(path) ? YAML.parse(text) : JSON.parse(text)
+  return parseConfigDocument(text, path, /\.ya?ml$/i.test(path) ? 'yaml' : 'json')
 }
 
 async function validate(args: string[], io: CliContext): Promise<number> {
@@ -102,7 +102,7 @@ async function test(args: string[], io: CliContext): Promise<number> {
       const path = resolve(io.cwd, fx)
       const parsed = v.safeParse(Fixture, await readDoc(path))
       if (!parsed.success) {
-        for (const i of parsed.issues) io.err(`${fx}: ${(i.path ?? []).map((p) => p.key).join('.')}: ${i.message}`)
+        for (const line of formatIssues(parsed.issues, { label: fx, schema: Fixture })) io.err(line)
         failures++
         continue
       }

@@ -105,7 +105,7 @@ describe('proxy /decisions', () => {
 
   it('refuses to boot with an invalid rule, naming its path; handler config is validated when rules load', async () => {
     await expect(bootProxy({ rules: [{ id: 'x', match: { url: 'http://h/', methods: ['get'] }, authenticators: [], authorizer: { handler: 'allow' } }] })).rejects.toThrow(
-      'plugins.proxy.options.rules[0].match.methods.0: expected an HTTP method in capitals',
+      'plugins.proxy.options.rules[0].match.methods[0]: expected an HTTP method in capitals',
     )
     await expect(bootProxy({ rules: [{ id: 'x', match: { url: 'http://h/', methods: ['GET'] }, authenticators: [{ handler: 'jwt', config: {} }], authorizer: { handler: 'allow' } }] })).rejects.toThrow(
       'rules.x.authenticators[0].config.jwks_urls',

@@ -50,3 +50,25 @@ describe('access rules JSON Schema', () => {
     }
   })
 })
+
+describe('rule file errors', () => {
+  const problemsOf = (text: string, source: string): string[] => {
+    try {
+      parseRuleDocument(text, source)
+    } catch (e) {
+      return (e as { problems: string[] }).problems
+    }
+    throw new Error('expected the rule document to be refused')
+  }
+
+  it('names the path of a missing key in words, not in valibot wording', () => {
+    const rule = YAML.parse(SAMPLE)[1]
+    const { methods: _, ...match } = rule.match
+    expect(problemsOf(JSON.stringify([{ ...rule, match }]), 'rules.json')).toEqual(['rules.json[0].match.methods: is required but missing'])
+  })
+
+  it('names the line and the fix of an unquoted colon in a YAML rule file', () => {
+    const [problem] = problemsOf('- id: a\n  match: { url: http://x/<.*>, methods: [GET] }\n  description: see: below\n', 'rules.yaml')
+    expect(problem).toMatch(/^rules\.yaml line 3: could not parse `description: see: below` \(.*\); .* must be quoted \(e\.g\. description: "see: below"\)$/)
+  })
+})

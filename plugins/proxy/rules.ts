@@ -3,9 +3,16 @@
  * (matcher + pipeline) and swapped atomically on reload.
  */
 import { readFile } from 'node:fs/promises'
-import { type CompiledPipeline, ConfigError, type GlobalHandlerConfigs, type Registries, compilePipeline } from 'tessera'
+import {
+  type CompiledPipeline,
+  ConfigError,
+  type GlobalHandlerConfigs,
+  type Registries,
+  compilePipeline,
+  formatIssues,
+  parseConfigDocument,
+} from 'tessera'
 import * as v from 'valibot'
-import YAML from 'yaml'
 import { type MatchingStrategy, type UrlMatcher, compileUrlMatcher } from './match.ts'
 
 const HandlerRef = v.object({ handler: v.pipe(v.string(), v.minLength(1)), config: v.optional(v.unknown()) })
@@ -48,13 +55,6 @@ export interface CompiledRule {
   pipeline: CompiledPipeline
 }
 
-function issuesToLines(issues: readonly v.BaseIssue<unknown>[], prefix: string): string[] {
-  return issues.map((i) => {
-    const path = (i.path ?? []).map((p) => p.key).join('.')
-    return `${prefix}${path ? `.${path}` : ''}: ${i.message}`
-  })
-}
-
 /** Validate raw rule documents; a ConfigError lists every problem with its path. */
 export function parseRules(raw: unknown, source: string): Rule[] {
   if (!Array.isArray(raw)) throw new ConfigError([`${source}: expected an array of rules`])
@@ -63,7 +63,7 @@ export function parseRules(raw: unknown, source: string): Rule[] {
   raw.forEach((r, i) => {
     const res = v.safeParse(RuleSchema, r)
     if (res.success) out.push(res.output)
-    else problems.push(...issuesToLines(res.issues, `${source}[${i}]`))
+    else problems.push(...formatIssues(res.issues, { label: `${source}[${i}]`, schema: RuleSchema }))
   })
   if (problems.length) throw new ConfigError(problems)
   return out
@@ -71,13 +71,7 @@ export function parseRules(raw: unknown, source: string): Rule[] {
 
 /** Parse a rule document (JSON, or YAML for .yaml/.yml). */
 export function parseRuleDocument(text: string, source: string): Rule[] {
-  let doc: unknown
-  try {
-    doc = /\.ya?ml$/i.test(source) ? YAML.parse(text) : JSON.parse(text)
-  } catch (e) {
-    throw new ConfigError([`${source}: not valid ${/\.ya?ml$/i.test(source) ? 'YAML' : 'JSON'}: ${(e as Error).message}`])
-  }
-  return parseRules(doc, source)
+  return parseRules(parseConfigDocument(text, source, /\.ya?ml$/i.test(source) ? 'yaml' : 'json'), source)
 }
 
 export async function readRuleFile(path: string): Promise<Rule[]> {
