@@ -27,7 +27,7 @@ export interface LoadedPlugin {
   id: string
   /** The plugin's raw routes, resolved against its context at boot. */
   rawRoutes: RawRoutes<any>
-  definition: PluginDefinition<any>
+  definition: PluginDefinition<any, any>
   options: unknown
   ctx: PluginContext<any>
   /** Index in the user's plugins list. */
@@ -215,6 +215,14 @@ export class Kernel {
     // 4. contexts, contributions, event handlers, setup — in dependency order
     for (const { x } of ordered) {
       const ctx = this.#context(x.inst.id, x.options)
+      if (x.inst.definition.state) {
+        try {
+          ctx.state = x.inst.definition.state(ctx as PluginContext<unknown, undefined>)
+        } catch (e) {
+          if (e instanceof ConfigError || e instanceof PluginError) throw e
+          throw new PluginError('ERR_PLUGIN_SETUP', `plugin \`${x.inst.id}\` failed to set up: ${(e as Error).message}`, { cause: e })
+        }
+      }
       const raw = x.inst.definition.rawRoutes
       const rawRoutes = (typeof raw === 'function' ? raw(ctx) : raw) ?? {}
       this.plugins.push({ id: x.inst.id, definition: x.inst.definition, options: x.options, ctx, index: x.index, rawRoutes })
@@ -274,11 +282,12 @@ export class Kernel {
     }
   }
 
-  #context(id: string, options: unknown): PluginContext<any> {
+  #context(id: string, options: unknown): PluginContext<any> & { state: unknown } {
     const kernel = this
     return {
       id,
       options,
+      state: undefined,
       config: this.config,
       log: this.log.child({ plugin: id }),
       events: this.events,
