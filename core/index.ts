@@ -26,7 +26,7 @@ export { Keyring, constantTimeEqual, randomToken, sha256Hex, sha256HexSync, type
 export { Registry, Services, type Registries, type TesseraServices } from './registry.ts'
 export type { Subject, SubjectResolver } from './subject.ts'
 export type { ActiveSession, SessionService, PermissionCheckRequest, PermissionService, PasswordImporter } from './services.ts'
-export type { RequestContext, RouteApp } from './http/context.ts'
+export { configuredPublicBaseUrl, type RequestContext, type RouteApp, type ContextResolver, type PeerLookup } from './http/context.ts'
 export { parse, parseAsync } from './validation.ts'
 export { Kernel } from './kernel/kernel.ts'
 export { serve, type RunningServer } from './server.ts'

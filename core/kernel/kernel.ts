@@ -8,7 +8,7 @@ import { formatIssues } from '../config/issues.ts'
 import type { ResolvedConfig } from '../config/schema.ts'
 import { ConfigError, PluginError } from '../errors.ts'
 import { type EventMeta, EventBus, type EventName, type TesseraEvents } from '../events.ts'
-import { type ContextResolver, type PeerLookup, type RequestContext, requestIdFor } from '../http/context.ts'
+import { type ContextResolver, type PeerLookup, type PublicBaseUrlResolver, type RequestContext, configuredPublicBaseUrl, requestIdFor } from '../http/context.ts'
 import { type Logger, createLogger } from '../logger.ts'
 import type { PluginContext, PluginDefinition, PluginInstance, RawRoutes, Storage } from '../plugin.ts'
 import { type Registries, Services, createRegistries } from '../registry.ts'
@@ -38,6 +38,8 @@ export interface BootOptions {
   log?: Logger
   /** Use this database instead of connecting from the DSN (tests). */
   database?: Database
+  /** How a request's public base URL is worked out (embedding); default: from the config alone. */
+  publicBaseUrl?: PublicBaseUrlResolver
 }
 
 type ContributionKey = 'authenticators' | 'authorizers' | 'mutators' | 'errorHandlers' | 'credentialMethods' | 'subjectResolvers'
@@ -59,6 +61,9 @@ class LiveRequestContext implements RequestContext {
   #peer: string | undefined
   /** Where to look the peer address up on first use, when none was given. */
   #lookup: { server: PeerLookup; request: Request } | undefined
+  #request: Request
+  #baseUrl: PublicBaseUrlResolver
+  #publicBaseUrl: string | undefined
   constructor(
     readonly requestId: string,
     readonly tenant: string,
@@ -67,7 +72,10 @@ class LiveRequestContext implements RequestContext {
     peer: string | undefined,
     lookup: PeerLookup | undefined,
     request: Request,
+    baseUrl: PublicBaseUrlResolver,
   ) {
+    this.#request = request
+    this.#baseUrl = baseUrl
     this.#root = root
     this.#peer = peer
     if (lookup && peer === undefined) this.#lookup = { server: lookup, request }
@@ -82,6 +90,10 @@ class LiveRequestContext implements RequestContext {
       this.#lookup = undefined
     }
     return this.#peer
+  }
+  get publicBaseUrl(): string {
+    this.#publicBaseUrl ??= this.#baseUrl(this.#request)
+    return this.#publicBaseUrl
   }
 }
 
@@ -122,6 +134,7 @@ export class Kernel {
   #started = false
   #stopped = false
   #migrationsApplied = false
+  #publicBaseUrl: PublicBaseUrlResolver = () => ''
   readonly #contexts = new WeakMap<Request, RequestContext | Promise<RequestContext>>()
   readonly #peers = new WeakMap<Request, string>()
 
@@ -149,6 +162,8 @@ export class Kernel {
   static async boot(config: ResolvedConfig, opts: BootOptions = {}): Promise<Kernel> {
     const log = opts.log ?? createLogger({ level: config.log.level, format: config.log.format })
     const kernel = new Kernel(config, log)
+    const fixed = configuredPublicBaseUrl(config)
+    kernel.#publicBaseUrl = opts.publicBaseUrl ?? (() => fixed)
     await kernel.#boot(opts)
     return kernel
   }
@@ -341,7 +356,7 @@ export class Kernel {
   }
 
   #newContext(request: Request, requestId: string, tenant: string, peer: PeerLookup | undefined): RequestContext {
-    return new LiveRequestContext(requestId, tenant, this.#storage.scoped(tenant), this.log, this.#peers.get(request), peer, request)
+    return new LiveRequestContext(requestId, tenant, this.#storage.scoped(tenant), this.log, this.#peers.get(request), peer, request, this.#publicBaseUrl)
   }
 
   /** The subject of a request, from the first subject resolver that knows it; null without resolvers. */
