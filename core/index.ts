@@ -6,6 +6,12 @@ export type { ResolvedConfig, TesseraConfig, ValidatedConfig, TenantResolver } f
 export { loadConfig, resolveConfig, ENV_OVERRIDES, type PluginCatalog } from './config/load.ts'
 export { definePlugin, isPluginInstance } from './plugin.ts'
 export type {
+  AnyPluginFactory,
+  CliCommand,
+  CliContext,
+  InputOf,
+  OptionsSchema,
+  OutputOf,
   PluginContext,
   PluginDefinition,
   PluginFactory,
@@ -36,3 +42,9 @@ export { TemplateString, compileTemplate, templateData, type Template } from './
 export { cidrList, compilePipeline, inCidrList, mergeConfig, type CompiledPipeline, type GlobalHandlerConfigs } from './pipeline/run.ts'
 export type * from './flows/types.ts'
 export * from './storage/index.ts'
+
+/**
+ * The config type a pipeline handler's valibot `config` schema gives its methods:
+ * `const Config = v.object({ header: v.optional(v.string(), 'X-Key') })`, then `Authenticator<HandlerConfig<typeof Config>>`.
+ */
+export type HandlerConfig<S extends import('valibot').GenericSchema> = import('valibot').InferOutput<S>
