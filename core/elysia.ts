@@ -6,7 +6,7 @@
  * import { tessera } from 'tessera/elysia'
  * import config from './tessera.config'
  *
- * const auth = await tessera(config, { admin: { prefix: '/tessera-admin' } })
+ * const auth = await tessera(config, { admin: { prefix: '/tessera' } })   // /tessera/admin/identities
  * new Elysia()
  *   .use(auth)
  *   .get('/me', ({ subject }) => subject, { subject: true })     // null when anonymous
@@ -16,18 +16,34 @@
  *
  * The plugin is named and seeded, so `.use()` twice is a no-op; the same config
  * object always gives the same instance and kernel.
+ *
+ * Prefixes: a listener's prefix is where that listener's root goes, and Tessera's own paths follow unchanged
+ * (`/self-service/…`, `/admin/identities`), so a prefix is exactly the path of an Ory SDK's basePath. URLs
+ * Tessera builds (a flow's `ui.action`) follow the host: `serve.public.baseUrl` when set, else the request's
+ * origin plus the public prefix.
  */
 import { Elysia } from 'elysia'
+import * as v from 'valibot'
 import { loadConfig, resolveConfig } from './config/load.ts'
 import type { ResolvedConfig, TesseraConfig } from './config/schema.ts'
-import { UnauthorizedError, renderError } from './errors.ts'
+import { formatIssues } from './config/issues.ts'
+import { ConfigError, UnauthorizedError, renderError } from './errors.ts'
+import { embeddedPublicBaseUrl } from './http/context.ts'
 import { buildListenerApp, metadataRoutes } from './http/app.ts'
 import { Kernel } from './kernel/kernel.ts'
 import type { Logger } from './logger.ts'
 import type { Subject } from './subject.ts'
 
 export interface EmbedOptions {
-  /** Mount the admin API under this prefix, or not at all (the default). */
+  /**
+   * Mount the public API under this prefix (default: at the root of the host app). `/auth` serves
+   * `/auth/self-service/login/browser`; an Ory SDK's basePath is then `https://<host>/auth`.
+   */
+  public?: { prefix: string }
+  /**
+   * Mount the admin API under this prefix, or not at all (the default). `/tessera` serves
+   * `/tessera/admin/identities`; an Ory SDK's admin basePath is then `https://<host>/tessera`.
+   */
   admin?: { prefix: string } | false
   /** Serve /health/alive, /health/ready and /version under this prefix (default: not at all). */
   health?: { prefix: string } | false
@@ -37,6 +53,17 @@ export interface EmbedOptions {
   /** Environment for overrides (default: process.env). */
   env?: Record<string, string | undefined>
 }
+
+const Prefix = v.pipe(
+  v.string('expected a path prefix such as /tessera'),
+  v.regex(/^(\/[A-Za-z0-9._~-]+)+$/, 'expected a path prefix such as /tessera: segments of letters, digits, ".", "_", "~" or "-", no trailing slash'),
+)
+const EmbedOptionsSchema = v.object({
+  public: v.optional(v.object({ prefix: v.union([v.literal(''), Prefix], 'expected "" (the root) or a path prefix such as /auth') })),
+  admin: v.optional(v.union([v.literal(false), v.object({ prefix: Prefix })], 'expected false or { prefix: "/…" }')),
+  health: v.optional(v.union([v.literal(false), v.object({ prefix: Prefix })], 'expected false or { prefix: "/…" }')),
+  migrate: v.optional(v.boolean('expected true or false')),
+})
 
 const instances = new WeakMap<object, Promise<ReturnType<typeof build>>>()
 
@@ -48,6 +75,7 @@ function seedOf(config: ResolvedConfig, opts: EmbedOptions): string {
   return JSON.stringify({
     dsn: config.dsn.replace(/:[^:@/]*@/, ':@'),
     plugins: (config.plugins as { id: string }[]).map((p) => p.id),
+    public: opts.public?.prefix ?? '',
     admin: opts.admin ? opts.admin.prefix : false,
     health: opts.health ? opts.health.prefix : false,
   })
@@ -77,7 +105,7 @@ function build(kernel: Kernel, opts: EmbedOptions) {
       if (error instanceof UnauthorizedError) return renderError(error)
     })
     .onStop(() => kernel.stop())
-  app.use(buildListenerApp(kernel, 'public', { metadata: false }))
+  app.use(buildListenerApp(kernel, 'public', { metadata: false, prefix: opts.public?.prefix || undefined }))
   if (opts.admin) app.use(buildListenerApp(kernel, 'admin', { metadata: false, prefix: opts.admin.prefix }))
   if (opts.health) app.use(new Elysia({ prefix: opts.health.prefix }).use(metadataRoutes(kernel)))
   return app
@@ -88,6 +116,8 @@ function build(kernel: Kernel, opts: EmbedOptions) {
  * return an Elysia plugin that mounts its public routes.
  */
 export async function tessera(config: TesseraConfig | ResolvedConfig | string, opts: EmbedOptions = {}) {
+  const checked = v.safeParse(EmbedOptionsSchema, { public: opts.public, admin: opts.admin, health: opts.health, migrate: opts.migrate })
+  if (!checked.success) throw new ConfigError(formatIssues(checked.issues, { prefix: [], schema: EmbedOptionsSchema }).map((p) => `embed options: ${p}`))
   const key: object = typeof config === 'string' ? { path: config } : config
   let p = typeof config === 'string' ? undefined : instances.get(key)
   if (!p) {
@@ -98,7 +128,7 @@ export async function tessera(config: TesseraConfig | ResolvedConfig | string, o
           : isResolved(config)
             ? config
             : resolveConfig(config, { env: opts.env ?? process.env, log: opts.log })
-      const kernel = await Kernel.boot(resolved, { log: opts.log })
+      const kernel = await Kernel.boot(resolved, { log: opts.log, publicBaseUrl: embeddedPublicBaseUrl(resolved, opts.public?.prefix ?? '') })
       await kernel.start({ migrate: opts.migrate })
       return build(kernel, opts)
     })()

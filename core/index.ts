@@ -7,6 +7,12 @@ export { loadConfig, resolveConfig, ENV_OVERRIDES, parseConfigDocument, type Plu
 export { formatIssues, type FormatOptions } from './config/issues.ts'
 export { definePlugin, isPluginInstance } from './plugin.ts'
 export type {
+  AnyPluginFactory,
+  CliCommand,
+  CliContext,
+  InputOf,
+  OptionsSchema,
+  OutputOf,
   PluginContext,
   PluginDefinition,
   PluginFactory,
@@ -27,7 +33,7 @@ export { Keyring, constantTimeEqual, randomToken, sha256Hex, sha256HexSync, type
 export { Registry, Services, type Registries, type TesseraServices } from './registry.ts'
 export type { Subject, SubjectResolver } from './subject.ts'
 export type { ActiveSession, SessionService, PermissionCheckRequest, PermissionService } from './services.ts'
-export type { RequestContext, RouteApp } from './http/context.ts'
+export { configuredPublicBaseUrl, type RequestContext, type RouteApp, type ContextResolver, type PeerLookup } from './http/context.ts'
 export type { Operation, OperationBody, OperationResponse, Operations, HttpMethod } from './http/openapi.ts'
 export { parse, parseAsync } from './validation.ts'
 export { Kernel } from './kernel/kernel.ts'
@@ -38,3 +44,9 @@ export { TemplateString, compileTemplate, templateData, type Template } from './
 export { cidrList, compilePipeline, inCidrList, mergeConfig, type CompiledPipeline, type GlobalHandlerConfigs } from './pipeline/run.ts'
 export type * from './flows/types.ts'
 export * from './storage/index.ts'
+
+/**
+ * The config type a pipeline handler's valibot `config` schema gives its methods:
+ * `const Config = v.object({ header: v.optional(v.string(), 'X-Key') })`, then `Authenticator<HandlerConfig<typeof Config>>`.
+ */
+export type HandlerConfig<S extends import('valibot').GenericSchema> = import('valibot').InferOutput<S>

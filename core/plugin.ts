@@ -45,8 +45,8 @@ export interface Storage {
   scoped(tenant: string): ScopedDb
 }
 
-/** What every hook of a plugin receives. */
-export interface PluginContext<O = unknown> {
+/** What every hook of a plugin receives. `T` is the plugin's own state (see `PluginDefinition.state`). */
+export interface PluginContext<O = unknown, T = unknown> {
   /** The plugin's id. */
   readonly id: string
   /** The plugin's options, validated against its schema (defaults applied). */
@@ -62,18 +62,23 @@ export interface PluginContext<O = unknown> {
   readonly secrets: Secrets
   /** The request context of a request (request id, tenant, scoped db). */
   readonly requestContext: ContextResolver
+  /**
+   * This plugin instance's own state: what `state(ctx)` returned at boot (undefined without `state`). One per
+   * plugin instance, so two kernels in one process never share it.
+   */
+  readonly state: T
   /** Emit an event; `meta.tenant` should say which tenant it happened in. */
   emit<E extends EventName>(event: E, payload: TesseraEvents[E], meta?: Partial<EventMeta>): Promise<void>
 }
 
-type Contribution<T, O> = readonly T[] | ((ctx: PluginContext<O>) => readonly T[])
+type Contribution<T, O, St = unknown> = readonly T[] | ((ctx: PluginContext<O, St>) => readonly T[])
 
 export type OptionsSchema = v.GenericSchema<any, any>
 
 export type InputOf<S> = S extends v.GenericSchema<infer I, any> ? I : undefined
 export type OutputOf<S> = S extends v.GenericSchema<any, infer O> ? O : undefined
 
-export type RouteFn<O> = (app: RouteApp, ctx: PluginContext<O>) => AnyElysia
+export type RouteFn<O, T = unknown> = (app: RouteApp, ctx: PluginContext<O, T>) => AnyElysia
 
 /**
  * A route for a hot path, served by Bun's own router ahead of Elysia when Tessera runs standalone
@@ -81,14 +86,14 @@ export type RouteFn<O> = (app: RouteApp, ctx: PluginContext<O>) => AnyElysia
  * request id, span and access log; the handler answers with a Response, and what it throws is rendered
  * as an Ory error. `path` is static (`/decisions`) or ends in `/*` (`/decisions/*`).
  */
-export interface RawRoutes<O = unknown> {
-  public?: readonly RawRoute<O>[]
-  admin?: readonly RawRoute<O>[]
+export interface RawRoutes<O = unknown, T = unknown> {
+  public?: readonly RawRoute<O, T>[]
+  admin?: readonly RawRoute<O, T>[]
 }
 
-export interface RawRoute<O = unknown> {
+export interface RawRoute<O = unknown, T = unknown> {
   path: string
-  handle(request: Request, rc: RequestContext, ctx: PluginContext<O>): Awaitable<Response>
+  handle(request: Request, rc: RequestContext, ctx: PluginContext<O, T>): Awaitable<Response>
   /**
    * The handler puts `X-Request-Id: rc.requestId` on every response it returns, so the core need not add it
    * afterwards (a copy of the response's headers saved per request).
@@ -96,11 +101,11 @@ export interface RawRoute<O = unknown> {
   stampsRequestId?: boolean
 }
 
-export type EventHandlers<O> = {
-  [E in EventName]?: (payload: TesseraEvents[E], meta: EventMeta, ctx: PluginContext<O>) => Awaitable<void>
+export type EventHandlers<O, T = unknown> = {
+  [E in EventName]?: (payload: TesseraEvents[E], meta: EventMeta, ctx: PluginContext<O, T>) => Awaitable<void>
 }
 
-export interface PluginDefinition<S extends OptionsSchema | undefined = undefined> {
+export interface PluginDefinition<S extends OptionsSchema | undefined = undefined, T = undefined> {
   /** Unique, kebab-case (`identity`, `api-keys`). */
   id: string
   /** One line shown by `tessera config check`. */
@@ -111,47 +116,54 @@ export interface PluginDefinition<S extends OptionsSchema | undefined = undefine
   dependsOn?: readonly string[]
   /** Plugins to come after when present, without requiring them. */
   after?: readonly string[]
+  /**
+   * The plugin instance's own state, made once at boot (in dependency order, before contributions are
+   * registered and before any `setup`) and handed to every hook, contribution, route function and `onStop`
+   * as `ctx.state`, typed from what this returns. Construct here; do I/O in `setup` or `onStart`.
+   * A throw stops boot naming the plugin.
+   */
+  state?: (ctx: PluginContext<OutputOf<S>, undefined>) => T
   /** Runs once at boot, in dependency order, after contributions are registered. */
-  setup?: (ctx: PluginContext<OutputOf<S>>) => Awaitable<void>
+  setup?: (ctx: PluginContext<OutputOf<S>, T>) => Awaitable<void>
   /** Routes for the public listener (browser- and app-facing) and the admin listener. */
   routes?: {
-    public?: RouteFn<OutputOf<S>>
-    admin?: RouteFn<OutputOf<S>>
+    public?: RouteFn<OutputOf<S>, T>
+    admin?: RouteFn<OutputOf<S>, T>
   }
   /**
    * Hot-path routes served by Bun's router ahead of Elysia (see RawRoute); a function of the plugin's context
    * when which listener serves them is an option.
    */
-  rawRoutes?: RawRoutes<OutputOf<S>> | ((ctx: PluginContext<OutputOf<S>>) => RawRoutes<OutputOf<S>>)
+  rawRoutes?: RawRoutes<OutputOf<S>, T> | ((ctx: PluginContext<OutputOf<S>, T>) => RawRoutes<OutputOf<S>, T>)
   /**
    * What the routes and raw routes do, per listener, for the listener's OpenAPI document (`GET /openapi.json`):
    * method, path, operationId, summary, parameters, and the request body as the valibot schema the handler
    * validates with. A function of the plugin's context when options decide which listener serves a route.
    */
-  openapi?: Operations | ((ctx: PluginContext<OutputOf<S>>) => Operations)
-  authenticators?: Contribution<Authenticator<any>, OutputOf<S>>
-  authorizers?: Contribution<Authorizer<any>, OutputOf<S>>
-  mutators?: Contribution<Mutator<any>, OutputOf<S>>
-  errorHandlers?: Contribution<ErrorHandler<any>, OutputOf<S>>
-  credentialMethods?: Contribution<CredentialMethod<any>, OutputOf<S>>
-  subjectResolvers?: Contribution<SubjectResolver, OutputOf<S>>
+  openapi?: Operations | ((ctx: PluginContext<OutputOf<S>, T>) => Operations)
+  authenticators?: Contribution<Authenticator<any>, OutputOf<S>, T>
+  authorizers?: Contribution<Authorizer<any>, OutputOf<S>, T>
+  mutators?: Contribution<Mutator<any>, OutputOf<S>, T>
+  errorHandlers?: Contribution<ErrorHandler<any>, OutputOf<S>, T>
+  credentialMethods?: Contribution<CredentialMethod<any>, OutputOf<S>, T>
+  subjectResolvers?: Contribution<SubjectResolver, OutputOf<S>, T>
   /** Storage drivers, chosen by DSN scheme. Registered before storage connects. */
   storageDrivers?: readonly StorageDriver[]
   /** Ordered migrations; ids ascending (`0001_init`). */
   migrations?: readonly Migration[]
   /** Typed event handlers. */
-  on?: EventHandlers<OutputOf<S>>
+  on?: EventHandlers<OutputOf<S>, T>
   /** A readiness check: a reason string when not ready, null when ready. */
-  ready?: (ctx: PluginContext<OutputOf<S>>) => Awaitable<string | null>
+  ready?: (ctx: PluginContext<OutputOf<S>, T>) => Awaitable<string | null>
   /**
    * Commands this plugin adds to the CLI: `tessera <name> …` (e.g. `permissions`, `rules`).
    * Available for first-party plugins listed in the catalog, without loading a config.
    */
   commands?: Record<string, CliCommand>
   /** After storage and migrations, before the listeners accept requests. */
-  onStart?: (ctx: PluginContext<OutputOf<S>>) => Awaitable<void>
+  onStart?: (ctx: PluginContext<OutputOf<S>, T>) => Awaitable<void>
   /** At shutdown, in reverse order, after the listeners drained. */
-  onStop?: (ctx: PluginContext<OutputOf<S>>) => Awaitable<void>
+  onStop?: (ctx: PluginContext<OutputOf<S>, T>) => Awaitable<void>
 }
 
 /** What a plugin's CLI command gets. */
@@ -182,11 +194,11 @@ const PLUGIN = Symbol.for('tessera.plugin')
 export interface PluginInstance {
   readonly [PLUGIN]: true
   readonly id: string
-  readonly definition: PluginDefinition<any>
+  readonly definition: PluginDefinition<any, any>
   readonly input: unknown
 }
 
-export type PluginFactory<S extends OptionsSchema | undefined> = ((
+export type PluginFactory<S extends OptionsSchema | undefined, T = any> = ((
   ...args: S extends OptionsSchema
     ? undefined extends InputOf<S>
       ? [options?: InputOf<S>]
@@ -196,18 +208,18 @@ export type PluginFactory<S extends OptionsSchema | undefined> = ((
     : []
 ) => PluginInstance) & {
   readonly id: string
-  readonly definition: PluginDefinition<S>
+  readonly definition: PluginDefinition<S, T>
 }
 
 /** Any plugin factory, whatever its options (catalogs, module loading). */
 export type AnyPluginFactory = ((options?: any) => PluginInstance) & {
   readonly id: string
-  readonly definition: PluginDefinition<any>
+  readonly definition: PluginDefinition<any, any>
 }
 
 const PLUGIN_ID = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/
 
-export function definePlugin<S extends OptionsSchema | undefined = undefined>(def: PluginDefinition<S>): PluginFactory<S> {
+export function definePlugin<S extends OptionsSchema | undefined = undefined, T = undefined>(def: PluginDefinition<S, T>): PluginFactory<S, T> {
   if (!PLUGIN_ID.test(def.id)) {
     throw new TypeError(`plugin id ${JSON.stringify(def.id)} must be kebab-case (e.g. api-keys)`)
   }
@@ -219,7 +231,7 @@ export function definePlugin<S extends OptionsSchema | undefined = undefined>(de
   })
   Object.defineProperty(factory, 'id', { value: def.id })
   Object.defineProperty(factory, 'definition', { value: def })
-  return factory as unknown as PluginFactory<S>
+  return factory as unknown as PluginFactory<S, T>
 }
 
 export function isPluginInstance(x: unknown): x is PluginInstance {

@@ -19,6 +19,32 @@ export interface RequestContext {
   startedAt: number
   /** The connecting peer's address (the socket's, never X-Forwarded-For); absent when embedded. */
   remoteAddress?: string
+  /**
+   * Where browsers and apps reach the public API for this request, without a trailing slash: the public
+   * listener's root, for building URLs (a flow's `ui.action`, links, redirects back to Tessera).
+   * `serve.public.baseUrl` when set; otherwise standalone `http://localhost:<public port>`, and embedded the
+   * host app's origin as this request reached it plus the public prefix (see docs/embedding.md).
+   */
+  readonly publicBaseUrl: string
+}
+
+/** Works out a request's public base URL (RequestContext.publicBaseUrl). */
+export type PublicBaseUrlResolver = (request: Request) => string
+
+/** The public base URL from the configuration alone: `serve.public.baseUrl`, else `http://localhost:<port>`. */
+export function configuredPublicBaseUrl(config: { serve: { public: { baseUrl?: string; port: number } } }): string {
+  return (config.serve.public.baseUrl ?? `http://localhost:${config.serve.public.port}`).replace(/\/+$/, '')
+}
+
+/**
+ * Embedded: `serve.public.baseUrl` when set (fixed, whatever the request says), else the request's own origin
+ * plus the prefix Tessera's public routes are mounted under. X-Forwarded-* are not read: an embedded kernel
+ * does not see the socket's peer, so it cannot tell a trusted proxy's header from a client's.
+ */
+export function embeddedPublicBaseUrl(config: { serve: { public: { baseUrl?: string } } }, prefix: string): PublicBaseUrlResolver {
+  const fixed = config.serve.public.baseUrl?.replace(/\/+$/, '')
+  if (fixed) return () => fixed
+  return (request) => `${new URL(request.url).origin}${prefix}`
 }
 
 /** Where the socket's peer address of a request can be looked up: Bun's server. */

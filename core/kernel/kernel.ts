@@ -7,7 +7,7 @@ import { validatePluginOptions } from '../config/plugin-options.ts'
 import type { ResolvedConfig } from '../config/schema.ts'
 import { ConfigError, PluginError } from '../errors.ts'
 import { type EventMeta, EventBus, type EventName, type TesseraEvents } from '../events.ts'
-import { type ContextResolver, type PeerLookup, type RequestContext, requestIdFor } from '../http/context.ts'
+import { type ContextResolver, type PeerLookup, type PublicBaseUrlResolver, type RequestContext, configuredPublicBaseUrl, requestIdFor } from '../http/context.ts'
 import { type Logger, createLogger } from '../logger.ts'
 import type { PluginContext, PluginDefinition, PluginInstance, RawRoutes, Storage } from '../plugin.ts'
 import { type Registries, Services, createRegistries } from '../registry.ts'
@@ -26,7 +26,7 @@ export interface LoadedPlugin {
   id: string
   /** The plugin's raw routes, resolved against its context at boot. */
   rawRoutes: RawRoutes<any>
-  definition: PluginDefinition<any>
+  definition: PluginDefinition<any, any>
   options: unknown
   ctx: PluginContext<any>
   /** Index in the user's plugins list. */
@@ -37,6 +37,8 @@ export interface BootOptions {
   log?: Logger
   /** Use this database instead of connecting from the DSN (tests). */
   database?: Database
+  /** How a request's public base URL is worked out (embedding); default: from the config alone. */
+  publicBaseUrl?: PublicBaseUrlResolver
 }
 
 type ContributionKey = 'authenticators' | 'authorizers' | 'mutators' | 'errorHandlers' | 'credentialMethods' | 'subjectResolvers'
@@ -58,6 +60,9 @@ class LiveRequestContext implements RequestContext {
   #peer: string | undefined
   /** Where to look the peer address up on first use, when none was given. */
   #lookup: { server: PeerLookup; request: Request } | undefined
+  #request: Request
+  #baseUrl: PublicBaseUrlResolver
+  #publicBaseUrl: string | undefined
   constructor(
     readonly requestId: string,
     readonly tenant: string,
@@ -66,7 +71,10 @@ class LiveRequestContext implements RequestContext {
     peer: string | undefined,
     lookup: PeerLookup | undefined,
     request: Request,
+    baseUrl: PublicBaseUrlResolver,
   ) {
+    this.#request = request
+    this.#baseUrl = baseUrl
     this.#root = root
     this.#peer = peer
     if (lookup && peer === undefined) this.#lookup = { server: lookup, request }
@@ -81,6 +89,10 @@ class LiveRequestContext implements RequestContext {
       this.#lookup = undefined
     }
     return this.#peer
+  }
+  get publicBaseUrl(): string {
+    this.#publicBaseUrl ??= this.#baseUrl(this.#request)
+    return this.#publicBaseUrl
   }
 }
 
@@ -121,6 +133,7 @@ export class Kernel {
   #started = false
   #stopped = false
   #migrationsApplied = false
+  #publicBaseUrl: PublicBaseUrlResolver = () => ''
   readonly #contexts = new WeakMap<Request, RequestContext | Promise<RequestContext>>()
   readonly #peers = new WeakMap<Request, string>()
 
@@ -148,6 +161,8 @@ export class Kernel {
   static async boot(config: ResolvedConfig, opts: BootOptions = {}): Promise<Kernel> {
     const log = opts.log ?? createLogger({ level: config.log.level, format: config.log.format })
     const kernel = new Kernel(config, log)
+    const fixed = configuredPublicBaseUrl(config)
+    kernel.#publicBaseUrl = opts.publicBaseUrl ?? (() => fixed)
     await kernel.#boot(opts)
     return kernel
   }
@@ -200,6 +215,14 @@ export class Kernel {
     // 4. contexts, contributions, event handlers, setup — in dependency order
     for (const { x } of ordered) {
       const ctx = this.#context(x.inst.id, x.options)
+      if (x.inst.definition.state) {
+        try {
+          ctx.state = x.inst.definition.state(ctx as PluginContext<unknown, undefined>)
+        } catch (e) {
+          if (e instanceof ConfigError || e instanceof PluginError) throw e
+          throw new PluginError('ERR_PLUGIN_SETUP', `plugin \`${x.inst.id}\` failed to set up: ${(e as Error).message}`, { cause: e })
+        }
+      }
       const raw = x.inst.definition.rawRoutes
       const rawRoutes = (typeof raw === 'function' ? raw(ctx) : raw) ?? {}
       this.plugins.push({ id: x.inst.id, definition: x.inst.definition, options: x.options, ctx, index: x.index, rawRoutes })
@@ -259,11 +282,12 @@ export class Kernel {
     }
   }
 
-  #context(id: string, options: unknown): PluginContext<any> {
+  #context(id: string, options: unknown): PluginContext<any> & { state: unknown } {
     const kernel = this
     return {
       id,
       options,
+      state: undefined,
       config: this.config,
       log: this.log.child({ plugin: id }),
       events: this.events,
@@ -317,7 +341,7 @@ export class Kernel {
   }
 
   #newContext(request: Request, requestId: string, tenant: string, peer: PeerLookup | undefined): RequestContext {
-    return new LiveRequestContext(requestId, tenant, this.#storage.scoped(tenant), this.log, this.#peers.get(request), peer, request)
+    return new LiveRequestContext(requestId, tenant, this.#storage.scoped(tenant), this.log, this.#peers.get(request), peer, request, this.#publicBaseUrl)
   }
 
   /** The subject of a request, from the first subject resolver that knows it; null without resolvers. */

@@ -2,21 +2,19 @@ import { describe, expect, it } from 'bun:test'
 import { Elysia } from 'elysia'
 import { compilePipeline, definePlugin, sha256Hex } from 'tessera'
 import { tessera } from 'tessera/elysia'
-import { bootApps, bootKernel, call } from '../../test/helpers/app.ts'
+import { basicHandlers, testApp } from 'tessera/testing'
 import { apiKeys } from './index.ts'
 
 const KEY = 'tk_live_9f8e7d6c5b4a'
 const keys = async () => [{ id: 'ci', sha256: await sha256Hex(KEY), subject: 'ci-bot', scopes: ['deploy'] }]
 
-/** A stand-in for the proxy: compiles a rule that uses the `api_key` authenticator by id. */
-const allow = definePlugin({ id: 'allow', authorizers: [{ id: 'allow', authorize: () => ({ allowed: true }) }] })
-
 describe('api-keys example plugin', () => {
   it('authenticates a request with a configured key and gives its subject and scopes', async () => {
     const used: string[] = []
     const audit = definePlugin({ id: 'audit', on: { 'api_key.used': (e) => void used.push(e.keyId) } })
-    const kernel = await bootKernel([apiKeys({ keys: await keys() }), allow(), audit()])
-    const rule = compilePipeline({ id: 'deploy', authenticators: [{ handler: 'api_key' }], authorizer: { handler: 'allow' }, mutators: [] }, kernel.registries)
+    // basicHandlers() gives the rule an `allow` authorizer without installing the proxy
+    const app = await testApp([apiKeys({ keys: await keys() }), basicHandlers(), audit()])
+    const rule = compilePipeline({ id: 'deploy', authenticators: [{ handler: 'api_key' }], authorizer: { handler: 'allow' }, mutators: [] }, app.kernel.registries)
     const req = (headers: Record<string, string>) => ({ method: 'POST', url: new URL('http://localhost/deploy'), headers: new Headers(headers), tenant: 'default' })
 
     const ok = await rule.run(req({ 'x-api-key': KEY }))
@@ -32,21 +30,21 @@ describe('api-keys example plugin', () => {
     const none = await rule.run(req({}))
     expect(none.allowed).toBe(false)
     if (!none.allowed) expect(none.error.reasonId).toBe('no_authenticator_responsible')
-    await kernel.stop()
+    await app.stop()
   })
 
   it('refuses a key configured in plain text instead of its hash', async () => {
-    await expect(bootKernel([apiKeys({ keys: [{ id: 'x', sha256: KEY, subject: 's' }] })])).rejects.toThrow(
+    await expect(testApp([apiKeys({ keys: [{ id: 'x', sha256: KEY, subject: 's' }] })])).rejects.toThrow(
       'plugins[0].options.keys[0].sha256: expected the SHA-256 of the key as 64 lower-case hex digits',
     )
   })
 
   it('lists the keys on the admin listener without their hashes', async () => {
-    const { kernel, admin, public: pub } = await bootApps([apiKeys({ keys: await keys() })])
-    const r = await call(admin, 'GET', '/admin/api-keys')
+    const app = await testApp([apiKeys({ keys: await keys() })])
+    const r = await app.admin.get('/admin/api-keys')
     expect(r.json).toEqual([{ id: 'ci', subject: 'ci-bot', scopes: ['deploy'] }])
-    expect((await call(pub, 'GET', '/admin/api-keys')).status).toBe(404)
-    await kernel.stop()
+    expect((await app.public.get('/admin/api-keys')).status).toBe(404)
+    await app.stop()
   })
 
   it('gives an embedding host app the key as its subject', async () => {

@@ -2,7 +2,7 @@
  * The identity plugin's in-process core: schemas, JSON shapes (Kratos'),
  * sessions (issue, resolve, revoke) and cookies.
  */
-import { type PluginContext, type ScopedDb, TesseraError, randomToken } from 'tessera'
+import { type PluginContext, type ScopedDb, TesseraError, configuredPublicBaseUrl, randomToken } from 'tessera'
 import type { ActiveSession, AuthenticatorAssuranceLevel, SessionService } from 'tessera'
 import type { IdentityOptions } from './options.ts'
 import { IdentityRepo, type IdentityRow, SessionRepo, type SessionRow } from './repo.ts'
@@ -18,11 +18,10 @@ export class IdentityCore implements SessionService {
     this.defaultSchemaId = ctx.options.defaultSchemaId ?? ctx.options.schemas[0]!.id
     if (!this.schemas.has(this.defaultSchemaId)) throw new Error(`identity: defaultSchemaId ${this.defaultSchemaId} is not among the schemas`)
     this.cookieName = ctx.options.session.cookieName
-    const s = ctx.config.serve as { public?: { baseUrl?: string; port?: number } }
-    this.publicBaseUrl = (s.public?.baseUrl ?? `http://localhost:${s.public?.port ?? 4433}`).replace(/\/$/, '')
+    this.publicBaseUrl = configuredPublicBaseUrl(ctx.config)
   }
 
-  /** The public listener's base URL, without a trailing slash (from the config, worked out once). */
+  /** The public base URL from the config alone (no request at hand); with a request, `rc.publicBaseUrl`. */
   readonly publicBaseUrl: string
 
   schemaUrl(id: string): string {

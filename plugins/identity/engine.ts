@@ -122,7 +122,7 @@ export class FlowEngine {
       request_url: request.url,
       ...(opts.returnTo ? { return_to: opts.returnTo } : {}),
       ui: {
-        action: `${this.core.publicBaseUrl}/self-service/${kind}?flow=${id}`,
+        action: `${(await this.core.ctx.requestContext(request)).publicBaseUrl}/self-service/${kind}?flow=${id}`,
         method: 'POST',
         nodes: [inputNode('default', 'csrf_token', 'hidden', { value: csrf, required: true })],
         ...(opts.messages?.length ? { messages: opts.messages } : {}),

@@ -34,19 +34,14 @@ export { IdentityOptions, type IdentityOptionsInput } from './options.ts'
 
 export { sweepExpiredFlows } from './sweep.ts'
 
-const sweepers = new WeakMap<object, PeriodicJob>()
-
-const cores = new WeakMap<object, { core: IdentityCore; engine: FlowEngine }>()
-
-function coreOf(ctx: ConstructorParameters<typeof IdentityCore>[0]) {
-  let c = cores.get(ctx)
-  if (!c) {
-    const core = new IdentityCore(ctx)
-    c = { core, engine: new FlowEngine(core) }
-    cores.set(ctx, c)
-  }
-  return c
+/** The plugin's state: its core and flow engine, and the sweep job while running. */
+interface IdentityState {
+  core: IdentityCore
+  engine: FlowEngine
+  sweeper?: PeriodicJob
 }
+
+const coreOf = (ctx: { readonly state: IdentityState }) => ctx.state
 
 export const identity = definePlugin({
   id: 'identity',
@@ -54,6 +49,10 @@ export const identity = definePlugin({
   options: IdentityOptions,
   migrations,
   commands: { identities: identitiesCommand, sessions: sessionsCommand },
+  state(ctx): IdentityState {
+    const core = new IdentityCore(ctx)
+    return { core, engine: new FlowEngine(core) }
+  },
   setup(ctx) {
     const { core } = coreOf(ctx)
     ctx.services.provide('identity.sessions', core, ctx.id)
@@ -61,11 +60,11 @@ export const identity = definePlugin({
   onStart(ctx) {
     const c = ctx.options.cleanup
     if (!c.enabled) return
-    sweepers.set(ctx, periodic(c.intervalSeconds * 1000, () => sweepExpiredFlows(ctx.storage, c), ctx.log, 'expired-flow sweep'))
+    ctx.state.sweeper = periodic(c.intervalSeconds * 1000, () => sweepExpiredFlows(ctx.storage, c), ctx.log, 'expired-flow sweep')
   },
   async onStop(ctx) {
-    await sweepers.get(ctx)?.stop()
-    sweepers.delete(ctx)
+    await ctx.state.sweeper?.stop()
+    ctx.state.sweeper = undefined
   },
   subjectResolvers: (ctx) => [
     {

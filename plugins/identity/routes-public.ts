@@ -243,7 +243,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     const returnTo = (query as Record<string, string | undefined>).return_to
     if (returnTo && !engine.allowedReturnTo(returnTo)) throw new BadRequestError('The request was malformed or contained invalid parameters', { id: 'self_service_flow_return_to_forbidden', reason: `Requested return_to URL "${returnTo}" is not allowed.` })
     const logoutToken = await core.ctx.secrets.system.seal('identity.logout', me.id, tessera.tenant)
-    const url = new URL(`${core.publicBaseUrl}/self-service/logout`)
+    const url = new URL(`${tessera.publicBaseUrl}/self-service/logout`)
     url.searchParams.set('token', logoutToken)
     if (returnTo) url.searchParams.set('return_to', returnTo)
     return json({ logout_url: url.toString(), logout_token: logoutToken })

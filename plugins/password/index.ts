@@ -261,8 +261,6 @@ function passwordMethod(o: Options): CredentialMethod<MethodContext> {
   }
 }
 
-const sweepers = new WeakMap<object, PeriodicJob>()
-
 export const password = definePlugin({
   id: 'password',
   description: 'The password credential method: argon2id, NIST policy, breach check, rate limiting',
@@ -286,15 +284,16 @@ export const password = definePlugin({
     },
   ],
   credentialMethods: (ctx) => [passwordMethod(ctx.options)],
+  state: (): { sweeper?: PeriodicJob } => ({}),
   onStart(ctx) {
     const o = ctx.options.rateLimit
     if (!o.enabled) return
     const limiter = new RateLimiter(o)
-    sweepers.set(ctx, periodic(o.sweepIntervalSeconds * 1000, () => limiter.sweep(ctx.storage), ctx.log, 'rate-limit sweep'))
+    ctx.state.sweeper = periodic(o.sweepIntervalSeconds * 1000, () => limiter.sweep(ctx.storage), ctx.log, 'rate-limit sweep')
   },
   async onStop(ctx) {
-    await sweepers.get(ctx)?.stop()
-    sweepers.delete(ctx)
+    await ctx.state.sweeper?.stop()
+    ctx.state.sweeper = undefined
   },
 })
 

@@ -31,15 +31,9 @@ declare module 'tessera/events' {
   }
 }
 
-const runtimes = new WeakMap<object, Permissions>()
-/** One runtime (parsed namespaces) per plugin instance. */
+/** One runtime (parsed namespaces) per plugin instance: the plugin's state. */
 function runtime(ctx: Ctx): Permissions {
-  let p = runtimes.get(ctx.options as object)
-  if (!p) {
-    p = new Permissions(ctx)
-    runtimes.set(ctx.options as object, p)
-  }
-  return p
+  return (ctx as PluginContext<ResolvedPermissionsOptions, Permissions>).state
 }
 
 const AuthorizerConfig = v.object({
@@ -60,6 +54,7 @@ export const permissions = definePlugin({
   options: PermissionsOptions,
   migrations,
   commands: { permissions: permissionsCommand },
+  state: (ctx) => new Permissions(ctx),
 
   setup(ctx) {
     const p = runtime(ctx)

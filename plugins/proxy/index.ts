@@ -56,15 +56,9 @@ export interface ProxyState {
   decisions?: { port: number; stop(): Promise<void> }
 }
 
-const states = new WeakMap<object, ProxyState>()
-
+/** The proxy's state (the plugin's `state`, made at boot). */
 export function proxyState(ctx: object): ProxyState {
-  let s = states.get(ctx)
-  if (!s) {
-    s = { rules: [], inline: [], files: new Map(), urls: new Map(), keys: idTokenKeys((ctx as Ctx).options), warned: new Set() }
-    states.set(ctx, s)
-  }
-  return s
+  return (ctx as PluginContext<ResolvedProxyOptions, ProxyState>).state
 }
 
 function idTokenKeys(options: ResolvedProxyOptions): ProxyState['keys'] {
@@ -209,6 +203,7 @@ export const proxy = definePlugin({
   description: 'Access proxy (Oathkeeper-compatible): access rules, /decisions and a reverse proxy',
   options: ProxyOptions,
   after: ['identity', 'permissions'],
+  state: (ctx): ProxyState => ({ rules: [], inline: [], files: new Map(), urls: new Map(), keys: idTokenKeys(ctx.options), warned: new Set() }),
   authenticators: (ctx) => authenticators(ctx as PluginContext<unknown>),
   authorizers: authorizers(),
   mutators: (ctx) => mutators(proxyState(ctx).keys),

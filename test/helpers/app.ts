@@ -1,50 +1,16 @@
 /**
- * Building a Tessera kernel and its apps in-process, on in-memory SQLite (or a
- * given database), and calling them with `app.handle(new Request(...))` — no socket.
+ * The repository's tests build kernels with the public test kit (`tessera/testing`, testing/index.ts):
+ * a kernel on in-memory SQLite (or a given database), its apps called with `app.handle(new Request(...))`.
  */
 import type { AnyElysia } from 'elysia'
-import { resolveConfig } from '../../core/config/load.ts'
-import type { TesseraConfig } from '../../core/config/schema.ts'
 import { buildListenerApp } from '../../core/http/app.ts'
-import { Kernel } from '../../core/kernel/kernel.ts'
-import { type LogLevel, type Logger, createLogger } from '../../core/logger.ts'
+import type { Kernel } from '../../core/kernel/kernel.ts'
 import type { PluginInstance } from '../../core/plugin.ts'
-import type { Database } from '../../core/storage/types.ts'
+import { type BootKernelOptions, bootKernel } from '../../testing/index.ts'
 
-export const TEST_SECRET = 'test-secret-0123456789abcdef'
+export { TEST_SECRET, bootKernel, call, captureLog, type CallResult, type CapturedLog } from '../../testing/index.ts'
 
-export interface CapturedLog {
-  lines: Record<string, unknown>[]
-  logger: Logger
-}
-
-export function captureLog(level: LogLevel = 'debug'): CapturedLog {
-  const lines: Record<string, unknown>[] = []
-  return { lines, logger: createLogger({ level, sink: (line) => lines.push(JSON.parse(line)) }) }
-}
-
-export interface TestKernelOptions {
-  config?: Partial<TesseraConfig>
-  database?: Database
-  log?: Logger
-  /** Apply migrations and run onStart (default true). */
-  start?: boolean
-}
-
-export async function bootKernel(plugins: PluginInstance[], opts: TestKernelOptions = {}): Promise<Kernel> {
-  const config = resolveConfig(
-    {
-      dsn: 'sqlite::memory:',
-      secrets: { system: [TEST_SECRET] },
-      ...opts.config,
-      plugins,
-    },
-    { env: {} },
-  )
-  const kernel = await Kernel.boot(config, { log: opts.log ?? createLogger({ level: 'fatal' }), database: opts.database })
-  if (opts.start !== false) await kernel.start({ migrate: true })
-  return kernel
-}
+export type TestKernelOptions = BootKernelOptions
 
 export interface TestApps {
   kernel: Kernel
@@ -52,41 +18,8 @@ export interface TestApps {
   admin: AnyElysia
 }
 
+/** A kernel on in-memory SQLite (unless `database` is given) and its two listeners' apps. */
 export async function bootApps(plugins: PluginInstance[], opts: TestKernelOptions = {}): Promise<TestApps> {
   const kernel = await bootKernel(plugins, opts)
   return { kernel, public: buildListenerApp(kernel, 'public'), admin: buildListenerApp(kernel, 'admin') }
-}
-
-export interface CallResult {
-  status: number
-  headers: Headers
-  text: string
-  json: any
-}
-
-/** Call an app without a socket. `body` objects are sent as JSON. */
-export async function call(
-  app: AnyElysia,
-  method: string,
-  path: string,
-  init: { body?: unknown; headers?: Record<string, string> } = {},
-): Promise<CallResult> {
-  const headers: Record<string, string> = { ...init.headers }
-  let body: BodyInit | undefined
-  if (init.body !== undefined) {
-    if (typeof init.body === 'string') body = init.body
-    else {
-      body = JSON.stringify(init.body)
-      headers['content-type'] ??= 'application/json'
-    }
-  }
-  const res = await app.handle(new Request(`http://localhost${path}`, { method, headers, body }))
-  const text = await res.text()
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    json = undefined
-  }
-  return { status: res.status, headers: res.headers, text, json }
 }
