@@ -109,7 +109,7 @@ async function load(values: { config?: string; dev?: boolean }, io: CliIO, catal
 }
 
 /** Commands contributed by first-party plugins (`tessera permissions …`, `tessera rules …`). */
-export function pluginCommands(catalog: PluginCatalog): Map<string, CliCommand> {
+function pluginCommands(catalog: PluginCatalog): Map<string, CliCommand> {
   const out = new Map<string, CliCommand>()
   for (const factory of Object.values(catalog)) {
     for (const [name, cmd] of Object.entries(factory.definition.commands ?? {})) {
@@ -194,7 +194,7 @@ export async function runCli(argv: string[], catalog: PluginCatalog, io: CliIO):
   }
 }
 
-export function oneLine(e: unknown): string {
+function oneLine(e: unknown): string {
   if (e instanceof ConfigError) {
     return e.problems.length === 1 ? `invalid configuration: ${e.problems[0]}` : `invalid configuration (${e.problems.length} problems): ${e.problems.join('; ')}`
   }

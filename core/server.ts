@@ -35,7 +35,7 @@ function displayHost(host: string): string {
 }
 
 /** The path of an absolute request URL, without parsing the whole URL. */
-export function pathOf(url: string): string {
+function pathOf(url: string): string {
   const start = url.indexOf('/', url.indexOf('//') + 2)
   if (start < 0) return '/'
   let end = url.length

@@ -13,8 +13,6 @@ import {
   trace,
 } from '@opentelemetry/api'
 
-export const TRACER_NAME = 'tessera'
-
 /** The API's own no-op provider: what a fresh proxy delegates to until an SDK registers one. */
 const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate()
 /** One shared span that records nothing, for when no SDK is registered. */
@@ -30,7 +28,7 @@ export function tracingEnabled(): boolean {
 }
 
 export function tracer() {
-  return trace.getTracer(TRACER_NAME)
+  return trace.getTracer('tessera')
 }
 
 /**
@@ -55,12 +53,6 @@ export async function withSpan<T>(
       span.end()
     }
   })
-}
-
-/** The active trace id, if a real span is active. */
-export function activeTraceId(): string | undefined {
-  const id = trace.getActiveSpan()?.spanContext().traceId
-  return id && !/^0+$/.test(id) ? id : undefined
 }
 
 /** Extract W3C trace context (traceparent) from request headers, for server spans. */

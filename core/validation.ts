@@ -19,12 +19,3 @@ export function parse<S extends v.GenericSchema>(schema: S, input: unknown): v.I
   if (!r.success) throw new ValidationError(toValidationIssues(r.issues))
   return r.output
 }
-
-export async function parseAsync<S extends v.GenericSchema | v.GenericSchemaAsync>(
-  schema: S,
-  input: unknown,
-): Promise<v.InferOutput<S>> {
-  const r = await v.safeParseAsync(schema, input)
-  if (!r.success) throw new ValidationError(toValidationIssues(r.issues))
-  return r.output
-}

@@ -12,7 +12,7 @@ import { type RequestContext, createRouteApp } from './context.ts'
 export type Listener = 'public' | 'admin'
 
 /** Map whatever a route threw (or Elysia raised) to a Tessera error. */
-export function toTesseraError(code: string | number, error: unknown): TesseraError | unknown {
+function toTesseraError(code: string | number, error: unknown): TesseraError | unknown {
   if (error instanceof TesseraError) return error
   switch (code) {
     case 'NOT_FOUND':
@@ -87,7 +87,7 @@ export interface BuildOptions {
 }
 
 /** A plugin's raw route and who owns it, for one listener. */
-export interface MountedRawRoute {
+interface MountedRawRoute {
   path: string
   handle(request: Request, rc: RequestContext): Awaitable<Response>
   stampsRequestId: boolean

@@ -294,10 +294,6 @@ export class Kernel {
     }
   }
 
-  plugin(id: string): LoadedPlugin | undefined {
-    return this.plugins.find((p) => p.id === id)
-  }
-
   /** Record the connecting peer's address of a request, before its context is made (tests, other servers). */
   setRemoteAddress(request: Request, address: string | undefined): void {
     if (address) this.#peers.set(request, address)
