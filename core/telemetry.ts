@@ -34,13 +34,10 @@ export function tracer() {
 /**
  * Run `fn` inside an active span named `name`. The span records an exception
  * and an error status when `fn` throws, and always ends.
- * Attribute keys should live under `tessera.*`.
+ * Attribute keys should live under `tessera.*`. Without an SDK, `fn` runs with a no-op span and its answer
+ * comes back as it is (synchronous when `fn` is): await it either way.
  */
-export async function withSpan<T>(
-  name: string,
-  attributes: Attributes,
-  fn: (span: Span) => Promise<T> | T,
-): Promise<T> {
+export function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T> | T): Promise<T> | T {
   if (!tracingEnabled()) return fn(NOOP_SPAN)
   return tracer().startActiveSpan(name, { attributes }, async (span) => {
     try {

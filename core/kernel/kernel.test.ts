@@ -324,11 +324,10 @@ describe('kernel: pipeline handlers through the registries', () => {
           id: 'robots-only',
           authenticators: [{ handler: 'static_token' }],
           authorizer: { handler: 'allow_list', config: { subjects: ['robot'] } },
-          mutators: [{ handler: 'subject_header' }],
+          mutators: [{ handler: 'subject_header', config: { name: 'X-Robot' } }],
           errors: [{ handler: 'teapot' }],
         },
         ctx.registries,
-        { mutators: { subject_header: { name: 'X-Robot' } } },
       )
     },
   })
