@@ -108,7 +108,8 @@ export function rawRoutesFor(kernel: Kernel, listener: Listener): MountedRawRout
 export function buildListenerApp(kernel: Kernel, listener: Listener, opts: BuildOptions = {}) {
   const app = new Elysia({ name: `tessera-${listener}`, prefix: opts.prefix ?? '' }).onError(errorHandler(kernel))
   if (opts.metadata !== false) app.use(metadataRoutes(kernel))
-  const immediate = kernel.contextIsImmediate ? (request: Request) => kernel.contextOf(request) as RequestContext : undefined
+  // without a code resolver the tenant needs no lookup: every context is there at once
+  const immediate = kernel.config.tenancy.resolve ? undefined : (request: Request) => kernel.contextOf(request) as RequestContext
   const routeApp = () => createRouteApp(kernel.requestContext, immediate)
   if (opts.rawRoutes !== false) {
     for (const r of rawRoutesFor(kernel, listener)) {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { call, captureLog } from '../../test/helpers/app.ts'
+import { call, captureLog, setPeer } from '../../test/helpers/app.ts'
 import { bootKernel } from '../../test/helpers/app.ts'
 import { proxy, refresh } from './index.ts'
 import { type TestServer, bootProxy, startServer } from './test-helpers.ts'
@@ -148,7 +148,7 @@ describe('proxy admin /decisions and the peer address', () => {
     const booted = await bootProxy({ rules: secure, trusted_proxies: ['10.0.0.0/8', '::1'] })
     const decide = async (peer: string | undefined) => {
       const request = new Request('http://admin.local/decisions', { headers: forwarded })
-      booted.kernel.setRemoteAddress(request, peer)
+      setPeer(request, peer)
       return booted.admin.handle(request)
     }
     // untrusted peers, and no peer at all: the request is what arrived (GET http://admin.local/), no rule matches
@@ -172,7 +172,7 @@ describe('proxy admin /decisions and the peer address', () => {
     const booted = await bootProxy({ rules: [rule] })
     const status = async (peer: string) => {
       const request = new Request('http://admin.local/decisions/x')
-      booted.kernel.setRemoteAddress(request, peer)
+      setPeer(request, peer)
       return (await booted.admin.handle(request)).status
     }
     expect(await status('192.0.2.7')).toBe(302)

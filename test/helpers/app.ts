@@ -5,6 +5,7 @@
 import type { AnyElysia } from 'elysia'
 import { resolveConfig } from '../../core/config/load.ts'
 import type { TesseraConfig } from '../../core/config/schema.ts'
+import type { PeerLookup } from '../../core/http/context.ts'
 import { buildListenerApp } from '../../core/http/app.ts'
 import { Kernel } from '../../core/kernel/kernel.ts'
 import { type LogLevel, type Logger, createLogger } from '../../core/logger.ts'
@@ -21,6 +22,15 @@ export interface CapturedLog {
 export function captureLog(level: LogLevel = 'debug'): CapturedLog {
   const lines: Record<string, unknown>[] = []
   return { lines, logger: createLogger({ level, sink: (line) => lines.push(JSON.parse(line)) }) }
+}
+
+const peers = new WeakMap<Request, string>()
+/** Every test kernel's peer addresses: what a server's socket would say. */
+const testPeers: PeerLookup = { requestIP: (request) => (peers.has(request) ? { address: peers.get(request)! } : null) }
+
+/** Give a request a connecting peer address before `app.handle(request)`, as a socket would. */
+export function setPeer(request: Request, address: string | undefined): void {
+  if (address) peers.set(request, address)
 }
 
 export interface TestKernelOptions {
@@ -41,7 +51,7 @@ export async function bootKernel(plugins: PluginInstance[], opts: TestKernelOpti
     },
     { env: {} },
   )
-  const kernel = await Kernel.boot(config, { log: opts.log ?? createLogger({ level: 'fatal' }), database: opts.database })
+  const kernel = await Kernel.boot(config, { log: opts.log ?? createLogger({ level: 'fatal' }), database: opts.database, peers: testPeers })
   if (opts.start !== false) await kernel.start({ migrate: true })
   return kernel
 }
