@@ -61,7 +61,7 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
 
     /** What a listener serves: a handler, how its failures render, and whether it stamps X-Request-Id itself. */
     interface Served {
-      handle(request: Request, rc: RequestContext | undefined): Awaitable<Response>
+      handle(request: Request, rc: RequestContext): Awaitable<Response>
       fail(error: unknown, request: Request, rc: RequestContext | undefined): Awaitable<Response>
       stamped: boolean
     }
@@ -75,22 +75,16 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
       (request: Request, server: Server<undefined>): Response | Promise<Response> => {
         inFlight++
         const t0 = performance.now()
-        let c: RequestContext | Promise<RequestContext>
-        try {
-          c = kernel.contextOf(request, server)
-        } catch (e) {
-          c = Promise.reject(e)
-        }
-        if (c instanceof Promise) {
-          return c.then(
-            (rc) => begin(route, request, rc, t0),
-            () => begin(route, request, undefined, t0),
-          )
-        }
-        return begin(route, request, c, t0)
+        const c = kernel.contextOf(request, server)
+        if (!(c instanceof Promise)) return begin(route, request, c, t0)
+        return c.then(
+          (rc) => begin(route, request, rc, t0),
+          // no context (e.g. its tenant resolver refused the request): render why, in Ory's shape
+          async (error) => end(route, request, undefined, undefined, t0, await onError({ code: 'UNKNOWN', error, request })),
+        )
       }
 
-    const begin = (route: Served, request: Request, rc: RequestContext | undefined, t0: number): Response | Promise<Response> => {
+    const begin = (route: Served, request: Request, rc: RequestContext, t0: number): Response | Promise<Response> => {
       let span: Span | undefined
       let out: Awaitable<Response>
       try {
@@ -168,8 +162,7 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
     const routes: Record<string, (request: Request, server: Server<undefined>) => Response | Promise<Response>> = {}
     for (const r of rawRoutesFor(kernel, listener)) {
       routes[r.path] = serveWith({
-        // without a context (its tenant could not be resolved), asking again rejects with why: rendered by fail
-        handle: (request, rc) => (rc ? r.handle(request, rc) : kernel.requestContext(request).then((c) => r.handle(request, c))),
+        handle: (request, rc) => r.handle(request, rc),
         fail: async (error, request, rc) => {
           const response = await onError({ code: 'UNKNOWN', error, request })
           if (rc && r.stampsRequestId) response.headers.set('x-request-id', rc.requestId)
