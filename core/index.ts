@@ -5,13 +5,13 @@ export { defineConfig } from './config/schema.ts'
 export type { ResolvedConfig, TesseraConfig, ValidatedConfig, TenantResolver } from './config/schema.ts'
 export { loadConfig, resolveConfig, ENV_OVERRIDES, type PluginCatalog } from './config/load.ts'
 export { definePlugin, isPluginInstance } from './plugin.ts'
+export type { Awaitable } from './types.ts'
 export type {
   PluginContext,
   PluginDefinition,
   PluginFactory,
   PluginInstance,
   Storage,
-  Awaitable,
   RouteFn,
   RawRoute,
   RawRoutes,

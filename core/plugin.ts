@@ -33,8 +33,7 @@ import type { Migration } from './storage/migrate.ts'
 import type { ScopedDb } from './storage/scoped.ts'
 import type { Database, StorageDriver } from './storage/types.ts'
 import type { SubjectResolver } from './subject.ts'
-
-export type Awaitable<T> = T | Promise<T>
+import { type Awaitable, PLUGIN, type PluginEntry, isPluginEntry } from './types.ts'
 
 /** Storage as plugins see it. */
 export interface Storage {
@@ -157,7 +156,19 @@ export interface CliContext {
    * Load the configuration (`--config` given here, else TESSERA_CONFIG, else tessera.config.*) and boot a
    * kernel without listeners. Stop it when done.
    */
-  boot(opts?: { config?: string; dev?: boolean }): Promise<import('./kernel/kernel.ts').Kernel>
+  boot(opts?: { config?: string; dev?: boolean }): Promise<BootedKernel>
+}
+
+/** A kernel booted for a command (the core's Kernel, seen from a plugin): its plugins, registries and storage. */
+export interface BootedKernel {
+  readonly config: ResolvedConfig
+  readonly plugins: readonly { id: string; ctx: PluginContext<any> }[]
+  readonly registries: Registries
+  readonly services: Services
+  readonly storage: Storage
+  readonly events: EventBus
+  migrate(): Promise<{ plugin: string; id: string }[]>
+  stop(): Promise<void>
 }
 
 export interface CliCommand {
@@ -169,12 +180,8 @@ export interface CliCommand {
   run(args: string[], ctx: CliContext): Promise<number>
 }
 
-const PLUGIN = Symbol.for('tessera.plugin')
-
 /** A plugin with the user's (not yet validated) options. What `plugins: [...]` holds. */
-export interface PluginInstance {
-  readonly [PLUGIN]: true
-  readonly id: string
+export interface PluginInstance extends PluginEntry {
   readonly definition: PluginDefinition<any>
   readonly input: unknown
 }
@@ -216,7 +223,7 @@ export function definePlugin<S extends OptionsSchema | undefined = undefined>(de
 }
 
 export function isPluginInstance(x: unknown): x is PluginInstance {
-  return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[PLUGIN] === true
+  return isPluginEntry(x)
 }
 
 export function isPluginFactory(x: unknown): x is AnyPluginFactory {

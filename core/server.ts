@@ -12,7 +12,7 @@ import { renderError } from './errors.ts'
 import { type Listener, buildListenerApp, errorHandler, rawRoutesFor } from './http/app.ts'
 import type { RequestContext } from './http/context.ts'
 import type { Kernel } from './kernel/kernel.ts'
-import type { Awaitable } from './plugin.ts'
+import type { Awaitable } from './types.ts'
 import { extractContext, tracer, tracingEnabled } from './telemetry.ts'
 
 export interface RunningServer {

@@ -79,7 +79,7 @@ export interface SelfServiceFlow {
   [extra: string]: unknown
 }
 
-import type { Awaitable } from '../plugin.ts'
+import type { Awaitable } from '../types.ts'
 import type { ScopedDb } from '../storage/scoped.ts'
 
 /** A stored credential as the flow engine hands it to a method. */

@@ -6,7 +6,7 @@ import { Elysia } from 'elysia'
 import { MalformedBodyError, NotFoundError, TesseraError, ValidationError, renderError } from '../errors.ts'
 import type { Kernel } from '../kernel/kernel.ts'
 import { VERSION } from '../version.ts'
-import type { Awaitable } from '../plugin.ts'
+import type { Awaitable } from '../types.ts'
 import { type RequestContext, createRouteApp } from './context.ts'
 
 export type Listener = 'public' | 'admin'

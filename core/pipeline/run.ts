@@ -11,7 +11,7 @@
 import * as v from 'valibot'
 import { formatIssues } from '../config/issues.ts'
 import { ConfigError } from '../errors.ts'
-import type { Awaitable } from '../plugin.ts'
+import type { Awaitable } from '../types.ts'
 import type { Registries, Registry } from '../registry.ts'
 import type { Span } from '@opentelemetry/api'
 import { withSpan } from '../telemetry.ts'

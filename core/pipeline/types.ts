@@ -9,7 +9,7 @@
  */
 import type * as v from 'valibot'
 
-import type { Awaitable } from '../plugin.ts'
+import type { Awaitable } from '../types.ts'
 
 /** The request as the pipeline sees it. */
 export interface PipelineRequest {
