@@ -8,10 +8,12 @@ import { ENV_OVERRIDES, type PluginCatalog, loadConfig } from './config/load.ts'
 import type { ResolvedConfig } from './config/schema.ts'
 import { ConfigError, TesseraError } from './errors.ts'
 import type { CliCommand } from './plugin.ts'
+import { type Listener, buildListenerApp } from './http/app.ts'
 import { Kernel } from './kernel/kernel.ts'
 import { type Logger, createLogger } from './logger.ts'
 import { serve } from './server.ts'
 import { SqliteDatabase } from './storage/sqlite.ts'
+import type { Database } from './storage/types.ts'
 import { parsePostgresDsn } from './storage/postgres.ts'
 import { VERSION } from './version.ts'
 
@@ -97,19 +99,18 @@ function loggerFor(config: ResolvedConfig | null, env: Record<string, string | u
   return createLogger({ level: ['debug', 'info', 'warn', 'error', 'fatal'].includes(level) ? level : 'info', format })
 }
 
-async function load(values: { config?: string; dev?: boolean }, io: CliIO, catalog: PluginCatalog, log?: Logger) {
-  return loadConfig({
-    path: values.config,
-    env: io.env,
-    cwd: io.cwd,
-    catalog,
-    dev: values.dev,
-    log: log ?? loggerFor(null, io.env),
-  })
+/**
+ * Load the configuration and boot a kernel on it, without listeners. `quiet` shows only errors while loading
+ * (commands other than serve need no dev-mode banner); `database` replaces the configured one.
+ */
+async function bootFor(values: { config?: string; dev?: boolean }, io: CliIO, catalog: PluginCatalog, opts: { quiet?: boolean; database?: Database; log?: Logger } = {}) {
+  const loadLog = opts.quiet ? createLogger({ level: 'error' }) : loggerFor(null, io.env)
+  const config = await loadConfig({ path: values.config, env: io.env, cwd: io.cwd, catalog, dev: values.dev, log: loadLog })
+  return Kernel.boot(config, { log: opts.log ?? loggerFor(config, io.env), database: opts.database })
 }
 
 /** Commands contributed by first-party plugins (`tessera permissions …`, `tessera rules …`). */
-export function pluginCommands(catalog: PluginCatalog): Map<string, CliCommand> {
+function pluginCommands(catalog: PluginCatalog): Map<string, CliCommand> {
   const out = new Map<string, CliCommand>()
   for (const factory of Object.values(catalog)) {
     for (const [name, cmd] of Object.entries(factory.definition.commands ?? {})) {
@@ -136,8 +137,10 @@ export async function runCli(argv: string[], catalog: PluginCatalog, io: CliIO):
       return await contributed.run(argv.slice(1), {
         ...io,
         boot: async (o = {}) => {
-          const config = await load({ config: o.config, dev: o.dev }, io, catalog, createLogger({ level: 'error' }))
-          return Kernel.boot(config, { log: loggerFor(config, io.env) })
+          const kernel = await bootFor(o, io, catalog, { quiet: true })
+          const apps = new Map<Listener, ReturnType<typeof buildListenerApp>>()
+          const app = (l: Listener) => apps.get(l) ?? apps.set(l, buildListenerApp(kernel, l, { metadata: false })).get(l)!
+          return Object.assign(kernel, { handle: (l: Listener, request: Request) => app(l).handle(request) })
         },
       })
     } catch (e) {
@@ -194,7 +197,7 @@ export async function runCli(argv: string[], catalog: PluginCatalog, io: CliIO):
   }
 }
 
-export function oneLine(e: unknown): string {
+function oneLine(e: unknown): string {
   if (e instanceof ConfigError) {
     return e.problems.length === 1 ? `invalid configuration: ${e.problems[0]}` : `invalid configuration (${e.problems.length} problems): ${e.problems.join('; ')}`
   }
@@ -203,32 +206,34 @@ export function oneLine(e: unknown): string {
   return String(e)
 }
 
+/**
+ * SIGTERM / SIGINT as promises: `first` the first signal's name, `force` a later one. A wrapper (bun run, a
+ * supervisor) may forward the same signal twice at once; a signal sent a second or more later means "now".
+ */
+function watchSignals() {
+  let firstAt = 0
+  let onFirst!: (signal: string) => void
+  let onForce!: () => void
+  const first = new Promise<string>((r) => (onFirst = r))
+  const force = new Promise<void>((r) => (onForce = r))
+  const handler = (signal: string) => () => {
+    if (!firstAt) {
+      firstAt = Date.now()
+      onFirst(signal)
+    } else if (Date.now() - firstAt >= 1000) onForce()
+  }
+  const term = handler('SIGTERM')
+  const int = handler('SIGINT')
+  process.on('SIGTERM', term)
+  process.on('SIGINT', int)
+  return { first, force, dispose: () => void (process.off('SIGTERM', term), process.off('SIGINT', int)) }
+}
+
 async function cmdServe(values: { config?: string; dev?: boolean; migrate?: boolean }, io: CliIO, catalog: PluginCatalog): Promise<number> {
   // Signal handlers first: a SIGTERM that arrives while starting must still shut down gracefully.
-  let firstSignalAt = 0
-  let signalled: string | null = null
-  let onSignalReady: ((signal: string) => void) | null = null
-  let forceExit: ((code: number) => void) | null = null
-  const onSignal = (signal: string) => {
-    if (firstSignalAt) {
-      // A wrapper (bun run, a supervisor) may forward the same signal twice at once;
-      // a signal sent later by a person means "now".
-      if (Date.now() - firstSignalAt >= 1000) forceExit?.(1)
-      return
-    }
-    firstSignalAt = Date.now()
-    signalled = signal
-    onSignalReady?.(signal)
-  }
-  const sigterm = () => onSignal('SIGTERM')
-  const sigint = () => onSignal('SIGINT')
-  process.on('SIGTERM', sigterm)
-  process.on('SIGINT', sigint)
+  const signals = watchSignals()
   try {
-    const bootLog = loggerFor(null, io.env)
-    const config = await load(values, io, catalog, bootLog)
-    const log = loggerFor(config, io.env)
-    const kernel = await Kernel.boot(config, { log })
+    const kernel = await bootFor(values, io, catalog)
     let server: Awaited<ReturnType<typeof serve>>
     try {
       server = await serve(kernel, { migrate: values.migrate })
@@ -236,32 +241,27 @@ async function cmdServe(values: { config?: string; dev?: boolean; migrate?: bool
       await kernel.stop()
       throw e
     }
-    return await new Promise<number>((resolveExit) => {
-      forceExit = (code) => {
-        log.warn('second signal: exiting without waiting for in-flight requests')
-        resolveExit(code)
-      }
-      onSignalReady = (signal) => {
-        server.stop(signal).then(
-          () => resolveExit(0),
-          (e) => {
-            log.error('shutdown failed', { err: e })
-            resolveExit(1)
-          },
-        )
-      }
-      if (signalled) onSignalReady(signalled)
+    const signal = await signals.first
+    const stopped = server.stop(signal).then(
+      () => 0,
+      (e) => {
+        kernel.log.error('shutdown failed', { err: e })
+        return 1
+      },
+    )
+    const forced = signals.force.then(() => {
+      kernel.log.warn('second signal: exiting without waiting for in-flight requests')
+      return 1
     })
+    return await Promise.race([stopped, forced])
   } finally {
-    process.off('SIGTERM', sigterm)
-    process.off('SIGINT', sigint)
+    signals.dispose()
   }
 }
 
 async function cmdMigrate(sub: 'up' | 'status', values: { config?: string; dev?: boolean; json?: boolean }, io: CliIO, catalog: PluginCatalog): Promise<number> {
   // migrations need no secrets: dev mode spares the operator from setting them for this command
-  const config = await load({ ...values, dev: values.dev ?? true }, io, catalog, createLogger({ level: 'error' }))
-  const kernel = await Kernel.boot(config, { log: loggerFor(config, io.env) })
+  const kernel = await bootFor({ ...values, dev: values.dev ?? true }, io, catalog, { quiet: true })
   try {
     if (sub === 'up') {
       const applied = await kernel.migrate()
@@ -291,21 +291,18 @@ async function cmdMigrate(sub: 'up' | 'status', values: { config?: string; dev?:
 }
 
 async function cmdConfigCheck(values: { config?: string; dev?: boolean }, io: CliIO, catalog: PluginCatalog): Promise<number> {
-  const config = await load(values, io, catalog, createLogger({ level: 'error' }))
-  // The DSN must be one a driver accepts; the check does not connect.
-  const dsn = config.dsn
-  if (/^postgres(ql)?:/.test(dsn)) {
-    try {
-      parsePostgresDsn(dsn)
-    } catch (e) {
-      throw new ConfigError([`dsn: ${(e as Error).message}`])
-    }
-  }
   // Boot against a throwaway in-memory database: options, order, registrations and setup are all checked.
-  const kernel = await Kernel.boot(config, { log: createLogger({ level: 'error' }), database: new SqliteDatabase(':memory:') })
-  const ids = kernel.plugins.map((p) => p.id)
+  const quiet = createLogger({ level: 'error' })
+  const kernel = await bootFor(values, io, catalog, { quiet: true, log: quiet, database: new SqliteDatabase(':memory:') })
+  const { config, plugins } = kernel
+  const dsn = config.dsn
+  const ids = plugins.map((p) => p.id)
+  // The DSN must be one a driver accepts; the check does not connect.
   try {
     kernel.driverFor(dsn)
+    if (/^postgres(ql)?:/.test(dsn)) parsePostgresDsn(dsn)
+  } catch (e) {
+    throw e instanceof TypeError ? new ConfigError([`dsn: ${e.message}`]) : e
   } finally {
     await kernel.stop()
   }

@@ -61,20 +61,42 @@ export class TesseraError extends Error {
   }
 }
 
-export class BadRequestError extends TesseraError {
-  override readonly name: string = 'BadRequestError'
-  constructor(message = 'The request was malformed or contained invalid parameters', init: TesseraErrorInit = {}) {
-    super('ERR_BAD_REQUEST', 400, message, init)
+/**
+ * Make an HTTP error class: a fixed code, status and message. Its first argument is the caller-safe `reason`
+ * (or, with `firstArg: 'message'`, replaces the message), the second the usual init.
+ */
+function httpError(name: string, code: string, status: number, message: string, firstArg: 'reason' | 'message' = 'reason') {
+  return class extends TesseraError {
+    override readonly name: string = name
+    constructor(detail?: string, init: TesseraErrorInit = {}) {
+      if (firstArg === 'message') super(code, status, detail ?? message, init)
+      else super(code, status, message, { reason: detail, ...init })
+    }
   }
 }
 
-export class MalformedBodyError extends TesseraError {
-  override readonly name: string = 'MalformedBodyError'
-  constructor(reason: string, init: TesseraErrorInit = {}) {
-    super('ERR_MALFORMED_BODY', 400, 'The request was malformed or contained invalid parameters', {
-      reason,
-      ...init,
-    })
+const MALFORMED = 'The request was malformed or contained invalid parameters'
+
+export const BadRequestError = httpError('BadRequestError', 'ERR_BAD_REQUEST', 400, MALFORMED, 'message')
+export const MalformedBodyError = httpError('MalformedBodyError', 'ERR_MALFORMED_BODY', 400, MALFORMED)
+export const UnauthorizedError = httpError('UnauthorizedError', 'ERR_UNAUTHORIZED', 401, 'The request could not be authorized')
+export const ForbiddenError = httpError('ForbiddenError', 'ERR_FORBIDDEN', 403, 'The requested action was forbidden')
+export const NotFoundError = httpError('NotFoundError', 'ERR_NOT_FOUND', 404, 'The requested resource could not be found')
+export const ConflictError = httpError('ConflictError', 'ERR_CONFLICT', 409, 'The resource could not be created due to a conflict')
+export const ServiceUnavailableError = httpError('ServiceUnavailableError', 'ERR_UNAVAILABLE', 503, 'The service is temporarily unavailable')
+export type BadRequestError = InstanceType<typeof BadRequestError>
+export type MalformedBodyError = InstanceType<typeof MalformedBodyError>
+export type UnauthorizedError = InstanceType<typeof UnauthorizedError>
+export type ForbiddenError = InstanceType<typeof ForbiddenError>
+export type NotFoundError = InstanceType<typeof NotFoundError>
+export type ConflictError = InstanceType<typeof ConflictError>
+export type ServiceUnavailableError = InstanceType<typeof ServiceUnavailableError>
+
+export class TooManyRequestsError extends TesseraError {
+  override readonly name: string = 'TooManyRequestsError'
+  constructor(retryAfterSeconds: number, reason?: string, init: TesseraErrorInit = {}) {
+    const headers = { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) }
+    super('ERR_TOO_MANY_REQUESTS', 429, 'Too many requests, try again later', { reason, headers, ...init })
   }
 }
 
@@ -89,70 +111,8 @@ export class ValidationError extends TesseraError {
   readonly issues: ValidationIssue[]
   constructor(issues: ValidationIssue[], init: TesseraErrorInit = {}) {
     const reason = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')
-    super('ERR_VALIDATION', 400, 'The request was malformed or contained invalid parameters', {
-      reason,
-      details: { issues },
-      ...init,
-    })
+    super('ERR_VALIDATION', 400, MALFORMED, { reason, details: { issues }, ...init })
     this.issues = issues
-  }
-}
-
-export class UnauthorizedError extends TesseraError {
-  override readonly name: string = 'UnauthorizedError'
-  constructor(reason?: string, init: TesseraErrorInit = {}) {
-    super('ERR_UNAUTHORIZED', 401, 'The request could not be authorized', { reason, ...init })
-  }
-}
-
-export class ForbiddenError extends TesseraError {
-  override readonly name: string = 'ForbiddenError'
-  constructor(reason?: string, init: TesseraErrorInit = {}) {
-    super('ERR_FORBIDDEN', 403, 'The requested action was forbidden', { reason, ...init })
-  }
-}
-
-export class NotFoundError extends TesseraError {
-  override readonly name: string = 'NotFoundError'
-  constructor(reason?: string, init: TesseraErrorInit = {}) {
-    super('ERR_NOT_FOUND', 404, 'The requested resource could not be found', { reason, ...init })
-  }
-}
-
-export class ConflictError extends TesseraError {
-  override readonly name: string = 'ConflictError'
-  constructor(reason?: string, init: TesseraErrorInit = {}) {
-    super('ERR_CONFLICT', 409, 'The resource could not be created due to a conflict', { reason, ...init })
-  }
-}
-
-export class TooManyRequestsError extends TesseraError {
-  override readonly name: string = 'TooManyRequestsError'
-  constructor(retryAfterSeconds: number, reason?: string, init: TesseraErrorInit = {}) {
-    super('ERR_TOO_MANY_REQUESTS', 429, 'Too many requests, try again later', {
-      reason,
-      headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
-      ...init,
-    })
-  }
-}
-
-export class ServiceUnavailableError extends TesseraError {
-  override readonly name: string = 'ServiceUnavailableError'
-  constructor(reason?: string, init: TesseraErrorInit = {}) {
-    super('ERR_UNAVAILABLE', 503, 'The service is temporarily unavailable', { reason, ...init })
-  }
-}
-
-export class InternalError extends TesseraError {
-  override readonly name: string = 'InternalError'
-  constructor(cause?: unknown) {
-    super(
-      'ERR_INTERNAL',
-      500,
-      'An internal server error occurred, please contact the system administrator',
-      { cause },
-    )
   }
 }
 
@@ -193,47 +153,24 @@ export class OAuth2Error extends TesseraError {
   }
 }
 
-export function isTesseraError(e: unknown): e is TesseraError {
-  return e instanceof TesseraError
-}
-
-/** Ory's generic error body (`errorGeneric` in the Ory OpenAPI specs). */
-export interface OryErrorBody {
-  error: {
-    id?: string
-    code: number
-    status: string
-    reason?: string
-    message: string
-    request?: string
-    details?: Record<string, unknown>
+/** Render any thrown value as an HTTP response: RFC 6749's shape for OAuth2Error, Ory's generic error shape
+ * (`errorGeneric` in the Ory OpenAPI specs) otherwise. Unknown errors become a generic 500, their cause kept out. */
+export function renderError(e: unknown, requestId?: string): Response {
+  const err = e instanceof TesseraError ? e : new TesseraError('ERR_INTERNAL', 500, 'An internal server error occurred, please contact the system administrator', { cause: e })
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', ...err.headers }
+  if (err instanceof OAuth2Error) {
+    headers['cache-control'] = 'no-store'
+    const body = err.errorDescription ? { error: err.error, error_description: err.errorDescription } : { error: err.error }
+    return new Response(JSON.stringify(body), { status: err.status, headers })
   }
-}
-
-export function toOryErrorBody(err: TesseraError, requestId?: string): OryErrorBody {
-  const body: OryErrorBody['error'] = {
+  const body = {
     code: err.status,
     status: STATUS_TEXT[err.status] ?? 'Error',
     message: err.message,
+    ...(err.id && { id: err.id }),
+    ...(err.reason && { reason: err.reason }),
+    ...(err.details && { details: err.details }),
+    ...(requestId && { request: requestId }),
   }
-  if (err.id) body.id = err.id
-  if (err.reason) body.reason = err.reason
-  if (err.details) body.details = err.details
-  if (requestId) body.request = requestId
-  return { error: body }
-}
-
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' }
-
-/** Render any thrown value as an HTTP response. Unknown errors become a generic 500. */
-export function renderError(e: unknown, requestId?: string): Response {
-  const err = isTesseraError(e) ? e : new InternalError(e)
-  const headers: Record<string, string> = { ...JSON_HEADERS, ...err.headers }
-  if (err instanceof OAuth2Error) {
-    const body: Record<string, string> = { error: err.error }
-    if (err.errorDescription) body.error_description = err.errorDescription
-    headers['cache-control'] = 'no-store'
-    return new Response(JSON.stringify(body), { status: err.status, headers })
-  }
-  return new Response(JSON.stringify(toOryErrorBody(err, requestId)), { status: err.status, headers })
+  return new Response(JSON.stringify({ error: body }), { status: err.status, headers })
 }

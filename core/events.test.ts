@@ -22,7 +22,6 @@ describe('event bus', () => {
     off()
     await bus.emit('server.started', {})
     expect(n).toBe(1)
-    expect(bus.listenerCount('server.started')).toBe(0)
   })
 
   it('refuses event names that are not noun.verb', () => {

@@ -43,10 +43,6 @@ export type EventHandler<E extends EventName> = (
 
 const EVENT_NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/
 
-export function isValidEventName(name: string): boolean {
-  return EVENT_NAME.test(name)
-}
-
 interface Subscription {
   handler: (payload: unknown, meta: EventMeta) => void | Promise<void>
   owner: string
@@ -54,19 +50,15 @@ interface Subscription {
 
 export class EventBus {
   readonly #subs = new Map<string, Subscription[]>()
-  #log: Logger
+  readonly #log: Logger
 
   constructor(log: Logger = silentLogger) {
     this.#log = log
   }
 
-  setLogger(log: Logger): void {
-    this.#log = log
-  }
-
   /** Subscribe; returns an unsubscribe function. `owner` names the plugin, for logs. */
   on<E extends EventName>(event: E, handler: EventHandler<E>, owner = 'anonymous'): () => void {
-    if (!isValidEventName(event)) {
+    if (!EVENT_NAME.test(event)) {
       throw new TypeError(`event name "${event}" must be noun.verb in lower case (e.g. identity.created)`)
     }
     const list = this.#subs.get(event) ?? []
@@ -101,9 +93,5 @@ export class EventBus {
         this.#log.error('event handler failed', { event, plugin: sub.owner, err: e, tenant: full.tenant })
       }
     }
-  }
-
-  listenerCount(event: EventName): number {
-    return this.#subs.get(event)?.length ?? 0
   }
 }

@@ -6,8 +6,10 @@ export type { ResolvedConfig, TesseraConfig, ValidatedConfig, TenantResolver } f
 export { loadConfig, resolveConfig, ENV_OVERRIDES, parseConfigDocument, type PluginCatalog } from './config/load.ts'
 export { formatIssues, type FormatOptions } from './config/issues.ts'
 export { definePlugin, isPluginInstance } from './plugin.ts'
+export type { Awaitable } from './types.ts'
 export type {
   AnyPluginFactory,
+  BootedKernel,
   CliCommand,
   CliContext,
   InputOf,
@@ -18,7 +20,6 @@ export type {
   PluginFactory,
   PluginInstance,
   Storage,
-  Awaitable,
   RouteFn,
   RawRoute,
   RawRoutes,
@@ -27,21 +28,21 @@ export type {
 export * from './errors.ts'
 export { EventBus, type EventMeta, type EventName, type TesseraEvents } from './events.ts'
 export { createLogger, redact, type Logger, type LogLevel, type LogFormat } from './logger.ts'
-export { withSpan, activeTraceId } from './telemetry.ts'
+export { withSpan } from './telemetry.ts'
 export { periodic, type PeriodicJob } from './periodic.ts'
 export { Keyring, constantTimeEqual, randomToken, sha256Hex, sha256HexSync, type Secrets } from './secrets.ts'
 export { Registry, Services, type Registries, type TesseraServices } from './registry.ts'
 export type { Subject, SubjectResolver } from './subject.ts'
 export type { ActiveSession, SessionService, PermissionCheckRequest, PermissionService } from './services.ts'
 export { configuredPublicBaseUrl, type RequestContext, type RouteApp, type ContextResolver, type PeerLookup } from './http/context.ts'
-export type { Operation, OperationBody, OperationResponse, Operations, HttpMethod } from './http/openapi.ts'
+export type { Operation, OperationBody, OperationResponse, Operations, HttpMethod } from './http/operations.ts'
 export { parse, parseAsync } from './validation.ts'
 export { Kernel } from './kernel/kernel.ts'
 export { serve, listen, PortInUseError, type RunningServer, type ListenAddress, type ListenHandlers } from './server.ts'
 export { VERSION } from './version.ts'
 export * from './pipeline/types.ts'
 export { TemplateString, compileTemplate, templateData, type Template } from './pipeline/template.ts'
-export { cidrList, compilePipeline, inCidrList, mergeConfig, type CompiledPipeline, type GlobalHandlerConfigs } from './pipeline/run.ts'
+export { compilePipeline, type CompiledPipeline } from './pipeline/run.ts'
 export type * from './flows/types.ts'
 export * from './storage/index.ts'
 

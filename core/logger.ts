@@ -46,7 +46,7 @@ export function isSensitiveKey(key: string): boolean {
 }
 
 /** Mask `scheme://user:password@` in a string. */
-export function maskUrlCredentials(s: string): string {
+function maskUrlCredentials(s: string): string {
   return s.replace(URL_CREDENTIALS, `$1$2:${REDACTED}@`)
 }
 

@@ -25,17 +25,16 @@ import type { ResolvedConfig } from './config/schema.ts'
 import type { EventBus, EventMeta, EventName, TesseraEvents } from './events.ts'
 import type { CredentialMethod } from './flows/types.ts'
 import type { ContextResolver, RequestContext, RouteApp } from './http/context.ts'
-import type { Operations } from './http/openapi.ts'
+import type { Operations } from './http/operations.ts'
 import type { Logger } from './logger.ts'
 import type { Authenticator, Authorizer, ErrorHandler, Mutator } from './pipeline/types.ts'
 import type { Registries, Services } from './registry.ts'
 import type { Secrets } from './secrets.ts'
-import type { Migration } from './storage/migrate.ts'
+import type { Migration, MigrationState } from './storage/migrate.ts'
 import type { ScopedDb } from './storage/scoped.ts'
 import type { Database, StorageDriver } from './storage/types.ts'
 import type { SubjectResolver } from './subject.ts'
-
-export type Awaitable<T> = T | Promise<T>
+import { type Awaitable, PLUGIN, type PluginEntry, isPluginEntry } from './types.ts'
 
 /** Storage as plugins see it. */
 export interface Storage {
@@ -176,7 +175,23 @@ export interface CliContext {
    * Load the configuration (`--config` given here, else TESSERA_CONFIG, else tessera.config.*) and boot a
    * kernel without listeners. Stop it when done.
    */
-  boot(opts?: { config?: string; dev?: boolean }): Promise<import('./kernel/kernel.ts').Kernel>
+  boot(opts?: { config?: string; dev?: boolean }): Promise<BootedKernel>
+}
+
+/** A kernel booted for a command (the core's Kernel, seen from a plugin): its plugins, registries and storage. */
+export interface BootedKernel {
+  readonly config: ResolvedConfig
+  readonly plugins: readonly { id: string; ctx: PluginContext<any> }[]
+  readonly registries: Registries
+  readonly services: Services
+  readonly storage: Storage
+  readonly events: EventBus
+  migrate(): Promise<{ plugin: string; id: string }[]>
+  /** Every migration of the installed plugins and whether it is applied. */
+  migrationStatus(): Promise<MigrationState[]>
+  /** Answer a request as the listener would, in-process (no socket): `handle('admin', new Request(…))`. */
+  handle(listener: 'public' | 'admin', request: Request): Promise<Response>
+  stop(): Promise<void>
 }
 
 export interface CliCommand {
@@ -188,12 +203,8 @@ export interface CliCommand {
   run(args: string[], ctx: CliContext): Promise<number>
 }
 
-const PLUGIN = Symbol.for('tessera.plugin')
-
 /** A plugin with the user's (not yet validated) options. What `plugins: [...]` holds. */
-export interface PluginInstance {
-  readonly [PLUGIN]: true
-  readonly id: string
+export interface PluginInstance extends PluginEntry {
   readonly definition: PluginDefinition<any, any>
   readonly input: unknown
 }
@@ -235,7 +246,7 @@ export function definePlugin<S extends OptionsSchema | undefined = undefined, T 
 }
 
 export function isPluginInstance(x: unknown): x is PluginInstance {
-  return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[PLUGIN] === true
+  return isPluginEntry(x)
 }
 
 export function isPluginFactory(x: unknown): x is AnyPluginFactory {

@@ -28,10 +28,6 @@ export class Registry<T extends { id: string }> {
     this.#items.set(item.id, { item, owner })
   }
 
-  has(id: string): boolean {
-    return this.#items.has(id)
-  }
-
   get(id: string): T | undefined {
     return this.#items.get(id)?.item
   }
@@ -47,10 +43,6 @@ export class Registry<T extends { id: string }> {
         (known.length ? `registered: ${known.join(', ')}` : `no ${this.kind} is registered`) +
         ` (add the plugin that provides it to plugins)`,
     )
-  }
-
-  ownerOf(id: string): string | undefined {
-    return this.#items.get(id)?.owner
   }
 
   list(): T[] {
@@ -116,18 +108,5 @@ export class Services {
 
   get<K extends ServiceName>(name: K): ServiceOf<K> | undefined {
     return this.#items.get(name)?.impl as ServiceOf<K> | undefined
-  }
-
-  require<K extends ServiceName>(name: K, neededBy?: string): ServiceOf<K> {
-    const found = this.#items.get(name)
-    if (found) return found.impl as ServiceOf<K>
-    throw new PluginError(
-      'ERR_NOT_REGISTERED',
-      `${neededBy ? `${neededBy} needs ` : ''}the service \`${name}\`, which no plugin provides`,
-    )
-  }
-
-  has(name: string): boolean {
-    return this.#items.has(name)
   }
 }

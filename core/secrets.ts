@@ -16,7 +16,7 @@ export function base64url(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('base64url')
 }
 
-export function fromBase64url(s: string): Uint8Array<ArrayBuffer> | null {
+function fromBase64url(s: string): Uint8Array<ArrayBuffer> | null {
   if (!/^[A-Za-z0-9_-]*$/.test(s)) return null
   return new Uint8Array(Buffer.from(s, 'base64url'))
 }

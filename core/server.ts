@@ -12,7 +12,7 @@ import { TesseraError, renderError } from './errors.ts'
 import { type Listener, buildListenerApp, errorHandler, rawRoutesFor } from './http/app.ts'
 import type { RequestContext } from './http/context.ts'
 import type { Kernel } from './kernel/kernel.ts'
-import type { Awaitable } from './plugin.ts'
+import type { Awaitable } from './types.ts'
 import { extractContext, tracer, tracingEnabled } from './telemetry.ts'
 
 export interface RunningServer {
@@ -88,7 +88,7 @@ function displayHost(host: string): string {
 }
 
 /** The path of an absolute request URL, without parsing the whole URL. */
-export function pathOf(url: string): string {
+function pathOf(url: string): string {
   const start = url.indexOf('/', url.indexOf('//') + 2)
   if (start < 0) return '/'
   let end = url.length
@@ -114,7 +114,7 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
 
     /** What a listener serves: a handler, how its failures render, and whether it stamps X-Request-Id itself. */
     interface Served {
-      handle(request: Request, rc: RequestContext | undefined): Awaitable<Response>
+      handle(request: Request, rc: RequestContext): Awaitable<Response>
       fail(error: unknown, request: Request, rc: RequestContext | undefined): Awaitable<Response>
       stamped: boolean
     }
@@ -128,22 +128,16 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
       (request: Request, server: Server<undefined>): Response | Promise<Response> => {
         inFlight++
         const t0 = performance.now()
-        let c: RequestContext | Promise<RequestContext>
-        try {
-          c = kernel.contextOf(request, server)
-        } catch (e) {
-          c = Promise.reject(e)
-        }
-        if (c instanceof Promise) {
-          return c.then(
-            (rc) => begin(route, request, rc, t0),
-            () => begin(route, request, undefined, t0),
-          )
-        }
-        return begin(route, request, c, t0)
+        const c = kernel.contextOf(request, server)
+        if (!(c instanceof Promise)) return begin(route, request, c, t0)
+        return c.then(
+          (rc) => begin(route, request, rc, t0),
+          // no context (e.g. its tenant resolver refused the request): render why, in Ory's shape
+          async (error) => end(route, request, undefined, undefined, t0, await onError({ code: 'UNKNOWN', error, request })),
+        )
       }
 
-    const begin = (route: Served, request: Request, rc: RequestContext | undefined, t0: number): Response | Promise<Response> => {
+    const begin = (route: Served, request: Request, rc: RequestContext, t0: number): Response | Promise<Response> => {
       let span: Span | undefined
       let out: Awaitable<Response>
       try {
@@ -221,8 +215,7 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
     const routes: Record<string, (request: Request, server: Server<undefined>) => Response | Promise<Response>> = {}
     for (const r of rawRoutesFor(kernel, listener)) {
       routes[r.path] = serveWith({
-        // without a context (its tenant could not be resolved), asking again rejects with why: rendered by fail
-        handle: (request, rc) => (rc ? r.handle(request, rc) : kernel.requestContext(request).then((c) => r.handle(request, c))),
+        handle: (request, rc) => r.handle(request, rc),
         fail: async (error, request, rc) => {
           const response = await onError({ code: 'UNKNOWN', error, request })
           if (rc && r.stampsRequestId) response.headers.set('x-request-id', rc.requestId)

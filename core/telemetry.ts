@@ -13,8 +13,6 @@ import {
   trace,
 } from '@opentelemetry/api'
 
-export const TRACER_NAME = 'tessera'
-
 /** The API's own no-op provider: what a fresh proxy delegates to until an SDK registers one. */
 const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate()
 /** One shared span that records nothing, for when no SDK is registered. */
@@ -30,19 +28,16 @@ export function tracingEnabled(): boolean {
 }
 
 export function tracer() {
-  return trace.getTracer(TRACER_NAME)
+  return trace.getTracer('tessera')
 }
 
 /**
  * Run `fn` inside an active span named `name`. The span records an exception
  * and an error status when `fn` throws, and always ends.
- * Attribute keys should live under `tessera.*`.
+ * Attribute keys should live under `tessera.*`. Without an SDK, `fn` runs with a no-op span and its answer
+ * comes back as it is (synchronous when `fn` is): await it either way.
  */
-export async function withSpan<T>(
-  name: string,
-  attributes: Attributes,
-  fn: (span: Span) => Promise<T> | T,
-): Promise<T> {
+export function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T> | T): Promise<T> | T {
   if (!tracingEnabled()) return fn(NOOP_SPAN)
   return tracer().startActiveSpan(name, { attributes }, async (span) => {
     try {
@@ -55,12 +50,6 @@ export async function withSpan<T>(
       span.end()
     }
   })
-}
-
-/** The active trace id, if a real span is active. */
-export function activeTraceId(): string | undefined {
-  const id = trace.getActiveSpan()?.spanContext().traceId
-  return id && !/^0+$/.test(id) ? id : undefined
 }
 
 /** Extract W3C trace context (traceparent) from request headers, for server spans. */

@@ -9,28 +9,25 @@
 import { BadRequestError } from './errors.ts'
 import { TENANT_ID, type ValidatedConfig } from './config/schema.ts'
 
-export async function resolveTenant(request: Request, tenancy: ValidatedConfig['tenancy']): Promise<string> {
-  if (tenancy.resolve) {
-    const t = await tenancy.resolve(request)
-    if (t !== null && t !== undefined) {
-      if (typeof t !== 'string' || !TENANT_ID.test(t)) throw new BadRequestError('The request names an invalid tenant')
-      return t
-    }
-  }
-  if (tenancy.hosts) {
-    const host = hostOf(request)
-    if (host) {
-      const t = tenancy.hosts[host]
-      if (t) return t
-    }
-  }
-  return tenancy.default
+/** The tenant: at once from the host map or the default, a promise only when a code resolver is configured. */
+export function resolveTenant(request: Request, tenancy: ValidatedConfig['tenancy']): string | Promise<string> {
+  return tenancy.resolve ? fromResolver(request, tenancy, tenancy.resolve) : fromHosts(request, tenancy)
 }
 
-function hostOf(request: Request): string | null {
+async function fromResolver(request: Request, tenancy: ValidatedConfig['tenancy'], resolve: NonNullable<ValidatedConfig['tenancy']['resolve']>): Promise<string> {
+  const t = await resolve(request)
+  if (t === null || t === undefined) return fromHosts(request, tenancy)
+  if (typeof t !== 'string' || !TENANT_ID.test(t)) throw new BadRequestError('The request names an invalid tenant')
+  return t
+}
+
+function fromHosts(request: Request, tenancy: ValidatedConfig['tenancy']): string {
+  if (!tenancy.hosts) return tenancy.default
+  let host: string
   try {
-    return new URL(request.url).hostname.toLowerCase()
+    host = new URL(request.url).hostname.toLowerCase()
   } catch {
-    return null
+    return tenancy.default
   }
+  return tenancy.hosts[host] || tenancy.default
 }

@@ -17,10 +17,8 @@ export function parse<S extends v.GenericSchema>(schema: S, input: unknown): v.I
   return r.output
 }
 
-export async function parseAsync<S extends v.GenericSchema | v.GenericSchemaAsync>(
-  schema: S,
-  input: unknown,
-): Promise<v.InferOutput<S>> {
+/** `parse` for schemas with async parts (a credential method's config schema may have some). */
+export async function parseAsync<S extends v.GenericSchema | v.GenericSchemaAsync>(schema: S, input: unknown): Promise<v.InferOutput<S>> {
   const r = await v.safeParseAsync(schema, input)
   if (!r.success) throw new ValidationError(toValidationIssues(r.issues))
   return r.output

@@ -124,7 +124,7 @@ describe('tessera serve (SQLite)', () => {
   })
 })
 
-describe('tessera serve: tenants resolved by host (an asynchronous request context)', () => {
+describe('tessera serve: tenants resolved by host', () => {
   let server: ServerProcess
   beforeAll(async () => {
     const config = scratch.write('serve-tenancy.yaml', yamlConfig('tenancy:\n  hosts:\n    tenant-a.example: tenant-a\n'))
@@ -143,6 +143,38 @@ describe('tessera serve: tenants resolved by host (an asynchronous request conte
     expect(failed.status).toBe(400)
     expect(failed.headers.get('x-request-id')).toBeTruthy()
     expect((await fetch(`${server.publicUrl}/fixture/hello`, { headers: { host: 'tenant-a.example' } })).status).toBe(200)
+  })
+})
+
+describe('tessera serve: tenants from a code resolver (an asynchronous request context)', () => {
+  let server: ServerProcess
+  beforeAll(async () => {
+    const config = scratch.write(
+      'serve-resolver.config.ts',
+      `import { defineConfig } from 'tessera'
+import notes from ${JSON.stringify(FIXTURE_NOTES)}
+export default defineConfig({
+  dsn: 'sqlite://${scratch.dir}/serve-resolver.sqlite',
+  serve: { public: { host: '127.0.0.1', port: 0 }, admin: { port: 0 } },
+  migrations: { auto: true },
+  tenancy: { resolve: (request) => request.headers.get('x-tenant') },
+  plugins: [notes({ greeting: 'hi' })],
+})
+`,
+    )
+    server = await startServer(['bun', CLI, 'serve', '--config', config], { env: { SECRETS_SYSTEM: SECRET } })
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  it("gives raw and Elysia routes the resolver's tenant, and answers a tenant it refuses with 400 in Ory's shape", async () => {
+    const ok = await fetch(`${server.publicUrl}/fixture/raw/x`, { headers: { 'x-tenant': 'tenant-b' } })
+    expect([ok.status, (await ok.json()).tenant]).toEqual([200, 'tenant-b'])
+    for (const path of ['/fixture/raw/x', '/fixture/hello']) {
+      const refused = await fetch(`${server.publicUrl}${path}`, { headers: { 'x-tenant': 'not a tenant!' } })
+      expect([path, refused.status, (await refused.json()).error.message]).toEqual([path, 400, 'The request names an invalid tenant'])
+    }
   })
 })
 

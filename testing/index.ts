@@ -26,14 +26,24 @@ import type { TesseraConfig } from '../core/config/schema.ts'
 import { buildListenerApp } from '../core/http/app.ts'
 import { Kernel } from '../core/kernel/kernel.ts'
 import { type LogLevel, type Logger, createLogger } from '../core/logger.ts'
-import { type PluginInstance, definePlugin } from '../core/plugin.ts'
+import { type BootedKernel, type PluginInstance, definePlugin } from '../core/plugin.ts'
 import { AUTHENTICATED, type Authenticator, type Authorizer, type Mutator, NOT_RESPONSIBLE, forbidden, unauthorized } from '../core/pipeline/types.ts'
 import { postgresDriver } from '../core/storage/postgres.ts'
 import { SqliteDatabase } from '../core/storage/sqlite.ts'
 import type { Database } from '../core/storage/types.ts'
+import type { PeerLookup } from '../core/http/context.ts'
 
 /** The system secret test kernels use (at least the minimum length; never use it outside tests). */
 export const TEST_SECRET = 'test-secret-0123456789abcdef'
+
+const peers = new WeakMap<Request, string>()
+/** Every test kernel's peer addresses: what a server's socket would say. */
+const testPeers: PeerLookup = { requestIP: (request) => (peers.has(request) ? { address: peers.get(request)! } : null) }
+
+/** Give a request a connecting peer address before `app.handle(request)`, as a socket would. */
+export function setPeer(request: Request, address: string | undefined): void {
+  if (address) peers.set(request, address)
+}
 
 /** The PostgreSQL server tests may create schemas in, when set. */
 export const POSTGRES_URL: string | undefined = process.env.TESSERA_TEST_POSTGRES_URL
@@ -126,7 +136,7 @@ export interface BootKernelOptions {
 /** Boot a kernel with these plugins: options validated, migrations applied, started. */
 export async function bootKernel(plugins: PluginInstance[], opts: BootKernelOptions = {}): Promise<Kernel> {
   const config = resolveConfig({ dsn: 'sqlite::memory:', secrets: { system: [TEST_SECRET] }, ...opts.config, plugins }, { env: {} })
-  const kernel = await Kernel.boot(config, { log: opts.log ?? createLogger({ level: 'fatal' }), database: opts.database })
+  const kernel = await Kernel.boot(config, { log: opts.log ?? createLogger({ level: 'fatal' }), database: opts.database, peers: testPeers })
   if (opts.start !== false) await kernel.start({ migrate: true })
   return kernel
 }
@@ -160,7 +170,7 @@ export async function call(app: AnyElysia, method: string, path: string, init: C
     }
   }
   const request = new Request(new URL(path, 'http://localhost'), { method, headers, body })
-  if (init.remoteAddress) kernel?.setRemoteAddress(request, init.remoteAddress)
+  setPeer(request, init.remoteAddress)
   const res = await app.handle(request)
   const text = await res.text()
   let json: unknown
@@ -274,3 +284,10 @@ export const basicHandlers = definePlugin({
 })
 
 export type { Kernel }
+
+/** A test kernel as a plugin's CLI command sees it (`CliContext.boot()`): listeners answer in-process. */
+export function bootedKernel(kernel: Kernel): BootedKernel {
+  const apps = new Map<'public' | 'admin', AnyElysia>()
+  const app = (l: 'public' | 'admin') => apps.get(l) ?? apps.set(l, buildListenerApp(kernel, l, { metadata: false })).get(l)!
+  return Object.assign(kernel, { handle: (l: 'public' | 'admin', request: Request) => app(l).handle(request) })
+}

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import * as v from 'valibot'
 import { captureLog } from '../../test/helpers/app.ts'
 import { ConfigError } from '../errors.ts'
-import { definePlugin } from '../plugin.ts'
+import { type PluginInstance, definePlugin } from '../plugin.ts'
 import { loadConfig, resolveConfig } from './load.ts'
 
 const SECRET = 'a-very-long-secret-value-1'
@@ -206,7 +206,7 @@ describe('config: files', () => {
     const c = await loadConfig({ path, env: {}, catalog })
     expect(c.dsn).toBe('sqlite::memory:')
     expect(c.source).toBe(path)
-    expect((c.plugins[0] as { id: string; input: unknown }).input).toEqual({ greeting: 'hi' })
+    expect((c.plugins[0] as PluginInstance).input).toEqual({ greeting: 'hi' })
   })
 
   it('reads YAML with the same schema', async () => {

@@ -4,7 +4,7 @@
  * problems are reported together) and by the kernel at boot (which keeps the validated options).
  */
 import type * as v from 'valibot'
-import { type PluginInstance, isPluginInstance } from '../plugin.ts'
+import { isPluginEntry } from '../types.ts'
 import { checkStrict } from './issues.ts'
 
 const isEmpty = (x: unknown) => x === undefined || x === null || (typeof x === 'object' && Object.keys(x).length === 0)
@@ -13,8 +13,9 @@ const isEmpty = (x: unknown) => x === undefined || x === null || (typeof x === '
 export function validatePluginOptions(plugins: readonly unknown[]): { options: unknown[]; problems: string[] } {
   const problems: string[] = []
   const options = plugins.map((entry, index) => {
-    if (!isPluginInstance(entry)) return undefined
-    const inst = entry as PluginInstance
+    if (!isPluginEntry(entry)) return undefined
+    // a PluginInstance (plugin.ts), seen through the entry it is: its definition's options schema and the user's input
+    const inst = entry as typeof entry & { definition: { options?: unknown }; input: unknown }
     const schema = inst.definition.options as v.GenericSchema | undefined
     if (!schema) {
       if (!isEmpty(inst.input)) problems.push(`plugins[${index}].options: plugin \`${inst.id}\` takes no options`)

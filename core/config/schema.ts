@@ -4,8 +4,8 @@
  */
 import * as v from 'valibot'
 import { LOG_LEVELS } from '../logger.ts'
-import { type PluginInstance, isPluginInstance } from '../plugin.ts'
 import { MIN_SECRET_LENGTH } from '../secrets.ts'
+import { type PluginEntry as PluginEntryType, isPluginEntry } from '../types.ts'
 
 const Port = v.pipe(
   v.number('expected a port number'),
@@ -120,8 +120,8 @@ export const TenancySchema = v.strictObject({
   ),
 })
 
-const PluginEntry = v.custom<PluginInstance>(
-  isPluginInstance,
+const PluginEntry = v.custom<PluginEntryType>(
+  isPluginEntry,
   'expected a plugin, such as identity() in a code config or { "use": "identity" } in a JSON/YAML config',
 )
 

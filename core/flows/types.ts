@@ -82,7 +82,7 @@ export interface SelfServiceFlow {
 }
 
 import type { GenericSchema, GenericSchemaAsync } from 'valibot'
-import type { Awaitable } from '../plugin.ts'
+import type { Awaitable } from '../types.ts'
 import type { ScopedDb } from '../storage/scoped.ts'
 
 // ---------------------------------------------------------------------------------------------------------

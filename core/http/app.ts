@@ -7,14 +7,15 @@ import { rewriteDefaultMessage } from '../config/issues.ts'
 import { MalformedBodyError, NotFoundError, TesseraError, ValidationError, renderError } from '../errors.ts'
 import type { Kernel } from '../kernel/kernel.ts'
 import { VERSION } from '../version.ts'
-import type { Awaitable } from '../plugin.ts'
+import type { Awaitable } from '../types.ts'
 import { type RequestContext, createRouteApp } from './context.ts'
 import { listenerDocument } from './openapi.ts'
 
-export type Listener = 'public' | 'admin'
+export type { Listener } from '../types.ts'
+import type { Listener } from '../types.ts'
 
 /** Map whatever a route threw (or Elysia raised) to a Tessera error. */
-export function toTesseraError(code: string | number, error: unknown): TesseraError | unknown {
+function toTesseraError(code: string | number, error: unknown): TesseraError | unknown {
   if (error instanceof TesseraError) return error
   switch (code) {
     case 'NOT_FOUND':
@@ -92,7 +93,7 @@ export interface BuildOptions {
 }
 
 /** A plugin's raw route and who owns it, for one listener. */
-export interface MountedRawRoute {
+interface MountedRawRoute {
   path: string
   handle(request: Request, rc: RequestContext): Awaitable<Response>
   stampsRequestId: boolean
@@ -119,7 +120,8 @@ export function buildListenerApp(kernel: Kernel, listener: Listener, opts: Build
     document ??= JSON.stringify(listenerDocument(kernel, listener, { prefix: opts.prefix, metadata: opts.metadata }))
     return new Response(document, { headers: { 'content-type': 'application/json; charset=utf-8' } })
   })
-  const immediate = kernel.contextIsImmediate ? (request: Request) => kernel.contextOf(request) as RequestContext : undefined
+  // without a code resolver the tenant needs no lookup: every context is there at once
+  const immediate = kernel.config.tenancy.resolve ? undefined : (request: Request) => kernel.contextOf(request) as RequestContext
   const routeApp = () => createRouteApp(kernel.requestContext, immediate)
   if (opts.rawRoutes !== false) {
     for (const r of rawRoutesFor(kernel, listener)) {

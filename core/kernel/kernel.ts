@@ -39,6 +39,11 @@ export interface BootOptions {
   database?: Database
   /** How a request's public base URL is worked out (embedding); default: from the config alone. */
   publicBaseUrl?: PublicBaseUrlResolver
+  /**
+   * Where a request's peer address comes from when no server of ours received it (embedded in a host
+   * server that knows it; tests). Without it such requests have no `remoteAddress`.
+   */
+  peers?: PeerLookup
 }
 
 type ContributionKey = 'authenticators' | 'authorizers' | 'mutators' | 'errorHandlers' | 'credentialMethods' | 'subjectResolvers'
@@ -56,42 +61,27 @@ function driverScheme(dsn: string): string {
 class LiveRequestContext implements RequestContext {
   readonly startedAt = performance.now()
   #log: Logger | undefined
-  #root: Logger
-  #peer: string | undefined
-  /** Where to look the peer address up on first use, when none was given. */
-  #lookup: { server: PeerLookup; request: Request } | undefined
-  #request: Request
-  #baseUrl: PublicBaseUrlResolver
+  #remote: { address: string | undefined } | undefined
   #publicBaseUrl: string | undefined
   constructor(
     readonly requestId: string,
     readonly tenant: string,
     readonly db: ScopedDb,
-    root: Logger,
-    peer: string | undefined,
-    lookup: PeerLookup | undefined,
-    request: Request,
-    baseUrl: PublicBaseUrlResolver,
-  ) {
-    this.#request = request
-    this.#baseUrl = baseUrl
-    this.#root = root
-    this.#peer = peer
-    if (lookup && peer === undefined) this.#lookup = { server: lookup, request }
-  }
+    private readonly root: Logger,
+    private readonly peers: PeerLookup | undefined,
+    private readonly request: Request,
+    private readonly baseUrl: PublicBaseUrlResolver,
+  ) {}
   get log(): Logger {
-    this.#log ??= this.#root.child({ request_id: this.requestId, tenant: this.tenant })
+    this.#log ??= this.root.child({ request_id: this.requestId, tenant: this.tenant })
     return this.#log
   }
   get remoteAddress(): string | undefined {
-    if (this.#lookup) {
-      this.#peer = this.#lookup.server.requestIP(this.#lookup.request)?.address
-      this.#lookup = undefined
-    }
-    return this.#peer
+    this.#remote ??= { address: this.peers?.requestIP(this.request)?.address }
+    return this.#remote.address
   }
   get publicBaseUrl(): string {
-    this.#publicBaseUrl ??= this.#baseUrl(this.#request)
+    this.#publicBaseUrl ??= this.baseUrl(this.request)
     return this.#publicBaseUrl
   }
 }
@@ -135,7 +125,7 @@ export class Kernel {
   #migrationsApplied = false
   #publicBaseUrl: PublicBaseUrlResolver = () => ''
   readonly #contexts = new WeakMap<Request, RequestContext | Promise<RequestContext>>()
-  readonly #peers = new WeakMap<Request, string>()
+  #peers: PeerLookup | undefined
 
   private constructor(config: ResolvedConfig, log: Logger) {
     this.config = config
@@ -168,6 +158,7 @@ export class Kernel {
   }
 
   async #boot(opts: BootOptions): Promise<void> {
+    this.#peers = opts.peers
     const instances = this.config.plugins as PluginInstance[]
 
     // 1. every plugin's options, validated once and strictly (unknown keys too); all problems reported together
@@ -303,46 +294,26 @@ export class Kernel {
     }
   }
 
-  plugin(id: string): LoadedPlugin | undefined {
-    return this.plugins.find((p) => p.id === id)
-  }
-
-  /** Record the connecting peer's address of a request, before its context is made (tests, other servers). */
-  setRemoteAddress(request: Request, address: string | undefined): void {
-    if (address) this.#peers.set(request, address)
-  }
-
   /**
-   * The request's context, synchronously when the tenant needs no lookup (the common case), else a promise.
-   * Resolved once per request; `requestContext` is the same as a promise. `peer` (the server) is asked for
-   * the socket's address on first use of `remoteAddress`, unless `setRemoteAddress` gave one.
+   * The request's context, resolved once per request: synchronously unless a code resolver looks the tenant
+   * up (then a promise). `peer` (the server that received the request) is asked for the socket's address on
+   * first use of `remoteAddress`.
    */
   contextOf(request: Request, peer?: PeerLookup): RequestContext | Promise<RequestContext> {
     let c = this.#contexts.get(request)
     if (!c) {
-      const tenancy = this.config.tenancy
       const requestId = requestIdFor(request)
-      c = this.contextIsImmediate
-        ? this.#newContext(request, requestId, tenancy.default, peer)
-        : resolveTenant(request, tenancy).then((tenant) => this.#newContext(request, requestId, tenant, peer))
+      const make = (tenant: string) =>
+        new LiveRequestContext(requestId, tenant, this.#storage.scoped(tenant), this.log, peer ?? this.#peers, request, this.#publicBaseUrl)
+      const tenant = resolveTenant(request, this.config.tenancy)
+      c = typeof tenant === 'string' ? make(tenant) : tenant.then(make)
       this.#contexts.set(request, c)
     }
     return c
   }
 
-  /** Is every request's context there at once (`contextOf` never a promise)? True unless tenants are looked up. */
-  get contextIsImmediate(): boolean {
-    return !this.config.tenancy.resolve && !this.config.tenancy.hosts
-  }
-
-  /** Resolve (once per request) the request id, tenant and scoped database. */
-  readonly requestContext: ContextResolver = (request: Request, peer?: PeerLookup) => {
-    return Promise.resolve(this.contextOf(request, peer))
-  }
-
-  #newContext(request: Request, requestId: string, tenant: string, peer: PeerLookup | undefined): RequestContext {
-    return new LiveRequestContext(requestId, tenant, this.#storage.scoped(tenant), this.log, this.#peers.get(request), peer, request, this.#publicBaseUrl)
-  }
+  /** `contextOf`, always as a promise (what plugins get as `ctx.requestContext`). */
+  readonly requestContext: ContextResolver = (request: Request, peer?: PeerLookup) => Promise.resolve(this.contextOf(request, peer))
 
   /** The subject of a request, from the first subject resolver that knows it; null without resolvers. */
   async resolveSubject(request: Request): Promise<Subject | null> {

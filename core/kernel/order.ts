@@ -10,7 +10,7 @@ export interface OrderNode {
   after: readonly string[]
 }
 
-export function checkDuplicates(nodes: readonly { id: string }[]): void {
+function checkDuplicates(nodes: readonly { id: string }[]): void {
   const seen = new Map<string, number>()
   nodes.forEach((n, i) => {
     const first = seen.get(n.id)

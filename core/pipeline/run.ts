@@ -1,20 +1,20 @@
 /**
  * One request path, in Oathkeeper's order:
  * authenticators in order (the first responsible one wins) -> one authorizer ->
- * all mutators -> on failure, an error handler chosen by `when`.
+ * all mutators -> on failure, the first error handler whose `matches` accepts the error.
  *
  * `compilePipeline` resolves handlers from the registries and validates each
- * handler's merged config (global config, then the rule's) once; `run` does no
- * validation. Errors name the rule and the handler.
+ * handler's config once; `run` does no validation. Errors name the rule and the handler.
+ * (How a product fills in configs and chooses error handlers — Oathkeeper's global configs and `when` —
+ * is the proxy plugin's business: it hands the core a finished spec.)
  */
-import { BlockList, isIP } from 'node:net'
 import * as v from 'valibot'
 import { formatIssues } from '../config/issues.ts'
 import { ConfigError } from '../errors.ts'
-import type { Awaitable } from '../plugin.ts'
-import type { Registries } from '../registry.ts'
+import type { Awaitable } from '../types.ts'
+import type { Registries, Registry } from '../registry.ts'
 import type { Span } from '@opentelemetry/api'
-import { NOOP_SPAN, tracingEnabled, withSpan } from '../telemetry.ts'
+import { withSpan } from '../telemetry.ts'
 import {
   type AuthenticationSession,
   type Authenticator,
@@ -23,21 +23,12 @@ import {
   type AuthorizerResult,
   type Decision,
   type ErrorHandler,
-  type ErrorWhen,
   type HandlerRef,
   type Mutator,
   PipelineError,
   type PipelineRequest,
   type PipelineSpec,
 } from './types.ts'
-
-/** Global handler configs, keyed by handler id (Oathkeeper's `authenticators.jwt.config`). */
-export type GlobalHandlerConfigs = {
-  authenticators?: Record<string, unknown>
-  authorizers?: Record<string, unknown>
-  mutators?: Record<string, unknown>
-  errors?: Record<string, unknown>
-}
 
 interface Bound<H> {
   handler: H
@@ -50,82 +41,12 @@ export interface CompiledPipeline {
   run(req: PipelineRequest, captures?: string[]): Awaitable<Decision>
 }
 
-function isPlainObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x)
-}
-
-/** Deep merge: objects merge key by key, anything else from `over` replaces `base`. */
-export function mergeConfig(base: unknown, over: unknown): unknown {
-  if (over === undefined) return base
-  if (isPlainObject(base) && isPlainObject(over)) {
-    const out: Record<string, unknown> = { ...base }
-    for (const [k, val] of Object.entries(over)) out[k] = mergeConfig(base[k], val)
-    return out
-  }
-  return over
-}
-
-function bind<H extends { id: string; config?: v.GenericSchema }>(
-  handler: H,
-  global: unknown,
-  local: unknown,
-  where: (string | number)[],
-): Bound<H> {
-  const merged = mergeConfig(global ?? {}, local ?? {})
-  if (!handler.config) return { handler, config: merged }
-  const r = v.safeParse(handler.config, merged)
+/** A handler with its config validated (once, here): a ConfigError naming the rule and path otherwise. */
+function bind<H extends { id: string; config?: v.GenericSchema }>(handler: H, config: unknown, where: (string | number)[]): Bound<H> {
+  if (!handler.config) return { handler, config: config ?? {} }
+  const r = v.safeParse(handler.config, config ?? {})
   if (!r.success) throw new ConfigError(formatIssues(r.issues, { prefix: where, schema: handler.config }))
   return { handler, config: r.output }
-}
-
-/** A CIDR list as a BlockList; a ConfigError naming the bad entry otherwise. */
-export function cidrList(cidrs: readonly string[], where: string): BlockList {
-  const list = new BlockList()
-  for (const c of cidrs) {
-    const [addr, bits, ...rest] = c.split('/')
-    const family = addr ? isIP(addr) : 0
-    // a prefix is digits: Number('') would read `10.0.0.0/` as /0, everything
-    const prefix = bits === undefined ? (family === 6 ? 128 : 32) : /^\d{1,3}$/.test(bits) ? Number(bits) : Number.NaN
-    if (!family || rest.length || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 6 ? 128 : 32)) {
-      throw new ConfigError([`${where}: "${c}" is not an IP address or CIDR range (e.g. 10.0.0.0/8, ::1/128)`])
-    }
-    list.addSubnet(addr!, prefix, family === 6 ? 'ipv6' : 'ipv4')
-  }
-  return list
-}
-
-/** Whether `address` (IPv4, IPv6, or IPv4-mapped IPv6) is in `list`. */
-export function inCidrList(list: BlockList, address: string | undefined): boolean {
-  if (!address) return false
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
-  const addr = mapped ? mapped[1]! : address
-  const family = isIP(addr)
-  if (!family) return false
-  return list.check(addr, family === 6 ? 'ipv6' : 'ipv4')
-}
-
-function matchesWhen(
-  when: ErrorWhen[] | undefined,
-  cidrs: (BlockList | undefined)[],
-  error: PipelineError,
-  req: PipelineRequest,
-): boolean {
-  if (!when || when.length === 0) return true
-  return when.some((w, i) => {
-    const cidr = cidrs[i]
-    if (cidr && !inCidrList(cidr, req.remoteAddress)) return false
-    if (w.error && !w.error.includes(error.kind)) return false
-    const h = w.request?.header
-    if (h?.accept) {
-      const accept = req.headers.get('accept') ?? ''
-      if (!h.accept.some((a) => accept.includes(a))) return false
-    }
-    if (h?.content_type) {
-      const ct = req.headers.get('content-type') ?? ''
-      if (!h.content_type.some((c) => ct.startsWith(c))) return false
-    }
-    return true
-  })
 }
 
 /** Oathkeeper's default error answer when no error handler matches: JSON in Ory's shape. */
@@ -154,37 +75,23 @@ export function newSession(req: PipelineRequest, captures: string[] = []): Authe
   }
 }
 
-export function compilePipeline(
-  spec: PipelineSpec,
-  registries: Registries,
-  globals: GlobalHandlerConfigs = {},
-): CompiledPipeline {
+export function compilePipeline(spec: PipelineSpec, registries: Registries): CompiledPipeline {
   const rule = `rule ${spec.id}`
   if (spec.authenticators.length === 0) {
     throw new ConfigError([`${rule}: authenticators: expected at least one authenticator`])
   }
-  type Slot = 'authenticators' | 'authorizers' | 'mutators' | 'errorHandlers'
-  const globalKey = { authenticators: 'authenticators', authorizers: 'authorizers', mutators: 'mutators', errorHandlers: 'errors' } as const
-  const resolve = <H extends { id: string; config?: v.GenericSchema }>(slot: Slot, ref: HandlerRef, where: (string | number)[]) =>
-    bind<H>(
-      registries[slot].require(ref.handler, rule) as unknown as H,
-      globals[globalKey[slot]]?.[ref.handler],
-      ref.config,
-      ['rules', spec.id, ...where, 'config'],
-    )
-  const authenticators = spec.authenticators.map((ref, i) => resolve<Authenticator<any>>('authenticators', ref, ['authenticators', i]))
-  const authorizer = resolve<Authorizer<any>>('authorizers', spec.authorizer, ['authorizer'])
-  const mutators = spec.mutators.map((ref, i) => resolve<Mutator<any>>('mutators', ref, ['mutators', i]))
-  const errorHandlers = (spec.errors ?? []).map((ref, i) => ({
-    ...resolve<ErrorHandler<any>>('errorHandlers', ref, ['errors', i]),
-    when: ref.when,
-    cidrs: (ref.when ?? []).map((w, j) =>
-      w.request?.cidr ? cidrList(w.request.cidr, `rules.${spec.id}.errors[${i}].when[${j}].request.cidr`) : undefined,
-    ),
-  }))
+  const resolve = <H extends { id: string; config?: v.GenericSchema }>(
+    registry: Registry<H>,
+    ref: HandlerRef,
+    where: (string | number)[],
+  ) => bind(registry.require(ref.handler, rule), ref.config, ['rules', spec.id, ...where, 'config'])
+  const authenticators = spec.authenticators.map((ref, i) => resolve(registries.authenticators, ref, ['authenticators', i]))
+  const authorizer = resolve(registries.authorizers, spec.authorizer, ['authorizer'])
+  const mutators = spec.mutators.map((ref, i) => resolve(registries.mutators, ref, ['mutators', i]))
+  const errorHandlers = (spec.errors ?? []).map((ref, i) => ({ ...resolve(registries.errorHandlers, ref, ['errors', i]), matches: ref.matches }))
 
   const fail = async (error: PipelineError, req: PipelineRequest, session: AuthenticationSession): Promise<Decision> => {
-    const chosen = errorHandlers.find((h) => matchesWhen(h.when, h.cidrs, error, req))
+    const chosen = errorHandlers.find((h) => !h.matches || h.matches(error, req))
     let response: Response
     try {
       response = chosen ? await chosen.handler.handle(error, req, chosen.config) : defaultErrorResponse(error)
@@ -199,13 +106,10 @@ export function compilePipeline(
       ? e
       : new PipelineError('internal_server_error', 500, 'An internal server error occurred', reasonId, { cause: e })
 
+  const attributes = { 'tessera.rule_id': spec.id }
   return {
     id: spec.id,
-    run(req, captures = []) {
-      // without an OTel SDK there is no span to record into: skip building one
-      if (!tracingEnabled()) return execute(req, captures, NOOP_SPAN)
-      return withSpan('tessera.pipeline', { 'tessera.rule_id': spec.id }, (span) => execute(req, captures, span))
-    },
+    run: (req, captures = []) => withSpan('tessera.pipeline', attributes, (span) => execute(req, captures, span)),
   }
 
   // The pipeline runs synchronously for as long as its handlers answer synchronously (a cached token, allow,

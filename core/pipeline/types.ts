@@ -9,7 +9,7 @@
  */
 import type * as v from 'valibot'
 
-import type { Awaitable } from '../plugin.ts'
+import type { Awaitable } from '../types.ts'
 
 /** The request as the pipeline sees it. */
 export interface PipelineRequest {
@@ -95,23 +95,15 @@ export interface ErrorHandler<C = unknown> extends HandlerBase<C> {
   handle(error: PipelineError, req: PipelineRequest, config: C): Awaitable<Response>
 }
 
-/** Oathkeeper's `when` conditions for choosing an error handler. */
-export interface ErrorWhen {
-  error?: string[]
-  request?: {
-    header?: { accept?: string[]; content_type?: string[] }
-    cidr?: string[]
-  }
-}
-
 /** A handler reference in a rule: `{ handler: 'jwt', config: {...} }`. */
 export interface HandlerRef {
   handler: string
   config?: unknown
 }
 
+/** An error handler in a rule; the first whose `matches` accepts the error renders it (all do without one). */
 export interface ErrorHandlerRef extends HandlerRef {
-  when?: ErrorWhen[]
+  matches?: (error: PipelineError, req: PipelineRequest) => boolean
 }
 
 /** The part of an access rule the pipeline runs. */

@@ -38,7 +38,7 @@ export interface MigrationState {
   appliedAt?: Date
 }
 
-export const LEDGER_TABLE = 'tessera_migrations'
+const LEDGER_TABLE = 'tessera_migrations'
 const LOCK_KEY = 'tessera:migrations'
 
 const LEDGER_DDL = `CREATE TABLE IF NOT EXISTS ${LEDGER_TABLE} (
@@ -119,10 +119,6 @@ export async function migrationStatus(db: Database, sets: readonly PluginMigrati
     if (!known.has(key)) out.push({ plugin: row.plugin, id: row.id, state: 'unknown', appliedAt: row.applied_at })
   }
   return out
-}
-
-export async function pendingMigrations(db: Database, sets: readonly PluginMigrations[]): Promise<MigrationState[]> {
-  return (await migrationStatus(db, sets)).filter((s) => s.state === 'pending')
 }
 
 export interface MigrateOptions {

@@ -72,7 +72,7 @@ export function parsePostgresDsn(dsn: string): ParsedPostgresDsn {
 }
 
 /** A 32-bit key for pg_advisory_lock from a name (FNV-1a; not a security use). */
-export function advisoryKey(name: string): number {
+function advisoryKey(name: string): number {
   let h = 0x811c9dc5
   for (let i = 0; i < name.length; i++) {
     h ^= name.charCodeAt(i)

@@ -44,13 +44,18 @@ export class ScopedDb implements Queryable {
     if (!MENTIONS_NID.test(text)) throw new TenantScopeError(text)
   }
 
-  query<T = Record<string, unknown>>(q: Sql): Promise<T[]> {
+  /** `run` once `q` is known to filter on the tenant; a rejection (TenantScopeError) otherwise. */
+  #guarded<T>(q: Sql, run: () => Promise<T>): Promise<T> {
     try {
       this.#check(q)
     } catch (e) {
       return Promise.reject(e)
     }
-    return this.unscoped.query<T>(q)
+    return run()
+  }
+
+  query<T = Record<string, unknown>>(q: Sql): Promise<T[]> {
+    return this.#guarded(q, () => this.unscoped.query<T>(q))
   }
 
   /** Rows now when the driver can answer synchronously (see Queryable.querySync); null when it cannot. */
@@ -65,21 +70,11 @@ export class ScopedDb implements Queryable {
   }
 
   one<T = Record<string, unknown>>(q: Sql): Promise<T | undefined> {
-    try {
-      this.#check(q)
-    } catch (e) {
-      return Promise.reject(e)
-    }
-    return this.unscoped.one<T>(q)
+    return this.#guarded(q, () => this.unscoped.one<T>(q))
   }
 
   exec(q: Sql): Promise<ExecResult> {
-    try {
-      this.#check(q)
-    } catch (e) {
-      return Promise.reject(e)
-    }
-    return this.unscoped.exec(q)
+    return this.#guarded(q, () => this.unscoped.exec(q))
   }
 
   /** A transaction for this tenant; repositories built on `tx` share it. */

@@ -172,7 +172,7 @@ for (const driver of drivers('identityadmin')) {
     it('provides identity.sessions and resolves the subject of a request', async () => {
       await create({ traits: { email: 'svc@example.com' }, credentials: { password: { config: { password: 'a long enough secret' } } } })
       const s = await login(apps, 'svc@example.com', 'a long enough secret')
-      const svc = apps.kernel.services.require('identity.sessions')
+      const svc = apps.kernel.services.get('identity.sessions')!
       const active = await svc.fromRequest(new Request('http://x/', { headers: { cookie: `${svc.cookieName}=${s.json.session_token}` } }), 'default')
       expect(active?.identityId).toBe(s.json.session.identity.id)
       expect(await svc.fromToken(s.json.session_token, 'other')).toBeNull()

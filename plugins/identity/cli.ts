@@ -8,9 +8,7 @@
 import { parseArgs } from 'node:util'
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import type { AnyElysia } from 'elysia'
-import { buildListenerApp } from '../../core/http/app.ts'
-import type { CliCommand, CliContext } from '../../core/plugin.ts'
+import type { BootedKernel, CliCommand, CliContext } from 'tessera'
 
 const COMMON = `  -c, --config <file>   config file; default: $TESSERA_CONFIG, then tessera.config.* in the working directory
   -h, --help            show this help`
@@ -112,7 +110,7 @@ function reasonOf(a: Answer): string {
 }
 
 class AdminApi {
-  constructor(private readonly app: AnyElysia) {}
+  constructor(private readonly kernel: BootedKernel) {}
 
   async call(method: string, path: string, body?: unknown): Promise<Answer> {
     const init: RequestInit = { method }
@@ -120,7 +118,7 @@ class AdminApi {
       init.body = typeof body === 'string' ? body : JSON.stringify(body)
       init.headers = { 'content-type': 'application/json' }
     }
-    const res = await this.app.handle(new Request(`http://localhost${path}`, init))
+    const res = await this.kernel.handle('admin', new Request(`http://localhost${path}`, init))
     const text = await res.text()
     let parsed: unknown = null
     if (text) {
@@ -148,7 +146,7 @@ async function withAdmin<T>(ctx: CliContext, config: string | undefined, fn: (ap
     if (!kernel.plugins.some((p) => p.id === 'identity')) throw new Error('the configuration has no identity plugin')
     const pending = (await kernel.migrationStatus()).filter((s) => s.state === 'pending')
     if (pending.length) throw new Error(`${pending.length} migration(s) not applied (${pending[0]!.plugin}/${pending[0]!.id}${pending.length > 1 ? ', …' : ''}); run tessera migrate up`)
-    return await fn(new AdminApi(buildListenerApp(kernel, 'admin', { metadata: false })))
+    return await fn(new AdminApi(kernel))
   } finally {
     await kernel.stop()
   }

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { sql } from 'tessera'
 import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
+import { setPeer } from '../../test/helpers/app.ts'
 import { boot } from '../../test/helpers/identity.ts'
 
 for (const driver of drivers('pwratelimit')) {
@@ -48,14 +49,14 @@ for (const driver of drivers('pwratelimit')) {
       try {
         const from = async (peer: string, identifier: string) => {
           const flowReq = new Request('http://localhost/self-service/login/api')
-          apps.kernel.setRemoteAddress(flowReq, peer)
+          setPeer(flowReq, peer)
           const flow = await (await apps.public.handle(flowReq)).json()
           const req = new Request(`http://localhost/self-service/login?flow=${flow.id}`, {
             method: 'POST',
             headers: { 'content-type': 'application/json', 'x-forwarded-for': `10.0.0.${Math.floor(Math.random() * 250)}` },
             body: JSON.stringify({ method: 'password', identifier, password: 'wrong password here' }),
           })
-          apps.kernel.setRemoteAddress(req, peer)
+          setPeer(req, peer)
           return (await apps.public.handle(req)).status
         }
         expect(await from('203.0.113.9', 'p@example.com')).toBe(400)
@@ -84,7 +85,7 @@ for (const driver of drivers('pwratelimit')) {
               headers: { 'content-type': 'application/json' },
               body: JSON.stringify({ method: 'password', identifier: 'race@example.com', password: 'wrong password here' }),
             })
-            apps.kernel.setRemoteAddress(req, `192.0.2.${i}`)
+            setPeer(req, `192.0.2.${i}`)
             return { apps, req }
           }),
         )

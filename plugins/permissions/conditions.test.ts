@@ -61,7 +61,7 @@ for (const driver of drivers('permissions-conditions')) {
       expect(await check(base)).toBe(false)
       const get = await call(apps.admin, 'GET', '/relation-tuples/check?namespace=Report&object=q3&relation=viewers&subject_id=ada&context.organization=acme')
       expect(get.status).toBe(200)
-      const svc = apps.kernel.services.require('permissions.check')
+      const svc = apps.kernel.services.get('permissions.check')!
       expect(await svc.check('default', { namespace: 'Report', object: 'q3', relation: 'viewers', subject: { id: 'ada' }, context: { organization: 'acme' } })).toBe(true)
       const listed = await call(apps.admin, 'GET', '/relation-tuples?namespace=Report&object=q3')
       expect(listed.json.relation_tuples[0].condition).toEqual({ eq: [{ context: 'organization' }, 'acme'] })
@@ -187,7 +187,7 @@ for (const driver of drivers('permissions-relation-conditions')) {
       expect(await check({ ...base, context: { plan: 'pro' } })).toBe(true)
       expect(await check({ ...base, context: { plan: 'free' } })).toBe(false)
       expect(await check(base)).toBe(false) // no plan in the context: fail closed
-      const svc = apps.kernel.services.require('permissions.check')
+      const svc = apps.kernel.services.get('permissions.check')!
       expect(await svc.check('default', { namespace: 'Report', object: 'q3', relation: 'export', subject: { id: 'ada' }, context: { plan: 'enterprise' } })).toBe(true)
       const objects = async (q: string) => (await call(apps.admin, 'GET', `/relation-tuples/list-objects?namespace=Report&relation=export&subject_id=ada${q}`)).json.objects
       expect(await objects('&context.plan=pro')).toEqual(['q3', 'q4'])

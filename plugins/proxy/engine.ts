@@ -4,11 +4,12 @@
  * Shared by /decisions and the reverse-proxy listener.
  */
 import type { BlockList } from 'node:net'
-import { type AuthenticationSession, type Awaitable, type Decision, type PipelineRequest, renderError, BadRequestError, NotFoundError, TesseraError, cidrList, inCidrList } from 'tessera'
+import { type AuthenticationSession, type Awaitable, type Decision, type PipelineRequest, renderError, BadRequestError, NotFoundError, TesseraError } from 'tessera'
 import { BadPathError, normalisePath, rawPathOf } from './match.ts'
+import { cidrList, inCidrList } from './pipeline.ts'
 import { type CompiledRule, findRule } from './rules.ts'
 
-/** The trusted proxies (`trusted_proxies`, parsed once with the core's `cidrList`), or null when there are none. */
+/** The trusted proxies (`trusted_proxies`, parsed once with `cidrList`), or null when there are none. */
 export type TrustedProxies = BlockList | null
 
 const parsedTrusted = new WeakMap<readonly string[], TrustedProxies>()

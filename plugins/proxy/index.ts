@@ -10,7 +10,6 @@ import { stat } from 'node:fs/promises'
 import { type JWK, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK } from 'jose'
 import {
   ConfigError,
-  type GlobalHandlerConfigs,
   NotFoundError,
   type PeriodicJob,
   type PluginContext,
@@ -18,6 +17,7 @@ import {
   parse,
   periodic,
 } from 'tessera'
+import type { GlobalHandlerConfigs } from './pipeline.ts'
 import * as v from 'valibot'
 import { rulesCommand } from './cli.ts'
 import { authenticators } from './handlers/authenticators.ts'

@@ -7,8 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { call, captureLog } from '../../test/helpers/app.ts'
-import { bootKernel } from '../../test/helpers/app.ts'
+import { bootKernel, bootedKernel, call, captureLog, setPeer } from '../../test/helpers/app.ts'
 import { proxy, refresh } from './index.ts'
 import { type TestServer, bootProxy, startServer } from './test-helpers.ts'
 
@@ -148,7 +147,7 @@ describe('proxy admin /decisions and the peer address', () => {
     const booted = await bootProxy({ rules: secure, trusted_proxies: ['10.0.0.0/8', '::1'] })
     const decide = async (peer: string | undefined) => {
       const request = new Request('http://admin.local/decisions', { headers: forwarded })
-      booted.kernel.setRemoteAddress(request, peer)
+      setPeer(request, peer)
       return booted.admin.handle(request)
     }
     // untrusted peers, and no peer at all: the request is what arrived (GET http://admin.local/), no rule matches
@@ -172,7 +171,7 @@ describe('proxy admin /decisions and the peer address', () => {
     const booted = await bootProxy({ rules: [rule] })
     const status = async (peer: string) => {
       const request = new Request('http://admin.local/decisions/x')
-      booted.kernel.setRemoteAddress(request, peer)
+      setPeer(request, peer)
       return (await booted.admin.handle(request)).status
     }
     expect(await status('192.0.2.7')).toBe(302)
@@ -388,7 +387,7 @@ describe('tessera rules', () => {
     )
     const out: string[] = []
     const err: string[] = []
-    const io = { out: (s: string) => void out.push(s), err: (s: string) => void err.push(s), env: {}, cwd: dir, boot: async () => bootKernel([proxy({ serve: { enabled: false }, mutators: { header: { config: { headers: { 'X-Global': 'from-config' } } } } })]) }
+    const io = { out: (s: string) => void out.push(s), err: (s: string) => void err.push(s), env: {}, cwd: dir, boot: async () => bootedKernel(await bootKernel([proxy({ serve: { enabled: false }, mutators: { header: { config: { headers: { 'X-Global': 'from-config' } } } } })])) }
     const cmd = proxy.definition.commands?.rules
     expect(await cmd?.run(['validate', 'good.json'], io)).toBe(0)
     expect(out).toEqual(['good.json: 2 rules OK'])

@@ -3,17 +3,10 @@
  * (matcher + pipeline) and swapped atomically on reload.
  */
 import { readFile } from 'node:fs/promises'
-import {
-  type CompiledPipeline,
-  ConfigError,
-  type GlobalHandlerConfigs,
-  type Registries,
-  compilePipeline,
-  formatIssues,
-  parseConfigDocument,
-} from 'tessera'
+import { type CompiledPipeline, ConfigError, type Registries, compilePipeline, formatIssues, parseConfigDocument } from 'tessera'
 import * as v from 'valibot'
 import { type MatchingStrategy, type UrlMatcher, compileUrlMatcher } from './match.ts'
+import { type GlobalHandlerConfigs, pipelineSpec } from './pipeline.ts'
 
 const HandlerRef = v.object({ handler: v.pipe(v.string(), v.minLength(1)), config: v.optional(v.unknown()) })
 const When = v.object({
@@ -103,7 +96,7 @@ export function compileRules(rules: Rule[], strategy: MatchingStrategy, registri
       continue
     }
     try {
-      out.push({ rule, matcher, pipeline: compilePipeline({ ...rule, mutators: rule.mutators, errors: rule.errors }, registries, globals) })
+      out.push({ rule, matcher, pipeline: compilePipeline(pipelineSpec(rule, globals), registries) })
     } catch (e) {
       problems.push(...((e as ConfigError).problems ?? [(e as Error).message]))
     }

@@ -8,7 +8,7 @@ import type { Kernel } from '../../core/kernel/kernel.ts'
 import type { PluginInstance } from '../../core/plugin.ts'
 import { type BootKernelOptions, bootKernel } from '../../testing/index.ts'
 
-export { TEST_SECRET, bootKernel, call, captureLog, type CallResult, type CapturedLog } from '../../testing/index.ts'
+export { TEST_SECRET, bootKernel, bootedKernel, call, captureLog, setPeer, type CallResult, type CapturedLog } from '../../testing/index.ts'
 
 export type TestKernelOptions = BootKernelOptions
 
