@@ -27,6 +27,7 @@ import {
   type CredentialMethod,
   type FlowKind,
   type FlowMethodContext,
+  type Logger,
   type LoginOutcome,
   type RegistrationOutcome,
   type PeriodicJob,
@@ -41,7 +42,7 @@ import {
   sql,
 } from 'tessera'
 import { type HasherOptions, hashPassword, isCurrent, isKnownFormat, verifyPassword } from './hash.ts'
-import { checkPassword, messages } from './policy.ts'
+import { PasswordPolicy, messages } from './policy.ts'
 
 const d = v.description
 const Int = (min: number) => v.pipe(v.number(), v.integer(), v.minValue(min))
@@ -61,11 +62,18 @@ export const PasswordOptions = v.object({
   identifierSimilarityCheck: v.optional(v.pipe(v.boolean(), d('Reject passwords too similar to the identifier.')), true),
   breachCheck: v.optional(
     v.object({
-      enabled: v.optional(v.boolean(), true),
+      enabled: v.optional(
+        v.pipe(
+          v.boolean(),
+          d('Ask a k-anonymity range API about every new password (default false: offline; the built-in list of common breached passwords is always checked).'),
+        ),
+        false,
+      ),
       url: v.optional(v.pipe(v.string(), v.url(), d('A k-anonymity range API (HIBP-compatible): GET <url>/<5 hex of SHA-1>.')), 'https://api.pwnedpasswords.com/range'),
       failOpen: v.optional(v.pipe(v.boolean(), d('Accept the password when the range API cannot be reached (true) or refuse it (false).')), true),
-      timeoutMs: v.optional(Int(100), 2000),
+      timeoutMs: v.optional(v.pipe(Int(100), d('How long to wait for the range API (default 1000).')), 1000),
       maxBreaches: v.optional(v.pipe(Int(0), d('Refuse passwords seen more often than this.')), 0),
+      cooldownSeconds: v.optional(v.pipe(Int(0), d('After the range API failed (logged as a warning), skip it for this long, as if unreachable (default 60).')), 60),
     }),
     {},
   ),
@@ -184,8 +192,9 @@ export class RateLimiter {
   }
 }
 
-function passwordMethod(o: Options): CredentialMethod<MethodContext> {
+function passwordMethod(o: Options, log?: Logger): CredentialMethod<MethodContext> {
   const hasher: HasherOptions = o.hasher
+  const policy = new PasswordPolicy(o, log)
   const limiter = new RateLimiter(o.rateLimit)
   // Verified against when the identifier is unknown, so both paths cost one hash verification.
   const dummy = hashPassword(crypto.randomUUID(), hasher)
@@ -253,7 +262,7 @@ function passwordMethod(o: Options): CredentialMethod<MethodContext> {
         if (!password) return { kind: 'invalid', nodeMessages: { password: [messages.required()] } }
         const identifiers = ctx.registration?.identifiers ?? []
         if (identifiers.length === 0) return { kind: 'invalid', messages: [{ id: 4000001, text: 'No login identifiers found. Are you sure your identity schema marks a trait as password identifier?', type: 'error' }] }
-        const problems = await checkPassword(password, identifiers, o)
+        const problems = await policy.check(password, identifiers)
         if (problems.length) return { kind: 'invalid', nodeMessages: { password: problems } }
         return { kind: 'success', credential: { config: { hashed_password: await hashPassword(password, hasher) } } }
       },
@@ -285,7 +294,7 @@ export const password = definePlugin({
       up: `CREATE INDEX password_login_attempts_window_idx ON password_login_attempts (nid, window_start);`,
     },
   ],
-  credentialMethods: (ctx) => [passwordMethod(ctx.options)],
+  credentialMethods: (ctx) => [passwordMethod(ctx.options, ctx.log)],
   onStart(ctx) {
     const o = ctx.options.rateLimit
     if (!o.enabled) return
