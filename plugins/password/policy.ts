@@ -155,8 +155,11 @@ function weakAffix(a: string): boolean {
  * - its core is a season or a month and its weak affixes hold digits (`Summer2024!`, `2023october`);
  * - its core, read without look-alike substitutions (`p@ssw0rd` → `password`, `1` → `i` or `l`), is on the
  *   common-password list (4+ characters) and its affixes are weak (`P@ssw0rd!`, `Password1!`).
+ * Passwords over 256 characters are not examined.
  */
 export function weakness(password: string): string | null {
+  // Bounded like the similarity check: the pattern tests below are O(n²) at worst.
+  if (password.length > MAX_COMPARED_LENGTH) return null
   const lower = password.toLowerCase()
   if (isRepetition(lower)) return 'it repeats a short pattern'
   if (isWalk(lower)) return 'it is a keyboard pattern or a sequence of characters'
