@@ -18,8 +18,11 @@
  * - Policy: NIST SP 800-63B (see policy.ts).
  * - Enumeration: an unknown identifier is verified against a dummy hash and
  *   answers exactly like a wrong password.
- * - Rate limiting: failed logins per identifier and per IP, counted in the
- *   database so the limit holds across instances; 429 with Retry-After.
+ * - Throttling (OWASP Authentication Cheat Sheet): failed logins are counted per
+ *   account, per client address and per account from one address, in the
+ *   database so the limits hold across instances. The account's failures only
+ *   delay its logins (progressively); 429 with Retry-After is for an address's
+ *   excess alone, so an attacker cannot lock the owner out from elsewhere.
  */
 import * as v from 'valibot'
 import {
@@ -27,6 +30,7 @@ import {
   type CredentialMethod,
   type FlowKind,
   type FlowMethodContext,
+  type Logger,
   type LoginOutcome,
   type RegistrationOutcome,
   type PeriodicJob,
@@ -41,7 +45,7 @@ import {
   sql,
 } from 'tessera'
 import { type HasherOptions, hashPassword, isCurrent, isKnownFormat, verifyPassword } from './hash.ts'
-import { checkPassword, messages } from './policy.ts'
+import { PasswordPolicy, messages } from './policy.ts'
 
 const d = v.description
 const Int = (min: number) => v.pipe(v.number(), v.integer(), v.minValue(min))
@@ -61,20 +65,33 @@ export const PasswordOptions = v.object({
   identifierSimilarityCheck: v.optional(v.pipe(v.boolean(), d('Reject passwords too similar to the identifier.')), true),
   breachCheck: v.optional(
     v.object({
-      enabled: v.optional(v.boolean(), true),
+      enabled: v.optional(
+        v.pipe(
+          v.boolean(),
+          d('Ask a k-anonymity range API about every new password (default false: offline; the built-in list of common breached passwords is always checked).'),
+        ),
+        false,
+      ),
       url: v.optional(v.pipe(v.string(), v.url(), d('A k-anonymity range API (HIBP-compatible): GET <url>/<5 hex of SHA-1>.')), 'https://api.pwnedpasswords.com/range'),
       failOpen: v.optional(v.pipe(v.boolean(), d('Accept the password when the range API cannot be reached (true) or refuse it (false).')), true),
-      timeoutMs: v.optional(Int(100), 2000),
+      timeoutMs: v.optional(v.pipe(Int(100), d('How long to wait for the range API (default 1000).')), 1000),
       maxBreaches: v.optional(v.pipe(Int(0), d('Refuse passwords seen more often than this.')), 0),
+      cooldownSeconds: v.optional(v.pipe(Int(0), d('After the range API failed (logged as a warning), skip it for this long, as if unreachable (default 60).')), 60),
     }),
     {},
   ),
   rateLimit: v.optional(
     v.object({
       enabled: v.optional(v.boolean(), true),
-      perIdentifier: v.optional(v.pipe(Int(1), d('Failed logins per identifier per window.')), 10),
-      perIp: v.optional(v.pipe(Int(1), d('Failed logins per client IP per window.')), 100),
-      windowSeconds: v.optional(Int(1), 300),
+      perIdentifier: v.optional(
+        v.pipe(Int(1), d('Failed logins for one identifier from one client address per window; past it that address gets 429 for that identifier (other addresses are only delayed).')),
+        10,
+      ),
+      perIp: v.optional(v.pipe(Int(1), d('Failed logins from one client address per window, whatever the identifier; past it that address gets 429.')), 100),
+      windowSeconds: v.optional(v.pipe(Int(1), d('The counting window (fixed windows).')), 300),
+      delayAfter: v.optional(v.pipe(Int(0), d('Failed logins of an identifier (from any address) in the window after which its logins are delayed.')), 5),
+      delayMs: v.optional(v.pipe(Int(0), d('The first delay; each further failure doubles it.')), 250),
+      maxDelayMs: v.optional(v.pipe(Int(0), d('The longest delay.')), 5000),
       sweepIntervalSeconds: v.optional(v.pipe(Int(1), d('Seconds between sweeps that delete counters of windows already over (bounded batches, per tenant).')), 300),
     }),
     {},
@@ -110,29 +127,52 @@ function node(group: UiNode['group'], name: string, type: string, attrs: Record<
 }
 
 /**
- * Failed logins per key (identifier, client IP) per fixed window, in the database so the limit holds across
- * instances. Atomic: an attempt first takes a slot with one INSERT … ON CONFLICT … DO UPDATE … RETURNING count
- * (one statement, the same text on SQLite and PostgreSQL) and only then is decided, so N parallel attempts get
- * N distinct counts and at most `max` of them pass (Kratos #4251). A refused attempt gives its slots back (it
- * was never tried), and so does a successful login (the limit counts failures): once `max` failures are in,
- * the count never drops below `max` until the window turns.
+ * Login throttling (OWASP Authentication Cheat Sheet: progressive delays per account and per client address,
+ * never an outright lock-out of the correct password from a new address). Three counters of failed logins per
+ * fixed window, kept in the database so they hold across instances:
+ *
+ * - per client address (`ip:`): past `perIp`, that address gets 429 with Retry-After, whatever the identifier;
+ * - per identifier from one address (`pair:`): past `perIdentifier`, that address gets 429 for that identifier.
+ *   An address that has not failed for an identifier is never locked out of it;
+ * - per identifier (`id:`), from anywhere: never a 429, only a delay before the password is verified, growing
+ *   with the failures (`delayMs`, doubled each failure past `delayAfter`, at most `maxDelayMs`), so a
+ *   distributed guesser is slowed while the owner, elsewhere, still gets in. The delay comes before the
+ *   verification, whatever the password, so it says nothing about it, and it is the same for unknown
+ *   identifiers (no enumeration).
+ *
+ * Atomic: an attempt first takes a slot on each counter with one INSERT … ON CONFLICT … DO UPDATE … RETURNING
+ * count (one statement, the same text on SQLite and PostgreSQL) and only then is decided, so N parallel attempts
+ * get N distinct counts: at most the limit of them pass, and each gets its own delay (Kratos #4251). A refused
+ * attempt gives its slots back (it was never tried), and so does a successful login (the counters count
+ * failures). Without a known client address (`ctx.ip` null) there is no per-address counter and the pair counter
+ * is shared by every unknown address.
  */
 export class RateLimiter {
   constructor(private readonly o: Options['rateLimit']) {}
-
-  private keys(identifier: string, ip: string | null): { key: string; max: number }[] {
-    const out = [{ key: `id:${identifier}`, max: this.o.perIdentifier }]
-    if (ip) out.push({ key: `ip:${ip}`, max: this.o.perIp })
-    return out
-  }
 
   private window(now: number): number {
     return now - (now % (this.o.windowSeconds * 1000))
   }
 
+  /** The delay of an attempt that comes after `failures` failures of its identifier in the window. */
+  delayFor(failures: number): number {
+    if (failures < this.o.delayAfter || this.o.delayMs === 0) return 0
+    return Math.min(this.o.maxDelayMs, this.o.delayMs * 2 ** Math.min(failures - this.o.delayAfter, 30))
+  }
+
+  private async take(db: ScopedDb, key: string, windowStart: number): Promise<number> {
+    const row = await db.one<{ count: number | string }>(sql`INSERT INTO password_login_attempts (nid, key, window_start, count) VALUES (${db.nid}, ${key}, ${windowStart}, ${1})
+      ON CONFLICT (nid, key) DO UPDATE SET
+        count = CASE WHEN password_login_attempts.window_start = excluded.window_start THEN password_login_attempts.count + 1 ELSE 1 END,
+        window_start = excluded.window_start
+      RETURNING count`)
+    return row ? Number(row.count) : Number.POSITIVE_INFINITY
+  }
+
   /**
-   * Take one attempt on every key, atomically. Throws 429 (with Retry-After, the slots given back) when any key
-   * is over its limit; otherwise returns a release that gives the slots back (call it on success).
+   * Take one attempt on every counter, atomically, then wait the identifier's delay. Throws 429 (with
+   * Retry-After, the slots given back) when the client address is over a limit; otherwise returns a release
+   * that gives the slots back (call it on success).
    */
   async acquire(db: ScopedDb, identifier: string, ip: string | null): Promise<() => Promise<void>> {
     if (!this.o.enabled) return async () => {}
@@ -142,18 +182,21 @@ export class RateLimiter {
     const release = async () => {
       for (const key of taken) await this.giveBack(db, key, windowStart)
     }
-    for (const k of this.keys(identifier, ip)) {
-      const row = await db.one<{ count: number | string }>(sql`INSERT INTO password_login_attempts (nid, key, window_start, count) VALUES (${db.nid}, ${k.key}, ${windowStart}, ${1})
-        ON CONFLICT (nid, key) DO UPDATE SET
-          count = CASE WHEN password_login_attempts.window_start = excluded.window_start THEN password_login_attempts.count + 1 ELSE 1 END,
-          window_start = excluded.window_start
-        RETURNING count`)
+    const limited: { key: string; max: number }[] = [{ key: `pair:${JSON.stringify([identifier, ip ?? ''])}`, max: this.o.perIdentifier }]
+    if (ip) limited.push({ key: `ip:${ip}`, max: this.o.perIp })
+    for (const k of limited) {
+      const count = await this.take(db, k.key, windowStart)
       taken.push(k.key)
-      if (!row || Number(row.count) > k.max) {
+      if (count > k.max) {
         await release()
-        throw new TooManyRequestsError((windowStart + this.o.windowSeconds * 1000 - now) / 1000, 'Too many failed login attempts, try again later.')
+        throw new TooManyRequestsError((windowStart + this.o.windowSeconds * 1000 - now) / 1000, 'Too many failed login attempts from this address, try again later.')
       }
     }
+    const key = `id:${identifier}`
+    const count = await this.take(db, key, windowStart)
+    taken.push(key)
+    const delay = this.delayFor(count - 1)
+    if (delay > 0) await Bun.sleep(delay)
     return release
   }
 
@@ -184,8 +227,9 @@ export class RateLimiter {
   }
 }
 
-function passwordMethod(o: Options): CredentialMethod<MethodContext> {
+function passwordMethod(o: Options, log?: Logger): CredentialMethod<MethodContext> {
   const hasher: HasherOptions = o.hasher
+  const policy = new PasswordPolicy(o, log)
   const limiter = new RateLimiter(o.rateLimit)
   // Verified against when the identifier is unknown, so both paths cost one hash verification.
   const dummy = hashPassword(crypto.randomUUID(), hasher)
@@ -228,7 +272,7 @@ function passwordMethod(o: Options): CredentialMethod<MethodContext> {
         if (!password) nodeMessages.password = [messages.required()]
         if (Object.keys(nodeMessages).length) return { kind: 'invalid', nodeMessages }
         const identifier = ctx.credentials.normalise(raw)
-        // Takes the attempt first (atomic); a failure keeps it, a success gives it back.
+        // Takes the attempt first (atomic) and waits the identifier's delay; a failure keeps it, a success gives it back.
         const release = await limiter.acquire(ctx.db, identifier, ctx.ip)
         // Longer than any password we accept: refuse without hashing megabytes (same answer as a wrong password).
         if (password.length > o.maxLength * 4) return invalidCredentials()
@@ -253,7 +297,7 @@ function passwordMethod(o: Options): CredentialMethod<MethodContext> {
         if (!password) return { kind: 'invalid', nodeMessages: { password: [messages.required()] } }
         const identifiers = ctx.registration?.identifiers ?? []
         if (identifiers.length === 0) return { kind: 'invalid', messages: [{ id: 4000001, text: 'No login identifiers found. Are you sure your identity schema marks a trait as password identifier?', type: 'error' }] }
-        const problems = await checkPassword(password, identifiers, o)
+        const problems = await policy.check(password, identifiers)
         if (problems.length) return { kind: 'invalid', nodeMessages: { password: problems } }
         return { kind: 'success', credential: { config: { hashed_password: await hashPassword(password, hasher) } } }
       },
@@ -283,7 +327,7 @@ export const password = definePlugin({
       up: `CREATE INDEX password_login_attempts_window_idx ON password_login_attempts (nid, window_start);`,
     },
   ],
-  credentialMethods: (ctx) => [passwordMethod(ctx.options)],
+  credentialMethods: (ctx) => [passwordMethod(ctx.options, ctx.log)],
   state: (): { sweeper?: PeriodicJob } => ({}),
   onStart(ctx) {
     const o = ctx.options.rateLimit
