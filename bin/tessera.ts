@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 import * as valibot from 'valibot'
-import { runCli } from '../core/cli.ts'
-import * as elysia from '../core/elysia.ts'
+import { runCli } from '../cli/index.ts'
+import * as elysia from '../elysia/index.ts'
 import * as events from '../core/events.ts'
 import * as api from '../core/index.ts'
 import * as registry from '../core/registry.ts'

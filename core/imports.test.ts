@@ -1,6 +1,7 @@
 /**
  * The core's files depend on each other one way: no import cycle, type-only imports included
- * (contracts depend on nothing above them; the kernel, server and CLI sit on top).
+ * (contracts depend on nothing above them; the kernel and server sit on top), and on nothing outside core/
+ * (the entry points, drivers and plugins are built on the core, never the reverse).
  */
 import { describe, expect, it } from 'bun:test'
 import { readFileSync } from 'node:fs'
@@ -18,9 +19,7 @@ function importGraph(): Map<string, string[]> {
     const deps: string[] = []
     for (const m of text.matchAll(SPECIFIER)) {
       const spec = m[1] ?? m[2] ?? m[3]
-      if (!spec?.startsWith('.')) continue
-      const target = relative(CORE, resolve(CORE, dirname(file), spec))
-      if (files.includes(target)) deps.push(target)
+      if (spec?.startsWith('.')) deps.push(relative(CORE, resolve(CORE, dirname(file), spec)))
     }
     graph.set(file, deps)
   }
@@ -59,5 +58,12 @@ describe('core imports', () => {
 
   it('has no import cycle inside core/, type-only imports included', () => {
     expect(cycles(importGraph())).toEqual([])
+  })
+
+  it('imports nothing from outside core/ but the package manifest (tests aside)', () => {
+    const outside = [...importGraph()].flatMap(([file, deps]) =>
+      deps.filter((d) => d.startsWith('..') && d !== '../package.json').map((d) => `${file} -> ${d}`),
+    )
+    expect(outside).toEqual([])
   })
 })

@@ -1,6 +1,6 @@
 /**
  * The subject of a request: who is calling. Host apps get it through the
- * `subject` / `session` macros (core/elysia.ts); the identity plugin registers
+ * `subject` / `session` macros (elysia/index.ts); the identity plugin registers
  * the resolver that knows sessions. Until one is registered there is no subject.
  */
 export interface Subject {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
-import { runCli } from '../../core/cli.ts'
+import { runCli } from '../../cli/index.ts'
 import { bootApps, type TestApps } from '../../test/helpers/app.ts'
 import { catalog } from '../catalog.ts'
 import { REWRITES_OPL } from './fixtures.ts'

@@ -24,15 +24,15 @@
  */
 import { Elysia } from 'elysia'
 import * as v from 'valibot'
-import { loadConfig, resolveConfig } from './config/load.ts'
-import type { ResolvedConfig, TesseraConfig } from './config/schema.ts'
-import { formatIssues } from './config/issues.ts'
-import { ConfigError, UnauthorizedError, renderError } from './errors.ts'
-import { embeddedPublicBaseUrl } from './http/context.ts'
-import { buildListenerApp, metadataRoutes } from './http/app.ts'
-import { Kernel } from './kernel/kernel.ts'
-import type { Logger } from './logger.ts'
-import type { Subject } from './subject.ts'
+import { loadConfig, resolveConfig } from '../core/config/load.ts'
+import type { ResolvedConfig, TesseraConfig } from '../core/config/schema.ts'
+import { formatIssues } from '../core/config/issues.ts'
+import { ConfigError, UnauthorizedError, renderError } from '../core/errors.ts'
+import { embeddedPublicBaseUrl } from '../core/http/context.ts'
+import { buildListenerApp, metadataRoutes } from '../core/http/app.ts'
+import { Kernel } from '../core/kernel/kernel.ts'
+import type { Logger } from '../core/logger.ts'
+import type { Subject } from '../core/subject.ts'
 
 export interface EmbedOptions {
   /**

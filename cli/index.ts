@@ -4,18 +4,18 @@
  * (1 for a failure, 2 for a usage mistake).
  */
 import { parseArgs } from 'node:util'
-import { ENV_OVERRIDES, type PluginCatalog, loadConfig } from './config/load.ts'
-import type { ResolvedConfig } from './config/schema.ts'
-import { ConfigError, TesseraError } from './errors.ts'
-import type { CliCommand } from './plugin.ts'
-import { type Listener, buildListenerApp } from './http/app.ts'
-import { Kernel } from './kernel/kernel.ts'
-import { type Logger, createLogger } from './logger.ts'
-import { serve } from './server.ts'
-import { SqliteDatabase } from './storage/sqlite.ts'
-import type { Database } from './storage/types.ts'
-import { parsePostgresDsn } from './storage/postgres.ts'
-import { VERSION } from './version.ts'
+import { ENV_OVERRIDES, type PluginCatalog, loadConfig } from '../core/config/load.ts'
+import type { ResolvedConfig } from '../core/config/schema.ts'
+import { ConfigError, TesseraError } from '../core/errors.ts'
+import type { CliCommand } from '../core/plugin.ts'
+import { type Listener, buildListenerApp } from '../core/http/app.ts'
+import { Kernel } from '../core/kernel/kernel.ts'
+import { type Logger, createLogger } from '../core/logger.ts'
+import { serve } from '../core/server.ts'
+import { SqliteDatabase } from '../core/storage/sqlite.ts'
+import type { Database } from '../core/storage/types.ts'
+import { parsePostgresDsn } from '../core/storage/postgres.ts'
+import { VERSION } from '../core/version.ts'
 
 export interface CliIO {
   out: (s: string) => void

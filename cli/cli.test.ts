@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'bun:test'
-import { runCli } from './cli.ts'
-import { definePlugin } from './plugin.ts'
+import { runCli } from './index.ts'
+import { definePlugin } from '../core/plugin.ts'
 
 const io = () => {
   const out: string[] = []
