@@ -1,6 +1,7 @@
 #!/usr/bin/env bun
 import * as valibot from 'valibot'
 import { runCli } from '../cli/index.ts'
+import * as drivers from '../drivers/index.ts'
 import * as elysia from '../elysia/index.ts'
 import * as events from '../core/events.ts'
 import * as api from '../core/index.ts'
@@ -14,6 +15,7 @@ if (Bun.isStandaloneExecutable) {
   const bundled: Record<string, object> = {
     tessera: api,
     'tessera/elysia': elysia,
+    'tessera/drivers': drivers,
     'tessera/events': events,
     'tessera/registry': registry,
     valibot,

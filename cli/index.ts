@@ -12,10 +12,9 @@ import { type Listener, buildListenerApp } from '../core/http/app.ts'
 import { Kernel } from '../core/kernel/kernel.ts'
 import { type Logger, createLogger } from '../core/logger.ts'
 import { serve } from '../core/server.ts'
-import { SqliteDatabase } from '../core/storage/sqlite.ts'
 import type { Database } from '../core/storage/types.ts'
-import { parsePostgresDsn } from '../core/storage/postgres.ts'
 import { VERSION } from '../core/version.ts'
+import { SqliteDatabase, builtinDrivers, parsePostgresDsn } from '../drivers/index.ts'
 
 export interface CliIO {
   out: (s: string) => void
@@ -106,7 +105,7 @@ function loggerFor(config: ResolvedConfig | null, env: Record<string, string | u
 async function bootFor(values: { config?: string; dev?: boolean }, io: CliIO, catalog: PluginCatalog, opts: { quiet?: boolean; database?: Database; log?: Logger } = {}) {
   const loadLog = opts.quiet ? createLogger({ level: 'error' }) : loggerFor(null, io.env)
   const config = await loadConfig({ path: values.config, env: io.env, cwd: io.cwd, catalog, dev: values.dev, log: loadLog })
-  return Kernel.boot(config, { log: opts.log ?? loggerFor(config, io.env), database: opts.database })
+  return Kernel.boot(config, { log: opts.log ?? loggerFor(config, io.env), database: opts.database, drivers: builtinDrivers })
 }
 
 /** Commands contributed by first-party plugins (`tessera permissions …`, `tessera rules …`). */

@@ -33,6 +33,7 @@ import { buildListenerApp, metadataRoutes } from '../core/http/app.ts'
 import { Kernel } from '../core/kernel/kernel.ts'
 import type { Logger } from '../core/logger.ts'
 import type { Subject } from '../core/subject.ts'
+import { builtinDrivers } from '../drivers/index.ts'
 
 export interface EmbedOptions {
   /**
@@ -128,7 +129,11 @@ export async function tessera(config: TesseraConfig | ResolvedConfig | string, o
           : isResolved(config)
             ? config
             : resolveConfig(config, { env: opts.env ?? process.env, log: opts.log })
-      const kernel = await Kernel.boot(resolved, { log: opts.log, publicBaseUrl: embeddedPublicBaseUrl(resolved, opts.public?.prefix ?? '') })
+      const kernel = await Kernel.boot(resolved, {
+        log: opts.log,
+        publicBaseUrl: embeddedPublicBaseUrl(resolved, opts.public?.prefix ?? ''),
+        drivers: builtinDrivers,
+      })
       await kernel.start({ migrate: opts.migrate })
       return build(kernel, opts)
     })()

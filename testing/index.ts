@@ -28,10 +28,9 @@ import { Kernel } from '../core/kernel/kernel.ts'
 import { type LogLevel, type Logger, createLogger } from '../core/logger.ts'
 import { type BootedKernel, type PluginInstance, definePlugin } from '../core/plugin.ts'
 import { AUTHENTICATED, type Authenticator, type Authorizer, type Mutator, NOT_RESPONSIBLE, forbidden, unauthorized } from '../core/pipeline/types.ts'
-import { postgresDriver } from '../core/storage/postgres.ts'
-import { SqliteDatabase } from '../core/storage/sqlite.ts'
 import type { Database } from '../core/storage/types.ts'
 import type { PeerLookup } from '../core/http/context.ts'
+import { SqliteDatabase, builtinDrivers, postgresDriver } from '../drivers/index.ts'
 
 /** The system secret test kernels use (at least the minimum length; never use it outside tests). */
 export const TEST_SECRET = 'test-secret-0123456789abcdef'
@@ -136,7 +135,7 @@ export interface BootKernelOptions {
 /** Boot a kernel with these plugins: options validated, migrations applied, started. */
 export async function bootKernel(plugins: PluginInstance[], opts: BootKernelOptions = {}): Promise<Kernel> {
   const config = resolveConfig({ dsn: 'sqlite::memory:', secrets: { system: [TEST_SECRET] }, ...opts.config, plugins }, { env: {} })
-  const kernel = await Kernel.boot(config, { log: opts.log ?? createLogger({ level: 'fatal' }), database: opts.database, peers: testPeers })
+  const kernel = await Kernel.boot(config, { log: opts.log ?? createLogger({ level: 'fatal' }), database: opts.database, peers: testPeers, drivers: builtinDrivers })
   if (opts.start !== false) await kernel.start({ migrate: true })
   return kernel
 }

@@ -5,15 +5,18 @@
 import { describe, expect, it } from 'bun:test'
 import * as v from 'valibot'
 import { bootApps, bootKernel, call, captureLog } from '../../test/helpers/app.ts'
+import { resolveConfig } from '../config/load.ts'
 import { ConfigError, NotFoundError, PluginError } from '../errors.ts'
 import type { CredentialMethod } from '../flows/types.ts'
+import { createLogger } from '../logger.ts'
 import { definePlugin } from '../plugin.ts'
 import { compilePipeline } from '../pipeline/run.ts'
 import { AUTHENTICATED, NOT_RESPONSIBLE, forbidden } from '../pipeline/types.ts'
 import { sql } from '../storage/sql.ts'
-import { SqliteDatabase } from '../storage/sqlite.ts'
+import { SqliteDatabase } from '../../drivers/sqlite.ts'
 import type { StorageDriver } from '../storage/types.ts'
 import { parse } from '../validation.ts'
+import { Kernel } from './kernel.ts'
 
 declare module '../events.ts' {
   interface TesseraEvents {
@@ -424,6 +427,13 @@ describe('kernel: storage drivers', () => {
   it('names the known schemes when no driver fits the DSN', async () => {
     await expect(bootKernel([], { config: { dsn: 'mysql://x' } })).rejects.toThrow(
       'dsn: no storage driver for scheme "mysql"; known schemes: sqlite, sqlite3, memory, postgres, postgresql',
+    )
+  })
+
+  it('ships no driver itself: booted without the built-in ones, a sqlite DSN says where they come from', async () => {
+    const config = resolveConfig({ dsn: 'sqlite::memory:', secrets: { system: ['test-secret-0123456789abcdef'] }, plugins: [] }, { env: {} })
+    await expect(Kernel.boot(config, { log: createLogger({ level: 'fatal' }) })).rejects.toThrow(
+      'dsn: no storage driver for scheme "sqlite"; no driver was given to Kernel.boot (see tessera/drivers)',
     )
   })
 })

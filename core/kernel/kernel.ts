@@ -14,9 +14,7 @@ import { type Registries, Services, createRegistries } from '../registry.ts'
 import { Keyring, type Secrets } from '../secrets.ts'
 import { StorageUnavailableError } from '../storage/errors.ts'
 import { type MigrationState, type PluginMigrations, migrateUp, migrationStatus, validateMigrations } from '../storage/migrate.ts'
-import { postgresDriver } from '../storage/postgres.ts'
 import { ScopedDb } from '../storage/scoped.ts'
-import { sqliteDriver } from '../storage/sqlite.ts'
 import type { Database, StorageDriver } from '../storage/types.ts'
 import type { Subject } from '../subject.ts'
 import { resolveTenant } from '../tenancy.ts'
@@ -44,6 +42,11 @@ export interface BootOptions {
    * server that knows it; tests). Without it such requests have no `remoteAddress`.
    */
   peers?: PeerLookup
+  /**
+   * Storage drivers known besides those plugins contribute. The core ships none: the entry points (CLI,
+   * `tessera/elysia`, `tessera/testing`) pass `builtinDrivers` from `tessera/drivers` (SQLite, PostgreSQL).
+   */
+  drivers?: readonly StorageDriver[]
 }
 
 type ContributionKey = 'authenticators' | 'authorizers' | 'mutators' | 'errorHandlers' | 'credentialMethods' | 'subjectResolvers'
@@ -179,9 +182,8 @@ export class Kernel {
       for (const m of [x.inst.definition.migrations ?? []]) validateMigrations({ plugin: x.inst.id, migrations: m })
     }
 
-    // 3. storage drivers (built-in, then contributed), then connect
-    this.registries.storageDrivers.register(sqliteDriver, 'core')
-    this.registries.storageDrivers.register(postgresDriver, 'core')
+    // 3. storage drivers (given, then contributed), then connect
+    for (const d of opts.drivers ?? []) this.registries.storageDrivers.register(d, 'core')
     for (const { x } of ordered) {
       for (const d of x.inst.definition.storageDrivers ?? []) this.registries.storageDrivers.register(d, x.inst.id)
     }
@@ -255,7 +257,8 @@ export class Kernel {
     const driver = this.registries.storageDrivers.list().find((d) => d.schemes.includes(scheme))
     if (!driver) {
       const known = this.registries.storageDrivers.list().flatMap((d) => d.schemes)
-      throw new ConfigError([`dsn: no storage driver for scheme "${scheme || dsn}"; known schemes: ${known.join(', ')}`])
+      const hint = known.length ? `known schemes: ${known.join(', ')}` : 'no driver was given to Kernel.boot (see tessera/drivers)'
+      throw new ConfigError([`dsn: no storage driver for scheme "${scheme || dsn}"; ${hint}`])
     }
     return driver
   }

@@ -1,7 +1,5 @@
 export * from './errors.ts'
 export * from './migrate.ts'
-export { postgresDriver, PostgresDatabase, parsePostgresDsn } from './postgres.ts'
 export { ScopedDb } from './scoped.ts'
 export { type Dialect, type DialectName, Sql, render, sql } from './sql.ts'
-export { sqliteDriver, SqliteDatabase, parseSqliteDsn } from './sqlite.ts'
 export type * from './types.ts'

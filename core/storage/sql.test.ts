@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'bun:test'
-import { postgresDialect } from './postgres.ts'
+import { postgresDialect } from '../../drivers/postgres.ts'
 import { render, sql } from './sql.ts'
-import { sqliteDialect } from './sqlite.ts'
+import { sqliteDialect } from '../../drivers/sqlite.ts'
 
 describe('sql tagged template', () => {
   const q = sql`SELECT ${sql.id('title')} FROM notes WHERE nid = ${'t'} AND id IN ${sql.in(['a', 'b'])} AND ${sql.dialect({ sqlite: 'x LIKE', postgres: 'x ILIKE' })} ${'%y%'}`

@@ -13,9 +13,9 @@
 import { Database as BunDatabase, type Statement } from 'bun:sqlite'
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { ForeignKeyViolationError, StorageUnavailableError, UniqueViolationError } from './errors.ts'
-import { type Dialect, JsonParam, type Sql, render, sql } from './sql.ts'
-import type { Database, ExecResult, Queryable, StorageDriver, StorageDriverOptions } from './types.ts'
+import { ForeignKeyViolationError, StorageUnavailableError, UniqueViolationError } from '../core/storage/errors.ts'
+import { type Dialect, JsonParam, type Sql, render, sql } from '../core/storage/sql.ts'
+import type { Database, ExecResult, Queryable, StorageDriver, StorageDriverOptions } from '../core/storage/types.ts'
 
 export const sqliteDialect: Dialect = {
   name: 'sqlite',

@@ -6,9 +6,9 @@
  * Every statement is prepared (postgres.js caches it per connection).
  */
 import postgres from 'postgres'
-import { ForeignKeyViolationError, StorageUnavailableError, UniqueViolationError } from './errors.ts'
-import { type Dialect, JsonParam, type Sql, render, sql } from './sql.ts'
-import type { Database, ExecResult, Queryable, StorageDriver, StorageDriverOptions } from './types.ts'
+import { ForeignKeyViolationError, StorageUnavailableError, UniqueViolationError } from '../core/storage/errors.ts'
+import { type Dialect, JsonParam, type Sql, render, sql } from '../core/storage/sql.ts'
+import type { Database, ExecResult, Queryable, StorageDriver, StorageDriverOptions } from '../core/storage/types.ts'
 
 type PgSql = postgres.Sql<Record<string, never>>
 type PgTx = postgres.TransactionSql<Record<string, never>>

@@ -4,8 +4,8 @@ import { Database as BunDatabase } from 'bun:sqlite'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ScopedDb } from './scoped.ts'
-import { sql } from './sql.ts'
+import { ScopedDb } from '../core/storage/scoped.ts'
+import { sql } from '../core/storage/sql.ts'
 import { SqliteDatabase } from './sqlite.ts'
 
 describe('SQLite readSync on a file database', () => {
