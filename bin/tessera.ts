@@ -6,6 +6,7 @@ import * as elysia from '../elysia/index.ts'
 import * as events from '../core/events.ts'
 import * as api from '../core/index.ts'
 import * as registry from '../core/registry.ts'
+import * as server from '../server/index.ts'
 import { catalog } from '../plugins/catalog.ts'
 
 // The compiled binary (`bun run build`) has no node_modules beside it. A plugin module named in a config
@@ -18,6 +19,7 @@ if (Bun.isStandaloneExecutable) {
     'tessera/drivers': drivers,
     'tessera/events': events,
     'tessera/registry': registry,
+    'tessera/server': server,
     valibot,
   }
   Bun.plugin({

@@ -11,10 +11,10 @@ import type { CliCommand } from '../core/plugin.ts'
 import { type Listener, buildListenerApp } from '../core/http/app.ts'
 import { Kernel } from '../core/kernel/kernel.ts'
 import { type Logger, createLogger } from '../core/logger.ts'
-import { serve } from '../core/server.ts'
 import type { Database } from '../core/storage/types.ts'
 import { VERSION } from '../core/version.ts'
 import { SqliteDatabase, builtinDrivers, parsePostgresDsn } from '../drivers/index.ts'
+import { serve } from '../server/index.ts'
 
 export interface CliIO {
   out: (s: string) => void

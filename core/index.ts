@@ -38,7 +38,7 @@ export { configuredPublicBaseUrl, type RequestContext, type RouteApp, type Conte
 export type { Operation, OperationBody, OperationResponse, Operations, HttpMethod } from './http/operations.ts'
 export { parse, parseAsync } from './validation.ts'
 export { Kernel } from './kernel/kernel.ts'
-export { serve, listen, PortInUseError, type RunningServer, type ListenAddress, type ListenHandlers } from './server.ts'
+export { listen, PortInUseError, type ListenAddress, type ListenHandlers } from './listen.ts'
 export { VERSION } from './version.ts'
 export * from './pipeline/types.ts'
 export { TemplateString, compileTemplate, templateData, type Template } from './pipeline/template.ts'

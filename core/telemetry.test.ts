@@ -49,7 +49,7 @@ describe('spans of tessera serve, with an OpenTelemetry SDK registered', () => {
     const { definePlugin } = await import('./plugin.ts')
     const { compilePipeline } = await import('./pipeline/run.ts')
     const { AUTHENTICATED } = await import('./pipeline/types.ts')
-    const { serve } = await import('./server.ts')
+    const { serve } = await import('../server/index.ts')
     const { bootKernel } = await import('../test/helpers/app.ts')
     let pipeline: ReturnType<typeof compilePipeline> | undefined
     const traced = definePlugin({

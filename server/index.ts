@@ -1,19 +1,20 @@
 /**
- * The standalone server: a public listener (default 4433) and an admin listener
- * (default 4434, loopback). Each request gets a request id (echoed as
- * X-Request-Id), a server span, and one access-log line.
+ * The standalone server (`tessera serve`, `tessera/server`): a public listener (default 4433) and an admin
+ * listener (default 4434, loopback) around a kernel. Each request gets a request id (echoed as X-Request-Id),
+ * a server span, and one access-log line. An app embedding Tessera (`tessera/elysia`) does not run it.
  *
  * Shutdown (SIGTERM/SIGINT in the CLI): stop accepting, let in-flight requests
  * finish within `serve.shutdownTimeout`, then stop plugins and close storage.
  */
 import type { Server } from 'bun'
 import { type Span, SpanKind, context, trace } from '@opentelemetry/api'
-import { TesseraError, renderError } from './errors.ts'
-import { type Listener, buildListenerApp, errorHandler, rawRoutesFor } from './http/app.ts'
-import type { RequestContext } from './http/context.ts'
-import type { Kernel } from './kernel/kernel.ts'
-import type { Awaitable } from './types.ts'
-import { extractContext, tracer, tracingEnabled } from './telemetry.ts'
+import { renderError } from '../core/errors.ts'
+import { type Listener, buildListenerApp, errorHandler, rawRoutesFor } from '../core/http/app.ts'
+import type { RequestContext } from '../core/http/context.ts'
+import type { Kernel } from '../core/kernel/kernel.ts'
+import { type ListenAddress, listen } from '../core/listen.ts'
+import { extractContext, tracer, tracingEnabled } from '../core/telemetry.ts'
+import type { Awaitable } from '../core/types.ts'
 
 export interface RunningServer {
   /** `http://host:port` of each listener (the actual port when 0 was configured). */
@@ -28,59 +29,6 @@ export interface RunningServer {
 export interface ServeOptions {
   /** Apply pending migrations before listening (`serve --migrate`). */
   migrate?: boolean
-}
-
-/** Where a listener binds. */
-export interface ListenAddress {
-  host: string
-  port: number
-  /**
-   * Share the port with other processes (SO_REUSEPORT), for several Tessera processes behind one port. Off by
-   * default: a port already in use fails the start.
-   */
-  reusePort?: boolean
-}
-
-type Handler = (request: Request, server: Server<undefined>) => Response | Promise<Response>
-
-/** What a listener serves: the fallback handler, routes for Bun's router, and the rest of Bun's serve options it uses. */
-export interface ListenHandlers {
-  fetch: Handler
-  routes?: Record<string, Handler>
-  maxRequestBodySize?: number
-  error?: (error: Error) => Response | Promise<Response>
-}
-
-/** A listener could not bind its port: another process (or listener) has it. */
-export class PortInUseError extends TesseraError {
-  override readonly name: string = 'PortInUseError'
-  constructor(
-    readonly port: number,
-    cause?: unknown,
-  ) {
-    super('ERR_PORT_IN_USE', 500, `port ${port} is already in use`, { cause })
-  }
-}
-
-/**
- * Start a listener: the core's public and admin listeners and plugins' own listeners all bind here. Bun sets
- * SO_REUSEPORT unless told otherwise (a second process on the same port would start and quietly share it), so
- * `reusePort` is always passed: false unless the operator asked for sharing. A port in use throws PortInUseError
- * (the CLI prints `tessera: port 4433 is already in use` and exits 1).
- */
-export function listen(at: ListenAddress, handlers: ListenHandlers): Server<undefined> {
-  try {
-    return Bun.serve({
-      hostname: at.host,
-      port: at.port,
-      reusePort: at.reusePort === true,
-      development: false,
-      ...handlers,
-    } as Parameters<typeof Bun.serve>[0]) as Server<undefined>
-  } catch (e) {
-    if ((e as { code?: unknown })?.code === 'EADDRINUSE') throw new PortInUseError(at.port, e)
-    throw e
-  }
 }
 
 function displayHost(host: string): string {
