@@ -11,7 +11,7 @@
  *
  * Written by hand rather than with pino: the redaction must be recursive over
  * key *patterns* (pino's redact wants exact paths), output must be synchronous
- * and capturable in tests, and the whole thing is ~150 lines.
+ * and capturable in tests, and the whole thing is short.
  */
 import { trace } from '@opentelemetry/api'
 
@@ -158,21 +158,12 @@ class JsonLogger implements Logger {
     this.#sink(line, level)
   }
 
-  debug(msg: string, fields?: LogFields): void {
-    this.#write('debug', msg, fields)
-  }
-  info(msg: string, fields?: LogFields): void {
-    this.#write('info', msg, fields)
-  }
-  warn(msg: string, fields?: LogFields): void {
-    this.#write('warn', msg, fields)
-  }
-  error(msg: string, fields?: LogFields): void {
-    this.#write('error', msg, fields)
-  }
-  fatal(msg: string, fields?: LogFields): void {
-    this.#write('fatal', msg, fields)
-  }
+  readonly debug = (msg: string, fields?: LogFields): void => this.#write('debug', msg, fields)
+  readonly info = (msg: string, fields?: LogFields): void => this.#write('info', msg, fields)
+  readonly warn = (msg: string, fields?: LogFields): void => this.#write('warn', msg, fields)
+  readonly error = (msg: string, fields?: LogFields): void => this.#write('error', msg, fields)
+  readonly fatal = (msg: string, fields?: LogFields): void => this.#write('fatal', msg, fields)
+
   child(fields: LogFields): Logger {
     return new JsonLogger({
       level: this.level,

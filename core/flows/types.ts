@@ -1,10 +1,11 @@
 /**
- * Self-service flow types in Kratos' shape, and the credential-method contract.
- *
- * A credential method (password, totp, webauthn, code, oidc, …) implements only
- * the flows it supports, as Kratos strategies do; the flow engine finds it in the
- * core's `credentialMethods` registry by id and calls the hooks below.
+ * Self-service flow types in Kratos' shape, and the credential-method contract: a method implements only the
+ * flows it supports, as Kratos strategies do, and the flow engine (the identity plugin) finds it in the
+ * `credentialMethods` registry by id. The full guide is docs/plugins.md, "Writing a credential method".
  */
+import type { GenericSchema, GenericSchemaAsync } from 'valibot'
+import type { ScopedDb } from '../storage/scoped.ts'
+import type { Awaitable } from '../types.ts'
 
 export type FlowType = 'api' | 'browser'
 export type FlowKind = 'login' | 'registration' | 'settings' | 'recovery' | 'verification'
@@ -18,22 +19,10 @@ export interface UiText {
   context?: Record<string, unknown>
 }
 
+/** Kratos' node groups; a credential method of your own groups its nodes under its id. */
 export type UiNodeGroup =
-  | 'default'
-  | 'password'
-  | 'oidc'
-  | 'profile'
-  | 'link'
-  | 'code'
-  | 'totp'
-  | 'lookup_secret'
-  | 'webauthn'
-  | 'passkey'
-  | 'identifier_first'
-  | 'captcha'
-  | 'saml'
-  | 'oauth2_consent'
-  /** A credential method of your own groups its nodes under its id. */
+  | ('default' | 'password' | 'oidc' | 'profile' | 'link' | 'code' | 'totp' | 'lookup_secret' | 'webauthn')
+  | ('passkey' | 'identifier_first' | 'captcha' | 'saml' | 'oauth2_consent')
   | (string & {})
 
 export interface UiNodeInputAttributes {
@@ -81,27 +70,6 @@ export interface SelfServiceFlow {
   [extra: string]: unknown
 }
 
-import type { GenericSchema, GenericSchemaAsync } from 'valibot'
-import type { Awaitable } from '../types.ts'
-import type { ScopedDb } from '../storage/scoped.ts'
-
-// ---------------------------------------------------------------------------------------------------------
-// The credential-method contract.
-//
-// A credential method is one plugin's answer to "how does this person prove who they are": `password`,
-// `code`, `totp`, `webauthn`, `passkey`, `lookup_secret`, `oidc`, or your own. It registers in the core's
-// `credentialMethods` registry (`definePlugin({ credentialMethods: [method] })`); the flow engine (the identity
-// plugin) finds it by id and never special-cases one. A method declares:
-//
-//   - `identifiers`: which traits identify an identity for it, read from the identity schema's
-//     `"ory.sh/kratos": { "credentials": { "<id>": { "identifier": true, … } } }`, and how to normalise them;
-//   - `credential`: the valibot schema of the config it stores, which config fields the admin API may show,
-//     and how `POST /admin/identities` imports it (`credentials.<id>.config`);
-//   - the flows it takes part in (`login`, `registration`, `settings`, `recovery`, `verification`), each a
-//     FlowParticipant whose `submit` answers with a typed outcome;
-//   - `factor` and `aal`: whether it is a first factor, a second factor or both, and the assurance it gives.
-// ---------------------------------------------------------------------------------------------------------
-
 /** One trait the identity schema marks for a method: `"ory.sh/kratos": { "credentials": { "<id>": settings } }`. */
 export interface IdentifierField {
   /** The dotted trait path: `email`, `contact.phone`. */
@@ -114,33 +82,20 @@ export interface IdentifierField {
 
 /** How a method's identifiers are found in the traits and normalised. */
 export interface MethodIdentifiers {
-  /**
-   * Whether this marked trait identifies an identity for the method. Default: `settings.identifier === true`
-   * (Kratos' `password`, `code`, `webauthn`). A method whose markers mean something else (`passkey`'s
-   * `display_name`, `totp`'s `account_name`) returns false and reads its traits itself.
-   */
+  /** Whether this marked trait identifies an identity for the method. Default: `settings.identifier === true`. */
   select?(field: IdentifierField): boolean
   /**
-   * Normalise one identifier. `field` is the schema trait it came from, or undefined for what a user typed at
-   * login. Default: trimmed, and lower-cased when it is an e-mail address (format `email`, or it contains `@`);
-   * anything else (phone numbers, user names) as given. The same function runs when identifiers are stored and
-   * when they are looked up, so the two always agree.
+   * Normalise one identifier (`field` undefined for what a user typed), both when stored and when looked up.
+   * Default: trimmed, and lower-cased when it is an e-mail address.
    */
   normalise?(value: string, field?: IdentifierField): string
 }
 
 /** The stored-credential part of a method: its config's shape, what the admin API shows and how it imports. */
 export interface CredentialSpec<Config extends Record<string, unknown> = Record<string, unknown>> {
-  /**
-   * The valibot schema of the config this method stores. The engine validates every config against it before
-   * storing it — from a flow (registration, settings, a config update at login) or from an admin import — and a
-   * config that does not match is refused (a 400 on the admin API, a failed flow otherwise).
-   */
+  /** The valibot schema of the config this method stores; every config is validated against it before it is stored. */
   config: GenericSchema<any, Config> | GenericSchemaAsync<any, Config>
-  /**
-   * Config fields the admin API may show when `include_credential=<id>` names this type. Default: none — the
-   * credential is listed (type, identifiers, version, dates) without its config.
-   */
+  /** Config fields the admin API may show with `include_credential=<id>`. Default: none. */
   reveal?: readonly string[]
   /** How `POST /admin/identities` (and PUT) imports `credentials.<id>.config`. Without it, importing this type is a 400. */
   import?: CredentialImporter<Config>
@@ -150,10 +105,7 @@ export interface CredentialSpec<Config extends Record<string, unknown> = Record<
 export interface CredentialImporter<Config extends Record<string, unknown> = Record<string, unknown>, Input = any> {
   /** The valibot schema of `credentials.<id>.config` in the request; a mismatch is a 400 naming the field. */
   input: GenericSchema<any, Input> | GenericSchemaAsync<any, Input>
-  /**
-   * Turn the validated input into the credential to store (then validated against `config`), or null for nothing
-   * to store. Throw a TesseraError (a BadRequestError) to refuse it with a reason.
-   */
+  /** The credential to store (then validated against `config`), or null; throw a BadRequestError to refuse. */
   toCredential(input: Input, ctx: ImportContext): Awaitable<NewCredential<Config> | null>
 }
 
@@ -168,10 +120,7 @@ export interface ImportContext {
 /** A credential a method asks the engine to store. */
 export interface NewCredential<Config extends Record<string, unknown> = Record<string, unknown>> {
   config: Config
-  /**
-   * The identifiers to store for it (normalised by the method's `identifiers.normalise`). Default: the ones the
-   * engine derived from the identity schema for this method.
-   */
+  /** The identifiers to store for it. Default: the ones the engine derived from the identity schema. */
   identifiers?: string[]
 }
 
@@ -183,11 +132,7 @@ export interface StoredCredential {
   state: string
 }
 
-/**
- * What the flow engine (the identity plugin) gives a credential method's hooks: the tenant, its database,
- * the request and peer address, and access to credentials. Methods depend on this contract, never on the
- * identity plugin's files. The engine builds one per method and submission.
- */
+/** What the flow engine gives a method's hooks, one per method and submission (never the identity plugin's files). */
 export interface FlowMethodContext {
   tenant: string
   db: ScopedDb
@@ -211,7 +156,7 @@ export interface FlowMethodContext {
   recovery?: RecoveryContext
 }
 
-/** What a settings submission knows (the settings flow is built on this contract by a later issue). */
+/** What a settings submission knows. */
 export interface SettingsContext {
   identityId: string
   traits: Record<string, unknown>
@@ -223,7 +168,7 @@ export interface SettingsContext {
   privileged: boolean
 }
 
-/** What a recovery submission knows (the recovery flow is built on this contract by a later issue). */
+/** What a recovery submission knows. */
 export interface RecoveryContext {
   /** The recovery address the user gave (normalised), once the flow has one. */
   address?: string
@@ -250,21 +195,14 @@ export type LoginOutcome = { kind: 'success'; identityId: string; aal: Authentic
 /** Registration: the method accepted the submission; the engine creates the identity with this credential. */
 export type RegistrationOutcome = { kind: 'success'; credential: NewCredential } | InvalidOutcome | NotResponsibleOutcome
 
-/**
- * Settings: store this credential for the signed-in identity (`credential`), or remove this method's credential
- * (`credential: null`). `privileged_required` asks the engine to re-authenticate first (Kratos 1010016/403).
- */
+/** Settings: store `credential`, or remove it (`null`); `privileged_required` asks for re-authentication first. */
 export type SettingsOutcome =
   | { kind: 'success'; credential: NewCredential | null; messages?: UiText[] }
   | { kind: 'privileged_required' }
   | InvalidOutcome
   | NotResponsibleOutcome
 
-/**
- * Recovery: `sent` when the method sent a code or link to the address (the flow moves to `sent_email`);
- * `success` when the identity proved it owns the address — the engine then issues a privileged session and
- * continues to a settings flow, as Kratos does.
- */
+/** Recovery: `sent` a code or link to the address; `success` when the identity proved it owns it (then settings). */
 export type RecoveryOutcome =
   | { kind: 'sent'; messages?: UiText[] }
   | { kind: 'success'; identityId: string }
