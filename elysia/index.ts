@@ -28,7 +28,7 @@ import { loadConfig, resolveConfig } from '../core/config/load.ts'
 import type { ResolvedConfig, TesseraConfig } from '../core/config/schema.ts'
 import { formatIssues } from '../core/config/issues.ts'
 import { ConfigError, UnauthorizedError, renderError } from '../core/errors.ts'
-import { embeddedPublicBaseUrl } from '../core/http/context.ts'
+import type { PublicBaseUrlResolver } from '../core/http/context.ts'
 import { buildListenerApp, metadataRoutes } from '../core/http/app.ts'
 import { Kernel } from '../core/kernel/kernel.ts'
 import type { Logger } from '../core/logger.ts'
@@ -67,6 +67,17 @@ const EmbedOptionsSchema = v.object({
 })
 
 const instances = new WeakMap<object, Promise<ReturnType<typeof build>>>()
+
+/**
+ * Embedded: `serve.public.baseUrl` when set (fixed, whatever the request says), else the request's own origin
+ * plus the prefix Tessera's public routes are mounted under. X-Forwarded-* are not read: an embedded kernel
+ * does not see the socket's peer, so it cannot tell a trusted proxy's header from a client's.
+ */
+function embeddedPublicBaseUrl(config: { serve: { public: { baseUrl?: string } } }, prefix: string): PublicBaseUrlResolver {
+  const fixed = config.serve.public.baseUrl?.replace(/\/+$/, '')
+  if (fixed) return () => fixed
+  return (request) => `${new URL(request.url).origin}${prefix}`
+}
 
 function isResolved(c: TesseraConfig | ResolvedConfig): c is ResolvedConfig {
   return typeof (c as ResolvedConfig).source === 'string' && Array.isArray((c as ResolvedConfig).secrets?.system)

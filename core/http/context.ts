@@ -36,17 +36,6 @@ export function configuredPublicBaseUrl(config: { serve: { public: { baseUrl?: s
   return (config.serve.public.baseUrl ?? `http://localhost:${config.serve.public.port}`).replace(/\/+$/, '')
 }
 
-/**
- * Embedded: `serve.public.baseUrl` when set (fixed, whatever the request says), else the request's own origin
- * plus the prefix Tessera's public routes are mounted under. X-Forwarded-* are not read: an embedded kernel
- * does not see the socket's peer, so it cannot tell a trusted proxy's header from a client's.
- */
-export function embeddedPublicBaseUrl(config: { serve: { public: { baseUrl?: string } } }, prefix: string): PublicBaseUrlResolver {
-  const fixed = config.serve.public.baseUrl?.replace(/\/+$/, '')
-  if (fixed) return () => fixed
-  return (request) => `${new URL(request.url).origin}${prefix}`
-}
-
 /** Where the socket's peer address of a request can be looked up: Bun's server. */
 export interface PeerLookup {
   requestIP(request: Request): { address: string } | null

@@ -59,7 +59,6 @@ function driverScheme(dsn: string): string {
   return m ? m[1]!.toLowerCase() : ''
 }
 
-
 /** A request's context; the logger and the peer address are worked out on first use (most requests need neither). */
 class LiveRequestContext implements RequestContext {
   readonly startedAt = performance.now()
@@ -178,9 +177,7 @@ export class Kernel {
         x,
       })),
     )
-    for (const { x } of ordered) {
-      for (const m of [x.inst.definition.migrations ?? []]) validateMigrations({ plugin: x.inst.id, migrations: m })
-    }
+    for (const { x } of ordered) validateMigrations({ plugin: x.inst.id, migrations: x.inst.definition.migrations ?? [] })
 
     // 3. storage drivers (given, then contributed), then connect
     for (const d of opts.drivers ?? []) this.registries.storageDrivers.register(d, 'core')
@@ -208,13 +205,10 @@ export class Kernel {
     // 4. contexts, contributions, event handlers, setup — in dependency order
     for (const { x } of ordered) {
       const ctx = this.#context(x.inst.id, x.options)
-      if (x.inst.definition.state) {
-        try {
-          ctx.state = x.inst.definition.state(ctx as PluginContext<unknown, undefined>)
-        } catch (e) {
-          if (e instanceof ConfigError || e instanceof PluginError) throw e
-          throw new PluginError('ERR_PLUGIN_SETUP', `plugin \`${x.inst.id}\` failed to set up: ${(e as Error).message}`, { cause: e })
-        }
+      try {
+        if (x.inst.definition.state) ctx.state = x.inst.definition.state(ctx as PluginContext<unknown, undefined>)
+      } catch (e) {
+        throw setupError(x.inst.id, e)
       }
       const raw = x.inst.definition.rawRoutes
       const rawRoutes = (typeof raw === 'function' ? raw(ctx) : raw) ?? {}
@@ -240,13 +234,10 @@ export class Kernel {
       }
     }
     for (const p of this.plugins) {
-      if (p.definition.setup) {
-        try {
-          await p.definition.setup(p.ctx)
-        } catch (e) {
-          if (e instanceof ConfigError || e instanceof PluginError) throw e
-          throw new PluginError('ERR_PLUGIN_SETUP', `plugin \`${p.id}\` failed to set up: ${(e as Error).message}`, { cause: e })
-        }
+      try {
+        await p.definition.setup?.(p.ctx)
+      } catch (e) {
+        throw setupError(p.id, e)
       }
     }
   }
@@ -427,6 +418,12 @@ export class Kernel {
       this.log.error('closing storage failed', { err: e })
     }
   }
+}
+
+/** A plugin's state or setup failed: a config or plugin error as it is, anything else naming the plugin. */
+function setupError(plugin: string, e: unknown): unknown {
+  if (e instanceof ConfigError || e instanceof PluginError) return e
+  return new PluginError('ERR_PLUGIN_SETUP', `plugin \`${plugin}\` failed to set up: ${(e as Error).message}`, { cause: e })
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
