@@ -79,7 +79,9 @@ export function decisionResponse(
  */
 export function decisionInput(request: Request, rc: DecisionContext, prefix = ''): DecisionInput {
   const href = request.url
-  const rawPath = rawPathOf(href).slice(prefix.length) || '/'
+  // `/decisions` with nothing after it asks about the bare host: an empty path, which a rule URL without a
+  // path matches (Oathkeeper's api/decision.go); the reverse proxy's path is at least `/`
+  const rawPath = prefix ? rawPathOf(href).slice(prefix.length) : rawPathOf(href)
   const q = href.indexOf('?')
   const hash = href.indexOf('#')
   const queryEnd = hash === -1 ? href.length : hash
