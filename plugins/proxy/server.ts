@@ -113,6 +113,8 @@ function decisionOf(outcome: Outcome, request: Request, rc: DecisionContext, log
   }
   // the session's headers are this request's own (a fresh Headers per pipeline run): answer with them
   const headers = outcome.session.header
+  // never the client's Content-Length (the noop mutator echoes the request's headers): Oathkeeper's api/decision.go
+  headers.delete('content-length')
   headers.set('x-request-id', rc.requestId)
   const original = request.headers.get('cookie')
   const cookie = mergedCookieHeader(original, outcome.session.cookies)

@@ -5,7 +5,19 @@ import { type AuthenticationSession, type Mutator, PipelineError, TemplateString
 import { Duration, jsonEscape } from '../util.ts'
 const HeaderName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected an HTTP header name'))
 
-const noop: Mutator = { id: 'noop', mutate: () => {} }
+/** Headers a request's header map never holds in Go (Host) or that belong to one connection only. */
+const NOT_ECHOED = new Set(['host', 'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+
+/**
+ * noop: the request's headers become the session's (Oathkeeper's mutator_noop.go), so `/decisions` answers with
+ * them; on the reverse proxy they are the headers forwarded anyway.
+ */
+const noop: Mutator = {
+  id: 'noop',
+  mutate(req, session) {
+    for (const [name, value] of req.headers) if (!NOT_ECHOED.has(name)) session.header.set(name, value)
+  },
+}
 
 const HeaderConfig = v.object({ headers: v.record(HeaderName, TemplateString) })
 const header: Mutator<v.InferOutput<typeof HeaderConfig>> = {
