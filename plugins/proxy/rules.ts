@@ -6,18 +6,9 @@ import { readFile } from 'node:fs/promises'
 import { type CompiledPipeline, ConfigError, type Registries, compilePipeline, formatIssues, parseConfigDocument } from 'tessera'
 import * as v from 'valibot'
 import { type MatchingStrategy, type UrlMatcher, compileUrlMatcher } from './match.ts'
-import { type GlobalHandlerConfigs, pipelineSpec } from './pipeline.ts'
+import { type GlobalHandlerConfigs, When, pipelineSpec } from './pipeline.ts'
 
 const HandlerRef = v.object({ handler: v.pipe(v.string(), v.minLength(1)), config: v.optional(v.unknown()) })
-const When = v.object({
-  error: v.optional(v.array(v.picklist(['unauthorized', 'forbidden', 'not_found', 'bad_request', 'internal_server_error']))),
-  request: v.optional(
-    v.object({
-      header: v.optional(v.object({ accept: v.optional(v.array(v.string())), content_type: v.optional(v.array(v.string())) })),
-      cidr: v.optional(v.array(v.string())),
-    }),
-  ),
-})
 /**
  * An HTTP method: an RFC 9110 token, so custom methods (PURGE, PROPFIND) work as in Oathkeeper. Methods are
  * case-sensitive and clients send them in capitals: a lower-case one in a rule would never match, so it is refused.
