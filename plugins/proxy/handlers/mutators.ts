@@ -1,7 +1,8 @@
 /** Mutators: noop, header, cookie, id_token, hydrator. Templates see Subject, Extra and MatchContext. */
 import { type CryptoKey, type JWK, SignJWT } from 'jose'
 import * as v from 'valibot'
-import { type AuthenticationSession, type Mutator, PipelineError, TemplateString, templateData } from 'tessera'
+import { type AuthenticationSession, type Mutator, PipelineError, templateData } from 'tessera'
+import { ProxyTemplate } from '../sprig.ts'
 import { Duration, jsonEscape } from '../util.ts'
 const HeaderName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected an HTTP header name'))
 
@@ -19,7 +20,7 @@ const noop: Mutator = {
   },
 }
 
-const HeaderConfig = v.object({ headers: v.record(HeaderName, TemplateString) })
+const HeaderConfig = v.object({ headers: v.record(HeaderName, ProxyTemplate) })
 const header: Mutator<v.InferOutput<typeof HeaderConfig>> = {
   id: 'header',
   config: HeaderConfig,
@@ -32,7 +33,7 @@ const header: Mutator<v.InferOutput<typeof HeaderConfig>> = {
   },
 }
 
-const CookieConfig = v.object({ cookies: v.record(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/)), TemplateString) })
+const CookieConfig = v.object({ cookies: v.record(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/)), ProxyTemplate) })
 const cookie: Mutator<v.InferOutput<typeof CookieConfig>> = {
   id: 'cookie',
   config: CookieConfig,
@@ -49,7 +50,7 @@ export interface IdTokenKeys {
 const IdTokenConfig = v.object({
   issuer_url: v.pipe(v.string(), v.url()),
   ttl: v.optional(Duration, '15m'),
-  claims: v.optional(TemplateString),
+  claims: v.optional(ProxyTemplate),
   jwks_url: v.optional(v.string()),
 })
 
