@@ -186,6 +186,13 @@ describe('Oathkeeper: error handlers', () => {
     await kernel.stop()
   })
 
+  it('refuses `when` given both inside config and beside it, and a bad remote_ip range, naming where', async () => {
+    const twice = failing([{ handler: 'json', when: [{ error: ['unauthorized'] }], config: { when: [{ error: ['forbidden'] }] } }])
+    await expect(bootProxy({ rules: [twice] })).rejects.toThrow('rules.deny.errors[0]: give `when` once')
+    const bad = failing([{ handler: 'json', config: { when: [{ request: { remote_ip: { match: ['10.0.0.0/99'] } } }] } }])
+    await expect(bootProxy({ rules: [bad] })).rejects.toThrow('rules.deny.errors[0].when[0].request.remote_ip.match: "10.0.0.0/99"')
+  })
+
   it('redirects to a relative target, as Oathkeeper allows (uri-reference)', async () => {
     const { kernel, admin } = await bootProxy({ rules: [failing([{ handler: 'redirect', config: { to: '/login', return_to_query_param: 'return_to' } }])] })
     const r = await from(admin, '192.0.2.1')
