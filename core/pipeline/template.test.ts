@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'bun:test'
 import * as v from 'valibot'
-import { TemplateString, compileTemplate } from './template.ts'
+import { TemplateString, compileTemplate, templateString } from './template.ts'
 import type { AuthenticationSession } from './types.ts'
 
 const session: AuthenticationSession = {
@@ -35,5 +35,24 @@ describe('handler templates (Oathkeeper Go-template subset)', () => {
       expect({ bad, ok: r.success }).toEqual({ bad, ok: false })
       if (!r.success) expect(r.issues[0].message).toStartWith('expected a template such as {{ print .Subject }}')
     }
+  })
+})
+
+describe('handler templates: functions and pipelines', () => {
+  it('calls the functions it is given, with a piped value as the last argument, and literals and parentheses as arguments', () => {
+    const functions = { upper: (s: unknown) => String(s).toUpperCase(), wrap: (l: unknown, r: unknown, s: unknown) => `${l}${s}${r}` }
+    const cases: [string, string][] = [
+      ['{{ .Subject | upper }}', 'ALICE'],
+      ['{{ wrap "[" "]" .Subject }}', '[alice]'],
+      ['{{ .Subject | upper | wrap "<" `>` }}', '<ALICE>'],
+      ['{{ upper (index .Extra.roles 0) }}', 'READER'],
+      ['{{ printf "%s/%d" .Subject 7 }}', 'alice/7'],
+      ['{{ len .Extra.roles }}', '2'],
+    ]
+    for (const [src, out] of cases) expect({ src, out: compileTemplate(src, functions)(session) }).toEqual({ src, out })
+    // without them, or with an unknown name, the template is refused
+    expect(() => compileTemplate('{{ .Subject | upper }}')).toThrow('unknown function upper')
+    expect(() => compileTemplate('{{ constructor }}', functions)).toThrow('unknown function constructor')
+    expect(v.safeParse(templateString(functions), '{{ upper .Subject }}').success).toBe(true)
   })
 })

@@ -83,6 +83,14 @@ export function templateData(session: AuthenticationSession): TemplateData {
 
 type Expr = (data: ReturnType<typeof templateData>) => unknown
 
+/**
+ * Functions a template may call: `{{ name arg … }}`, or in a pipeline `{{ .Subject | name arg }}` (the piped
+ * value is the last argument, as in Go). The core has Go's `print`, `printf`, `index`, `len` and Oathkeeper's
+ * `printIndex`; a plugin adds its own with `templateString(functions)` (the proxy adds Sprig's common ones).
+ * A function that throws refuses the template when it runs.
+ */
+export type TemplateFunctions = Readonly<Record<string, (...args: unknown[]) => unknown>>
+
 const FIELD = /^\.[A-Za-z_][\w]*(?:\.[A-Za-z_][\w-]*)*$/
 
 function field(path: string): Expr {
@@ -99,31 +107,109 @@ function field(path: string): Expr {
   }
 }
 
-function compileAction(src: string): Expr {
-  const s = src.trim()
+const at = (base: unknown, key: unknown): unknown =>
+  base !== null && typeof base === 'object' && (typeof key === 'string' || typeof key === 'number') ? (base as Record<string | number, unknown>)[key] : undefined
+const text = (x: unknown) => (x === undefined || x === null ? '' : typeof x === 'object' ? JSON.stringify(x) : String(x))
+
+const BUILTINS: TemplateFunctions = {
+  print: (...xs) => xs.map(text).join(''),
+  printf: (format, ...xs) => {
+    let i = 0
+    return String(format).replace(/%([svdq%])/g, (_, c: string) => (c === '%' ? '%' : c === 'q' ? JSON.stringify(text(xs[i++])) : text(xs[i++])))
+  },
+  index: (base, ...keys) => {
+    if (keys.length === 0) throw new Error('index needs a value and at least one key')
+    return keys.reduce(at, base)
+  },
+  // Oathkeeper's spelling of `print (index …)`
+  printIndex: (...xs) => {
+    if (xs.length !== 2) throw new Error('printIndex needs a value and one key')
+    return at(xs[0], xs[1])
+  },
+  len: (x) => (typeof x === 'string' || Array.isArray(x) ? x.length : x && typeof x === 'object' ? Object.keys(x).length : 0),
+}
+
+/** Tokens of one action: fields, string / raw-string / number literals, names, `|`, `(` and `)`. */
+function tokenize(src: string): string[] {
+  const re = /\s*("(?:[^"\\]|\\.)*"|`[^`]*`|[|()]|[^\s|()"`]+)/gy
+  const out: string[] = []
   let m: RegExpExecArray | null
-  if (FIELD.test(s)) return field(s)
-  if ((m = /^print\s+(\.[\w.-]+)$/.exec(s)) && FIELD.test(m[1] as string)) return field(m[1] as string)
-  // `printIndex` is Oathkeeper's spelling of `print (index …)`
-  if ((m = /^(?:index|printIndex)\s+(\.[\w.-]+)\s+(?:(\d+)|"([^"]*)")$/.exec(s)) && FIELD.test(m[1] as string)) {
-    const base = field(m[1] as string)
-    const key = m[2] !== undefined ? Number(m[2]) : (m[3] as string)
-    return (d) => {
-      const b = base(d) as Record<string | number, unknown> | undefined
-      return b && typeof b === 'object' ? b[key] : undefined
+  re.lastIndex = 0
+  while (re.lastIndex < src.length && (m = re.exec(src))) out.push(m[1] as string)
+  if (src.slice(re.lastIndex).trim()) throw new Error(`cannot read ${JSON.stringify(src.slice(re.lastIndex).trim())}`)
+  return out
+}
+
+function compileAction(src: string, functions: TemplateFunctions): Expr {
+  const s = src.trim()
+  const tokens = tokenize(s)
+  let i = 0
+  const operand = (): Expr => {
+    const t = tokens[i++]
+    if (t === undefined) throw new Error('missing a value')
+    if (t === '(') {
+      const e = pipeline()
+      if (tokens[i++] !== ')') throw new Error('unbalanced (')
+      return e
     }
+    if (t.startsWith('"')) {
+      const lit = JSON.parse(t) as string
+      return () => lit
+    }
+    if (t.startsWith('`')) return () => t.slice(1, -1)
+    if (/^-?\d+(?:\.\d+)?$/.test(t)) return () => Number(t)
+    if (t === 'true' || t === 'false') return () => t === 'true'
+    if (t === 'nil') return () => undefined
+    // a Headers value's Get method: `.MatchContext.Header.Get "X-Tenant"`
+    if (t.endsWith('.Get') && FIELD.test(t) && tokens[i]?.startsWith('"')) {
+      const base = field(t.slice(0, -4))
+      const name = JSON.parse(tokens[i++] as string) as string
+      return (d) => {
+        const h = base(d)
+        return h instanceof Headers ? (h.get(name) ?? '') : undefined
+      }
+    }
+    if (FIELD.test(t)) return field(t)
+    throw new Error(`unexpected ${JSON.stringify(t)}`)
   }
-  if ((m = /^\.MatchContext\.Header\.Get\s+"([^"]+)"$/.exec(s))) {
-    const name = m[1] as string
-    return (d) => d.MatchContext.Header.get(name) ?? ''
+  const command = (piped?: Expr): Expr => {
+    const name = tokens[i]
+    if (name === undefined || !/^[A-Za-z_]\w*$/.test(name) || name === 'true' || name === 'false' || name === 'nil') {
+      if (piped) throw new Error('only a function can follow |')
+      return operand()
+    }
+    const fn = Object.hasOwn(BUILTINS, name) ? BUILTINS[name] : Object.hasOwn(functions, name) ? functions[name] : undefined
+    if (!fn) throw new Error(`unknown function ${name}`)
+    i++
+    const args: Expr[] = []
+    while (i < tokens.length && tokens[i] !== '|' && tokens[i] !== ')') args.push(operand())
+    if (piped) args.push(piped)
+    const call = (d: ReturnType<typeof templateData>) => fn(...args.map((a) => a(d)))
+    if (name === 'printIndex' && args.length !== 2) throw new Error('printIndex needs a value and one key')
+    if (name === 'index' && args.length < 2) throw new Error('index needs a value and at least one key')
+    return call
   }
-  throw new Error(`unsupported template action {{ ${s} }} (supported: .Field.Path, print .Field, index|printIndex .Field N|"key", .MatchContext.Header.Get "Name")`)
+  const pipeline = (): Expr => {
+    let e = command()
+    while (tokens[i] === '|') {
+      i++
+      e = command(e)
+    }
+    return e
+  }
+  try {
+    const e = pipeline()
+    if (i !== tokens.length) throw new Error(`unexpected ${JSON.stringify(tokens[i])}`)
+    return e
+  } catch (e) {
+    throw new Error(`unsupported template action {{ ${s} }}: ${(e as Error).message} (supported: .Field.Path, literals, functions and pipelines: print, printf, index, printIndex, len${Object.keys(functions).length ? ', ' + Object.keys(functions).join(', ') : ''})`)
+  }
 }
 
 export type Template = (session: AuthenticationSession, escape?: (s: string) => string) => string
 
-/** Compile a Go-template subset once; throws on anything it does not understand. */
-export function compileTemplate(src: string): Template {
+/** Compile a Go-template subset once, with these extra functions; throws on anything it does not understand. */
+export function compileTemplate(src: string, functions: TemplateFunctions = {}): Template {
   const parts: (string | Expr)[] = []
   let i = 0
   while (i < src.length) {
@@ -135,7 +221,7 @@ export function compileTemplate(src: string): Template {
     if (open > i) parts.push(src.slice(i, open))
     const close = src.indexOf('}}', open)
     if (close === -1) throw new Error('unclosed {{ in template')
-    parts.push(compileAction(src.slice(open + 2, close).replace(/^-|-$/g, '')))
+    parts.push(compileAction(src.slice(open + 2, close).replace(/^-|-$/g, ''), functions))
     i = close + 2
   }
   return (session, escape = (x) => x) => {
@@ -152,16 +238,23 @@ export function compileTemplate(src: string): Template {
   }
 }
 
-/** A template in a handler's config: compiled once when the config is validated; an invalid one is a config error. */
-export const TemplateString = v.pipe(
-  v.string(),
-  v.rawTransform(({ dataset, addIssue, NEVER }) => {
-    try {
-      return compileTemplate(dataset.value)
-    } catch (e) {
-      addIssue({ message: `expected a template such as {{ print .Subject }}: ${(e as Error).message}` })
-      return NEVER
-    }
-  }),
-)
+/**
+ * A template in a handler's config, with these extra functions: compiled once when the config is validated; an
+ * invalid one is a config error.
+ */
+export function templateString(functions: TemplateFunctions = {}) {
+  return v.pipe(
+    v.string(),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      try {
+        return compileTemplate(dataset.value, functions)
+      } catch (e) {
+        addIssue({ message: `expected a template such as {{ print .Subject }}: ${(e as Error).message}` })
+        return NEVER
+      }
+    }),
+  )
+}
 
+/** A template in a handler's config (the core's functions only). */
+export const TemplateString = templateString()

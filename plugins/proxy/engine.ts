@@ -46,20 +46,37 @@ export type Outcome =
   | { allowed: true; session: AuthenticationSession; rule: CompiledRule; request: PipelineRequest }
   | { allowed: false; response: Response; reason: string; rule?: CompiledRule }
 
-/** Headers a client may use to describe the original request, honoured only from trusted proxies. */
-export const FORWARDED_HEADERS = ['x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-for', 'x-forwarded-method', 'x-forwarded-uri', 'x-forwarded-port', 'forwarded']
+/** Is `name` (lower case) a forwarding header: any `X-Forwarded-*`, or `Forwarded` (RFC 7239)? */
+export function isForwardingHeader(name: string): boolean {
+  return name.startsWith('x-forwarded') || name === 'forwarded'
+}
 
-export function effectiveRequest(input: DecisionInput, trusted: TrustedProxies): DecisionInput {
+/** Remove every forwarding header (Oathkeeper's proxy does so for an untrusted peer: CVE-2026-33495). */
+export function stripForwarding(headers: Headers): void {
+  const names: string[] = []
+  for (const [name] of headers) if (isForwardingHeader(name)) names.push(name)
+  for (const name of names) headers.delete(name)
+}
+
+/**
+ * Which forwarded headers describe the request, from a trusted peer only: on `/decisions` the method, scheme,
+ * host and URI (the request asked about is elsewhere: Oathkeeper's api/decision.go); on the reverse proxy only
+ * the scheme (Oathkeeper's EnrichRequestedURL), because the request matched must be the request forwarded.
+ */
+export type ForwardedFor = 'decisions' | 'proxy'
+
+export function effectiveRequest(input: DecisionInput, trusted: TrustedProxies, mode: ForwardedFor = 'decisions'): DecisionInput {
   // the peer address is looked at only when there are proxies to trust
   if (!isTrusted(input.remoteAddress, trusted)) return input
   const h = input.headers
   const out: DecisionInput = { ...input, remoteAddress: input.remoteAddress }
-  const proto = h.get('x-forwarded-proto')
+  const proto = h.get('x-forwarded-proto')?.toLowerCase()
   if (proto === 'http' || proto === 'https') out.scheme = proto
+  if (mode === 'proxy') return out
   const host = h.get('x-forwarded-host')
   if (host && /^[A-Za-z0-9.\-:[\]]+$/.test(host)) out.host = host
   const method = h.get('x-forwarded-method')
-  if (method && /^[A-Z]+$/.test(method)) out.method = method
+  if (method && METHOD_TOKEN.test(method)) out.method = method
   const uri = h.get('x-forwarded-uri')
   if (uri?.startsWith('/')) {
     const q = uri.indexOf('?')
@@ -69,9 +86,12 @@ export function effectiveRequest(input: DecisionInput, trusted: TrustedProxies):
   return out
 }
 
+/** An HTTP method: an RFC 9110 token (custom methods such as PURGE included). */
+export const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
 /** The decision for one request; synchronous when the rule's pipeline answered synchronously (await it either way). */
-export function decide(rules: readonly CompiledRule[], input: DecisionInput, trusted: TrustedProxies, requestId?: string): Awaitable<Outcome> {
-  const eff = effectiveRequest(input, trusted)
+export function decide(rules: readonly CompiledRule[], input: DecisionInput, trusted: TrustedProxies, requestId?: string, mode: ForwardedFor = 'decisions'): Awaitable<Outcome> {
+  const eff = effectiveRequest(input, trusted, mode)
   let path: string
   try {
     path = normalisePath(eff.rawPath)

@@ -3,9 +3,10 @@ import { isTrusted, trustedProxies } from './engine.ts'
 import { compileUrlMatcher, normalisePath, rawPathOf } from './match.ts'
 
 describe('proxy rule matching', () => {
-  it('matches regexp patterns between < and > and returns their capture groups', () => {
-    const m = compileUrlMatcher('https://api.example.com/users/<([0-9]+)>/posts/<(.*)>', 'regexp')
-    expect(m.match('https://api.example.com/users/42/posts/a/b')).toEqual(['42', 'a/b'])
+  it('matches regexp patterns between < and > and returns their capture groups, each <…> one of them', () => {
+    // as ory/ladon's CompileRegex: `<x>` is `(x)`, so a group inside it is the next one
+    const m = compileUrlMatcher('https://api.example.com/users/<([0-9]+)>/posts/<.*>', 'regexp')
+    expect(m.match('https://api.example.com/users/42/posts/a/b')).toEqual(['42', '42', 'a/b'])
     expect(m.match('https://api.example.com/users/x/posts/a')).toBeNull()
     // outside <…> everything is literal: the dot does not match any character
     expect(compileUrlMatcher('https://api.example.com/x', 'regexp').match('https://apixexample.com/x')).toBeNull()

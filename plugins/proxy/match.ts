@@ -12,7 +12,10 @@
 export type MatchingStrategy = 'glob' | 'regexp'
 
 export interface UrlMatcher {
-  /** The capture groups of the `<…>` regular expressions when the URL matches, else null. */
+  /**
+   * When the URL matches, its capture groups (strategy `regexp`: one per `<…>`, and any groups inside it, in the
+   * order of their opening parenthesis; `glob`: none, as in Oathkeeper); else null.
+   */
   match(url: string): string[] | null
 }
 
@@ -93,7 +96,9 @@ export function compileUrlMatcher(pattern: string, strategy: MatchingStrategy): 
     if (p.literal) source += escapeRe(p.text)
     else if (strategy === 'regexp') {
       new RegExp(p.text) // validate alone, for a clear error
-      source += `(?:${p.text})`
+      // each `<…>` is a capture group of its own, as Oathkeeper (ory/ladon's CompileRegex) compiles it; groups
+      // inside it follow, numbered by their opening parenthesis
+      source += `(${p.text})`
     } else source += `(?:${globToRegExpSource(p.text)})`
   }
   source += '$'

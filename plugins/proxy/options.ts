@@ -18,8 +18,9 @@ export const ProxyOptions = v.object({
   /** `regexp` (Oathkeeper's default) or `glob`, for the `<…>` parts of `match.url`. */
   matching_strategy: v.optional(v.picklist(['regexp', 'glob']), 'regexp'),
   /**
-   * Peers (IP addresses or CIDR ranges) whose X-Forwarded-Proto / -Host / -For / -Method / -Uri are honoured.
-   * Everyone else's are ignored (Oathkeeper CVE-2026-33495).
+   * Peers (IP addresses or CIDR ranges) whose forwarded headers are honoured: on `/decisions` X-Forwarded-Method /
+   * -Proto / -Host / -Uri; on the reverse proxy X-Forwarded-Proto (and -For, kept). From everyone else every
+   * X-Forwarded-* and Forwarded header is ignored, and removed before the upstream (Oathkeeper CVE-2026-33495).
    */
   trusted_proxies: v.optional(v.array(v.string()), []),
   /** Global handler configs, merged under each rule's: `authenticators.jwt.config`. */

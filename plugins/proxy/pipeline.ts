@@ -5,7 +5,8 @@
  * the core compiles; everything here is parsed once, at compile time.
  */
 import { BlockList, isIP } from 'node:net'
-import { ConfigError, type ErrorHandlerRef, type HandlerRef, type PipelineError, type PipelineRequest, type PipelineSpec } from 'tessera'
+import { ConfigError, type ErrorHandlerRef, type HandlerRef, type PipelineError, type PipelineRequest, type PipelineSpec, formatIssues } from 'tessera'
+import * as v from 'valibot'
 
 /** Global handler configs, keyed by handler id (Oathkeeper's `authenticators.jwt.config`). */
 export type GlobalHandlerConfigs = {
@@ -15,14 +16,22 @@ export type GlobalHandlerConfigs = {
   errors?: Record<string, unknown>
 }
 
-/** Oathkeeper's `when` conditions for choosing an error handler. */
-export interface ErrorWhen {
-  error?: string[]
-  request?: {
-    header?: { accept?: string[]; content_type?: string[] }
-    cidr?: string[]
-  }
-}
+/**
+ * Oathkeeper's `when` conditions for choosing an error handler (pipeline/errors/when.go): any one entry matches;
+ * inside an entry the error kinds and every request condition must hold. `request.remote_ip.match` is what
+ * Oathkeeper's code reads; `request.cidr` is what its config schema names: both are accepted.
+ */
+export const When = v.object({
+  error: v.optional(v.array(v.picklist(['unauthorized', 'forbidden', 'not_found', 'bad_request', 'internal_server_error', 'too_many_requests']))),
+  request: v.optional(
+    v.object({
+      header: v.optional(v.object({ accept: v.optional(v.array(v.string())), content_type: v.optional(v.array(v.string())) })),
+      remote_ip: v.optional(v.object({ match: v.optional(v.array(v.string()), []), respect_forwarded_for_header: v.optional(v.boolean(), false) })),
+      cidr: v.optional(v.array(v.string())),
+    }),
+  ),
+})
+export type ErrorWhen = v.InferInput<typeof When>
 
 /** A rule as the proxy hands it over: error handlers carry `when` instead of a predicate. */
 export interface ProxyPipelineSpec extends Omit<PipelineSpec, 'errors'> {
@@ -70,26 +79,59 @@ export function inCidrList(list: BlockList, address: string | undefined): boolea
   return list.check(addr, family === 6 ? 'ipv6' : 'ipv4')
 }
 
+/** The media types of an Accept or Content-Type value, without parameters, in lower case. */
+function mediaTypes(value: string): string[] {
+  return value
+    .split(',')
+    .map((p) => (p.split(';')[0] ?? '').trim().toLowerCase())
+    .filter(Boolean)
+}
+
+/**
+ * Oathkeeper's matchesAcceptMIME: does any media type of the request match any of the handler's, where the
+ * handler's may be a wildcard (any type, or `type/` followed by a star)? A wildcard in the request matches only the same one.
+ */
+function matchesMedia(request: string, wanted: string[]): boolean {
+  const want = wanted.flatMap(mediaTypes)
+  return mediaTypes(request).some((a) => want.some((m) => m === '*/*' || a === m || (m.endsWith('/*') && m.slice(0, -2) === a.split('/')[0])))
+}
+
 /** `when` as a predicate: any one condition set matches (no conditions: always). CIDRs parsed here, once. */
 function compileWhen(when: ErrorWhen[] | undefined, where: string): ErrorHandlerRef['matches'] {
   if (!when || when.length === 0) return undefined
-  const cidrs = when.map((w, j) => (w.request?.cidr ? cidrList(w.request.cidr, `${where}.when[${j}].request.cidr`) : undefined))
+  const cidrs = when.map((w, j) => (w.request?.cidr?.length ? cidrList(w.request.cidr, `${where}.when[${j}].request.cidr`) : undefined))
+  const remote = when.map((w, j) => (w.request?.remote_ip?.match?.length ? cidrList(w.request.remote_ip.match, `${where}.when[${j}].request.remote_ip.match`) : undefined))
   return (error: PipelineError, req: PipelineRequest) =>
     when.some((w, i) => {
+      if (w.error?.length && !w.error.includes(error.kind as never)) return false
       const cidr = cidrs[i]
       if (cidr && !inCidrList(cidr, req.remoteAddress)) return false
-      if (w.error && !w.error.includes(error.kind)) return false
+      const ips = remote[i]
+      if (ips && !inCidrList(ips, req.remoteAddress)) {
+        // X-Forwarded-For only when the condition asks for it, as Oathkeeper's respect_forwarded_for_header
+        const xff = w.request?.remote_ip?.respect_forwarded_for_header ? (req.headers.get('x-forwarded-for') ?? '').split(',') : []
+        if (!xff.some((ip) => inCidrList(ips, ip.trim()))) return false
+      }
       const h = w.request?.header
-      if (h?.accept) {
-        const accept = req.headers.get('accept') ?? ''
-        if (!h.accept.some((a) => accept.includes(a))) return false
-      }
-      if (h?.content_type) {
-        const ct = req.headers.get('content-type') ?? ''
-        if (!h.content_type.some((c) => ct.startsWith(c))) return false
-      }
+      // an absent header counts as application/octet-stream, as in Oathkeeper
+      if (h?.accept?.length && !matchesMedia(req.headers.get('accept') || 'application/octet-stream', h.accept)) return false
+      if (h?.content_type?.length && !matchesMedia(req.headers.get('content-type') || 'application/octet-stream', h.content_type)) return false
       return true
     })
+}
+
+/**
+ * An error handler's `when`: Oathkeeper's place is inside its config (`config.when`, also from the global
+ * config); Tessera also reads it beside `handler` and `config`. Given in both places, it is a config error.
+ */
+function errorWhen(ref: HandlerRef & { when?: ErrorWhen[] }, where: string): { config: unknown; when?: ErrorWhen[] } {
+  const config = ref.config
+  if (!isPlainObject(config) || config.when === undefined) return { config, when: ref.when }
+  if (ref.when !== undefined) throw new ConfigError([`${where}: give \`when\` once, inside config (as Oathkeeper) or beside it`])
+  const { when, ...rest } = config
+  const parsed = v.safeParse(v.array(When), when)
+  if (!parsed.success) throw new ConfigError(formatIssues(parsed.issues, { label: `${where}.config.when` }))
+  return { config: rest, when: parsed.output }
 }
 
 /** The core's spec for a rule: every handler's config merged over its global one, `when` compiled. */
@@ -103,9 +145,10 @@ export function pipelineSpec(rule: ProxyPipelineSpec, globals: GlobalHandlerConf
     authenticators: rule.authenticators.map(merged('authenticators')),
     authorizer: merged('authorizers')(rule.authorizer),
     mutators: rule.mutators.map(merged('mutators')),
-    errors: (rule.errors ?? []).map((ref, i) => ({
-      ...merged('errors')(ref),
-      matches: compileWhen(ref.when, `rules.${rule.id}.errors[${i}]`),
-    })),
+    errors: (rule.errors ?? []).map((ref, i) => {
+      const where = `rules.${rule.id}.errors[${i}]`
+      const { config, when } = errorWhen({ ...merged('errors')(ref), when: ref.when }, where)
+      return { handler: ref.handler, config, matches: compileWhen(when, where) }
+    }),
   }
 }

@@ -233,8 +233,8 @@ describe('proxy reverse-proxy listener', () => {
     await kernel.stop()
   })
 
-  it('CVE-2026-33495: X-Forwarded-* from an untrusted peer change nothing; from a trusted proxy they count', async () => {
-    const httpsOnly = [{ ...rules(upstream.url)[0], id: 'secure', match: { url: 'https://api.example.com/public/<.*>', methods: ['GET'] } }]
+  it('CVE-2026-33495: X-Forwarded-* from an untrusted peer change nothing; from a trusted proxy -Proto and -For count', async () => {
+    const httpsOnly = [{ ...rules(upstream.url)[0], id: 'secure', match: { url: 'https://<[^/]+>/public/<.*>', methods: ['GET'] } }]
     const untrusted = await bootProxy({ rules: httpsOnly, serve: { enabled: true, host: '127.0.0.1', port: 0 } })
     const spoof = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com', 'x-forwarded-for': '203.0.113.7' }
     expect((await fetch(`${untrusted.proxyUrl()}/public/x`, { headers: spoof })).status).toBe(404)

@@ -6,19 +6,14 @@ import { readFile } from 'node:fs/promises'
 import { type CompiledPipeline, ConfigError, type Registries, compilePipeline, formatIssues, parseConfigDocument } from 'tessera'
 import * as v from 'valibot'
 import { type MatchingStrategy, type UrlMatcher, compileUrlMatcher } from './match.ts'
-import { type GlobalHandlerConfigs, pipelineSpec } from './pipeline.ts'
+import { type GlobalHandlerConfigs, When, pipelineSpec } from './pipeline.ts'
 
 const HandlerRef = v.object({ handler: v.pipe(v.string(), v.minLength(1)), config: v.optional(v.unknown()) })
-const When = v.object({
-  error: v.optional(v.array(v.picklist(['unauthorized', 'forbidden', 'not_found', 'bad_request', 'internal_server_error']))),
-  request: v.optional(
-    v.object({
-      header: v.optional(v.object({ accept: v.optional(v.array(v.string())), content_type: v.optional(v.array(v.string())) })),
-      cidr: v.optional(v.array(v.string())),
-    }),
-  ),
-})
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'TRACE'] as const
+/**
+ * An HTTP method: an RFC 9110 token, so custom methods (PURGE, PROPFIND) work as in Oathkeeper. Methods are
+ * case-sensitive and clients send them in capitals: a lower-case one in a rule would never match, so it is refused.
+ */
+const Method = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Z-]+$/, 'expected an HTTP method in capitals (GET, POST, PURGE, …)'))
 
 export const RuleSchema = v.object({
   id: v.pipe(v.string(), v.minLength(1), v.maxLength(190)),
@@ -26,7 +21,7 @@ export const RuleSchema = v.object({
   description: v.optional(v.string()),
   match: v.object({
     url: v.pipe(v.string(), v.minLength(1)),
-    methods: v.pipe(v.array(v.picklist(METHODS, 'expected an HTTP method in capitals (GET, POST, …)')), v.minLength(1, 'list at least one method')),
+    methods: v.pipe(v.array(Method), v.minLength(1, 'list at least one method')),
   }),
   authenticators: v.pipe(v.array(HandlerRef), v.minLength(1, 'list at least one authenticator')),
   authorizer: HandlerRef,
@@ -115,7 +110,7 @@ export function findRule(rules: readonly CompiledRule[], method: string, url: st
   let found: { kind: 'one'; rule: CompiledRule; captures: string[] } | undefined
   let ids: string[] | undefined // built only when a second rule matches
   for (const r of rules) {
-    if (!r.rule.match.methods.includes(method as Rule['match']['methods'][number])) continue
+    if (!r.rule.match.methods.includes(method)) continue
     const captures = r.matcher.match(url)
     if (!captures) continue
     if (!found) found = { kind: 'one', rule: r, captures }

@@ -3,7 +3,7 @@
  * mutated headers, streaming bodies both ways and stripping hop-by-hop headers.
  */
 import { type Awaitable, type Logger, type PluginContext, type RequestContext, TesseraError, listen as bind, renderError } from 'tessera'
-import { type DecisionInput, FORWARDED_HEADERS, type Outcome, decide, isTrusted, mergedCookieHeader, stripHopByHop, trustedProxies } from './engine.ts'
+import { type DecisionInput, type Outcome, decide, isTrusted, mergedCookieHeader, stripForwarding, stripHopByHop, trustedProxies } from './engine.ts'
 import { rawPathOf } from './match.ts'
 import type { ResolvedProxyOptions } from './options.ts'
 import type { CompiledRule } from './rules.ts'
@@ -79,7 +79,9 @@ export function decisionResponse(
  */
 export function decisionInput(request: Request, rc: DecisionContext, prefix = ''): DecisionInput {
   const href = request.url
-  const rawPath = rawPathOf(href).slice(prefix.length) || '/'
+  // `/decisions` with nothing after it asks about the bare host: an empty path, which a rule URL without a
+  // path matches (Oathkeeper's api/decision.go); the reverse proxy's path is at least `/`
+  const rawPath = prefix ? rawPathOf(href).slice(prefix.length) : rawPathOf(href)
   const q = href.indexOf('?')
   const hash = href.indexOf('#')
   const queryEnd = hash === -1 ? href.length : hash
@@ -111,6 +113,8 @@ function decisionOf(outcome: Outcome, request: Request, rc: DecisionContext, log
   }
   // the session's headers are this request's own (a fresh Headers per pipeline run): answer with them
   const headers = outcome.session.header
+  // never the client's Content-Length (the noop mutator echoes the request's headers): Oathkeeper's api/decision.go
+  headers.delete('content-length')
   headers.set('x-request-id', rc.requestId)
   const original = request.headers.get('cookie')
   const cookie = mergedCookieHeader(original, outcome.session.cookies)
@@ -127,9 +131,16 @@ export async function forward(
   const o = ctx.options
   const { requestId } = rc
   const peer = rc.remoteAddress
-  const input = decisionInput(request, rc)
   const trusted = isTrusted(peer, trustedProxies(o))
-  const outcome = await decide(rules, input, trustedProxies(o), requestId)
+  // The headers the pipeline sees are the ones forwarded (Oathkeeper's proxy runs it on the outgoing request):
+  // 1. hop-by-hop, including whatever Connection names (GHSA-w9mr-28mw-j8hg), before mutators' headers go on
+  // 2. from an untrusted peer every X-Forwarded-* and Forwarded is removed (CVE-2026-33495)
+  const headers = new Headers(request.headers)
+  stripHopByHop(headers)
+  if (!trusted) stripForwarding(headers)
+  const input = { ...decisionInput(request, rc), headers }
+  // the request matched is the request forwarded: its own method, Host and path (only X-Forwarded-Proto counts)
+  const outcome = await decide(rules, input, trustedProxies(o), requestId, 'proxy')
   if (!outcome.allowed) {
     ctx.log.info('access denied', { rule: outcome.rule?.rule.id, reason_id: outcome.reason })
     return outcome.response
@@ -147,14 +158,11 @@ export async function forward(
   target.pathname = `${base.pathname.replace(/\/$/, '')}${path}`
   target.search = outcome.request.url.search
 
-  const headers = new Headers(request.headers)
-  // 1. hop-by-hop, including whatever Connection names (GHSA-w9mr-28mw-j8hg), before mutators' headers go on
-  stripHopByHop(headers)
-  // 2. X-Forwarded-* from an untrusted peer are dropped (CVE-2026-33495)
-  if (!trusted) for (const h of FORWARDED_HEADERS) headers.delete(h)
-  // 3. client-sent copies of headers the mutators set are dropped, then the mutators' values set
-  for (const [name] of outcome.session.header) headers.delete(name)
-  for (const [name, value] of outcome.session.header) headers.set(name, value)
+  // 3. the mutators' headers replace client-sent copies (the noop mutator's echo of these headers changes nothing);
+  // hop-by-hop names are never set from a session
+  const mutated = new Headers(outcome.session.header)
+  stripHopByHop(mutated)
+  for (const [name, value] of mutated) headers.set(name, value)
   const cookie = mergedCookieHeader(request.headers.get('cookie'), outcome.session.cookies)
   if (cookie !== null) headers.set('cookie', cookie)
   const originalHost = input.host

@@ -3,7 +3,7 @@
  * cookie_session, bearer_token, jwt, oauth2_introspection, oauth2_client_credentials.
  */
 import { readFile } from 'node:fs/promises'
-import { type JWTPayload, type JWTVerifyGetKey, createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose'
+import { type JSONWebKeySet, type JWSHeaderParameters, type JWTPayload, type JWTVerifyGetKey, createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, importJWK, jwtVerify } from 'jose'
 import * as v from 'valibot'
 import {
   AUTHENTICATED,
@@ -211,42 +211,59 @@ const JwtConfig = v.object({
   target_audience: v.optional(v.array(v.string()), []),
   trusted_issuers: v.optional(v.array(v.string()), []),
   allowed_algorithms: v.optional(
-    v.pipe(v.array(v.picklist(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])), v.minLength(1)),
+    v.pipe(v.array(v.picklist(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512'])), v.minLength(1)),
     ['RS256'],
   ),
   scope_strategy: ScopeStrategy,
   token_from: TokenFromSchema,
   jwks_max_wait: v.optional(Duration, '1s'),
   jwks_ttl: v.optional(Duration, '30s'),
-  /** Allowed clock skew for exp / nbf. */
+  /** Allowed clock skew for exp / nbf / iat. */
   leeway: v.optional(Duration, '0s'),
 })
 type JwtConfig = v.InferOutput<typeof JwtConfig>
 
+/** A key set: jose's resolver for public keys, plus the set itself (for `oct` keys, which jose's resolver refuses). */
+type KeySet = JWTVerifyGetKey & { readonly fresh: boolean; reload(): Promise<void>; jwks(): JSONWebKeySet | undefined }
+
+/**
+ * The key for an HMAC-signed token (HS256/384/512): the one `oct` key of the set with the token's kid, as
+ * Oathkeeper accepts a symmetric JWK. Only `oct` keys count, so an RSA public key is never an HMAC secret.
+ */
+async function octKey(set: KeySet, header: JWSHeaderParameters) {
+  if (!set.fresh || !set.jwks()) await set.reload()
+  const keys = (set.jwks()?.keys ?? []).filter((k) => k.kty === 'oct' && k.kid === header.kid && (k.alg === undefined || k.alg === header.alg) && (k.use === undefined || k.use === 'sig'))
+  if (keys.length !== 1) throw new joseErrors.JWKSNoMatchingKey()
+  return importJWK(keys[0]!, header.alg)
+}
+
 /** JWKS key sets, one per (URL, ttl, wait): bounded. `jku`/`x5u` in a token are never looked at. */
 class JwksSets {
-  readonly #sets = new Map<string, JWTVerifyGetKey>()
-  get(url: string, ttl: number, wait: number): JWTVerifyGetKey {
+  readonly #sets = new Map<string, KeySet>()
+  get(url: string, ttl: number, wait: number): KeySet {
     const key = `${url}|${ttl}|${wait}`
     let set = this.#sets.get(key)
     if (!set) {
       if (this.#sets.size >= 256) this.#sets.delete(this.#sets.keys().next().value as string)
-      set = url.startsWith('file:') ? fileJwks(url, ttl) : createRemoteJWKSet(new URL(url), { cacheMaxAge: ttl, timeoutDuration: wait, cooldownDuration: Math.min(ttl, 30_000) })
+      set = url.startsWith('file:') ? fileJwks(url, ttl) : (createRemoteJWKSet(new URL(url), { cacheMaxAge: ttl, timeoutDuration: wait, cooldownDuration: Math.min(ttl, 30_000) }) as unknown as KeySet)
       this.#sets.set(key, set)
     }
     return set
   }
 }
 
-function fileJwks(url: string, ttl: number): JWTVerifyGetKey {
-  let loaded: { at: number; get: JWTVerifyGetKey } | undefined
-  return async (header, token) => {
-    if (!loaded || Date.now() - loaded.at > ttl) {
-      const json = JSON.parse(await readFile(new URL(url), 'utf8'))
-      loaded = { at: Date.now(), get: createLocalJWKSet(json) }
-    }
-    return loaded.get(header, token)
+function fileJwks(url: string, ttl: number): KeySet {
+  let loaded: { at: number; json: JSONWebKeySet; get: JWTVerifyGetKey } | undefined
+  const reload = async () => {
+    const json = JSON.parse(await readFile(new URL(url), 'utf8'))
+    loaded = { at: Date.now(), json, get: createLocalJWKSet(json) }
   }
+  const fresh = () => loaded !== undefined && Date.now() - loaded.at <= ttl
+  const get: JWTVerifyGetKey = async (header, token) => {
+    if (!fresh()) await reload()
+    return loaded!.get(header, token)
+  }
+  return Object.defineProperties(get, { fresh: { get: fresh }, reload: { value: reload }, jwks: { value: () => loaded?.json } }) as KeySet
 }
 
 function jwtAuthenticator(): Authenticator<JwtConfig> {
@@ -292,10 +309,12 @@ function jwtAuthenticator(): Authenticator<JwtConfig> {
   async function verify(token: string, cache: BoundedCache<JWTPayload>, session: AuthenticationSession, config: JwtConfig): Promise<AuthenticatorResult> {
     const keySets = config.jwks_urls.map((u) => sets.get(u, config.jwks_ttl, config.jwks_max_wait))
     const getKey: JWTVerifyGetKey = async (header, tok) => {
+      // Oathkeeper (credentials/verifier_default.go): a token without kid is refused before any key is looked up
+      if (typeof header.kid !== 'string' || header.kid === '') throw new JwtRefused('jwt_no_kid')
       let last: unknown
       for (const s of keySets) {
         try {
-          return await s(header, tok)
+          return header.alg?.startsWith('HS') ? await octKey(s, header) : await s(header, tok)
         } catch (e) {
           last = e
         }
@@ -311,6 +330,8 @@ function jwtAuthenticator(): Authenticator<JwtConfig> {
         clockTolerance: config.leeway / 1000,
       })
       claims = r.payload
+      // golang-jwt's WithIssuedAt, as Oathkeeper verifies: a token issued in the future (beyond the leeway) is refused
+      if (typeof claims.iat === 'number' && claims.iat * 1000 > Date.now() + config.leeway) throw new JwtRefused('jwt_issued_in_future')
     } catch (e) {
       if (e instanceof joseErrors.JWKSTimeout) {
         throw new PipelineError('internal_server_error', 500, 'The JSON Web Key Set could not be fetched in time', 'jwks_timeout', { cause: e })
@@ -332,7 +353,8 @@ function jwtAuthenticator(): Authenticator<JwtConfig> {
     // scopes are read only when the config requires some (nothing allocated otherwise)
     const granted = config.required_scope.length ? scopesOf(claims as Record<string, unknown>) : []
     for (const s of config.required_scope) {
-      if (!scopeMatches(config.scope_strategy, granted, s)) return denied(new PipelineError('forbidden', 403, 'The access token lacks a required scope', 'jwt_scope'))
+      // Oathkeeper's jwt authenticator answers a missing scope with 401 (its introspection authenticator with 403)
+      if (!scopeMatches(config.scope_strategy, granted, s)) return denied(unauthorized('jwt_scope', 'The access token lacks a required scope'))
     }
     if (typeof claims.sub !== 'string' || !claims.sub) return denied(unauthorized('jwt_no_subject', 'The access token is invalid'))
     session.subject = claims.sub
@@ -341,7 +363,15 @@ function jwtAuthenticator(): Authenticator<JwtConfig> {
   }
 }
 
+/** A token refused by a check of Oathkeeper's that jose does not make (no kid, issued in the future). */
+class JwtRefused extends Error {
+  constructor(readonly reasonId: string) {
+    super(reasonId)
+  }
+}
+
 function jwtReason(e: unknown): string {
+  if (e instanceof JwtRefused) return e.reasonId
   if (e instanceof joseErrors.JWTExpired) return 'jwt_expired'
   if (e instanceof joseErrors.JWTClaimValidationFailed) return `jwt_claim_${e.claim}`
   if (e instanceof joseErrors.JOSEAlgNotAllowed || e instanceof joseErrors.JOSENotSupported) return 'jwt_algorithm'

@@ -3,7 +3,8 @@
  * naming it without that plugin installed is refused when the rules load.
  */
 import * as v from 'valibot'
-import { type Authorizer, type AuthorizerResult, PipelineError, TemplateString, forbidden } from 'tessera'
+import { type Authorizer, type AuthorizerResult, PipelineError, forbidden } from 'tessera'
+import { ProxyTemplate } from '../sprig.ts'
 import { jsonEscape } from '../util.ts'
 
 const allow: Authorizer = { id: 'allow', authorize: () => ({ allowed: true }) }
@@ -30,8 +31,8 @@ async function askRemote(url: string, init: RequestInit, forward: string[], head
 
 const RemoteJsonConfig = v.object({
   remote: v.pipe(v.string(), v.url()),
-  payload: TemplateString,
-  headers: v.optional(v.record(v.string(), TemplateString), {}),
+  payload: ProxyTemplate,
+  headers: v.optional(v.record(v.string(), ProxyTemplate), {}),
   forward_response_headers_to_upstream: v.optional(v.array(v.string()), []),
 })
 
@@ -56,7 +57,7 @@ const remoteJson: Authorizer<v.InferOutput<typeof RemoteJsonConfig>> = {
 
 const RemoteConfig = v.object({
   remote: v.pipe(v.string(), v.url()),
-  headers: v.optional(v.record(v.string(), TemplateString), {}),
+  headers: v.optional(v.record(v.string(), ProxyTemplate), {}),
   forward_response_headers_to_upstream: v.optional(v.array(v.string()), []),
 })
 

@@ -12,8 +12,16 @@ const json: ErrorHandler<{ verbose: boolean }> = {
   },
 }
 
+/**
+ * Oathkeeper's `to` is a URI reference: an absolute http(s) URL, or a path (`/login`, `login`) resolved against
+ * the request's path as Go's http.Redirect does. A network-path reference (`//host/…`) is refused: write the scheme.
+ */
+const RedirectTarget = v.pipe(
+  v.string(),
+  v.check((s) => (URL.canParse(s) ? /^https?:/i.test(s) : !s.startsWith('//') && !/[\s\\]/.test(s) && URL.canParse(s, 'http://x/')), 'expected an http(s) URL or a path such as /login'),
+)
 const RedirectConfig = v.object({
-  to: v.pipe(v.string(), v.url()),
+  to: RedirectTarget,
   code: v.optional(v.picklist([301, 302, 303, 307, 308]), 302),
   return_to_query_param: v.optional(v.string()),
 })
@@ -21,9 +29,12 @@ const redirect: ErrorHandler<v.InferOutput<typeof RedirectConfig>> = {
   id: 'redirect',
   config: RedirectConfig,
   handle(_error, req, config) {
-    const to = new URL(config.to)
+    const absolute = URL.canParse(config.to)
+    const to = new URL(config.to, req.url)
     if (config.return_to_query_param) to.searchParams.set(config.return_to_query_param, req.url.toString())
-    return new Response(null, { status: config.code, headers: { location: to.toString() } })
+    // a relative target stays relative (resolved against the request's path, as Go's http.Redirect does)
+    const location = absolute ? to.toString() : `${to.pathname}${to.search}${to.hash}`
+    return new Response(null, { status: config.code, headers: { location } })
   },
 }
 

@@ -1,13 +1,26 @@
 /** Mutators: noop, header, cookie, id_token, hydrator. Templates see Subject, Extra and MatchContext. */
 import { type CryptoKey, type JWK, SignJWT } from 'jose'
 import * as v from 'valibot'
-import { type AuthenticationSession, type Mutator, PipelineError, TemplateString, templateData } from 'tessera'
+import { type AuthenticationSession, type Mutator, PipelineError, templateData } from 'tessera'
+import { ProxyTemplate } from '../sprig.ts'
 import { Duration, jsonEscape } from '../util.ts'
 const HeaderName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected an HTTP header name'))
 
-const noop: Mutator = { id: 'noop', mutate: () => {} }
+/** Headers a request's header map never holds in Go (Host) or that belong to one connection only. */
+const NOT_ECHOED = new Set(['host', 'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
 
-const HeaderConfig = v.object({ headers: v.record(HeaderName, TemplateString) })
+/**
+ * noop: the request's headers become the session's (Oathkeeper's mutator_noop.go), so `/decisions` answers with
+ * them; on the reverse proxy they are the headers forwarded anyway.
+ */
+const noop: Mutator = {
+  id: 'noop',
+  mutate(req, session) {
+    for (const [name, value] of req.headers) if (!NOT_ECHOED.has(name)) session.header.set(name, value)
+  },
+}
+
+const HeaderConfig = v.object({ headers: v.record(HeaderName, ProxyTemplate) })
 const header: Mutator<v.InferOutput<typeof HeaderConfig>> = {
   id: 'header',
   config: HeaderConfig,
@@ -20,7 +33,7 @@ const header: Mutator<v.InferOutput<typeof HeaderConfig>> = {
   },
 }
 
-const CookieConfig = v.object({ cookies: v.record(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/)), TemplateString) })
+const CookieConfig = v.object({ cookies: v.record(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/)), ProxyTemplate) })
 const cookie: Mutator<v.InferOutput<typeof CookieConfig>> = {
   id: 'cookie',
   config: CookieConfig,
@@ -37,7 +50,7 @@ export interface IdTokenKeys {
 const IdTokenConfig = v.object({
   issuer_url: v.pipe(v.string(), v.url()),
   ttl: v.optional(Duration, '15m'),
-  claims: v.optional(TemplateString),
+  claims: v.optional(ProxyTemplate),
   jwks_url: v.optional(v.string()),
 })
 
