@@ -20,6 +20,7 @@ import {
   type UiText,
   constantTimeEqual,
   randomToken,
+  renderError,
   sql,
 } from 'tessera'
 import { type IdentityCore, cookie, cookies } from './core.ts'
@@ -28,7 +29,7 @@ import { text } from './messages.ts'
 import type { FlowHookEvent, FlowHookResult, IdentityHooks } from './options.ts'
 import { IdentityRepo } from './repo.ts'
 import { isAllowedReturnTo } from './return-to.ts'
-import { normaliserOf } from './schemas.ts'
+import { identifierFieldsOf, normaliserOf } from './schemas.ts'
 
 export const CSRF_COOKIE = 'tessera_csrf_token'
 
@@ -94,6 +95,7 @@ export class FlowEngine {
       request,
       ip,
       kind,
+      identifierFields: identifierFieldsOf(this.core.schemas.get(this.core.defaultSchemaId)!, method),
       ...extra,
       credentials: {
         find: async (type, identifier) => repo.findCredential(type, identifier),
@@ -140,7 +142,7 @@ export class FlowEngine {
           inputNode('default', `traits.${f.path}`, f.format === 'email' ? 'email' : f.type === 'number' || f.type === 'integer' ? 'number' : f.type === 'boolean' ? 'checkbox' : 'text', {
             required: f.required || undefined,
             autocomplete: f.format === 'email' ? 'email' : undefined,
-            label: f.title ? text.labelGeneric(f.title) : undefined,
+            label: f.title ? text.labelGeneric(f.title, `traits.${f.path}`) : undefined,
           }),
         )
       }
@@ -258,10 +260,18 @@ export function csrfViolation(): TesseraError {
   })
 }
 
-export function flowExpired(newFlowId: string, expiredAt: string): TesseraError {
-  return new TesseraError('ERR_FLOW_EXPIRED', 410, 'The self-service flow expired', {
+/**
+ * Kratos' ExpiredError (`selfServiceFlowExpiredError`): 410 in the generic error shape, with `use_flow_id` (the new
+ * flow, which says why it was restarted), `expired_at` and the deprecated `since` (nanoseconds, Go's Duration) at
+ * the top level, where SPAs and Ory Elements read them.
+ */
+export async function flowExpiredResponse(newFlowId: string, expiredAt: string, requestId?: string): Promise<Response> {
+  const ago = Math.max(0, Date.now() - new Date(expiredAt).getTime())
+  const err = new TesseraError('ERR_FLOW_EXPIRED', 410, 'self-service flow expired', {
     id: 'self_service_flow_expired',
-    reason: 'The self-service flow has expired. Please try again.',
-    details: { use_flow_id: newFlowId, since: expiredAt, expired_at: expiredAt },
+    reason: `The self-service flow expired ${(ago / 60000).toFixed(2)} minutes ago, initialize a new one.`,
   })
+  const rendered = renderError(err, requestId)
+  const body = { ...((await rendered.json()) as Record<string, unknown>), expired_at: new Date(expiredAt).toISOString(), since: ago * 1_000_000, use_flow_id: newFlowId }
+  return new Response(JSON.stringify(body), { status: 410, headers: rendered.headers })
 }

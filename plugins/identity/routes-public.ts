@@ -4,7 +4,7 @@
  */
 import { type AuthenticatorAssuranceLevel, BadRequestError, type CredentialMethod, type FlowKind, type FlowType, type RouteApp, type ScopedDb, type SelfServiceFlow, TesseraError, type UiText, constantTimeEqual, renderError } from 'tessera'
 import type { IdentityCore } from './core.ts'
-import { CSRF_COOKIE, type FlowEngine, csrfViolation, flowExpired, nestBody } from './engine.ts'
+import { CSRF_COOKIE, type FlowEngine, csrfViolation, flowExpiredResponse, nestBody } from './engine.ts'
 import { text } from './messages.ts'
 import { IdentityRepo, type IdentityRow, SessionRepo } from './repo.ts'
 import { identifiersOf, validateTraits } from './schemas.ts'
@@ -49,12 +49,18 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     return renderError(e)
   }
 
+  /** Kratos' login and registration hooks: a browser flow submitted as JSON is told where to send the browser next. */
+  const redirectBrowserTo = (flow: SelfServiceFlow) => [{ action: 'redirect_browser_to', redirect_browser_to: flow.return_to ?? opts.defaultReturnUrl }]
+
   async function finishLogin(db: ScopedDb, flow: SelfServiceFlow, identity: IdentityRow, method: string, aal: AuthenticatorAssuranceLevel, request: Request, ip: string | null, extra: Record<string, unknown> = {}) {
     const issued = await core.issueSession(db, identity, method, request, ip, aal)
     if (opts.loginAfter.includes('revoke_active_sessions') || extra.revoke) await new SessionRepo(db).deactivateAll(identity.id, issued.row.id)
     const cookieHeader = core.sessionCookie(issued.token, request, core.ctx.options.session.lifespan)
-    if (flow.type === 'api') return { issued, response: json({ session_token: issued.token, session: issued.json, ...extra.body as object }) }
-    if (wantsJson(request)) return { issued, response: json({ session: issued.json, ...extra.body as object }, 200, [['set-cookie', cookieHeader]]) }
+    if (flow.type === 'api') {
+      const continueWith = extra.setToken ? { continue_with: [{ action: 'set_ory_session_token', ory_session_token: issued.token }] } : {}
+      return { issued, response: json({ session_token: issued.token, session: issued.json, ...(extra.body as object), ...continueWith }) }
+    }
+    if (wantsJson(request)) return { issued, response: json({ session: issued.json, ...(extra.body as object), continue_with: redirectBrowserTo(flow) }, 200, [['set-cookie', cookieHeader]]) }
     return { issued, response: redirect(flow.return_to ?? opts.defaultReturnUrl, [cookieHeader]) }
   }
 
@@ -86,7 +92,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       engine.checkCsrfCookie(stored, request)
       if (stored.expired) {
         const next = await engine.create(kind, stored.flow.type, request, tessera.db, null, { returnTo: stored.flow.return_to, messages: [expiredText(kind, stored.flow)] })
-        throw flowExpired(next.flow.id, stored.flow.expires_at)
+        return flowExpiredResponse(next.flow.id, stored.flow.expires_at, tessera.requestId)
       }
       return json(stored.flow)
     })
@@ -106,7 +112,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       if (stored.expired) {
         const next = await engine.create(kind, flow.type, request, db, ip, { returnTo: flow.return_to, messages: [expiredText(kind, flow)] })
         if (flow.type === 'browser' && !wantsJson(request)) return redirect(engine.uiUrl(kind, next.flow.id))
-        return renderError(flowExpired(next.flow.id, flow.expires_at), tessera.requestId)
+        return flowExpiredResponse(next.flow.id, flow.expires_at, tessera.requestId)
       }
       const methodId = typeof input.method === 'string' ? input.method : ''
       const method = core.ctx.registries.credentialMethods.get(methodId) as CredentialMethod | undefined
@@ -190,10 +196,11 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     await core.ctx.emit('identity.created', { identityId: identity.id, schemaId: schema.id, via: 'registration' }, { tenant: db.nid })
     const identityJson = core.identityJson(identity)
     if (core.ctx.options.selfservice.registrationAfter.includes('session')) {
-      const { response } = await finishLogin(db, flow, identity, methodId, 'aal1', request, ip, { body: { identity: identityJson, continue_with: [] } })
+      const { response } = await finishLogin(db, flow, identity, methodId, 'aal1', request, ip, { body: { identity: identityJson }, setToken: true })
       return response
     }
-    if (flow.type === 'api' || wantsJson(request)) return json({ identity: identityJson, continue_with: [] })
+    if (flow.type === 'api') return json({ identity: identityJson, continue_with: [] })
+    if (wantsJson(request)) return json({ identity: identityJson, continue_with: redirectBrowserTo(flow) })
     return redirect(flow.return_to ?? core.ctx.options.selfservice.defaultReturnUrl)
   }
 
