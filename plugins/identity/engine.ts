@@ -32,6 +32,15 @@ import { isAllowedReturnTo } from './return-to.ts'
 import { identifierFieldsOf, normaliserOf } from './schemas.ts'
 
 export const CSRF_COOKIE = 'tessera_csrf_token'
+/**
+ * The CSRF cookie's name behind an https public base URL: `__Host-` binds it to this host (Secure, Path=/, no
+ * Domain), so a sibling sub-domain cannot plant one. The plain name is still read, so that browsers holding a
+ * cookie issued before the prefix keep their flows (they are given the prefixed one with the same value).
+ */
+export const CSRF_COOKIE_HOST = `__Host-${CSRF_COOKIE}`
+
+/** The browser's CSRF token, under either name. */
+export const csrfTokenOf = (request: Request): string | null => cookie(request, CSRF_COOKIE_HOST) ?? cookie(request, CSRF_COOKIE)
 
 /** What a credential method gets from the engine: the contract lives in the core (core/flows/types.ts). */
 export type { FlowMethodContext } from 'tessera'
@@ -115,7 +124,7 @@ export class FlowEngine {
     }
     const now = new Date()
     const id = crypto.randomUUID()
-    const csrf = type === 'browser' ? (cookie(request, CSRF_COOKIE) ?? randomToken(32)) : ''
+    const csrf = type === 'browser' ? (csrfTokenOf(request) ?? randomToken(32)) : ''
     const flow: SelfServiceFlow = {
       id,
       type,
@@ -250,7 +259,7 @@ export function flowNotFound(): TesseraError {
 /** Whether any CSRF cookie the request carries is this flow's (with two present, the right one counts: Kratos 633076be0). */
 function hasCsrfCookie(request: Request, expected: string): boolean {
   let ok = false
-  for (const c of cookies(request, CSRF_COOKIE)) if (constantTimeEqual(c, expected)) ok = true
+  for (const c of [...cookies(request, CSRF_COOKIE_HOST), ...cookies(request, CSRF_COOKIE)]) if (constantTimeEqual(c, expected)) ok = true
   return ok
 }
 

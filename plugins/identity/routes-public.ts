@@ -3,8 +3,8 @@
  * self-service login / registration (API, browser, SPA) and logout.
  */
 import { type AuthenticatorAssuranceLevel, BadRequestError, type CredentialMethod, type FlowKind, type FlowType, type RouteApp, type ScopedDb, type SelfServiceFlow, TesseraError, type UiText, constantTimeEqual, renderError } from 'tessera'
-import type { IdentityCore } from './core.ts'
-import { CSRF_COOKIE, type FlowEngine, csrfViolation, flowExpiredResponse, nestBody } from './engine.ts'
+import { type IdentityCore, cookie } from './core.ts'
+import { CSRF_COOKIE, CSRF_COOKIE_HOST, type FlowEngine, csrfViolation, flowExpiredResponse, nestBody } from './engine.ts'
 import { text } from './messages.ts'
 import { IdentityRepo, type IdentityRow, SessionRepo } from './repo.ts'
 import { identifiersOf, validateTraits } from './schemas.ts'
@@ -31,9 +31,17 @@ type Ip = { requestIP?(r: Request): { address: string } | null } | null | undefi
 /** The peer address: the core's request context (set from the socket by `tessera serve`), else Elysia's server when embedded. */
 const ipOf = (server: Ip, request: Request, remoteAddress?: string) => remoteAddress ?? server?.requestIP?.(request)?.address ?? null
 
-function csrfCookie(csrf: string, request: Request): string {
-  const secure = new URL(request.url).protocol === 'https:'
-  return `${CSRF_COOKIE}=${csrf}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000${secure ? '; Secure' : ''}`
+/**
+ * The CSRF cookie: Secure whenever the public base URL (or the request) is https, and then named with the
+ * `__Host-` prefix (Path=/, no Domain). A plain-named cookie the browser still holds is cleared: the new one
+ * carries the same value.
+ */
+function csrfCookies(csrf: string, request: Request, publicBaseUrl: string): [string, string][] {
+  const secure = publicBaseUrl.startsWith('https:') || new URL(request.url).protocol === 'https:'
+  if (!secure) return [['set-cookie', `${CSRF_COOKIE}=${csrf}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000`]]
+  const out: [string, string][] = [['set-cookie', `${CSRF_COOKIE_HOST}=${csrf}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000; Secure`]]
+  if (cookie(request, CSRF_COOKIE) !== null) out.push(['set-cookie', `${CSRF_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure`])
+  return out
 }
 
 export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngine) {
@@ -81,8 +89,9 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         }
         const { flow, csrf } = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera.remoteAddress), { returnTo: type === 'browser' ? q.return_to : undefined })
         if (type === 'api') return json(flow)
-        if (wantsJson(request)) return json(flow, 200, [['set-cookie', csrfCookie(csrf, request)]])
-        return redirect(engine.uiUrl(kind, flow.id), [csrfCookie(csrf, request)])
+        const set = csrfCookies(csrf, request, tessera.publicBaseUrl)
+        if (wantsJson(request)) return json(flow, 200, set)
+        return redirect(engine.uiUrl(kind, flow.id), set.map(([, c]) => c))
       })
     }
 

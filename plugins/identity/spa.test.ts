@@ -137,3 +137,49 @@ describe('the login identifier label comes from the identity schema (Kratos: Get
     ).toEqual({ id: 1070004, text: 'ID', type: 'info' })
   })
 })
+
+describe('the CSRF cookie of browser flows', () => {
+  const attrs = (setCookie: string) => setCookie.split(';').map((a) => a.trim().toLowerCase())
+
+  it('behind an https public base URL: Secure, with the __Host- prefix (Path=/, no Domain)', async () => {
+    const apps = await boot(undefined, { config: { serve: { public: { baseUrl: 'https://id.example.com' } } } })
+    try {
+      // TLS ends at the proxy: the request itself arrives over http.
+      const r = await call(apps.public, 'GET', '/self-service/login/browser', { headers: { accept: 'application/json' } })
+      const set = r.headers.getSetCookie().find((c) => c.includes('csrf'))!
+      expect(set.startsWith('__Host-tessera_csrf_token=')).toBe(true)
+      expect(attrs(set)).toContain('secure')
+      expect(attrs(set)).toContain('path=/')
+      expect(attrs(set).some((a) => a.startsWith('domain='))).toBe(false)
+      const csrf = r.json.ui.nodes.find((n: any) => n.attributes.name === 'csrf_token').attributes.value
+      const body = { method: 'password', csrf_token: csrf, identifier: 'nobody@example.com', password: 'wrong password here' }
+      const headers = { accept: 'application/json', 'content-type': 'application/json' }
+      const ok = await call(apps.public, 'POST', `/self-service/login?flow=${r.json.id}`, { headers: { ...headers, cookie: set.split(';')[0]! }, body })
+      expect(ok.status).toBe(400) // the flow again, with 4000006: the CSRF check passed
+      expect(ok.json.ui.messages[0].id).toBe(4000006)
+
+      // Transition: a browser that still holds the old cookie (issued before the prefix) keeps its flows working,
+      // and is given the new cookie with the same value.
+      const legacy = `tessera_csrf_token=${csrf}`
+      const again = await call(apps.public, 'POST', `/self-service/login?flow=${r.json.id}`, { headers: { ...headers, cookie: legacy }, body })
+      expect(again.status).toBe(400)
+      const next = await call(apps.public, 'GET', '/self-service/login/browser', { headers: { accept: 'application/json', cookie: legacy } })
+      expect(next.headers.getSetCookie().find((c) => c.startsWith('__Host-'))!.split(';')[0]).toBe(`__Host-tessera_csrf_token=${csrf}`)
+      expect((await call(apps.public, 'POST', `/self-service/login?flow=${r.json.id}`, { headers: { ...headers, cookie: 'tessera_csrf_token=forged' }, body })).status).toBe(403)
+    } finally {
+      await apps.kernel.stop()
+    }
+  })
+
+  it('behind an http public base URL (development): the plain name, without Secure', async () => {
+    const apps = await boot(undefined, { config: { serve: { public: { baseUrl: 'http://127.0.0.1:4433' } } } })
+    try {
+      const r = await call(apps.public, 'GET', '/self-service/login/browser', { headers: { accept: 'application/json' } })
+      const set = r.headers.getSetCookie().find((c) => c.includes('csrf'))!
+      expect(set.startsWith('tessera_csrf_token=')).toBe(true)
+      expect(attrs(set)).not.toContain('secure')
+    } finally {
+      await apps.kernel.stop()
+    }
+  })
+})
