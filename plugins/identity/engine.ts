@@ -16,6 +16,7 @@ import {
   type ScopedDb,
   type SelfServiceFlow,
   TesseraError,
+  TooManyRequestsError,
   type UiNode,
   type UiText,
   constantTimeEqual,
@@ -114,8 +115,29 @@ export class FlowEngine {
     }
   }
 
-  /** Create, populate and store a flow. */
+  /**
+   * Take one flow creation for this client address (flow flooding, issue 11): one atomic
+   * INSERT … ON CONFLICT … DO UPDATE … RETURNING count per fixed window, in the database so that every instance
+   * counts together and N parallel requests get N distinct counts. Past the limit: 429 with Retry-After until the
+   * window ends. Without a known address (embedded without a socket) there is nothing to count by.
+   */
+  async takeFlowCreation(db: ScopedDb, ip: string | null): Promise<void> {
+    const o = this.core.ctx.options.flowRateLimit
+    if (!o.enabled || !ip) return
+    const now = Date.now()
+    const windowMs = o.windowSeconds * 1000
+    const windowStart = now - (now % windowMs)
+    const row = await db.one<{ count: number | string }>(sql`INSERT INTO identity_flow_creation (nid, key, window_start, count) VALUES (${db.nid}, ${`ip:${ip}`}, ${windowStart}, ${1})
+      ON CONFLICT (nid, key) DO UPDATE SET
+        count = CASE WHEN identity_flow_creation.window_start = excluded.window_start THEN identity_flow_creation.count + 1 ELSE 1 END,
+        window_start = excluded.window_start
+      RETURNING count`)
+    if (!row || Number(row.count) > o.perAddress) throw new TooManyRequestsError((windowStart + windowMs - now) / 1000, 'Too many self-service flows were started from this address, try again later.')
+  }
+
+  /** Create, populate and store a flow (after taking one flow creation for the client address). */
   async create(kind: FlowKind, type: FlowType, request: Request, db: ScopedDb, ip: string | null, opts: { returnTo?: string | null; messages?: UiText[] } = {}) {
+    await this.takeFlowCreation(db, ip)
     if (opts.returnTo && !this.allowedReturnTo(opts.returnTo)) {
       throw new BadRequestError('The request was malformed or contained invalid parameters', {
         id: 'self_service_flow_return_to_forbidden',

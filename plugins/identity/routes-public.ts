@@ -95,12 +95,12 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       })
     }
 
-    app.get(`/self-service/${kind}/flows`, async ({ request, tessera, query }) => {
+    app.get(`/self-service/${kind}/flows`, async ({ request, tessera, query, server }) => {
       const id = String((query as Record<string, string>).id ?? '')
       const stored = await engine.load(kind, id, tessera.db)
       engine.checkCsrfCookie(stored, request)
       if (stored.expired) {
-        const next = await engine.create(kind, stored.flow.type, request, tessera.db, null, { returnTo: stored.flow.return_to, messages: [expiredText(kind, stored.flow)] })
+        const next = await engine.create(kind, stored.flow.type, request, tessera.db, ipOf(server as Ip, request, tessera.remoteAddress), { returnTo: stored.flow.return_to, messages: [expiredText(kind, stored.flow)] })
         return flowExpiredResponse(next.flow.id, stored.flow.expires_at, tessera.requestId)
       }
       return json(stored.flow)
