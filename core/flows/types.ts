@@ -76,6 +76,8 @@ export interface IdentifierField {
   path: string
   /** The trait's JSON Schema `format` (`email`, `tel`, …), when it has one. */
   format?: string
+  /** The trait's JSON Schema `title`, when it has one (Kratos labels the login identifier with it). */
+  title?: string
   /** The method's settings on this trait, as written in the schema: `{ identifier: true }`, `{ identifier: true, via: 'sms' }`. */
   settings: Record<string, unknown>
 }
@@ -140,6 +142,11 @@ export interface FlowMethodContext {
   /** The peer address, when known. */
   ip: string | null
   kind: FlowKind
+  /**
+   * The traits of the default identity schema that identify an identity for this method (its `identifiers.select`),
+   * with their titles: what a method needs to build its nodes, e.g. the login identifier's label.
+   */
+  identifierFields: IdentifierField[]
   credentials: {
     /** The credential of `type` with this identifier (already normalised), and its identity's state. */
     find(type: string, identifier: string): Promise<StoredCredential | undefined>

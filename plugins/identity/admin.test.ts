@@ -162,6 +162,45 @@ for (const driver of drivers('identityadmin')) {
       expect((await login(apps, 'sess@example.com', 'a long enough secret')).status).toBe(400)
     })
 
+    it('JSON Patch remove takes effect: /traits is refused by the schema (400), removed metadata is gone (Kratos: the patched document is the identity)', async () => {
+      const c = await create({ traits: { email: 'patch-rm@example.com' }, metadata_public: { a: 1 }, metadata_admin: { b: 2 }, external_id: 'rm-1' })
+      const rm = await call(apps.admin, 'PATCH', `/admin/identities/${c.json.id}`, { body: [{ op: 'remove', path: '/traits' }] })
+      expect(rm.status).toBe(400)
+      expect(rm.json.error.reason).toContain('traits')
+      expect((await call(apps.admin, 'GET', `/admin/identities/${c.json.id}`)).json.traits).toEqual({ email: 'patch-rm@example.com' })
+      const meta = await call(apps.admin, 'PATCH', `/admin/identities/${c.json.id}`, {
+        body: [{ op: 'remove', path: '/metadata_public' }, { op: 'remove', path: '/metadata_admin' }, { op: 'remove', path: '/external_id' }],
+      })
+      expect(meta.status).toBe(200)
+      expect(meta.json.metadata_public).toBeNull()
+      expect(meta.json.metadata_admin).toBeNull()
+      expect(meta.json.external_id).toBeUndefined()
+      const state = await call(apps.admin, 'PATCH', `/admin/identities/${c.json.id}`, { body: [{ op: 'remove', path: '/state' }] })
+      expect(state.status).toBe(400)
+      const schema = await call(apps.admin, 'PATCH', `/admin/identities/${c.json.id}`, { body: [{ op: 'remove', path: '/schema_id' }] })
+      expect(schema.status).toBe(400)
+    })
+
+    it('extends an expired session as Kratos does (ExtendSession has no expiry check); a revoked one stays revoked (404); a malformed id is a 400', async () => {
+      await create({ traits: { email: 'ext@example.com' }, credentials: { password: { config: { password: 'a long enough secret' } } } })
+      const s = await login(apps, 'ext@example.com', 'a long enough secret')
+      const id = s.json.session.id
+      await scratch.db.exec(sql`UPDATE sessions SET expires_at = ${new Date(Date.now() - 60_000)} WHERE id = ${id}`)
+      const whoami = () => call(apps.public, 'GET', '/sessions/whoami', { headers: { 'x-session-token': s.json.session_token } })
+      expect((await whoami()).status).toBe(401)
+      const ext = await call(apps.admin, 'PATCH', `/admin/sessions/${id}/extend`)
+      expect(ext.status).toBe(200)
+      expect(ext.json.active).toBe(true)
+      expect((await whoami()).status).toBe(200)
+      // Revoked is final: extending it neither revives it nor pretends to.
+      expect((await call(apps.admin, 'DELETE', `/admin/sessions/${id}`)).status).toBe(204)
+      expect((await call(apps.admin, 'PATCH', `/admin/sessions/${id}/extend`)).status).toBe(404)
+      expect((await whoami()).status).toBe(401)
+      const bad = await call(apps.admin, 'PATCH', '/admin/sessions/not-a-uuid/extend')
+      expect(bad.status).toBe(400)
+      expect((await call(apps.admin, 'PATCH', `/admin/sessions/${crypto.randomUUID()}/extend`)).status).toBe(404)
+    })
+
     it('batch-creates identities (PATCH /admin/identities), reporting each failure', async () => {
       const r = await call(apps.admin, 'PATCH', '/admin/identities', { body: { identities: [{ create: { traits: { email: 'b1@example.com' } } }, { create: { traits: {} } }] } })
       expect(r.status).toBe(200)

@@ -16,10 +16,12 @@ import {
   type ScopedDb,
   type SelfServiceFlow,
   TesseraError,
+  TooManyRequestsError,
   type UiNode,
   type UiText,
   constantTimeEqual,
   randomToken,
+  renderError,
   sql,
 } from 'tessera'
 import { type IdentityCore, cookie, cookies } from './core.ts'
@@ -28,9 +30,18 @@ import { text } from './messages.ts'
 import type { FlowHookEvent, FlowHookResult, IdentityHooks } from './options.ts'
 import { IdentityRepo } from './repo.ts'
 import { isAllowedReturnTo } from './return-to.ts'
-import { normaliserOf } from './schemas.ts'
+import { identifierFieldsOf, normaliserOf } from './schemas.ts'
 
 export const CSRF_COOKIE = 'tessera_csrf_token'
+/**
+ * The CSRF cookie's name behind an https public base URL: `__Host-` binds it to this host (Secure, Path=/, no
+ * Domain), so a sibling sub-domain cannot plant one. The plain name is still read, so that browsers holding a
+ * cookie issued before the prefix keep their flows (they are given the prefixed one with the same value).
+ */
+export const CSRF_COOKIE_HOST = `__Host-${CSRF_COOKIE}`
+
+/** The browser's CSRF token, under either name. */
+export const csrfTokenOf = (request: Request): string | null => cookie(request, CSRF_COOKIE_HOST) ?? cookie(request, CSRF_COOKIE)
 
 /** What a credential method gets from the engine: the contract lives in the core (core/flows/types.ts). */
 export type { FlowMethodContext } from 'tessera'
@@ -94,6 +105,7 @@ export class FlowEngine {
       request,
       ip,
       kind,
+      identifierFields: identifierFieldsOf(this.core.schemas.get(this.core.defaultSchemaId)!, method),
       ...extra,
       credentials: {
         find: async (type, identifier) => repo.findCredential(type, identifier),
@@ -103,8 +115,29 @@ export class FlowEngine {
     }
   }
 
-  /** Create, populate and store a flow. */
+  /**
+   * Take one flow creation for this client address (flow flooding, issue 11): one atomic
+   * INSERT … ON CONFLICT … DO UPDATE … RETURNING count per fixed window, in the database so that every instance
+   * counts together and N parallel requests get N distinct counts. Past the limit: 429 with Retry-After until the
+   * window ends. Without a known address (embedded without a socket) there is nothing to count by.
+   */
+  async takeFlowCreation(db: ScopedDb, ip: string | null): Promise<void> {
+    const o = this.core.ctx.options.flowRateLimit
+    if (!o.enabled || !ip) return
+    const now = Date.now()
+    const windowMs = o.windowSeconds * 1000
+    const windowStart = now - (now % windowMs)
+    const row = await db.one<{ count: number | string }>(sql`INSERT INTO identity_flow_creation (nid, key, window_start, count) VALUES (${db.nid}, ${`ip:${ip}`}, ${windowStart}, ${1})
+      ON CONFLICT (nid, key) DO UPDATE SET
+        count = CASE WHEN identity_flow_creation.window_start = excluded.window_start THEN identity_flow_creation.count + 1 ELSE 1 END,
+        window_start = excluded.window_start
+      RETURNING count`)
+    if (!row || Number(row.count) > o.perAddress) throw new TooManyRequestsError((windowStart + windowMs - now) / 1000, 'Too many self-service flows were started from this address, try again later.')
+  }
+
+  /** Create, populate and store a flow (after taking one flow creation for the client address). */
   async create(kind: FlowKind, type: FlowType, request: Request, db: ScopedDb, ip: string | null, opts: { returnTo?: string | null; messages?: UiText[] } = {}) {
+    await this.takeFlowCreation(db, ip)
     if (opts.returnTo && !this.allowedReturnTo(opts.returnTo)) {
       throw new BadRequestError('The request was malformed or contained invalid parameters', {
         id: 'self_service_flow_return_to_forbidden',
@@ -113,7 +146,7 @@ export class FlowEngine {
     }
     const now = new Date()
     const id = crypto.randomUUID()
-    const csrf = type === 'browser' ? (cookie(request, CSRF_COOKIE) ?? randomToken(32)) : ''
+    const csrf = type === 'browser' ? (csrfTokenOf(request) ?? randomToken(32)) : ''
     const flow: SelfServiceFlow = {
       id,
       type,
@@ -140,7 +173,7 @@ export class FlowEngine {
           inputNode('default', `traits.${f.path}`, f.format === 'email' ? 'email' : f.type === 'number' || f.type === 'integer' ? 'number' : f.type === 'boolean' ? 'checkbox' : 'text', {
             required: f.required || undefined,
             autocomplete: f.format === 'email' ? 'email' : undefined,
-            label: f.title ? text.labelGeneric(f.title) : undefined,
+            label: f.title ? text.labelGeneric(f.title, `traits.${f.path}`) : undefined,
           }),
         )
       }
@@ -248,7 +281,7 @@ export function flowNotFound(): TesseraError {
 /** Whether any CSRF cookie the request carries is this flow's (with two present, the right one counts: Kratos 633076be0). */
 function hasCsrfCookie(request: Request, expected: string): boolean {
   let ok = false
-  for (const c of cookies(request, CSRF_COOKIE)) if (constantTimeEqual(c, expected)) ok = true
+  for (const c of [...cookies(request, CSRF_COOKIE_HOST), ...cookies(request, CSRF_COOKIE)]) if (constantTimeEqual(c, expected)) ok = true
   return ok
 }
 
@@ -258,10 +291,18 @@ export function csrfViolation(): TesseraError {
   })
 }
 
-export function flowExpired(newFlowId: string, expiredAt: string): TesseraError {
-  return new TesseraError('ERR_FLOW_EXPIRED', 410, 'The self-service flow expired', {
+/**
+ * Kratos' ExpiredError (`selfServiceFlowExpiredError`): 410 in the generic error shape, with `use_flow_id` (the new
+ * flow, which says why it was restarted), `expired_at` and the deprecated `since` (nanoseconds, Go's Duration) at
+ * the top level, where SPAs and Ory Elements read them.
+ */
+export async function flowExpiredResponse(newFlowId: string, expiredAt: string, requestId?: string): Promise<Response> {
+  const ago = Math.max(0, Date.now() - new Date(expiredAt).getTime())
+  const err = new TesseraError('ERR_FLOW_EXPIRED', 410, 'self-service flow expired', {
     id: 'self_service_flow_expired',
-    reason: 'The self-service flow has expired. Please try again.',
-    details: { use_flow_id: newFlowId, since: expiredAt, expired_at: expiredAt },
+    reason: `The self-service flow expired ${(ago / 60000).toFixed(2)} minutes ago, initialize a new one.`,
   })
+  const rendered = renderError(err, requestId)
+  const body = { ...((await rendered.json()) as Record<string, unknown>), expired_at: new Date(expiredAt).toISOString(), since: ago * 1_000_000, use_flow_id: newFlowId }
+  return new Response(JSON.stringify(body), { status: 410, headers: rendered.headers })
 }

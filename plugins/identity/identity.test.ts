@@ -212,7 +212,7 @@ for (const driver of drivers('identity')) {
       const r = await call(apps.public, 'POST', `/self-service/login?flow=${flow.id}`, { body: { method: 'password', identifier: 'x@example.com', password: 'whatever it is' } })
       expect(r.status).toBe(410)
       expect(r.json.error.id).toBe('self_service_flow_expired')
-      const next = await call(apps.public, 'GET', `/self-service/login/flows?id=${r.json.error.details.use_flow_id}`)
+      const next = await call(apps.public, 'GET', `/self-service/login/flows?id=${r.json.use_flow_id}`)
       expect(next.json.ui.messages[0].id).toBe(4010001)
 
       // Browser: back to the UI with a new flow that says why.

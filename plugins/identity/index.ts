@@ -16,7 +16,7 @@ import { IdentityOptions } from './options.ts'
 import { identityOperations } from './openapi.ts'
 import { adminRoutes } from './routes-admin.ts'
 import { publicRoutes } from './routes-public.ts'
-import { sweepExpiredFlows } from './sweep.ts'
+import { sweepExpiredFlows, sweepFlowCreationCounters } from './sweep.ts'
 
 declare module 'tessera/events' {
   interface TesseraEvents {
@@ -32,7 +32,7 @@ declare module 'tessera/events' {
 export type { FlowMethodContext } from './engine.ts'
 export { IdentityOptions, type IdentityOptionsInput } from './options.ts'
 
-export { sweepExpiredFlows } from './sweep.ts'
+export { sweepExpiredFlows, sweepFlowCreationCounters } from './sweep.ts'
 
 /** The plugin's state: its core and flow engine, and the sweep job while running. */
 interface IdentityState {
@@ -60,7 +60,13 @@ export const identity = definePlugin({
   onStart(ctx) {
     const c = ctx.options.cleanup
     if (!c.enabled) return
-    ctx.state.sweeper = periodic(c.intervalSeconds * 1000, () => sweepExpiredFlows(ctx.storage, c), ctx.log, 'expired-flow sweep')
+    const limit = ctx.options.flowRateLimit
+    ctx.state.sweeper = periodic(
+      c.intervalSeconds * 1000,
+      async () => (await sweepExpiredFlows(ctx.storage, c)) + (limit.enabled ? await sweepFlowCreationCounters(ctx.storage, limit.windowSeconds) : 0),
+      ctx.log,
+      'expired-flow sweep',
+    )
   },
   async onStop(ctx) {
     await ctx.state.sweeper?.stop()

@@ -90,4 +90,18 @@ CREATE TABLE identity_signing_keys (
     id: '0004_flows_expires_idx',
     up: `CREATE INDEX selfservice_flows_expires_idx ON selfservice_flows (nid, expires_at);`,
   },
+  {
+    // Flow creation per client address (engine.ts FlowLimiter): one row per address and fixed window, swept by window.
+    id: '0005_flow_creation_limit',
+    up: `
+CREATE TABLE identity_flow_creation (
+  nid TEXT NOT NULL,
+  key TEXT NOT NULL,
+  window_start BIGINT NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (nid, key)
+);
+CREATE INDEX identity_flow_creation_window_idx ON identity_flow_creation (nid, window_start);
+`,
+  },
 ]

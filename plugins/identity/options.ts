@@ -82,13 +82,24 @@ export const IdentityOptions = v.object({
     }),
     {},
   ),
+  flowRateLimit: v.optional(
+    v.object({
+      enabled: v.optional(v.pipe(v.boolean(), d('Limit how many self-service flows one client address may create (default true).')), true),
+      perAddress: v.optional(
+        v.pipe(Seconds, d('Flows one client address may create per window, login and registration, API and browser together (default 300: five a second, room for a shared NAT).')),
+        300,
+      ),
+      windowSeconds: v.optional(v.pipe(Seconds, d('The counting window (fixed windows, default 60 s); past the limit the address gets 429 with Retry-After until it ends.')), 60),
+    }),
+    {},
+  ),
   cleanup: v.optional(
     v.object({
       enabled: v.optional(v.pipe(v.boolean(), d('Delete expired self-service flows periodically (started with the server, stopped with it).')), true),
-      intervalSeconds: v.optional(v.pipe(Seconds, d('Seconds between sweeps (default 5 min).')), 300),
+      intervalSeconds: v.optional(v.pipe(Seconds, d('Seconds between sweeps (default 60).')), 60),
       graceSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), d('Keep a flow this long after it expired, so a late submit still answers "flow expired" (default 1 h).')), 3600),
       batchSize: v.optional(v.pipe(Seconds, d('Rows per delete statement (default 500).')), 500),
-      maxBatches: v.optional(v.pipe(Seconds, d('Delete statements per tenant per sweep (default 20).')), 20),
+      maxBatches: v.optional(v.pipe(Seconds, d('Delete statements per tenant per sweep (default 1000: up to 500,000 flows a minute, far above what the creation limit lets in).')), 1000),
     }),
     {},
   ),

@@ -14,6 +14,7 @@ const json = (body: unknown, status = 200, headers: Record<string, string> = {})
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers } })
 
 const State = v.picklist(['active', 'inactive'])
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 /** POST /admin/identities (Kratos' createIdentityBody). `credentials.<type>.config` is checked by that type's importer. */
 export const CreateIdentity = v.object({
   schema_id: v.optional(v.string()),
@@ -198,8 +199,20 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
         if (!PATCHABLE.test(op.path)) throw new ValidationError([{ path: `${i}.path`, message: `the path ${op.path} cannot be patched` }])
         applyOp(doc, op, i)
       })
-      const next: IdentityRow = { ...before, ...(doc as Partial<IdentityRow>) }
-      if (next.state !== 'active' && next.state !== 'inactive') throw new ValidationError([{ path: 'state', message: 'expected active or inactive' }])
+      // The patched document is the identity (Kratos): a field the patch removed is gone, not kept from before.
+      if (!doc.traits || typeof doc.traits !== 'object' || Array.isArray(doc.traits)) throw new ValidationError([{ path: 'traits', message: 'expected an object' }])
+      if (typeof doc.schema_id !== 'string') throw new ValidationError([{ path: 'schema_id', message: 'expected a string' }])
+      if (doc.state !== 'active' && doc.state !== 'inactive') throw new ValidationError([{ path: 'state', message: 'expected active or inactive' }])
+      if (doc.external_id !== undefined && doc.external_id !== null && typeof doc.external_id !== 'string') throw new ValidationError([{ path: 'external_id', message: 'expected a string' }])
+      const next: IdentityRow = {
+        ...before,
+        traits: doc.traits as Record<string, unknown>,
+        schema_id: doc.schema_id,
+        state: doc.state,
+        metadata_public: doc.metadata_public ?? null,
+        metadata_admin: doc.metadata_admin ?? null,
+        external_id: (doc.external_id as string | null | undefined) ?? null,
+      }
       return json(await save(tessera.db, before, next))
     })
     .delete('/admin/identities/:id', async ({ tessera, params }) => {
@@ -244,6 +257,9 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
       return new Response(null, { status: 204 })
     })
     .patch('/admin/sessions/:id/extend', async ({ tessera, params }) => {
+      // Kratos (session/handler.go adminSessionExtend): a malformed id is a 400. An expired session is extended, as
+      // Kratos' ExtendSession does (it checks neither expiry nor activity); a revoked one is not found here.
+      if (!UUID.test(params.id)) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: 'could not parse UUID' })
       const repo = new SessionRepo(tessera.db)
       const s = await repo.get(params.id)
       if (!s || !s.active) throw new NotFoundError('Unable to locate the resource')

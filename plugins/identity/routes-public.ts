@@ -3,8 +3,8 @@
  * self-service login / registration (API, browser, SPA) and logout.
  */
 import { type AuthenticatorAssuranceLevel, BadRequestError, type CredentialMethod, type FlowKind, type FlowType, type RouteApp, type ScopedDb, type SelfServiceFlow, TesseraError, type UiText, constantTimeEqual, renderError } from 'tessera'
-import type { IdentityCore } from './core.ts'
-import { CSRF_COOKIE, type FlowEngine, csrfViolation, flowExpired, nestBody } from './engine.ts'
+import { type IdentityCore, cookie } from './core.ts'
+import { CSRF_COOKIE, CSRF_COOKIE_HOST, type FlowEngine, csrfViolation, flowExpiredResponse, nestBody } from './engine.ts'
 import { text } from './messages.ts'
 import { IdentityRepo, type IdentityRow, SessionRepo } from './repo.ts'
 import { identifiersOf, validateTraits } from './schemas.ts'
@@ -31,9 +31,17 @@ type Ip = { requestIP?(r: Request): { address: string } | null } | null | undefi
 /** The peer address: the core's request context (set from the socket by `tessera serve`), else Elysia's server when embedded. */
 const ipOf = (server: Ip, request: Request, remoteAddress?: string) => remoteAddress ?? server?.requestIP?.(request)?.address ?? null
 
-function csrfCookie(csrf: string, request: Request): string {
-  const secure = new URL(request.url).protocol === 'https:'
-  return `${CSRF_COOKIE}=${csrf}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000${secure ? '; Secure' : ''}`
+/**
+ * The CSRF cookie: Secure whenever the public base URL (or the request) is https, and then named with the
+ * `__Host-` prefix (Path=/, no Domain). A plain-named cookie the browser still holds is cleared: the new one
+ * carries the same value.
+ */
+function csrfCookies(csrf: string, request: Request, publicBaseUrl: string): [string, string][] {
+  const secure = publicBaseUrl.startsWith('https:') || new URL(request.url).protocol === 'https:'
+  if (!secure) return [['set-cookie', `${CSRF_COOKIE}=${csrf}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000`]]
+  const out: [string, string][] = [['set-cookie', `${CSRF_COOKIE_HOST}=${csrf}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000; Secure`]]
+  if (cookie(request, CSRF_COOKIE) !== null) out.push(['set-cookie', `${CSRF_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure`])
+  return out
 }
 
 export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngine) {
@@ -49,12 +57,18 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     return renderError(e)
   }
 
+  /** Kratos' login and registration hooks: a browser flow submitted as JSON is told where to send the browser next. */
+  const redirectBrowserTo = (flow: SelfServiceFlow) => [{ action: 'redirect_browser_to', redirect_browser_to: flow.return_to ?? opts.defaultReturnUrl }]
+
   async function finishLogin(db: ScopedDb, flow: SelfServiceFlow, identity: IdentityRow, method: string, aal: AuthenticatorAssuranceLevel, request: Request, ip: string | null, extra: Record<string, unknown> = {}) {
     const issued = await core.issueSession(db, identity, method, request, ip, aal)
     if (opts.loginAfter.includes('revoke_active_sessions') || extra.revoke) await new SessionRepo(db).deactivateAll(identity.id, issued.row.id)
     const cookieHeader = core.sessionCookie(issued.token, request, core.ctx.options.session.lifespan)
-    if (flow.type === 'api') return { issued, response: json({ session_token: issued.token, session: issued.json, ...extra.body as object }) }
-    if (wantsJson(request)) return { issued, response: json({ session: issued.json, ...extra.body as object }, 200, [['set-cookie', cookieHeader]]) }
+    if (flow.type === 'api') {
+      const continueWith = extra.setToken ? { continue_with: [{ action: 'set_ory_session_token', ory_session_token: issued.token }] } : {}
+      return { issued, response: json({ session_token: issued.token, session: issued.json, ...(extra.body as object), ...continueWith }) }
+    }
+    if (wantsJson(request)) return { issued, response: json({ session: issued.json, ...(extra.body as object), continue_with: redirectBrowserTo(flow) }, 200, [['set-cookie', cookieHeader]]) }
     return { issued, response: redirect(flow.return_to ?? opts.defaultReturnUrl, [cookieHeader]) }
   }
 
@@ -75,18 +89,19 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         }
         const { flow, csrf } = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera.remoteAddress), { returnTo: type === 'browser' ? q.return_to : undefined })
         if (type === 'api') return json(flow)
-        if (wantsJson(request)) return json(flow, 200, [['set-cookie', csrfCookie(csrf, request)]])
-        return redirect(engine.uiUrl(kind, flow.id), [csrfCookie(csrf, request)])
+        const set = csrfCookies(csrf, request, tessera.publicBaseUrl)
+        if (wantsJson(request)) return json(flow, 200, set)
+        return redirect(engine.uiUrl(kind, flow.id), set.map(([, c]) => c))
       })
     }
 
-    app.get(`/self-service/${kind}/flows`, async ({ request, tessera, query }) => {
+    app.get(`/self-service/${kind}/flows`, async ({ request, tessera, query, server }) => {
       const id = String((query as Record<string, string>).id ?? '')
       const stored = await engine.load(kind, id, tessera.db)
       engine.checkCsrfCookie(stored, request)
       if (stored.expired) {
-        const next = await engine.create(kind, stored.flow.type, request, tessera.db, null, { returnTo: stored.flow.return_to, messages: [expiredText(kind, stored.flow)] })
-        throw flowExpired(next.flow.id, stored.flow.expires_at)
+        const next = await engine.create(kind, stored.flow.type, request, tessera.db, ipOf(server as Ip, request, tessera.remoteAddress), { returnTo: stored.flow.return_to, messages: [expiredText(kind, stored.flow)] })
+        return flowExpiredResponse(next.flow.id, stored.flow.expires_at, tessera.requestId)
       }
       return json(stored.flow)
     })
@@ -106,7 +121,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       if (stored.expired) {
         const next = await engine.create(kind, flow.type, request, db, ip, { returnTo: flow.return_to, messages: [expiredText(kind, flow)] })
         if (flow.type === 'browser' && !wantsJson(request)) return redirect(engine.uiUrl(kind, next.flow.id))
-        return renderError(flowExpired(next.flow.id, flow.expires_at), tessera.requestId)
+        return flowExpiredResponse(next.flow.id, flow.expires_at, tessera.requestId)
       }
       const methodId = typeof input.method === 'string' ? input.method : ''
       const method = core.ctx.registries.credentialMethods.get(methodId) as CredentialMethod | undefined
@@ -190,10 +205,11 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     await core.ctx.emit('identity.created', { identityId: identity.id, schemaId: schema.id, via: 'registration' }, { tenant: db.nid })
     const identityJson = core.identityJson(identity)
     if (core.ctx.options.selfservice.registrationAfter.includes('session')) {
-      const { response } = await finishLogin(db, flow, identity, methodId, 'aal1', request, ip, { body: { identity: identityJson, continue_with: [] } })
+      const { response } = await finishLogin(db, flow, identity, methodId, 'aal1', request, ip, { body: { identity: identityJson }, setToken: true })
       return response
     }
-    if (flow.type === 'api' || wantsJson(request)) return json({ identity: identityJson, continue_with: [] })
+    if (flow.type === 'api') return json({ identity: identityJson, continue_with: [] })
+    if (wantsJson(request)) return json({ identity: identityJson, continue_with: redirectBrowserTo(flow) })
     return redirect(flow.return_to ?? core.ctx.options.selfservice.defaultReturnUrl)
   }
 

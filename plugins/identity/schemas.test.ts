@@ -27,7 +27,7 @@ const username2020 = {
 describe('identity schemas', () => {
   it('reads identifiers and address markers from the ory.sh/kratos extension (draft-07)', () => {
     const s = compileSchema({ id: 'default', schema: quickstartSchema })
-    expect(credentialFields(s, 'password')).toEqual([{ path: 'email', format: 'email', settings: { identifier: true } }])
+    expect(credentialFields(s, 'password')).toEqual([{ path: 'email', format: 'email', title: 'E-Mail', settings: { identifier: true } }])
     expect(s.fields.find((f) => f.path === 'email')?.ext.verification?.via).toBe('email')
     expect(s.fields.map((f) => f.path)).toEqual(['email', 'name.first', 'name.last'])
     expect(identifiersOf(s, { id: 'password' }, { email: ' Ada@Example.COM ' })).toEqual(['ada@example.com'])

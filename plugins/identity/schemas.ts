@@ -85,7 +85,7 @@ export function credentialFields(s: CompiledSchema, methodId: string): Identifie
   for (const f of s.fields) {
     const settings = f.ext.credentials?.[methodId]
     if (!settings || typeof settings !== 'object' || Array.isArray(settings)) continue
-    out.push({ path: f.path, ...(f.format ? { format: f.format } : {}), settings: settings as Record<string, unknown> })
+    out.push({ path: f.path, ...(f.format ? { format: f.format } : {}), ...(f.title ? { title: f.title } : {}), settings: settings as Record<string, unknown> })
   }
   return out
 }
@@ -103,12 +103,16 @@ export function getPath(obj: unknown, path: string): unknown {
  * A method's identifiers in these traits: the marked traits it selects (default: `identifier: true`), each value
  * normalised by the method (default: `normaliseIdentifier`), without duplicates. Arrays of strings count per item.
  */
-export function identifiersOf(s: CompiledSchema, method: Pick<CredentialMethod, 'id' | 'identifiers'>, traits: unknown): string[] {
+/** The traits the schema marks for a method that its `identifiers.select` accepts (default: `identifier: true`). */
+export function identifierFieldsOf(s: CompiledSchema, method: Pick<CredentialMethod, 'id' | 'identifiers'>): IdentifierField[] {
   const select = method.identifiers?.select ?? ((f: IdentifierField) => f.settings.identifier === true)
+  return credentialFields(s, method.id).filter((f) => select(f))
+}
+
+export function identifiersOf(s: CompiledSchema, method: Pick<CredentialMethod, 'id' | 'identifiers'>, traits: unknown): string[] {
   const normalise = normaliserOf(method)
   const out: string[] = []
-  for (const f of credentialFields(s, method.id)) {
-    if (!select(f)) continue
+  for (const f of identifierFieldsOf(s, method)) {
     const raw = getPath(traits, f.path)
     for (const v of Array.isArray(raw) ? raw : [raw]) {
       if (typeof v !== 'string' || v.trim() === '') continue

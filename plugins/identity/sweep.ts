@@ -31,3 +31,22 @@ export async function sweepExpiredFlows(storage: Storage, o: SweepOptions, now =
   }
   return total
 }
+
+/** Delete the flow-creation counters of windows already over (a new request would reset them anyway), bounded as above. */
+export async function sweepFlowCreationCounters(storage: Storage, windowSeconds: number, now = Date.now(), batchSize = 500, maxBatches = 1000): Promise<number> {
+  const current = now - (now % (windowSeconds * 1000))
+  const tenants = await storage.db.query<{ nid: string }>(sql`SELECT DISTINCT nid FROM identity_flow_creation WHERE window_start < ${current}`)
+  let total = 0
+  for (const { nid } of tenants) {
+    const db = storage.scoped(nid)
+    for (let i = 0; i < maxBatches; i++) {
+      const n = (
+        await db.exec(sql`DELETE FROM identity_flow_creation WHERE nid = ${db.nid} AND key IN (
+          SELECT key FROM identity_flow_creation WHERE nid = ${db.nid} AND window_start < ${current} LIMIT ${batchSize})`)
+      ).rowCount
+      total += n
+      if (n < batchSize) break
+    }
+  }
+  return total
+}

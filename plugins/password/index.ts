@@ -30,6 +30,7 @@ import {
   type CredentialMethod,
   type FlowKind,
   type FlowMethodContext,
+  type IdentifierField,
   type Logger,
   type LoginOutcome,
   type RegistrationOutcome,
@@ -122,6 +123,14 @@ const invalidCredentials = (): LoginOutcome => ({
 })
 
 const label = (id: number, text: string): UiText => ({ id, text, type: 'info' })
+/**
+ * The login identifier's label, as Kratos' GetIdentifierLabelFromSchema: the title of the one identifier trait
+ * (1070002, with its title and node name), else the generic "ID" (1070004).
+ */
+function identifierLabel(fields: IdentifierField[]): UiText {
+  const only = fields.length === 1 ? fields[0] : undefined
+  return only?.title ? { id: 1070002, text: only.title, type: 'info', context: { title: only.title, name: `traits.${only.path}` } } : label(1070004, 'ID')
+}
 function node(group: UiNode['group'], name: string, type: string, attrs: Record<string, unknown>, lbl?: UiText): UiNode {
   return { type: 'input', group, attributes: { name, type, ...attrs, disabled: false, node_type: 'input' }, messages: [], meta: lbl ? { label: lbl } : {} }
 }
@@ -257,9 +266,9 @@ function passwordMethod(o: Options, log?: Logger): CredentialMethod<MethodContex
       },
     },
     login: {
-      populate(flow: SelfServiceFlow) {
+      populate(flow: SelfServiceFlow, ctx) {
         flow.ui.nodes.push(
-          node('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, label(1070004, 'ID')),
+          node('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, identifierLabel(ctx.identifierFields)),
           node('password', 'password', 'password', { required: true, autocomplete: 'current-password' }, label(1070001, 'Password')),
           node('password', 'method', 'submit', { value: 'password' }, label(1010001, 'Sign in')),
         )
