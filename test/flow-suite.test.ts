@@ -1,10 +1,11 @@
 /**
- * The flow suite (test/helpers/flow-suite.ts) for each credential method in this repository: the password
+ * The flow suite (`tessera/testing/flows`, testing/flows.ts) for each credential method in this repository: the password
  * plugin and the hardware-token example, which is written against the documented contract alone.
  */
 import { password } from '../plugins/password/index.ts'
 import { hardwareToken } from '../examples/hardware-token/index.ts'
-import { flowSuite } from './helpers/flow-suite.ts'
+import { flowSuite } from '../testing/flows.ts'
+import './helpers/databases.ts' // in CI, a missing TESSERA_TEST_POSTGRES_URL fails instead of skipping
 import { quickstartSchema } from './helpers/identity.ts'
 
 /** The quickstart schema with `email` marked as an identifier for one more method. */

@@ -1,6 +1,7 @@
 /**
- * The flow suite: what every credential method must do through the identity plugin's flow engine, written
- * once and run per method (test/flow-suite.test.ts), on SQLite and PostgreSQL. It knows a method only by
+ * `tessera/testing/flows`: the flow suite — what every credential method must do through the identity plugin's
+ * flow engine, written once and run per method (this repository runs it in test/flow-suite.test.ts for
+ * `password` and the hardware-token example), on SQLite and, when TESSERA_TEST_POSTGRES_URL is set, PostgreSQL. It knows a method only by
  * what the caller passes: how to register, how to log in, a wrong credential, an admin import.
  *
  * It covers the API flow and the browser flow (CSRF double submit) for registration and login, a wrong
@@ -9,10 +10,10 @@
  * shows of it), and whoami after login.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
-import type { PluginInstance } from '../../core/plugin.ts'
-import { call } from './app.ts'
-import { type ScratchDatabase, drivers } from './databases.ts'
-import { bootWithMethods } from './identity.ts'
+import { buildListenerApp } from '../core/http/app.ts'
+import type { PluginInstance } from '../core/plugin.ts'
+import { identity } from '../plugins/identity/index.ts'
+import { type ScratchDatabase, bootKernel, call, drivers } from './index.ts'
 
 export interface FlowSuiteMethod {
   /** The credential method id (`method=<id>` in submissions; the credential type). */
@@ -33,6 +34,13 @@ export interface FlowSuiteMethod {
   revealed: string[]
   /** The assurance level a login gives (default aal1). */
   aal?: string
+}
+
+/** The identity plugin with the method's schema, beside the method's plugins, and its two listeners' apps. */
+async function bootWithMethods(database: ScratchDatabase['db'], schema: Record<string, unknown>, methods: PluginInstance[]) {
+  const selfservice = { uiUrl: 'http://ui.test', defaultReturnUrl: 'https://app.example.com/', allowedReturnUrls: ['https://*.example.com/'] }
+  const kernel = await bootKernel([identity({ schemas: [{ id: 'default', schema }], selfservice }), ...methods], { database })
+  return { kernel, public: buildListenerApp(kernel, 'public'), admin: buildListenerApp(kernel, 'admin') }
 }
 
 type Apps = Awaited<ReturnType<typeof bootWithMethods>>
