@@ -24,6 +24,13 @@ async function jsonBody(request: Request): Promise<unknown> {
   }
 }
 
+/** A JSON object body (valibot's object schema would take an array too). */
+async function objectBody(request: Request): Promise<Record<string, unknown>> {
+  const body = await jsonBody(request)
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError([{ path: '', message: 'expected a JSON object' }])
+  return body as Record<string, unknown>
+}
+
 const NAME = /^[A-Za-z0-9._:@~-]{1,255}$/
 function pathName(value: string, what: string): string {
   if (!NAME.test(value)) throw new ValidationError([{ path: what, message: 'may use letters, digits and ._:@~- (1 to 255 characters)' }])
@@ -185,6 +192,8 @@ export function adminRoutes(app: RouteApp, o: OAuth2) {
     if (!r.success) throw new ValidationError(r.issues.map((i) => ({ path: [path, ...(i.path?.map((p) => String(p.key)) ?? [])].filter(Boolean).join('.'), message: i.message })))
     const jwk = r.output as Record<string, unknown>
     if (!isAlg(jwk.alg)) throw new ValidationError([{ path: `${path}alg`, message: 'must be RS256 or ES256' }])
+    // RSA keys of at least 2048 bits (a base64url modulus of at least 342 characters)
+    if (jwk.kty === 'RSA' && (typeof jwk.n !== 'string' || jwk.n.length < 342)) throw new ValidationError([{ path: `${path}n`, message: 'RSA keys must be at least 2048 bits' }])
     try {
       if (hasPrivate(jwk)) await importSigningKey(jwk, jwk.alg)
       else await importVerifyKey(jwk, jwk.alg)
@@ -223,7 +232,7 @@ export function adminRoutes(app: RouteApp, o: OAuth2) {
       return json(page.map((r) => clientJson(r)), 200, { link: links.join(',') })
     })
     .post('/admin/clients', async ({ request, tessera }) => {
-      const input = parse(ClientBody, await jsonBody(request))
+      const input = parse(ClientBody, await objectBody(request))
       const id = input.client_id ?? crypto.randomUUID()
       const client = normalise(input, id)
       const s = await secretFor(id, input, client.token_endpoint_auth_method)
@@ -242,7 +251,7 @@ export function adminRoutes(app: RouteApp, o: OAuth2) {
     .get('/admin/clients/:id', async ({ params, tessera }) => json(clientJson(await load(tessera.db, params.id))))
     .put('/admin/clients/:id', async ({ params, request, tessera }) => {
       const existing = await load(tessera.db, params.id)
-      return replace(tessera.db, existing, await jsonBody(request))
+      return replace(tessera.db, existing, await objectBody(request))
     }, ANY_TYPE)
     .patch('/admin/clients/:id', async ({ params, request, tessera }) => {
       const existing = await load(tessera.db, params.id)
@@ -293,7 +302,7 @@ export function adminRoutes(app: RouteApp, o: OAuth2) {
     // ------------------------------------------------------------------ JSON Web Keys
     .post('/admin/keys/:set', async ({ params, request, tessera }) => {
       const set = pathName(params.set, 'set')
-      const body = parse(CreateKeyBody, await jsonBody(request))
+      const body = parse(CreateKeyBody, await objectBody(request))
       const kid = body.kid ? pathName(body.kid, 'kid') : crypto.randomUUID()
       try {
         await o.keys.generate(tessera.tenant, set, { alg: body.alg, kid, use: body.use })
@@ -312,7 +321,7 @@ export function adminRoutes(app: RouteApp, o: OAuth2) {
     .put('/admin/keys/:set', async ({ params, request, tessera }) => {
       const set = pathName(params.set, 'set')
       const store = needDbStore()
-      const body = parse(JwkSetBody, await jsonBody(request))
+      const body = parse(JwkSetBody, await objectBody(request))
       const keys: Record<string, unknown>[] = []
       for (const [i, k] of body.keys.entries()) keys.push(await checkJwk(k, `keys.${i}.`))
       if (new Set(keys.map((k) => k.kid)).size !== keys.length) throw new ValidationError([{ path: 'keys', message: 'every key of a set needs its own kid' }])
@@ -335,7 +344,7 @@ export function adminRoutes(app: RouteApp, o: OAuth2) {
       const set = pathName(params.set, 'set')
       const kid = pathName(params.kid, 'kid')
       const store = needDbStore()
-      const jwk = await checkJwk(await jsonBody(request))
+      const jwk = await checkJwk(await objectBody(request))
       if (jwk.kid !== kid) throw new ValidationError([{ path: 'kid', message: 'must be the kid of the path' }])
       await store.put(tessera.tenant, set, jwk, new Date(), true)
       const shown = o.options.keys.exposePrivateKeys ? jwk : publicHalf(jwk)
