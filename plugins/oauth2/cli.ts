@@ -72,7 +72,10 @@ async function clientsRun(args: string[], ctx: CliContext): Promise<number> {
       ...(values.id ? { client_id: values.id } : {}),
       ...(values.name ? { client_name: values.name } : {}),
       ...(values['grant-type'] ? { grant_types: list(values['grant-type']) } : {}),
-      ...(values['response-type'] ? { response_types: list(values['response-type']) } : {}),
+      // a client without the authorization_code grant has no response types unless told
+      ...(values['response-type'] !== undefined
+        ? { response_types: list(values['response-type']) ?? [] }
+        : values['grant-type'] && !list(values['grant-type'])!.includes('authorization_code') ? { response_types: [] } : {}),
       ...(values.scope !== undefined ? { scope: values.scope } : {}),
       ...(values.audience ? { audience: list(values.audience) } : {}),
       ...(values['redirect-uri'] ? { redirect_uris: list(values['redirect-uri']) } : {}),
