@@ -23,6 +23,14 @@ export interface TesseraEvents {
   'server.stopping': { signal?: string }
   /** A migration ran. */
   'migration.applied': { plugin: string; migration: string }
+  /** The oauth2 plugin registered an OAuth 2.0 client (admin API or CLI). */
+  'oauth2.client.created': { clientId: string }
+  /** The oauth2 plugin issued tokens at its token endpoint: who got them and by which grant — never a token. */
+  'oauth2.token.issued': { clientId: string; subject: string; grantType: string; refresh: boolean }
+  /** Tokens were revoked: by the client (revocation endpoint), an admin, or reuse of a rotated refresh token. */
+  'oauth2.token.revoked': { clientId: string; subject?: string; reason: 'revocation' | 'admin' | 'refresh_token_reuse' }
+  /** A JSON Web Key set got a new signing key (rotation, scheduled or by `tessera keys rotate`). */
+  'oauth2.key.rotated': { set: string; kid: string; alg: string; signsFrom: string; retired: string[] }
 }
 
 export type EventName = keyof TesseraEvents & string

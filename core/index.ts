@@ -34,6 +34,7 @@ export { Keyring, constantTimeEqual, randomToken, sha256Hex, sha256HexSync, type
 export { Registry, Services, type Registries, type TesseraServices } from './registry.ts'
 export type { Subject, SubjectResolver } from './subject.ts'
 export type { ActiveSession, SessionService, PermissionCheckRequest, PermissionService } from './services.ts'
+export type { KeyRotation, KeyStore, PublicJwk, SigningKey } from './services.ts'
 export { configuredPublicBaseUrl, type RequestContext, type RouteApp, type ContextResolver, type PeerLookup } from './http/context.ts'
 export type { Operation, OperationBody, OperationResponse, Operations, HttpMethod } from './http/operations.ts'
 export { parse, parseAsync } from './validation.ts'

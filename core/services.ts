@@ -5,6 +5,7 @@
  *
  *   identity     provides 'identity.sessions'  (used by the proxy's cookie_session / bearer_token)
  *   permissions  provides 'permissions.check'  (used by host apps and the permissions authorizer)
+ *   oauth2       provides 'oauth2.keys'        (its KeyStore: the built-in one, or one given in its options)
  *
  * Get one with `ctx.services.get('identity.sessions')` — undefined when the plugin is not installed.
  */
@@ -48,9 +49,60 @@ export interface PermissionService {
   check(tenant: string, request: PermissionCheckRequest): Promise<boolean>
 }
 
+/** The public half of a JSON Web Key (RFC 7517): never `d`, `p`, `q`, `dp`, `dq`, `qi` or `k`. */
+export interface PublicJwk {
+  kty: string
+  kid: string
+  alg: string
+  use: string
+  [member: string]: unknown
+}
+
+/** The key that signs now in a set. A KMS-backed store signs remotely; the private key never leaves it. */
+export interface SigningKey {
+  kid: string
+  /** The JWS algorithm (`RS256`, `ES256`). */
+  alg: string
+  /** A JWS signature (RFC 7515) over `data`: for ES256 the raw r‖s form, as WebCrypto gives it. */
+  sign(data: Uint8Array): Promise<Uint8Array>
+}
+
+/** When keys of a set sign and until when they verify: how a rotation is timed. */
+export interface KeyRotation {
+  /** Seconds the new key is published before it signs (overlap window). */
+  overlapSeconds: number
+  /** Seconds a retired key stays published after it stopped signing (the longest lifespan of what it signed). */
+  retainSeconds: number
+  /** The new key's algorithm (default: the current signing key's, else RS256). */
+  alg?: 'RS256' | 'ES256'
+}
+
+/**
+ * Where the keys that sign ID tokens, JWT access tokens and logout tokens live, per tenant and named set
+ * (`hydra.openid.id-token`, `hydra.jwt.access-token`, or one an operator made). The oauth2 plugin's built-in
+ * store keeps them in the database, private halves encrypted with the system secret; a plugin can keep them in
+ * an external KMS by implementing this contract.
+ */
+export interface KeyStore {
+  /** The key that signs now in `set`; one is generated (`alg`, default RS256) when the set has none. */
+  signingKey(tenant: string, set: string, alg?: 'RS256' | 'ES256'): Promise<SigningKey>
+  /** Public halves of every key of `set` that can still verify a live token, including keys not signing yet. */
+  verificationKeys(tenant: string, set: string): Promise<PublicJwk[]>
+  /** Add a key to `set` that signs from now (or from `signFrom`). */
+  generate(tenant: string, set: string, opts: { alg: 'RS256' | 'ES256'; kid?: string; use?: 'sig' | 'enc'; signFrom?: Date }): Promise<PublicJwk>
+  /**
+   * Rotate `set`: a new key is published now and signs after the overlap window; the current signing keys stop
+   * signing then and stay published `retainSeconds` longer.
+   */
+  rotate(tenant: string, set: string, rotation: KeyRotation): Promise<{ added: PublicJwk; retired: string[] }>
+  /** Delete one key, or the whole set without `kid`; the number of keys deleted. */
+  delete(tenant: string, set: string, kid?: string): Promise<number>
+}
+
 declare module './registry.ts' {
   interface TesseraServices {
     'identity.sessions': SessionService
     'permissions.check': PermissionService
+    'oauth2.keys': KeyStore
   }
 }

@@ -4,12 +4,14 @@
  */
 import type { PluginCatalog } from '../core/config/load.ts'
 import { identity } from './identity/index.ts'
+import { oauth2 } from './oauth2/index.ts'
 import { password } from './password/index.ts'
 import { permissions } from './permissions/index.ts'
 import { proxy } from './proxy/index.ts'
 
 export const catalog: PluginCatalog = {
   identity,
+  oauth2,
   password,
   permissions,
   proxy,

@@ -1,0 +1,71 @@
+/**
+ * The `oauth2` plugin: an OAuth 2.0 / OpenID Connect provider with Ory Hydra's HTTP API. This part: the clients
+ * admin API (with secret rotation), JSON Web Keys (a KeyStore service, the admin JWK API, rotation),
+ * discovery, the token endpoint (client_credentials, refresh_token with rotation and reuse detection),
+ * introspection and revocation. See README.md for the modules and what the next parts add.
+ */
+import { type PeriodicJob, definePlugin, periodic, sql } from 'tessera'
+import { clientsCommand, keysCommand, tokenCommand } from './cli.ts'
+import { migrations } from './migrations.ts'
+import { OAuth2 } from './oauth2.ts'
+import { oauth2Operations } from './openapi.ts'
+import { OAuth2Options, WELL_KNOWN_SETS } from './options.ts'
+import { adminRoutes, publicRoutes } from './routes.ts'
+import { clientCredentials, refreshToken, tokenRoutes } from './token-endpoint.ts'
+
+export { OAuth2Options, type OAuth2OptionsInput, type ClaimsMapping, type ClaimsInput, ID_TOKEN_SET, ACCESS_TOKEN_SET } from './options.ts'
+export { DatabaseKeyStore, signJwt } from './keys.ts'
+export type { GrantHandler, GrantResult, TokenRequest } from './token-endpoint.ts'
+export type { IssueRequest, TokenResponse } from './tokens.ts'
+
+interface Jobs {
+  sweeper?: PeriodicJob
+  rotator?: PeriodicJob
+}
+
+export const oauth2 = definePlugin({
+  id: 'oauth2',
+  description: 'OAuth 2.0 and OpenID Connect provider: clients, keys, tokens, introspection, revocation (Hydra-compatible)',
+  options: OAuth2Options,
+  migrations,
+  commands: { clients: clientsCommand, keys: keysCommand, token: tokenCommand },
+  state: (ctx) => Object.assign(new OAuth2(ctx), { jobs: {} as Jobs }),
+  setup(ctx) {
+    const o = ctx.state
+    o.grants.set('client_credentials', clientCredentials)
+    o.grants.set('refresh_token', refreshToken)
+    ctx.services.provide('oauth2.keys', o.keys, ctx.id)
+  },
+  onStart(ctx) {
+    const o = ctx.state
+    // every tenant with rows of its own, and the default one
+    const tenants = async (table: 'oauth2_jwks' | 'oauth2_access_tokens') => {
+      const rows = await ctx.storage.db.query<{ nid: string }>(sql`SELECT DISTINCT nid FROM ${sql.id(table)}`)
+      return [...new Set([ctx.config.tenancy.default, ...rows.map((r) => r.nid)])]
+    }
+    if (ctx.options.cleanup.enabled) {
+      o.jobs.sweeper = periodic(ctx.options.cleanup.intervalSeconds * 1000, async () => {
+        for (const t of await tenants('oauth2_access_tokens')) await o.tokens.sweep(ctx.storage.scoped(t))
+      }, ctx.log, 'oauth2 expired-token sweep')
+    }
+    const every = ctx.options.keys.rotateEverySeconds
+    if (every) {
+      o.jobs.rotator = periodic(every * 1000, async () => {
+        for (const t of await tenants('oauth2_jwks')) for (const set of WELL_KNOWN_SETS) await o.rotate(t, set)
+      }, ctx.log, 'oauth2 key rotation')
+    }
+  },
+  async onStop(ctx) {
+    await ctx.state.jobs.sweeper?.stop()
+    await ctx.state.jobs.rotator?.stop()
+    ctx.state.jobs = {}
+  },
+  rawRoutes: (ctx) => tokenRoutes(ctx.state),
+  routes: {
+    public: (app, ctx) => publicRoutes(app, ctx.state),
+    admin: (app, ctx) => adminRoutes(app, ctx.state),
+  },
+  openapi: oauth2Operations,
+})
+
+export default oauth2

@@ -1,0 +1,69 @@
+/**
+ * The oauth2 plugin's operations for the listeners' OpenAPI documents, with Hydra's operationIds. Bodies are
+ * the schemas the handlers validate with; the form-encoded OAuth2 endpoints are described by their parameters.
+ */
+import type { Operation, Operations } from 'tessera'
+import * as v from 'valibot'
+import { ClientBody, LifespansBody } from './clients.ts'
+import { CreateKeyBody, DeleteTokensQuery, JsonPatch, JwkBody, JwkSetBody, ListQuery } from './routes.ts'
+
+const d = v.description
+const OAUTH2 = ['oAuth2']
+const JWK = ['jwk']
+const OIDC = ['oidc']
+const WELL = ['wellknown']
+const FORM = 'application/x-www-form-urlencoded'
+
+const TokenForm = v.object({
+  grant_type: v.pipe(v.string(), d('client_credentials or refresh_token (authorization_code, device_code and jwt-bearer come with the authorization endpoint).')),
+  scope: v.optional(v.pipe(v.string(), d('Space-separated scopes, each allowed by the client.'))),
+  audience: v.optional(v.pipe(v.string(), d('Audiences, each whitelisted by the client (may repeat).'))),
+  refresh_token: v.optional(v.pipe(v.string(), d('The refresh token (refresh_token grant).'))),
+  client_id: v.optional(v.pipe(v.string(), d('client_secret_post and none.'))),
+  client_secret: v.optional(v.pipe(v.string(), d('client_secret_post.'))),
+  client_assertion_type: v.optional(v.pipe(v.string(), d('private_key_jwt: urn:ietf:params:oauth:client-assertion-type:jwt-bearer.'))),
+  client_assertion: v.optional(v.pipe(v.string(), d('private_key_jwt: a JWT signed with a key of the client (iss = sub = client_id, aud = the token endpoint, exp, jti).'))),
+})
+const RevokeForm = v.object({
+  token: v.pipe(v.string(), d('The access or refresh token.')),
+  token_type_hint: v.optional(v.string()),
+  client_id: v.optional(v.string()),
+  client_secret: v.optional(v.string()),
+})
+const IntrospectForm = v.object({
+  token: v.pipe(v.string(), d('The access or refresh token.')),
+  scope: v.optional(v.pipe(v.string(), d('Space-separated scopes the token must have been granted, else it is inactive.'))),
+})
+const OAUTH2_ERRORS = { 400: 'invalid_request, invalid_grant, invalid_scope, unauthorized_client, unsupported_grant_type (RFC 6749 error JSON)', 401: 'invalid_client', 429: 'Rate limited (per client)' }
+
+const publicOps: Operation[] = [
+  { method: 'GET', path: '/.well-known/openid-configuration', operationId: 'discoverOidcConfiguration', summary: 'OpenID Connect discovery', tags: OIDC, responses: { 200: 'The provider metadata' } },
+  { method: 'GET', path: '/.well-known/jwks.json', operationId: 'discoverJsonWebKeys', summary: 'The public keys that verify ID tokens and JWT access tokens', tags: WELL, responses: { 200: 'A JWK set (public halves only)' } },
+  { method: 'POST', path: '/oauth2/token', operationId: 'oauth2TokenExchange', summary: 'The OAuth 2.0 token endpoint', tags: OAUTH2, body: { schema: TokenForm, contentType: FORM }, responses: { 200: 'The tokens', ...OAUTH2_ERRORS } },
+  { method: 'POST', path: '/oauth2/revoke', operationId: 'revokeOAuth2Token', summary: 'Revoke an access or refresh token (RFC 7009)', tags: OAUTH2, body: { schema: RevokeForm, contentType: FORM }, responses: { 200: 'Revoked, or unknown', ...OAUTH2_ERRORS } },
+]
+
+
+const adminOps: Operation[] = [
+  { method: 'GET', path: '/admin/clients', operationId: 'listOAuth2Clients', summary: 'List OAuth 2.0 clients', tags: OAUTH2, query: ListQuery, responses: { 200: 'A page of clients (Link header: first and next)', 400: 'Invalid page parameters' } },
+  { method: 'POST', path: '/admin/clients', operationId: 'createOAuth2Client', summary: 'Create an OAuth 2.0 client (its secret is shown once)', tags: OAUTH2, body: ClientBody, responses: { 201: 'The client, with client_secret', 400: 'Invalid client', 409: 'The client_id exists' } },
+  { method: 'GET', path: '/admin/clients/:id', operationId: 'getOAuth2Client', summary: 'Get an OAuth 2.0 client', tags: OAUTH2, responses: { 200: 'The client (never its secret)', 404: 'No such client' } },
+  { method: 'PUT', path: '/admin/clients/:id', operationId: 'setOAuth2Client', summary: 'Replace an OAuth 2.0 client', tags: OAUTH2, body: ClientBody, responses: { 200: 'The client', 400: 'Invalid client', 404: 'No such client' } },
+  { method: 'PATCH', path: '/admin/clients/:id', operationId: 'patchOAuth2Client', summary: 'Change an OAuth 2.0 client with JSON Patch (RFC 6902)', tags: OAUTH2, body: JsonPatch, responses: { 200: 'The client', 400: 'Invalid patch or result', 404: 'No such client' } },
+  { method: 'DELETE', path: '/admin/clients/:id', operationId: 'deleteOAuth2Client', summary: 'Delete an OAuth 2.0 client and its tokens', tags: OAUTH2, responses: { 204: 'Deleted', 404: 'No such client' } },
+  { method: 'PUT', path: '/admin/clients/:id/lifespans', operationId: 'setOAuth2ClientLifespans', summary: "Set a client's token lifespans", tags: OAUTH2, body: LifespansBody as v.GenericSchema, responses: { 200: 'The client', 400: 'Invalid lifespans', 404: 'No such client' } },
+  { method: 'POST', path: '/admin/clients/:id/secrets/rotate', operationId: 'rotateOAuth2ClientSecret', summary: 'Rotate the client secret (the old one stays valid until deleted)', tags: OAUTH2, responses: { 200: 'The client, with the new client_secret', 400: 'A public client', 404: 'No such client' } },
+  { method: 'DELETE', path: '/admin/clients/:id/secrets/rotate', operationId: 'deleteRotatedOAuth2ClientSecrets', summary: 'Invalidate the rotated-out secrets', tags: OAUTH2, responses: { 200: 'The client', 404: 'No such client' } },
+  { method: 'POST', path: '/admin/oauth2/introspect', operationId: 'introspectOAuth2Token', summary: 'Introspect an access or refresh token (RFC 7662)', tags: OAUTH2, body: { schema: IntrospectForm, contentType: FORM }, responses: { 200: 'The token, or {"active":false}', 400: 'No token (RFC 6749 error JSON)' } },
+  { method: 'DELETE', path: '/admin/oauth2/tokens', operationId: 'deleteOAuth2Token', summary: "Delete a client's access and refresh tokens", tags: OAUTH2, query: DeleteTokensQuery, responses: { 204: 'Deleted', 400: 'No client_id' } },
+  { method: 'POST', path: '/admin/keys/:set', operationId: 'createJsonWebKeySet', summary: 'Generate a key (RS256 or ES256) into a set', tags: JWK, body: CreateKeyBody, responses: { 201: 'The set with the new key', 400: 'Invalid request', 409: 'The kid exists in the set' } },
+  { method: 'GET', path: '/admin/keys/:set', operationId: 'getJsonWebKeySet', summary: 'Get a JSON Web Key set', tags: JWK, responses: { 200: 'The set (public halves unless keys.exposePrivateKeys)', 404: 'No such set' } },
+  { method: 'PUT', path: '/admin/keys/:set', operationId: 'setJsonWebKeySet', summary: 'Replace a JSON Web Key set (import keys)', tags: JWK, body: JwkSetBody, responses: { 200: 'The set', 400: 'Invalid keys' } },
+  { method: 'DELETE', path: '/admin/keys/:set', operationId: 'deleteJsonWebKeySet', summary: 'Delete a JSON Web Key set', tags: JWK, responses: { 204: 'Deleted', 404: 'No such set' } },
+  { method: 'GET', path: '/admin/keys/:set/:kid', operationId: 'getJsonWebKey', summary: 'Get one key of a set', tags: JWK, responses: { 200: 'A set with the key', 404: 'No such key' } },
+  { method: 'PUT', path: '/admin/keys/:set/:kid', operationId: 'setJsonWebKey', summary: 'Import or replace one key', tags: JWK, body: JwkBody, responses: { 200: 'The key', 400: 'Invalid key' } },
+  { method: 'DELETE', path: '/admin/keys/:set/:kid', operationId: 'deleteJsonWebKey', summary: 'Delete one key', tags: JWK, responses: { 204: 'Deleted', 404: 'No such key' } },
+]
+
+
+export const oauth2Operations: Operations = { public: publicOps, admin: adminOps }

@@ -1,0 +1,74 @@
+/**
+ * The oauth2 plugin's options (valibot, validated once at boot). Lifespans are seconds; the defaults are the
+ * issue's: access token 15 min, refresh token 30 days (rotated on use), ID token 1 h, authorization code 10 min.
+ */
+import type { Awaitable, KeyStore } from 'tessera'
+import * as v from 'valibot'
+
+const d = v.description
+const Seconds = v.pipe(v.number(), v.integer(), v.minValue(1))
+
+/** What a claims mapping sees: the identity (Kratos' JSON shape) and the scopes granted. */
+export interface ClaimsInput {
+  identity: Record<string, unknown>
+  scopes: readonly string[]
+}
+/** Maps an identity to OIDC claims (`email`, `name`, …) for the granted scopes; used by ID tokens and userinfo. */
+export type ClaimsMapping = (input: ClaimsInput) => Awaitable<Record<string, unknown>>
+
+export const AccessTokenStrategy = v.picklist(['opaque', 'jwt'])
+
+export const OAuth2Options = v.object({
+  issuer: v.optional(v.pipe(v.string(), v.url(), d('The issuer URL (default: `serve.public.baseUrl`, else the public base URL of the request). Every URL in discovery follows it.'))),
+  accessTokenStrategy: v.optional(v.pipe(AccessTokenStrategy, d('`opaque` (`ory_at_…`, stored hashed) or `jwt` (RFC 9068, signed with the `hydra.jwt.access-token` set); a client\'s `access_token_strategy` overrides it.')), 'opaque'),
+  lifespans: v.optional(
+    v.object({
+      accessToken: v.optional(v.pipe(Seconds, d('Access token lifespan in seconds (default 15 min).')), 900),
+      refreshToken: v.optional(v.pipe(Seconds, d('Refresh token lifespan in seconds (default 30 days); every use rotates it.')), 30 * 86400),
+      idToken: v.optional(v.pipe(Seconds, d('ID token lifespan in seconds (default 1 h).')), 3600),
+      authorizationCode: v.optional(v.pipe(Seconds, d('Authorization code lifespan in seconds (default 10 min).')), 600),
+    }),
+    {},
+  ),
+  clients: v.optional(
+    v.object({
+      cacheSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), d('How long a process keeps a client it read (0: no cache). A change made through this process is seen at once; one made through another process after at most this long.')), 5),
+      minSecretLength: v.optional(v.pipe(v.number(), v.integer(), v.minValue(6), d('Client-supplied secrets shorter than this are refused (Hydra: 6).')), 6),
+      fastHashMinLength: v.optional(v.pipe(v.number(), v.integer(), v.minValue(16), d('Client-supplied secrets at least this long are stored as HMAC-SHA-256 under the system secret; shorter ones are slow-hashed (argon2id). Generated secrets are always high-entropy and HMAC-ed.')), 32),
+    }),
+    {},
+  ),
+  rateLimit: v.optional(
+    v.object({
+      enabled: v.optional(v.pipe(v.boolean(), d('Rate-limit the token endpoint per client (a token bucket per process).')), true),
+      perSecond: v.optional(v.pipe(Seconds, d('Sustained token requests per client per second.')), 100),
+      burst: v.optional(v.pipe(Seconds, d('Requests a client may make at once before the sustained rate applies.')), 200),
+    }),
+    {},
+  ),
+  keys: v.optional(
+    v.object({
+      algorithm: v.optional(v.pipe(v.picklist(['RS256', 'ES256']), d('Algorithm of generated signing keys (ID tokens are RS256 by default, as OpenID Connect requires support for it).')), 'RS256'),
+      overlapSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), d('A rotated-in key is published this long before it signs (default: one ID-token lifespan).'))),
+      rotateEverySeconds: v.optional(v.pipe(Seconds, d('Rotate the signing sets on this schedule (e.g. 7776000 for 90 days); off by default.'))),
+      exposePrivateKeys: v.optional(v.pipe(v.boolean(), d("Admin JWK responses carry private halves, as Hydra's do (for exporting keys). Off by default: only public halves leave.")), false),
+      store: v.optional(v.pipe(v.custom<KeyStore>((x) => typeof x === 'object' && x !== null && typeof (x as KeyStore).signingKey === 'function', 'expected a KeyStore'), d('Code configs only: a KeyStore (e.g. an external KMS) instead of the database.'))),
+    }),
+    {},
+  ),
+  claims: v.optional(v.pipe(v.custom<ClaimsMapping>((x) => typeof x === 'function', 'expected a function ({ identity, scopes }) => claims'), d('Code configs only: maps identity traits to OIDC claims for the granted scopes (default: the traits named as the standard claims).'))),
+  cleanup: v.optional(
+    v.object({
+      enabled: v.optional(v.pipe(v.boolean(), d('Delete expired tokens, codes and used jti values periodically.')), true),
+      intervalSeconds: v.optional(v.pipe(Seconds, d('Seconds between sweeps (default 10 min).')), 600),
+    }),
+    {},
+  ),
+})
+export type OAuth2Options = v.InferOutput<typeof OAuth2Options>
+export type OAuth2OptionsInput = v.InferInput<typeof OAuth2Options>
+
+/** The sets Hydra signs with, and publishes at /.well-known/jwks.json. */
+export const ID_TOKEN_SET = 'hydra.openid.id-token'
+export const ACCESS_TOKEN_SET = 'hydra.jwt.access-token'
+export const WELL_KNOWN_SETS = [ID_TOKEN_SET, ACCESS_TOKEN_SET] as const
