@@ -5,6 +5,7 @@
  *
  *   identity     provides 'identity.sessions'  (used by the proxy's cookie_session / bearer_token)
  *   permissions  provides 'permissions.check'  (used by host apps and the permissions authorizer)
+ *   identity     provides 'identity.login'     (used by oauth2: its login flow as the OAuth2 login, Kratos' oauth2_provider)
  *   oauth2       provides 'oauth2.keys'        (its KeyStore: the built-in one, or one given in its options)
  *
  * Get one with `ctx.services.get('identity.sessions')` — undefined when the plugin is not installed.
@@ -33,6 +34,22 @@ export interface SessionService {
   /** The active session of a request: session cookie, `X-Session-Token`, or `Authorization: Bearer`. */
   fromRequest(request: Request, tenant: string): Promise<ActiveSession | null>
 }
+
+/**
+ * The identity plugin's login flow as an OAuth 2.0 provider's login (Kratos' `oauth2_provider`): the provider
+ * sends the browser to `loginUrl(…)` with its `login_challenge`; when a login flow that carries one succeeds
+ * (or a browser with a valid session opens it without `refresh`), the identity plugin asks the registered
+ * `onChallenge` handler where the browser goes next.
+ */
+export interface IdentityLoginService {
+  /** The browser login flow's URL for a login challenge; `refresh` forces a new authentication (`prompt=login`, `max_age`). */
+  loginUrl(publicBaseUrl: string, opts: { loginChallenge: string; refresh?: boolean }): string
+  /** The identity in Kratos' JSON shape (traits, verifiable addresses, …), or null. */
+  identity(tenant: string, id: string): Promise<Record<string, unknown> | null>
+  /** Set by the OAuth 2.0 provider: the session that completed a challenged login, and where the browser goes next. */
+  onChallenge(handler: LoginChallengeHandler): void
+}
+export type LoginChallengeHandler = (event: { tenant: string; loginChallenge: string; session: ActiveSession; request: Request }) => Promise<string>
 
 /** A Keto-style check: may `subject` have `relation` on `namespace:object`? */
 export interface PermissionCheckRequest {
@@ -102,6 +119,7 @@ export interface KeyStore {
 declare module './registry.ts' {
   interface TesseraServices {
     'identity.sessions': SessionService
+    'identity.login': IdentityLoginService
     'permissions.check': PermissionService
     'oauth2.keys': KeyStore
   }

@@ -136,7 +136,7 @@ export class FlowEngine {
   }
 
   /** Create, populate and store a flow (after taking one flow creation for the client address). */
-  async create(kind: FlowKind, type: FlowType, request: Request, db: ScopedDb, ip: string | null, opts: { returnTo?: string | null; messages?: UiText[] } = {}) {
+  async create(kind: FlowKind, type: FlowType, request: Request, db: ScopedDb, ip: string | null, opts: { returnTo?: string | null; messages?: UiText[]; loginChallenge?: string; refresh?: boolean } = {}) {
     await this.takeFlowCreation(db, ip)
     if (opts.returnTo && !this.allowedReturnTo(opts.returnTo)) {
       throw new BadRequestError('The request was malformed or contained invalid parameters', {
@@ -164,7 +164,7 @@ export class FlowEngine {
       created_at: now.toISOString(),
       updated_at: now.toISOString(),
     }
-    if (kind === 'login') Object.assign(flow, { refresh: false, requested_aal: 'aal1', organization_id: null })
+    if (kind === 'login') Object.assign(flow, { refresh: opts.refresh === true, requested_aal: 'aal1', organization_id: null }, opts.loginChallenge ? { oauth2_login_challenge: opts.loginChallenge } : {})
     if (kind === 'registration') {
       Object.assign(flow, { organization_id: null })
       const schema = this.core.schemas.get(this.core.defaultSchemaId)!

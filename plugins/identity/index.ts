@@ -9,6 +9,7 @@
  */
 import { type PeriodicJob, definePlugin, periodic } from 'tessera'
 import { IdentityCore } from './core.ts'
+import { IdentityLogin } from './login-challenge.ts'
 import { FlowEngine } from './engine.ts'
 import { identitiesCommand, sessionsCommand } from './cli.ts'
 import { migrations } from './migrations.ts'
@@ -38,6 +39,7 @@ export { sweepExpiredFlows, sweepFlowCreationCounters } from './sweep.ts'
 interface IdentityState {
   core: IdentityCore
   engine: FlowEngine
+  login: IdentityLogin
   sweeper?: PeriodicJob
 }
 
@@ -51,11 +53,12 @@ export const identity = definePlugin({
   commands: { identities: identitiesCommand, sessions: sessionsCommand },
   state(ctx): IdentityState {
     const core = new IdentityCore(ctx)
-    return { core, engine: new FlowEngine(core) }
+    return { core, engine: new FlowEngine(core), login: new IdentityLogin(core) }
   },
   setup(ctx) {
     const { core } = coreOf(ctx)
     ctx.services.provide('identity.sessions', core, ctx.id)
+    ctx.services.provide('identity.login', ctx.state.login, ctx.id)
   },
   onStart(ctx) {
     const c = ctx.options.cleanup
@@ -84,7 +87,7 @@ export const identity = definePlugin({
   routes: {
     public: (app, ctx) => {
       const { core, engine } = coreOf(ctx)
-      return publicRoutes(app, core, engine)
+      return publicRoutes(app, core, engine, ctx.state.login)
     },
     admin: (app, ctx) => adminRoutes(app, coreOf(ctx).core),
   },

@@ -9,6 +9,7 @@ import { text } from './messages.ts'
 import { IdentityRepo, type IdentityRow, SessionRepo } from './repo.ts'
 import { identifiersOf, validateTraits } from './schemas.ts'
 import { SessionTokenizer } from './tokenize.ts'
+import { type IdentityLogin, LOGIN_CHALLENGE } from './login-challenge.ts'
 
 const KINDS = ['login', 'registration'] as const
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' }
@@ -44,7 +45,7 @@ function csrfCookies(csrf: string, request: Request, publicBaseUrl: string): [st
   return out
 }
 
-export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngine) {
+export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngine, login?: IdentityLogin) {
   const opts = core.ctx.options.selfservice
   const tokenizer = new SessionTokenizer(core)
 
@@ -68,8 +69,10 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       const continueWith = extra.setToken ? { continue_with: [{ action: 'set_ory_session_token', ory_session_token: issued.token }] } : {}
       return { issued, response: json({ session_token: issued.token, session: issued.json, ...(extra.body as object), ...continueWith }) }
     }
-    if (wantsJson(request)) return { issued, response: json({ session: issued.json, ...(extra.body as object), continue_with: redirectBrowserTo(flow) }, 200, [['set-cookie', cookieHeader]]) }
-    return { issued, response: redirect(flow.return_to ?? opts.defaultReturnUrl, [cookieHeader]) }
+    // a login for an OAuth 2.0 provider (Kratos' oauth2_provider): the provider says where the browser goes next
+    const next = (await login?.after(db.nid, flow.oauth2_login_challenge, await core.fromToken(issued.token, db.nid), request)) ?? flow.return_to ?? opts.defaultReturnUrl
+    if (wantsJson(request)) return { issued, response: json({ session: issued.json, ...(extra.body as object), continue_with: [{ action: 'redirect_browser_to', redirect_browser_to: next }] }, 200, [['set-cookie', cookieHeader]]) }
+    return { issued, response: redirect(next, [cookieHeader]) }
   }
 
   for (const kind of KINDS) {
@@ -79,7 +82,12 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         const q = query as Record<string, string | undefined>
         if (type === 'browser') {
           const existing = await core.fromRequest(request, tessera.tenant)
+          const challenge = kind === 'login' && q.login_challenge !== undefined ? q.login_challenge : undefined
+          if (challenge !== undefined && !LOGIN_CHALLENGE.test(challenge)) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: 'login_challenge is malformed.' })
           if (existing && q.refresh !== 'true') {
+            // Kratos: a session that exists already completes a provider's login challenge at once
+            const next = challenge ? await login?.after(tessera.tenant, challenge, existing, request) : null
+            if (next) return redirect(next)
             // Kratos: an authenticated browser is sent on (SPA: 400 session_already_available).
             if (wantsJson(request)) return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
             return redirect(opts.defaultReturnUrl)
@@ -87,7 +95,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         } else if (request.headers.get('x-session-token') && (await core.fromRequest(request, tessera.tenant))) {
           return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
         }
-        const { flow, csrf } = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera.remoteAddress), { returnTo: type === 'browser' ? q.return_to : undefined })
+        const { flow, csrf } = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera.remoteAddress), { returnTo: type === 'browser' ? q.return_to : undefined, loginChallenge: type === 'browser' && kind === 'login' ? q.login_challenge : undefined, refresh: q.refresh === 'true' })
         if (type === 'api') return json(flow)
         const set = csrfCookies(csrf, request, tessera.publicBaseUrl)
         if (wantsJson(request)) return json(flow, 200, set)
@@ -100,7 +108,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       const stored = await engine.load(kind, id, tessera.db)
       engine.checkCsrfCookie(stored, request)
       if (stored.expired) {
-        const next = await engine.create(kind, stored.flow.type, request, tessera.db, ipOf(server as Ip, request, tessera.remoteAddress), { returnTo: stored.flow.return_to, messages: [expiredText(kind, stored.flow)] })
+        const next = await engine.create(kind, stored.flow.type, request, tessera.db, ipOf(server as Ip, request, tessera.remoteAddress), { returnTo: stored.flow.return_to, loginChallenge: stored.flow.oauth2_login_challenge as string | undefined, messages: [expiredText(kind, stored.flow)] })
         return flowExpiredResponse(next.flow.id, stored.flow.expires_at, tessera.requestId)
       }
       return json(stored.flow)
@@ -119,7 +127,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         return renderError(e, tessera.requestId)
       }
       if (stored.expired) {
-        const next = await engine.create(kind, flow.type, request, db, ip, { returnTo: flow.return_to, messages: [expiredText(kind, flow)] })
+        const next = await engine.create(kind, flow.type, request, db, ip, { returnTo: flow.return_to, loginChallenge: flow.oauth2_login_challenge as string | undefined, messages: [expiredText(kind, flow)] })
         if (flow.type === 'browser' && !wantsJson(request)) return redirect(engine.uiUrl(kind, next.flow.id))
         return flowExpiredResponse(next.flow.id, flow.expires_at, tessera.requestId)
       }
