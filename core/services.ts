@@ -49,7 +49,8 @@ export interface IdentityLoginService {
   /** Set by the OAuth 2.0 provider: the session that completed a challenged login, and where the browser goes next. */
   onChallenge(handler: LoginChallengeHandler): void
 }
-export type LoginChallengeHandler = (event: { tenant: string; loginChallenge: string; session: ActiveSession; request: Request }) => Promise<string>
+/** Where the browser goes next; null when the challenge is unknown or expired (the login flow's usual return_to then). */
+export type LoginChallengeHandler = (event: { tenant: string; loginChallenge: string; session: ActiveSession; request: Request }) => Promise<string | null>
 
 /** A Keto-style check: may `subject` have `relation` on `namespace:object`? */
 export interface PermissionCheckRequest {

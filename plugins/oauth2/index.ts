@@ -5,13 +5,17 @@
  * introspection and revocation. See README.md for the modules and what the next parts add.
  */
 import { type PeriodicJob, definePlugin, periodic, sql } from 'tessera'
+import { Authorizer, authorizationCode, authorizeRoutes, refreshWithIdToken } from './authorize.ts'
+import { consentRoutes } from './consent.ts'
+import { FlowRepo } from './flows.ts'
+import { userinfoRoutes } from './userinfo.ts'
 import { clientsCommand, keysCommand, tokenCommand } from './cli.ts'
 import { migrations } from './migrations.ts'
 import { OAuth2 } from './oauth2.ts'
 import { oauth2Operations } from './openapi.ts'
 import { OAuth2Options, WELL_KNOWN_SETS } from './options.ts'
 import { adminRoutes, publicRoutes } from './routes.ts'
-import { clientCredentials, refreshToken, tokenRoutes } from './token-endpoint.ts'
+import { clientCredentials, tokenRoutes } from './token-endpoint.ts'
 
 export { OAuth2Options, type OAuth2OptionsInput, type ClaimsMapping, type ClaimsInput, ID_TOKEN_SET, ACCESS_TOKEN_SET } from './options.ts'
 export { DatabaseKeyStore, signJwt } from './keys.ts'
@@ -29,15 +33,21 @@ export const oauth2 = definePlugin({
   options: OAuth2Options,
   migrations,
   commands: { clients: clientsCommand, keys: keysCommand, token: tokenCommand },
-  state: (ctx) => Object.assign(new OAuth2(ctx), { jobs: {} as Jobs }),
+  state: (ctx) => {
+    const o = new OAuth2(ctx)
+    return Object.assign(o, { jobs: {} as Jobs, authorizer: new Authorizer(o) })
+  },
   setup(ctx) {
     const o = ctx.state
     o.grants.set('client_credentials', clientCredentials)
-    o.grants.set('refresh_token', refreshToken)
+    o.grants.set('refresh_token', refreshWithIdToken)
+    o.grants.set('authorization_code', authorizationCode)
     ctx.services.provide('oauth2.keys', o.keys, ctx.id)
   },
   onStart(ctx) {
     const o = ctx.state
+    // the identity plugin's login flow is this provider's login (unless an external login app is configured)
+    if (!ctx.options.urls.login) ctx.services.get('identity.login')?.onChallenge((e) => o.authorizer.identityLoginDone(e.tenant, e.loginChallenge, e.session))
     // every tenant with rows of its own, and the default one
     const tenants = async (table: 'oauth2_jwks' | 'oauth2_access_tokens') => {
       const rows = await ctx.storage.db.query<{ nid: string }>(sql`SELECT DISTINCT nid FROM ${sql.id(table)}`)
@@ -45,7 +55,10 @@ export const oauth2 = definePlugin({
     }
     if (ctx.options.cleanup.enabled) {
       o.jobs.sweeper = periodic(ctx.options.cleanup.intervalSeconds * 1000, async () => {
-        for (const t of await tenants('oauth2_access_tokens')) await o.tokens.sweep(ctx.storage.scoped(t))
+        for (const t of await tenants('oauth2_access_tokens')) {
+          await o.tokens.sweep(ctx.storage.scoped(t))
+          await new FlowRepo(ctx.storage.scoped(t)).sweep()
+        }
       }, ctx.log, 'oauth2 expired-token sweep')
     }
     const every = ctx.options.keys.rotateEverySeconds
@@ -60,7 +73,11 @@ export const oauth2 = definePlugin({
     await ctx.state.jobs.rotator?.stop()
     ctx.state.jobs = {}
   },
-  rawRoutes: (ctx) => tokenRoutes(ctx.state),
+  rawRoutes: (ctx) => {
+    const t = tokenRoutes(ctx.state)
+    const c = consentRoutes(ctx.state.authorizer)
+    return { public: [...t.public, ...authorizeRoutes(ctx.state.authorizer), ...userinfoRoutes(ctx.state), ...c.public], admin: [...t.admin, ...c.admin] }
+  },
   routes: {
     public: (app, ctx) => publicRoutes(app, ctx.state),
     admin: (app, ctx) => adminRoutes(app, ctx.state),

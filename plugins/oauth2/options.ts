@@ -57,6 +57,21 @@ export const OAuth2Options = v.object({
     {},
   ),
   claims: v.optional(v.pipe(v.custom<ClaimsMapping>((x) => typeof x === 'function', 'expected a function ({ identity, scopes }) => claims'), d('Code configs only: maps identity traits to OIDC claims for the granted scopes (default: the traits named as the standard claims).'))),
+  urls: v.optional(
+    v.object({
+      login: v.optional(v.pipe(v.string(), v.url(), d("An external login app (Hydra's `urls.login`): `/oauth2/auth` sends the browser there with `login_challenge`. Default: the identity plugin's login flow when it is installed.")), undefined),
+      consent: v.optional(v.pipe(v.string(), v.url(), d("An external consent app (Hydra's `urls.consent`). Default: the consent page this plugin serves at `/oauth2/consent`.")), undefined),
+    }),
+    {},
+  ),
+  pkce: v.optional(
+    v.object({
+      allowPlain: v.optional(v.pipe(v.boolean(), d('Accept `code_challenge_method=plain` (RFC 7636 discourages it; off: S256 only, as RFC 9700 §2.1.1 recommends).')), false),
+      enforce: v.optional(v.pipe(v.boolean(), d('Require PKCE from confidential clients too (public clients must always use it).')), false),
+    }),
+    {},
+  ),
+  flowLifespan: v.optional(v.pipe(Seconds, d('How long a login or consent challenge stays valid, in seconds (Hydra: 30 min).')), 1800),
   cleanup: v.optional(
     v.object({
       enabled: v.optional(v.pipe(v.boolean(), d('Delete expired tokens, codes and used jti values periodically.')), true),

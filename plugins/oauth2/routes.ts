@@ -360,7 +360,7 @@ export function adminRoutes(app: RouteApp, o: OAuth2) {
 /** Discovery (OpenID Connect Discovery 1.0) and the JWKS. */
 export function publicRoutes(app: RouteApp, o: OAuth2) {
   return app
-    .get('/.well-known/openid-configuration', ({ tessera }) => json(discovery(o.issuer(tessera))))
+    .get('/.well-known/openid-configuration', ({ tessera }) => json(discovery(o.issuer(tessera), { pkcePlain: o.options.pkce.allowPlain })))
     .get('/.well-known/jwks.json', async ({ tessera }) => {
       const keys: PublicJwk[] = []
       for (const set of WELL_KNOWN_SETS) {
@@ -381,7 +381,7 @@ export function publicRoutes(app: RouteApp, o: OAuth2) {
  * refresh_token, the four client authentication methods. The rest is what the next part adds (the
  * authorization endpoint, userinfo, logout, device flow, PKCE, ID tokens) — see README.md.
  */
-export function discovery(issuer: string) {
+export function discovery(issuer: string, opts: { pkcePlain?: boolean } = {}) {
   return {
     issuer,
     authorization_endpoint: `${issuer}/oauth2/auth`,
@@ -390,20 +390,18 @@ export function discovery(issuer: string) {
     userinfo_endpoint: `${issuer}/userinfo`,
     revocation_endpoint: `${issuer}/oauth2/revoke`,
     end_session_endpoint: `${issuer}/oauth2/sessions/logout`,
-    device_authorization_endpoint: `${issuer}/oauth2/device/auth`,
     response_types_supported: ['code'],
     response_modes_supported: ['query', 'form_post'],
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', 'urn:ietf:params:oauth:grant-type:jwt-bearer'],
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:jwt-bearer'],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: ['RS256', 'ES256'],
     userinfo_signing_alg_values_supported: ['none', 'RS256'],
-    request_object_signing_alg_values_supported: ['RS256', 'ES256'],
     scopes_supported: ['openid', 'offline_access', 'offline', 'email', 'profile', 'phone', 'address'],
-    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'sid', 'at_hash', 'c_hash', 'email', 'email_verified', 'name', 'given_name', 'family_name', 'phone_number', 'phone_number_verified', 'address'],
+    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'sid', 'azp', 'at_hash', 'email', 'email_verified', 'name', 'given_name', 'family_name', 'phone_number', 'phone_number_verified', 'address'],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     token_endpoint_auth_signing_alg_values_supported: ['RS256', 'ES256', 'PS256', 'ES384', 'RS384', 'RS512', 'ES512', 'EdDSA'],
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
-    code_challenge_methods_supported: ['S256'],
+    code_challenge_methods_supported: opts.pkcePlain ? ['S256', 'plain'] : ['S256'],
     claims_parameter_supported: false,
     request_parameter_supported: false,
     request_uri_parameter_supported: false,
