@@ -5,6 +5,7 @@
 import type { Operation, Operations } from 'tessera'
 import * as v from 'valibot'
 import { ClientBody, LifespansBody } from './clients.ts'
+import { AcceptConsentBody, AcceptLoginBody, RejectBody } from './consent.ts'
 import { CreateKeyBody, DeleteTokensQuery, JsonPatch, JwkBody, JwkSetBody, ListQuery } from './routes.ts'
 
 const d = v.description
@@ -15,10 +16,13 @@ const WELL = ['wellknown']
 const FORM = 'application/x-www-form-urlencoded'
 
 const TokenForm = v.object({
-  grant_type: v.pipe(v.string(), d('client_credentials or refresh_token (authorization_code, device_code and jwt-bearer come with the authorization endpoint).')),
+  grant_type: v.pipe(v.string(), d('authorization_code, refresh_token or client_credentials.')),
   scope: v.optional(v.pipe(v.string(), d('Space-separated scopes, each allowed by the client.'))),
   audience: v.optional(v.pipe(v.string(), d('Audiences, each whitelisted by the client (may repeat).'))),
   refresh_token: v.optional(v.pipe(v.string(), d('The refresh token (refresh_token grant).'))),
+  code: v.optional(v.pipe(v.string(), d('The authorization code (authorization_code grant; single use).'))),
+  redirect_uri: v.optional(v.pipe(v.string(), d('The redirect_uri of the authorization request (authorization_code grant).'))),
+  code_verifier: v.optional(v.pipe(v.string(), d('The PKCE verifier (RFC 7636), when the authorization request had a code_challenge.'))),
   client_id: v.optional(v.pipe(v.string(), d('client_secret_post and none.'))),
   client_secret: v.optional(v.pipe(v.string(), d('client_secret_post.'))),
   client_assertion_type: v.optional(v.pipe(v.string(), d('private_key_jwt: urn:ietf:params:oauth:client-assertion-type:jwt-bearer.'))),
@@ -34,12 +38,44 @@ const IntrospectForm = v.object({
   token: v.pipe(v.string(), d('The access or refresh token.')),
   scope: v.optional(v.pipe(v.string(), d('Space-separated scopes the token must have been granted, else it is inactive.'))),
 })
+const AuthorizeQuery = v.object({
+  client_id: v.pipe(v.string(), d('The client.')),
+  response_type: v.pipe(v.string(), d('code (the only response type offered).')),
+  redirect_uri: v.optional(v.pipe(v.string(), d("One of the client's redirect URIs, matched exactly (loopback ports vary for native clients, RFC 8252)."))),
+  scope: v.optional(v.string()),
+  state: v.optional(v.pipe(v.string(), d('Returned byte-exact.'))),
+  nonce: v.optional(v.pipe(v.string(), d('Put in the ID token.'))),
+  code_challenge: v.optional(v.pipe(v.string(), d('PKCE (required for public clients).'))),
+  code_challenge_method: v.optional(v.pipe(v.string(), d('S256 (plain only when pkce.allowPlain).'))),
+  response_mode: v.optional(v.pipe(v.string(), d('query or form_post.'))),
+  prompt: v.optional(v.pipe(v.string(), d('none, login, consent.'))),
+  max_age: v.optional(v.string()),
+  id_token_hint: v.optional(v.string()),
+  login_hint: v.optional(v.string()),
+  acr_values: v.optional(v.string()),
+  audience: v.optional(v.string()),
+  login_verifier: v.optional(v.pipe(v.string(), d('Set by the login app\'s redirect_to.'))),
+  consent_verifier: v.optional(v.pipe(v.string(), d('Set by the consent app\'s redirect_to.'))),
+})
+const LoginChallenge = v.object({ login_challenge: v.string() })
+const ConsentChallenge = v.object({ consent_challenge: v.string() })
+const ConsentSessionsQuery = v.object({ subject: v.string(), login_session_id: v.optional(v.string()) })
+const RevokeConsentQuery = v.object({ subject: v.string(), client: v.optional(v.string()), consent_request_id: v.optional(v.string()), all: v.optional(v.string()) })
+const RevokeLoginQuery = v.object({ subject: v.optional(v.string()), sid: v.optional(v.string()) })
+const ConsentForm = v.object({ consent_challenge: v.string(), csrf_token: v.string(), decision: v.picklist(['accept', 'reject']), remember: v.optional(v.string()) })
+const UserinfoForm = v.object({ access_token: v.optional(v.pipe(v.string(), d('RFC 6750 §2.2 (or the Authorization header).'))) })
 const OAUTH2_ERRORS = { 400: 'invalid_request, invalid_grant, invalid_scope, unauthorized_client, unsupported_grant_type (RFC 6749 error JSON)', 401: 'invalid_client', 429: 'Rate limited (per client)' }
 
 const publicOps: Operation[] = [
   { method: 'GET', path: '/.well-known/openid-configuration', operationId: 'discoverOidcConfiguration', summary: 'OpenID Connect discovery', tags: OIDC, responses: { 200: 'The provider metadata' } },
   { method: 'GET', path: '/.well-known/jwks.json', operationId: 'discoverJsonWebKeys', summary: 'The public keys that verify ID tokens and JWT access tokens', tags: WELL, responses: { 200: 'A JWK set (public halves only)' } },
   { method: 'POST', path: '/oauth2/token', operationId: 'oauth2TokenExchange', summary: 'The OAuth 2.0 token endpoint', tags: OAUTH2, body: { schema: TokenForm, contentType: FORM }, responses: { 200: 'The tokens', ...OAUTH2_ERRORS } },
+  { method: 'GET', path: '/oauth2/auth', operationId: 'oAuth2Authorize', summary: 'The OAuth 2.0 authorization endpoint (code flow)', tags: OAUTH2, query: AuthorizeQuery, responses: { 303: 'To the login or consent app, or to the redirect URI with code, state, iss (or error)', 400: 'An error page: unknown client or redirect URI' } },
+  { method: 'POST', path: '/oauth2/auth', operationId: 'oAuth2AuthorizePost', summary: 'The authorization endpoint, form-encoded', tags: OAUTH2, body: { schema: AuthorizeQuery, contentType: FORM }, responses: { 303: 'As GET', 400: 'An error page' } },
+  { method: 'GET', path: '/userinfo', operationId: 'getOidcUserInfo', summary: 'OpenID Connect userinfo', tags: OIDC, responses: { 200: 'The claims (JSON, or application/jwt when the client registered userinfo_signed_response_alg)', 401: 'invalid_token', 403: 'insufficient_scope' } },
+  { method: 'POST', path: '/userinfo', operationId: 'getOidcUserInfoPost', summary: 'OpenID Connect userinfo (token in the header or the form body)', tags: OIDC, body: { schema: UserinfoForm, contentType: FORM }, responses: { 200: 'The claims', 401: 'invalid_token', 403: 'insufficient_scope' } },
+  { method: 'GET', path: '/oauth2/consent', operationId: 'getOAuth2ConsentPage', summary: 'The built-in consent page (when no external consent app is configured)', tags: OAUTH2, query: ConsentChallenge, responses: { 200: 'An HTML form', 403: 'CSRF', 404: 'Unknown or answered request' } },
+  { method: 'POST', path: '/oauth2/consent', operationId: 'submitOAuth2ConsentPage', summary: 'Allow or deny on the built-in consent page', tags: OAUTH2, body: { schema: ConsentForm, contentType: FORM }, responses: { 303: 'To the redirect URI with the code or access_denied', 403: 'CSRF' } },
   { method: 'POST', path: '/oauth2/revoke', operationId: 'revokeOAuth2Token', summary: 'Revoke an access or refresh token (RFC 7009)', tags: OAUTH2, body: { schema: RevokeForm, contentType: FORM }, responses: { 200: 'Revoked, or unknown', ...OAUTH2_ERRORS } },
 ]
 
@@ -56,6 +92,15 @@ const adminOps: Operation[] = [
   { method: 'DELETE', path: '/admin/clients/:id/secrets/rotate', operationId: 'deleteRotatedOAuth2ClientSecrets', summary: 'Invalidate the rotated-out secrets', tags: OAUTH2, responses: { 200: 'The client', 404: 'No such client' } },
   { method: 'POST', path: '/admin/oauth2/introspect', operationId: 'introspectOAuth2Token', summary: 'Introspect an access or refresh token (RFC 7662)', tags: OAUTH2, body: { schema: IntrospectForm, contentType: FORM }, responses: { 200: 'The token, or {"active":false}', 400: 'No token (RFC 6749 error JSON)' } },
   { method: 'DELETE', path: '/admin/oauth2/tokens', operationId: 'deleteOAuth2Token', summary: "Delete a client's access and refresh tokens", tags: OAUTH2, query: DeleteTokensQuery, responses: { 204: 'Deleted', 400: 'No client_id' } },
+  { method: 'GET', path: '/admin/oauth2/auth/requests/login', operationId: 'getOAuth2LoginRequest', summary: 'Get a login request', tags: OAUTH2, query: LoginChallenge, responses: { 200: 'The login request', 404: 'Unknown or expired', 410: 'Handled already: {redirect_to}' } },
+  { method: 'PUT', path: '/admin/oauth2/auth/requests/login/accept', operationId: 'acceptOAuth2LoginRequest', summary: 'Accept a login request', tags: OAUTH2, query: LoginChallenge, body: AcceptLoginBody, responses: { 200: '{redirect_to}', 400: 'Invalid body, or subject differs from a skipped login', 404: 'Unknown' } },
+  { method: 'PUT', path: '/admin/oauth2/auth/requests/login/reject', operationId: 'rejectOAuth2LoginRequest', summary: 'Reject a login request', tags: OAUTH2, query: LoginChallenge, body: RejectBody, responses: { 200: '{redirect_to}', 404: 'Unknown' } },
+  { method: 'GET', path: '/admin/oauth2/auth/requests/consent', operationId: 'getOAuth2ConsentRequest', summary: 'Get a consent request', tags: OAUTH2, query: ConsentChallenge, responses: { 200: 'The consent request', 404: 'Unknown or expired', 410: 'Handled already: {redirect_to}' } },
+  { method: 'PUT', path: '/admin/oauth2/auth/requests/consent/accept', operationId: 'acceptOAuth2ConsentRequest', summary: 'Accept a consent request', tags: OAUTH2, query: ConsentChallenge, body: AcceptConsentBody, responses: { 200: '{redirect_to}', 400: 'Invalid body or scopes not requested', 404: 'Unknown' } },
+  { method: 'PUT', path: '/admin/oauth2/auth/requests/consent/reject', operationId: 'rejectOAuth2ConsentRequest', summary: 'Reject a consent request', tags: OAUTH2, query: ConsentChallenge, body: RejectBody, responses: { 200: '{redirect_to}', 404: 'Unknown' } },
+  { method: 'GET', path: '/admin/oauth2/auth/sessions/consent', operationId: 'listOAuth2ConsentSessions', summary: "A subject's consent sessions", tags: OAUTH2, query: ConsentSessionsQuery, responses: { 200: 'The consent sessions', 400: 'No subject' } },
+  { method: 'DELETE', path: '/admin/oauth2/auth/sessions/consent', operationId: 'revokeOAuth2ConsentSessions', summary: 'Revoke consent sessions and their tokens', tags: OAUTH2, query: RevokeConsentQuery, responses: { 204: 'Revoked', 400: 'No subject, or neither client, consent_request_id nor all' } },
+  { method: 'DELETE', path: '/admin/oauth2/auth/sessions/login', operationId: 'revokeOAuth2LoginSessions', summary: 'Forget remembered logins (by subject or sid)', tags: OAUTH2, query: RevokeLoginQuery, responses: { 204: 'Revoked', 400: 'Neither subject nor sid' } },
   { method: 'POST', path: '/admin/keys/:set', operationId: 'createJsonWebKeySet', summary: 'Generate a key (RS256 or ES256) into a set', tags: JWK, body: CreateKeyBody, responses: { 201: 'The set with the new key', 400: 'Invalid request', 409: 'The kid exists in the set' } },
   { method: 'GET', path: '/admin/keys/:set', operationId: 'getJsonWebKeySet', summary: 'Get a JSON Web Key set', tags: JWK, responses: { 200: 'The set (public halves unless keys.exposePrivateKeys)', 404: 'No such set' } },
   { method: 'PUT', path: '/admin/keys/:set', operationId: 'setJsonWebKeySet', summary: 'Replace a JSON Web Key set (import keys)', tags: JWK, body: JwkSetBody, responses: { 200: 'The set', 400: 'Invalid keys' } },
