@@ -12,6 +12,8 @@ import { oauth2Operations } from './openapi.ts'
 import { OAuth2Options, WELL_KNOWN_SETS } from './options.ts'
 import { adminRoutes, publicRoutes } from './routes.ts'
 import { clientCredentials, refreshToken, tokenRoutes } from './token-endpoint.ts'
+import { JWT_BEARER_GRANT, jwtBearer } from './jwt-bearer.ts'
+import { trustRoutes } from './trust.ts'
 
 export { OAuth2Options, type OAuth2OptionsInput, type ClaimsMapping, type ClaimsInput, ID_TOKEN_SET, ACCESS_TOKEN_SET } from './options.ts'
 export { DatabaseKeyStore, signJwt } from './keys.ts'
@@ -34,6 +36,7 @@ export const oauth2 = definePlugin({
     const o = ctx.state
     o.grants.set('client_credentials', clientCredentials)
     o.grants.set('refresh_token', refreshToken)
+    o.grants.set(JWT_BEARER_GRANT, jwtBearer)
     ctx.services.provide('oauth2.keys', o.keys, ctx.id)
   },
   onStart(ctx) {
@@ -63,7 +66,10 @@ export const oauth2 = definePlugin({
   rawRoutes: (ctx) => tokenRoutes(ctx.state),
   routes: {
     public: (app, ctx) => publicRoutes(app, ctx.state),
-    admin: (app, ctx) => adminRoutes(app, ctx.state),
+    admin: (app, ctx) => {
+      trustRoutes(app, ctx.state)
+      return adminRoutes(app, ctx.state)
+    },
   },
   openapi: oauth2Operations,
 })
