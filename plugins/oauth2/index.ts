@@ -14,6 +14,7 @@ import { adminRoutes, publicRoutes } from './routes.ts'
 import { clientCredentials, refreshToken, tokenRoutes } from './token-endpoint.ts'
 import { JWT_BEARER_GRANT, jwtBearer } from './jwt-bearer.ts'
 import { trustRoutes } from './trust.ts'
+import { tokenService } from './service.ts'
 
 export { OAuth2Options, type OAuth2OptionsInput, type ClaimsMapping, type ClaimsInput, ID_TOKEN_SET, ACCESS_TOKEN_SET } from './options.ts'
 export { DatabaseKeyStore, signJwt } from './keys.ts'
@@ -38,6 +39,7 @@ export const oauth2 = definePlugin({
     o.grants.set('refresh_token', refreshToken)
     o.grants.set(JWT_BEARER_GRANT, jwtBearer)
     ctx.services.provide('oauth2.keys', o.keys, ctx.id)
+    ctx.services.provide('oauth2.tokens', tokenService(o), ctx.id)
   },
   onStart(ctx) {
     const o = ctx.state
