@@ -28,7 +28,7 @@ export interface TesseraEvents {
   /** The oauth2 plugin issued tokens at its token endpoint: who got them and by which grant — never a token. */
   'oauth2.token.issued': { clientId: string; subject: string; grantType: string; refresh: boolean }
   /** Tokens were revoked: by the client (revocation endpoint), an admin, or reuse of a rotated refresh token. */
-  'oauth2.token.revoked': { clientId: string; subject?: string; reason: 'revocation' | 'admin' | 'refresh_token_reuse' }
+  'oauth2.token.revoked': { clientId: string; subject?: string; reason: 'revocation' | 'admin' | 'refresh_token_reuse' | 'logout' }
   /** A JSON Web Key set got a new signing key (rotation, scheduled or by `tessera keys rotate`). */
   'oauth2.key.rotated': { set: string; kid: string; alg: string; signsFrom: string; retired: string[] }
 }

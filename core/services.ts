@@ -156,3 +156,18 @@ declare module './registry.ts' {
     'oauth2.tokens': OAuth2TokenService
   }
 }
+
+/**
+ * Ending an identity session from another plugin (`identity.session-end`): the oauth2 plugin's logout ends the
+ * identity session its login session came from.
+ */
+export interface SessionEndService {
+  /** Revoke the session `sessionId` of `tenant`; false when there was no active session with that id. */
+  end(tenant: string, sessionId: string): Promise<boolean>
+}
+
+declare module './registry.ts' {
+  interface TesseraServices {
+    'identity.session-end': SessionEndService
+  }
+}

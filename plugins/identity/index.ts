@@ -17,6 +17,7 @@ import { identityOperations } from './openapi.ts'
 import { adminRoutes } from './routes-admin.ts'
 import { publicRoutes } from './routes-public.ts'
 import { sweepExpiredFlows, sweepFlowCreationCounters } from './sweep.ts'
+import { sessionEnd } from './session-end.ts'
 
 declare module 'tessera/events' {
   interface TesseraEvents {
@@ -56,6 +57,7 @@ export const identity = definePlugin({
   setup(ctx) {
     const { core } = coreOf(ctx)
     ctx.services.provide('identity.sessions', core, ctx.id)
+    ctx.services.provide('identity.session-end', sessionEnd(ctx), ctx.id)
   },
   onStart(ctx) {
     const c = ctx.options.cleanup

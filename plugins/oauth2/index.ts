@@ -15,6 +15,8 @@ import { clientCredentials, refreshToken, tokenRoutes } from './token-endpoint.t
 import { JWT_BEARER_GRANT, jwtBearer } from './jwt-bearer.ts'
 import { trustRoutes } from './trust.ts'
 import { tokenService } from './service.ts'
+import { logoutAdminRoutes, logoutPublicRoutes } from './logout.ts'
+import { deliverDue } from './backchannel.ts'
 
 export { OAuth2Options, type OAuth2OptionsInput, type ClaimsMapping, type ClaimsInput, ID_TOKEN_SET, ACCESS_TOKEN_SET } from './options.ts'
 export { DatabaseKeyStore, signJwt } from './keys.ts'
@@ -24,6 +26,7 @@ export type { IssueRequest, TokenResponse } from './tokens.ts'
 interface Jobs {
   sweeper?: PeriodicJob
   rotator?: PeriodicJob
+  backchannel?: PeriodicJob
 }
 
 export const oauth2 = definePlugin({
@@ -44,7 +47,7 @@ export const oauth2 = definePlugin({
   onStart(ctx) {
     const o = ctx.state
     // every tenant with rows of its own, and the default one
-    const tenants = async (table: 'oauth2_jwks' | 'oauth2_access_tokens') => {
+    const tenants = async (table: 'oauth2_jwks' | 'oauth2_access_tokens' | 'oauth2_logout_deliveries') => {
       const rows = await ctx.storage.db.query<{ nid: string }>(sql`SELECT DISTINCT nid FROM ${sql.id(table)}`)
       return [...new Set([ctx.config.tenancy.default, ...rows.map((r) => r.nid)])]
     }
@@ -53,6 +56,10 @@ export const oauth2 = definePlugin({
         for (const t of await tenants('oauth2_access_tokens')) await o.tokens.sweep(ctx.storage.scoped(t))
       }, ctx.log, 'oauth2 expired-token sweep')
     }
+    // back-channel logout deliveries are rows: whatever a restart interrupted is sent by the next process
+    o.jobs.backchannel = periodic(ctx.options.logout.backchannel.intervalSeconds * 1000, async () => {
+      for (const t of await tenants('oauth2_logout_deliveries')) await deliverDue(o, ctx.storage.scoped(t))
+    }, ctx.log, 'oauth2 back-channel logout')
     const every = ctx.options.keys.rotateEverySeconds
     if (every) {
       o.jobs.rotator = periodic(every * 1000, async () => {
@@ -63,13 +70,18 @@ export const oauth2 = definePlugin({
   async onStop(ctx) {
     await ctx.state.jobs.sweeper?.stop()
     await ctx.state.jobs.rotator?.stop()
+    await ctx.state.jobs.backchannel?.stop()
     ctx.state.jobs = {}
   },
   rawRoutes: (ctx) => tokenRoutes(ctx.state),
   routes: {
-    public: (app, ctx) => publicRoutes(app, ctx.state),
+    public: (app, ctx) => {
+      logoutPublicRoutes(app, ctx.state)
+      return publicRoutes(app, ctx.state)
+    },
     admin: (app, ctx) => {
       trustRoutes(app, ctx.state)
+      logoutAdminRoutes(app, ctx.state)
       return adminRoutes(app, ctx.state)
     },
   },
