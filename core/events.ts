@@ -27,8 +27,8 @@ export interface TesseraEvents {
   'oauth2.client.created': { clientId: string }
   /** The oauth2 plugin issued tokens at its token endpoint: who got them and by which grant — never a token. */
   'oauth2.token.issued': { clientId: string; subject: string; grantType: string; refresh: boolean }
-  /** Tokens were revoked: by the client (revocation endpoint), an admin, or reuse of a rotated refresh token. */
-  'oauth2.token.revoked': { clientId: string; subject?: string; reason: 'revocation' | 'admin' | 'refresh_token_reuse' | 'code_reuse' | 'consent_revoked' }
+  /** Tokens were revoked: by the client (revocation endpoint), an admin, reuse of a rotated refresh token or code, a revoked consent, or a logout. */
+  'oauth2.token.revoked': { clientId: string; subject?: string; reason: 'revocation' | 'admin' | 'refresh_token_reuse' | 'code_reuse' | 'consent_revoked' | 'logout' }
   /** A subject consented to a client's scopes (the consent page, the admin API, or skipped for a first-party client). */
   'oauth2.consent.granted': { clientId: string; subject: string; scope: string[]; remember: boolean }
   /** Consents were revoked (admin API): their tokens are revoked with them. */

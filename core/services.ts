@@ -125,3 +125,68 @@ declare module './registry.ts' {
     'oauth2.keys': KeyStore
   }
 }
+
+/**
+ * What the oauth2 plugin says about a token (RFC 7662, as `POST /admin/oauth2/introspect` answers): exactly
+ * `{ active: false }` for anything not active.
+ */
+export interface TokenIntrospection {
+  active: boolean
+  sub?: string
+  scope?: string
+  client_id?: string
+  aud?: string[]
+  iss?: string
+  exp?: number
+  iat?: number
+  nbf?: number
+  /** `Bearer` or `Refresh`. */
+  token_type?: string
+  /** `access_token` or `refresh_token`. */
+  token_use?: string
+  ext?: Record<string, unknown>
+}
+
+/** A client_credentials token response (RFC 6749 §4.4.3). */
+export interface ClientCredentialsToken {
+  access_token: string
+  token_type: string
+  expires_in: number
+  scope: string
+}
+
+/**
+ * The oauth2 plugin's tokens in-process (`oauth2.tokens`): what its introspection and token endpoints do, without
+ * HTTP. The proxy's `oauth2_introspection` and `oauth2_client_credentials` authenticators use it when the plugin
+ * is installed.
+ */
+export interface OAuth2TokenService {
+  /** Introspect an access or refresh token of `tenant`; with `scope`, a token lacking one of them is inactive. */
+  introspect(tenant: string, token: string, opts?: { scope?: readonly string[] }): Promise<TokenIntrospection>
+  /**
+   * The client_credentials grant for these credentials, authenticated (and rate-limited) as the token endpoint
+   * does: the token response, or null when the credentials are wrong or the client may not have the grant or scope.
+   */
+  clientCredentials(tenant: string, request: { clientId: string; clientSecret: string; scope?: readonly string[]; audience?: readonly string[] }): Promise<ClientCredentialsToken | null>
+}
+
+declare module './registry.ts' {
+  interface TesseraServices {
+    'oauth2.tokens': OAuth2TokenService
+  }
+}
+
+/**
+ * Ending an identity session from another plugin (`identity.session-end`): the oauth2 plugin's logout ends the
+ * identity session its login session came from.
+ */
+export interface SessionEndService {
+  /** Revoke the session `sessionId` of `tenant`; false when there was no active session with that id. */
+  end(tenant: string, sessionId: string): Promise<boolean>
+}
+
+declare module './registry.ts' {
+  interface TesseraServices {
+    'identity.session-end': SessionEndService
+  }
+}

@@ -18,6 +18,7 @@ import { identityOperations } from './openapi.ts'
 import { adminRoutes } from './routes-admin.ts'
 import { publicRoutes } from './routes-public.ts'
 import { sweepExpiredFlows, sweepFlowCreationCounters } from './sweep.ts'
+import { sessionEnd } from './session-end.ts'
 
 declare module 'tessera/events' {
   interface TesseraEvents {
@@ -59,6 +60,7 @@ export const identity = definePlugin({
     const { core } = coreOf(ctx)
     ctx.services.provide('identity.sessions', core, ctx.id)
     ctx.services.provide('identity.login', ctx.state.login, ctx.id)
+    ctx.services.provide('identity.session-end', sessionEnd(ctx), ctx.id)
   },
   onStart(ctx) {
     const c = ctx.options.cleanup

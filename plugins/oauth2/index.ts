@@ -16,6 +16,11 @@ import { oauth2Operations } from './openapi.ts'
 import { OAuth2Options, WELL_KNOWN_SETS } from './options.ts'
 import { adminRoutes, publicRoutes } from './routes.ts'
 import { clientCredentials, tokenRoutes } from './token-endpoint.ts'
+import { JWT_BEARER_GRANT, jwtBearer } from './jwt-bearer.ts'
+import { trustRoutes } from './trust.ts'
+import { tokenService } from './service.ts'
+import { logoutAdminRoutes, logoutPublicRoutes } from './logout.ts'
+import { deliverDue } from './backchannel.ts'
 
 export { OAuth2Options, type OAuth2OptionsInput, type ClaimsMapping, type ClaimsInput, ID_TOKEN_SET, ACCESS_TOKEN_SET } from './options.ts'
 export { DatabaseKeyStore, signJwt } from './keys.ts'
@@ -25,6 +30,7 @@ export type { IssueRequest, TokenResponse } from './tokens.ts'
 interface Jobs {
   sweeper?: PeriodicJob
   rotator?: PeriodicJob
+  backchannel?: PeriodicJob
 }
 
 export const oauth2 = definePlugin({
@@ -42,14 +48,16 @@ export const oauth2 = definePlugin({
     o.grants.set('client_credentials', clientCredentials)
     o.grants.set('refresh_token', refreshWithIdToken)
     o.grants.set('authorization_code', authorizationCode)
+    o.grants.set(JWT_BEARER_GRANT, jwtBearer)
     ctx.services.provide('oauth2.keys', o.keys, ctx.id)
+    ctx.services.provide('oauth2.tokens', tokenService(o), ctx.id)
   },
   onStart(ctx) {
     const o = ctx.state
     // the identity plugin's login flow is this provider's login (unless an external login app is configured)
     if (!ctx.options.urls.login) ctx.services.get('identity.login')?.onChallenge((e) => o.authorizer.identityLoginDone(e.tenant, e.loginChallenge, e.session))
     // every tenant with rows of its own, and the default one
-    const tenants = async (table: 'oauth2_jwks' | 'oauth2_access_tokens') => {
+    const tenants = async (table: 'oauth2_jwks' | 'oauth2_access_tokens' | 'oauth2_logout_deliveries') => {
       const rows = await ctx.storage.db.query<{ nid: string }>(sql`SELECT DISTINCT nid FROM ${sql.id(table)}`)
       return [...new Set([ctx.config.tenancy.default, ...rows.map((r) => r.nid)])]
     }
@@ -61,6 +69,10 @@ export const oauth2 = definePlugin({
         }
       }, ctx.log, 'oauth2 expired-token sweep')
     }
+    // back-channel logout deliveries are rows: whatever a restart interrupted is sent by the next process
+    o.jobs.backchannel = periodic(ctx.options.logout.backchannel.intervalSeconds * 1000, async () => {
+      for (const t of await tenants('oauth2_logout_deliveries')) await deliverDue(o, ctx.storage.scoped(t))
+    }, ctx.log, 'oauth2 back-channel logout')
     const every = ctx.options.keys.rotateEverySeconds
     if (every) {
       o.jobs.rotator = periodic(every * 1000, async () => {
@@ -71,6 +83,7 @@ export const oauth2 = definePlugin({
   async onStop(ctx) {
     await ctx.state.jobs.sweeper?.stop()
     await ctx.state.jobs.rotator?.stop()
+    await ctx.state.jobs.backchannel?.stop()
     ctx.state.jobs = {}
   },
   rawRoutes: (ctx) => {
@@ -79,8 +92,15 @@ export const oauth2 = definePlugin({
     return { public: [...t.public, ...authorizeRoutes(ctx.state.authorizer), ...userinfoRoutes(ctx.state), ...c.public], admin: [...t.admin, ...c.admin] }
   },
   routes: {
-    public: (app, ctx) => publicRoutes(app, ctx.state),
-    admin: (app, ctx) => adminRoutes(app, ctx.state),
+    public: (app, ctx) => {
+      logoutPublicRoutes(app, ctx.state)
+      return publicRoutes(app, ctx.state)
+    },
+    admin: (app, ctx) => {
+      trustRoutes(app, ctx.state)
+      logoutAdminRoutes(app, ctx.state)
+      return adminRoutes(app, ctx.state)
+    },
   },
   openapi: oauth2Operations,
 })

@@ -7,6 +7,8 @@ import * as v from 'valibot'
 import { ClientBody, LifespansBody } from './clients.ts'
 import { AcceptConsentBody, AcceptLoginBody, RejectBody } from './consent.ts'
 import { CreateKeyBody, DeleteTokensQuery, JsonPatch, JwkBody, JwkSetBody, ListQuery } from './routes.ts'
+import { LogoutChallengeQuery, LogoutParams } from './logout.ts'
+import { TrustBody, TrustListQuery } from './trust.ts'
 
 const d = v.description
 const OAUTH2 = ['oAuth2']
@@ -27,6 +29,7 @@ const TokenForm = v.object({
   client_secret: v.optional(v.pipe(v.string(), d('client_secret_post.'))),
   client_assertion_type: v.optional(v.pipe(v.string(), d('private_key_jwt: urn:ietf:params:oauth:client-assertion-type:jwt-bearer.'))),
   client_assertion: v.optional(v.pipe(v.string(), d('private_key_jwt: a JWT signed with a key of the client (iss = sub = client_id, aud = the token endpoint, exp, jti).'))),
+  assertion: v.optional(v.pipe(v.string(), d('urn:ietf:params:oauth:grant-type:jwt-bearer (RFC 7523): a JWT signed by a trusted issuer (iss, sub, aud = the token endpoint, exp, iat, jti).'))),
 })
 const RevokeForm = v.object({
   token: v.pipe(v.string(), d('The access or refresh token.')),
@@ -76,6 +79,8 @@ const publicOps: Operation[] = [
   { method: 'POST', path: '/userinfo', operationId: 'getOidcUserInfoPost', summary: 'OpenID Connect userinfo (token in the header or the form body)', tags: OIDC, body: { schema: UserinfoForm, contentType: FORM }, responses: { 200: 'The claims', 401: 'invalid_token', 403: 'insufficient_scope' } },
   { method: 'GET', path: '/oauth2/consent', operationId: 'getOAuth2ConsentPage', summary: 'The built-in consent page (when no external consent app is configured)', tags: OAUTH2, query: ConsentChallenge, responses: { 200: 'An HTML form', 403: 'CSRF', 404: 'Unknown or answered request' } },
   { method: 'POST', path: '/oauth2/consent', operationId: 'submitOAuth2ConsentPage', summary: 'Allow or deny on the built-in consent page', tags: OAUTH2, body: { schema: ConsentForm, contentType: FORM }, responses: { 303: 'To the redirect URI with the code or access_denied', 403: 'CSRF' } },
+  { method: 'GET', path: '/oauth2/sessions/logout', operationId: 'revokeOidcSession', summary: 'OpenID Connect RP-initiated logout (also finishes an accepted logout with logout_verifier)', tags: OIDC, query: LogoutParams, responses: { 302: 'To the logout app, the registered post_logout_redirect_uri, or the default', 200: 'A front-channel logout page (iframes), then the redirect', 400: 'invalid_request (RFC 6749 error JSON): unregistered post_logout_redirect_uri, bad id_token_hint' } },
+  { method: 'POST', path: '/oauth2/sessions/logout', operationId: 'revokeOidcSessionPost', summary: 'RP-initiated logout with a form body', tags: OIDC, body: { schema: LogoutParams, contentType: FORM }, responses: { 302: 'As GET', 200: 'As GET', 400: 'As GET' } },
   { method: 'POST', path: '/oauth2/revoke', operationId: 'revokeOAuth2Token', summary: 'Revoke an access or refresh token (RFC 7009)', tags: OAUTH2, body: { schema: RevokeForm, contentType: FORM }, responses: { 200: 'Revoked, or unknown', ...OAUTH2_ERRORS } },
 ]
 
@@ -101,6 +106,13 @@ const adminOps: Operation[] = [
   { method: 'GET', path: '/admin/oauth2/auth/sessions/consent', operationId: 'listOAuth2ConsentSessions', summary: "A subject's consent sessions", tags: OAUTH2, query: ConsentSessionsQuery, responses: { 200: 'The consent sessions', 400: 'No subject' } },
   { method: 'DELETE', path: '/admin/oauth2/auth/sessions/consent', operationId: 'revokeOAuth2ConsentSessions', summary: 'Revoke consent sessions and their tokens', tags: OAUTH2, query: RevokeConsentQuery, responses: { 204: 'Revoked', 400: 'No subject, or neither client, consent_request_id nor all' } },
   { method: 'DELETE', path: '/admin/oauth2/auth/sessions/login', operationId: 'revokeOAuth2LoginSessions', summary: 'Forget remembered logins (by subject or sid)', tags: OAUTH2, query: RevokeLoginQuery, responses: { 204: 'Revoked', 400: 'Neither subject nor sid' } },
+  { method: 'POST', path: '/admin/trust/grants/jwt-bearer/issuers', operationId: 'trustOAuth2JwtGrantIssuer', summary: 'Trust a JWT-bearer issuer (RFC 7523): issuer, subject or allow_any_subject, scopes, public key, expiry', tags: OAUTH2, body: TrustBody, responses: { 201: 'The trust relationship', 400: 'Invalid request', 409: 'The issuer, subject and key id are trusted already' } },
+  { method: 'GET', path: '/admin/trust/grants/jwt-bearer/issuers', operationId: 'listTrustedOAuth2JwtGrantIssuers', summary: 'List trusted JWT-bearer issuers', tags: OAUTH2, query: TrustListQuery, responses: { 200: 'A page (Link header: first and next)', 400: 'Invalid page parameters' } },
+  { method: 'GET', path: '/admin/trust/grants/jwt-bearer/issuers/:id', operationId: 'getTrustedOAuth2JwtGrantIssuer', summary: 'Get a trusted JWT-bearer issuer', tags: OAUTH2, responses: { 200: 'The trust relationship', 404: 'No such relationship' } },
+  { method: 'DELETE', path: '/admin/trust/grants/jwt-bearer/issuers/:id', operationId: 'deleteTrustedOAuth2JwtGrantIssuer', summary: 'Delete a trusted JWT-bearer issuer', tags: OAUTH2, responses: { 204: 'Deleted', 404: 'No such relationship' } },
+  { method: 'GET', path: '/admin/oauth2/auth/requests/logout', operationId: 'getOAuth2LogoutRequest', summary: 'Get a logout request', tags: OAUTH2, query: LogoutChallengeQuery, responses: { 200: 'The logout request', 400: 'No logout_challenge', 404: 'Unknown or expired', 410: 'Handled already (redirect_to)' } },
+  { method: 'PUT', path: '/admin/oauth2/auth/requests/logout/accept', operationId: 'acceptOAuth2LogoutRequest', summary: 'Accept a logout request', tags: OAUTH2, query: LogoutChallengeQuery, responses: { 200: '{ redirect_to }: send the browser there', 400: 'Handled already', 404: 'Unknown or expired' } },
+  { method: 'PUT', path: '/admin/oauth2/auth/requests/logout/reject', operationId: 'rejectOAuth2LogoutRequest', summary: 'Reject a logout request', tags: OAUTH2, query: LogoutChallengeQuery, responses: { 204: 'Rejected', 404: 'Unknown or expired' } },
   { method: 'POST', path: '/admin/keys/:set', operationId: 'createJsonWebKeySet', summary: 'Generate a key (RS256 or ES256) into a set', tags: JWK, body: CreateKeyBody, responses: { 201: 'The set with the new key', 400: 'Invalid request', 409: 'The kid exists in the set' } },
   { method: 'GET', path: '/admin/keys/:set', operationId: 'getJsonWebKeySet', summary: 'Get a JSON Web Key set', tags: JWK, responses: { 200: 'The set (public halves unless keys.exposePrivateKeys)', 404: 'No such set' } },
   { method: 'PUT', path: '/admin/keys/:set', operationId: 'setJsonWebKeySet', summary: 'Replace a JSON Web Key set (import keys)', tags: JWK, body: JwkSetBody, responses: { 200: 'The set', 400: 'Invalid keys' } },

@@ -72,6 +72,29 @@ export const OAuth2Options = v.object({
     {},
   ),
   flowLifespan: v.optional(v.pipe(Seconds, d('How long a login or consent challenge stays valid, in seconds (Hydra: 30 min).')), 1800),
+  jwtBearer: v.optional(
+    v.object({
+      maxTtlSeconds: v.optional(v.pipe(Seconds, d('The jwt-bearer grant (RFC 7523) refuses an assertion whose `exp` is more than this after its `iat` (Hydra: `oauth2.grant.jwt.max_ttl`, 720h).')), 720 * 3600),
+    }),
+    {},
+  ),
+  logout: v.optional(
+    v.object({
+      url: v.optional(v.pipe(v.string(), v.url(), d("A logout app written for Hydra (Hydra's `urls.logout`): the browser is sent there with `logout_challenge`. Without it the plugin accepts logout requests itself."))),
+      postLogoutRedirect: v.optional(v.pipe(v.string(), v.url(), d("Where the browser goes after a logout without a registered `post_logout_redirect_uri` (Hydra's `urls.post_logout_redirect`; default: the public base URL)."))),
+      requestLifespanSeconds: v.optional(v.pipe(Seconds, d('How long a logout challenge stays valid (default 10 min).')), 600),
+      backchannel: v.optional(
+        v.object({
+          timeoutSeconds: v.optional(v.pipe(Seconds, d('Timeout of one back-channel logout POST.')), 5),
+          maxAttempts: v.optional(v.pipe(Seconds, d('Attempts per back-channel logout delivery before it is given up.')), 8),
+          backoffSeconds: v.optional(v.pipe(v.number(), v.minValue(0.05), d('Wait before the first retry; doubled after every failure (capped at one hour).')), 5),
+          intervalSeconds: v.optional(v.pipe(v.number(), v.minValue(0.05), d('How often the delivery job looks for due deliveries (they are stored, so a restart resumes them).')), 5),
+        }),
+        {},
+      ),
+    }),
+    {},
+  ),
   cleanup: v.optional(
     v.object({
       enabled: v.optional(v.pipe(v.boolean(), d('Delete expired tokens, codes and used jti values periodically.')), true),

@@ -9,7 +9,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose'
 import { OAuth2Error, type RawRoute, type RequestContext, type ScopedDb, UniqueViolationError, sha256HexSync, sql } from 'tessera'
 import type { Client, ClientRecord } from './clients.ts'
-import type { Ctx, OAuth2 } from './oauth2.ts'
+import type { OAuth2 } from './oauth2.ts'
 import type { TokenResponse } from './tokens.ts'
 
 /** What a grant handler gets: the authenticated client and the request's parameters. */
@@ -198,21 +198,28 @@ export const refreshToken: GrantHandler = async ({ client, form, db, issuer, oau
   return oauth2.tokens.refresh(db, client, token, scope === null ? undefined : scopesOf(scope), issuer)
 }
 
+/**
+ * The token endpoint's work after parsing: authenticate the client, run its grant, say so. The `/oauth2/token`
+ * route and the in-process `oauth2.tokens` service (service.ts) both come through here.
+ */
+export async function exchange(o: OAuth2, request: Request, form: URLSearchParams, rc: RequestContext): Promise<TokenResponse> {
+  const grantType = form.get('grant_type')
+  if (!grantType) throw invalidRequest('grant_type is missing.')
+  const issuer = o.issuer(rc)
+  const record = await authenticateClient(o, request, form, rc, `${issuer}/oauth2/token`, issuer)
+  const handler = o.grants.get(grantType)
+  if (!handler) throw new OAuth2Error('unsupported_grant_type', `The authorization grant type ${JSON.stringify(grantType).slice(0, 100)} is not supported by the authorization server.`)
+  if (!record.client.grant_types.includes(grantType)) throw new OAuth2Error('unauthorized_client', `The client is not allowed to use the grant type ${grantType}.`)
+  const { tokens, subject } = await handler({ client: record.client, form, db: rc.db, rc, issuer, oauth2: o })
+  await o.ctx.emit('oauth2.token.issued', { clientId: record.client.client_id, subject, grantType, refresh: tokens.refresh_token !== undefined }, { tenant: rc.tenant, requestId: rc.requestId })
+  return tokens
+}
+
 export function tokenRoutes(o: OAuth2): { public: RawRoute<any, any>[]; admin: RawRoute<any, any>[] } {
   const token: RawRoute<any, any> = {
     path: '/oauth2/token',
-    async handle(request, rc, ctx: Ctx) {
-      const form = await formOf(request)
-      const grantType = form.get('grant_type')
-      if (!grantType) throw invalidRequest('grant_type is missing.')
-      const issuer = o.issuer(rc)
-      const record = await authenticateClient(o, request, form, rc, `${issuer}/oauth2/token`, issuer)
-      const handler = o.grants.get(grantType)
-      if (!handler) throw new OAuth2Error('unsupported_grant_type', `The authorization grant type ${JSON.stringify(grantType).slice(0, 100)} is not supported by the authorization server.`)
-      if (!record.client.grant_types.includes(grantType)) throw new OAuth2Error('unauthorized_client', `The client is not allowed to use the grant type ${grantType}.`)
-      const { tokens, subject } = await handler({ client: record.client, form, db: rc.db, rc, issuer, oauth2: o })
-      await ctx.emit('oauth2.token.issued', { clientId: record.client.client_id, subject, grantType, refresh: tokens.refresh_token !== undefined }, { tenant: rc.tenant, requestId: rc.requestId })
-      return tokenJson(tokens)
+    async handle(request, rc) {
+      return tokenJson(await exchange(o, request, await formOf(request), rc))
     },
   }
   const revoke: RawRoute<any, any> = {

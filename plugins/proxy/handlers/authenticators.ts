@@ -383,7 +383,8 @@ function jwtReason(e: unknown): string {
 // ---------------------------------------------------------------- oauth2_introspection
 
 const IntrospectionConfig = v.object({
-  introspection_url: v.pipe(v.string(), v.url()),
+  /** Optional when the oauth2 plugin is installed: without it the token is introspected in-process. */
+  introspection_url: v.optional(v.pipe(v.string(), v.url())),
   scope_strategy: ScopeStrategy,
   required_scope: v.optional(v.array(v.string()), []),
   target_audience: v.optional(v.array(v.string()), []),
@@ -404,10 +405,11 @@ interface Introspection {
   client_id?: string
   username?: string
   token_type?: string
+  token_use?: string
   ext?: Record<string, unknown>
 }
 
-function introspectionAuthenticator(): Authenticator<IntrospectionConfig> {
+function introspectionAuthenticator(ctx: PluginContext<unknown>): Authenticator<IntrospectionConfig> {
   const cache = new BoundedCache<Introspection>(10_000)
   return {
     id: 'oauth2_introspection',
@@ -422,12 +424,24 @@ function introspectionAuthenticator(): Authenticator<IntrospectionConfig> {
         ? sha256HexSync(JSON.stringify([token, config.introspection_url, config.required_scope, config.scope_strategy, config.target_audience, config.trusted_issuers]))
         : ''
       let info = config.cache.enabled ? cache.get(cacheKey) : undefined
+      // the oauth2 plugin in-process (its `oauth2.tokens` service) when no URL is configured
+      const service = config.introspection_url ? undefined : ctx.services.get('oauth2.tokens')
+      if (!info && !config.introspection_url && !service) {
+        throw new PipelineError('internal_server_error', 500, 'oauth2_introspection needs introspection_url or the oauth2 plugin', 'introspection_unconfigured')
+      }
+      if (!info && service) {
+        info = (await service.introspect(req.tenant, token, { scope: config.required_scope.length && config.scope_strategy === 'none' ? config.required_scope : [] })) as Introspection
+        if (info.active === true && config.cache.enabled) {
+          const until = typeof info.exp === 'number' ? info.exp * 1000 : Number.POSITIVE_INFINITY
+          cache.set(cacheKey, info, Math.min(until, Date.now() + config.cache.ttl))
+        }
+      }
       if (!info) {
         const body = new URLSearchParams({ token })
         if (config.required_scope.length && config.scope_strategy === 'none') body.set('scope', config.required_scope.join(' '))
         let res: Response
         try {
-          res = await fetch(config.introspection_url, {
+          res = await fetch(config.introspection_url as string, {
             method: 'POST',
             headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...config.introspection_request_headers },
             body,
@@ -448,7 +462,8 @@ function introspectionAuthenticator(): Authenticator<IntrospectionConfig> {
       }
       if (info.active !== true) return denied(unauthorized('token_inactive', 'The access token is not active'))
       if (typeof info.exp === 'number' && info.exp * 1000 < Date.now()) return denied(unauthorized('token_expired', 'The access token is not active'))
-      if (info.token_type && info.token_type !== 'access_token') return denied(unauthorized('token_type', 'The token is not an access token'))
+      // RFC 7662 token_type is Bearer for an access token (Hydra's and Tessera's introspection); token_use says which it is
+      if (info.token_use !== undefined ? info.token_use !== 'access_token' : info.token_type !== undefined && info.token_type !== 'access_token' && info.token_type.toLowerCase() !== 'bearer') return denied(unauthorized('token_type', 'The token is not an access token'))
       if (config.trusted_issuers.length && !config.trusted_issuers.includes(info.iss ?? '')) return denied(unauthorized('token_issuer', 'The access token is invalid'))
       if (config.target_audience.length) {
         const aud = Array.isArray(info.aud) ? info.aud : info.aud ? [info.aud] : []
@@ -473,13 +488,14 @@ function introspectionAuthenticator(): Authenticator<IntrospectionConfig> {
 // ---------------------------------------------------------------- oauth2_client_credentials
 
 const ClientCredentialsConfig = v.object({
-  token_url: v.pipe(v.string(), v.url()),
+  /** Optional when the oauth2 plugin is installed: without it the credentials are exchanged in-process. */
+  token_url: v.optional(v.pipe(v.string(), v.url())),
   required_scope: v.optional(v.array(v.string()), []),
   cache: v.optional(v.object({ enabled: v.optional(v.boolean(), false), ttl: v.optional(Duration, '5m') }), {}),
 })
 type ClientCredentialsConfig = v.InferOutput<typeof ClientCredentialsConfig>
 
-function clientCredentialsAuthenticator(): Authenticator<ClientCredentialsConfig> {
+function clientCredentialsAuthenticator(ctx: PluginContext<unknown>): Authenticator<ClientCredentialsConfig> {
   const cache = new BoundedCache<true>(10_000)
   return {
     id: 'oauth2_client_credentials',
@@ -496,12 +512,28 @@ function clientCredentialsAuthenticator(): Authenticator<ClientCredentialsConfig
       }
       const colon = decoded.indexOf(':')
       if (colon < 0) return denied(unauthorized('basic_malformed', 'Access credentials are invalid'))
-      const clientId = decodeURIComponent(decoded.slice(0, colon))
-      const key = config.cache.enabled ? sha256HexSync(JSON.stringify([m[1], config.token_url, config.required_scope])) : ''
-      if (!(config.cache.enabled && cache.get(key))) {
+      let clientId: string
+      let clientSecret: string
+      try {
+        clientId = decodeURIComponent(decoded.slice(0, colon))
+        clientSecret = decodeURIComponent(decoded.slice(colon + 1))
+      } catch {
+        return denied(unauthorized('basic_malformed', 'Access credentials are invalid'))
+      }
+      const key = config.cache.enabled ? sha256HexSync(JSON.stringify([m[1], config.token_url ?? 'in-process', config.required_scope])) : ''
+      // the oauth2 plugin in-process (its `oauth2.tokens` service) when no URL is configured
+      const service = config.token_url ? undefined : ctx.services.get('oauth2.tokens')
+      if (!config.token_url && !service) {
+        throw new PipelineError('internal_server_error', 500, 'oauth2_client_credentials needs token_url or the oauth2 plugin', 'token_endpoint_unconfigured')
+      }
+      if (service && !(config.cache.enabled && cache.get(key))) {
+        const got = await service.clientCredentials(req.tenant, { clientId, clientSecret, scope: config.required_scope })
+        if (!got) return denied(unauthorized('client_credentials_invalid', 'Access credentials are invalid'))
+        if (config.cache.enabled) cache.set(key, true, Date.now() + config.cache.ttl)
+      } else if (!(config.cache.enabled && cache.get(key))) {
         const body = new URLSearchParams({ grant_type: 'client_credentials' })
         if (config.required_scope.length) body.set('scope', config.required_scope.join(' '))
-        const res = await fetch(config.token_url, {
+        const res = await fetch(config.token_url as string, {
           method: 'POST',
           headers: { authorization: `Basic ${m[1]}`, 'content-type': 'application/x-www-form-urlencoded' },
           body,
@@ -520,5 +552,5 @@ function clientCredentialsAuthenticator(): Authenticator<ClientCredentialsConfig
 }
 
 export function authenticators(ctx: PluginContext<unknown>): Authenticator<any>[] {
-  return [noop, anonymous, unauthorizedAuth, ...sessionAuthenticators(ctx), jwtAuthenticator(), introspectionAuthenticator(), clientCredentialsAuthenticator()]
+  return [noop, anonymous, unauthorizedAuth, ...sessionAuthenticators(ctx), jwtAuthenticator(), introspectionAuthenticator(ctx), clientCredentialsAuthenticator(ctx)]
 }
