@@ -7,6 +7,7 @@
  *   permissions  provides 'permissions.check'  (used by host apps and the permissions authorizer)
  *   identity     provides 'identity.login'     (used by oauth2: its login flow as the OAuth2 login, Kratos' oauth2_provider)
  *   oauth2       provides 'oauth2.keys'        (its KeyStore: the built-in one, or one given in its options)
+ *   courier      provides 'courier'            (used by identity flows and credential methods to send e-mail and SMS)
  *
  * Get one with `ctx.services.get('identity.sessions')` — undefined when the plugin is not installed.
  */
@@ -188,5 +189,42 @@ export interface SessionEndService {
 declare module './registry.ts' {
   interface TesseraServices {
     'identity.session-end': SessionEndService
+  }
+}
+
+/**
+ * A message for the courier (`courier`): a template by Kratos' id, rendered in the recipient's language and
+ * delivered over a channel by the courier's queue (queued → processing → sent, or abandoned after its retries).
+ */
+export interface CourierMessageRequest {
+  /**
+   * Kratos' template id: `recovery_code.valid`, `recovery_code.invalid`, `verification_code.valid`,
+   * `verification_code.invalid`, `login_code.valid`, `registration_code.valid`, and the link variants
+   * `recovery.valid`, `recovery.invalid`, `verification.valid`, `verification.invalid`.
+   */
+  template: string
+  /** `email` or `sms`. */
+  channel: 'email' | 'sms'
+  /** An e-mail address or a phone number (E.164). */
+  recipient: string
+  /**
+   * What the template shows: `to`, and per template `recovery_code`, `recovery_url`, `verification_code`,
+   * `verification_url`, `login_code`, `login_url`, `registration_code`, `identity` (Kratos' template data).
+   */
+  data: Record<string, unknown>
+  /** The recipient's language (BCP 47: `de`, `ru`, `zh`, `en-US`); the courier falls back to English. */
+  locale?: string
+  /** The identity the message is for, when there is one (an unknown recipient has none). */
+  identityId?: string
+}
+
+export interface CourierService {
+  /** Queue a message for `tenant`: stored before this resolves, so a crash or a dead SMTP server loses nothing. */
+  send(tenant: string, message: CourierMessageRequest): Promise<{ id: string }>
+}
+
+declare module './registry.ts' {
+  interface TesseraServices {
+    courier: CourierService
   }
 }
