@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { existsSync } from 'node:fs'
 import { Configuration as OryConfiguration, IdentityApi, OAuth2Api } from '@ory/client-fetch'
 import * as client from 'openid-client'
+import { type ScratchDatabase, drivers, scratchPostgres } from '../helpers/databases.ts'
 import { quickstartSchema } from '../helpers/identity.ts'
 import { CLI, SECRET, type ServerProcess, scratchDir, startServer } from '../helpers/process.ts'
 import { uiServer } from './ui.ts'
@@ -21,8 +22,9 @@ if (!available) console.warn(`[skipped] openid-client relying party in a browser
 const EMAIL = 'rp@example.com'
 const PASSWORD = 'correct horse battery staple'
 
-describe.skipIf(!available)('openid-client as the relying party against tessera serve (headless Chromium)', () => {
+for (const driver of drivers('oauth2-rp')) describe.skipIf(!available || !driver.enabled)(`openid-client as the relying party against tessera serve (headless Chromium, ${driver.name})`, () => {
   const scratch = scratchDir('oauth2-rp')
+  let pg: ScratchDatabase | undefined
   const servers: { stop(force?: boolean): void }[] = []
   let server: ServerProcess
   let issuer: string
@@ -41,8 +43,9 @@ describe.skipIf(!available)('openid-client as the relying party against tessera 
     const rp = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (r) => new Response(`<!doctype html><p id="path">${new URL(r.url).pathname}</p>`, { headers: { 'content-type': 'text/html' } }) })
     callback = `http://127.0.0.1:${rp.port}/callback`
     servers.push(ui, rp)
+    if (driver.name === 'postgres') pg = await scratchPostgres('oauth2rp')
     const config = scratch.write('tessera.json', JSON.stringify({
-      dsn: `sqlite://${scratch.dir}/tessera.sqlite`,
+      dsn: pg ? pg.dsn : `sqlite://${scratch.dir}/tessera.sqlite`,
       serve: { public: { host: '127.0.0.1', port, baseUrl: issuer }, admin: { host: '127.0.0.1', port: 0 } },
       plugins: [
         { use: 'identity', options: { schemas: [{ id: 'default', schema: quickstartSchema }], selfservice: { uiUrl, defaultReturnUrl: `${uiUrl}/` } } },
@@ -58,6 +61,7 @@ describe.skipIf(!available)('openid-client as the relying party against tessera 
   afterAll(async () => {
     await server?.stop()
     for (const s of servers) s.stop(true)
+    await pg?.drop()
     scratch.remove()
   })
 
