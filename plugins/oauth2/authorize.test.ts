@@ -3,7 +3,9 @@
  * (@ory/client-fetch OAuth2Api), on SQLite and PostgreSQL: /oauth2/auth, the challenge API, the code exchange,
  * ID tokens, userinfo, consent sessions — and the security checks, each naming its source
  * (../shared/reference/security-checklist.md, RFC 9700, RFC 6749, RFC 7636, RFC 9207, OpenID Connect Core;
- * the OpenID conformance module names where one applies).
+ * the OpenID conformance module names where one applies). The Basic OP certification plan's modules, each as a
+ * test named exactly as the module, are in test/conformance/oidcc-basic.test.ts (identity login); the checks here
+ * are the same rules with an external, Hydra-style login and consent app.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { Configuration, OAuth2Api, ResponseError } from '@ory/client-fetch'
@@ -138,7 +140,7 @@ for (const driver of drivers('oauth2-authorize')) {
       expect(events.some((e) => e.name === 'oauth2.consent.granted' && e.payload.subject === 'user-1')).toBe(true)
     })
 
-    it('oidcc-codereuse (RFC 6749 §4.1.2, RFC 9700 §4.5): a second use of a code is invalid_grant and revokes what the first issued', async () => {
+    it('code reuse (RFC 6749 §4.1.2, RFC 9700 §4.5): a second use of a code is invalid_grant and revokes what the first issued', async () => {
       const { res } = await authorize(browser(), codeParams())
       const code = new URL(res.headers.get('location')!).searchParams.get('code')!
       const first = await tokenCall({ grant_type: 'authorization_code', code, redirect_uri: APP }, confidential)
@@ -212,7 +214,7 @@ for (const driver of drivers('oauth2-authorize')) {
       }
     })
 
-    it('oidcc-response-type-missing, implicit refused (RFC 9700 §2.1.2), unsupported request objects: errors at the redirect URI with state and iss', async () => {
+    it('a missing response type, implicit refused (RFC 9700 §2.1.2), unsupported request objects: errors at the redirect URI with state and iss', async () => {
       const b = browser()
       const cases: [Record<string, string>, string][] = [
         [{ response_type: '' }, 'invalid_request'],
@@ -236,7 +238,7 @@ for (const driver of drivers('oauth2-authorize')) {
       expect(password.json.error).toBe('unsupported_grant_type')
     })
 
-    it('oidcc-prompt-none-not-logged-in: prompt=none without a login is login_required', async () => {
+    it('prompt=none without a login is login_required', async () => {
       const res = await browser().get(authUrl(codeParams({ prompt: 'none' })))
       expect(new URL(res.headers.get('location')!).searchParams.get('error')).toBe('login_required')
     })

@@ -215,7 +215,9 @@ export class DatabaseKeyStore implements KeyStore {
     const db = this.storage.scoped(tenant)
     const now = Date.now()
     const signFrom = new Date(now + rotation.overlapSeconds * 1000)
-    const verifyUntil = new Date(signFrom.getTime() + rotation.retainSeconds * 1000)
+    // another process may keep signing with the retired key for up to one signing-cache period after signFrom
+    // (it cached the key before the rotation): its tokens must verify for their whole life too
+    const verifyUntil = new Date(signFrom.getTime() + SIGNING_CACHE_MS + rotation.retainSeconds * 1000)
     const current = await db.query<{ kid: string; alg: string }>(sql`SELECT kid, alg FROM oauth2_jwks WHERE nid = ${db.nid} AND set_id = ${set} AND use = 'sig' AND sign_until IS NULL ORDER BY sign_from DESC`)
     const alg = rotation.alg ?? (isAlg(current[0]?.alg) ? (current[0]!.alg as Alg) : this.defaultAlg)
     const { privateJwk } = await generateJwk(alg, crypto.randomUUID(), 'sig')
