@@ -33,6 +33,8 @@ export interface AuthRequest {
   /** The authorization URL as the browser asked for it (Hydra's `request_url`). */
   request_url: string
   requested_at: string
+  /** A device flow's (RFC 8628): the device code's hash; login and consent then end on the device code. */
+  device_code_hash?: string
 }
 
 /** A rejection as the login or consent app sent it (Hydra's `rejectOAuth2Request`). */
