@@ -297,5 +297,26 @@ for (const driver of drivers('oauth2-device')) {
       expect(accept.status).toBe(400)
       expect((await enterCode(browser(apps, '198.51.100.10'), d.json.user_code)).status).toBe(400)
     })
+
+    it('lists consent sessions page by page with Ory\'s Link header (page_size, page_token)', async () => {
+      const admin = adminOf(apps)
+      const all = await admin('GET', '/admin/oauth2/auth/sessions/consent?subject=tv-user')
+      expect(all.json.length).toBeGreaterThanOrEqual(3)
+      const seen: string[] = []
+      let next: string | undefined = '/admin/oauth2/auth/sessions/consent?subject=tv-user&page_size=2'
+      while (next) {
+        const res = await apps.admin.handle(new Request(`http://admin${next}`))
+        const body = (await res.json()) as any[]
+        expect(body.length).toBeLessThanOrEqual(2)
+        seen.push(...body.map((s) => s.consent_request_id))
+        const link = res.headers.get('link')!
+        expect(link).toContain('rel="first"')
+        next = /<([^>]+)>; rel="next"/.exec(link)?.[1]
+      }
+      expect(seen).toEqual(all.json.map((s: any) => s.consent_request_id))
+      const forged = await admin('GET', '/admin/oauth2/auth/sessions/consent?subject=tv-user&page_size=2&page_token=forged')
+      expect(forged.status).toBe(400)
+      expect((await admin('GET', '/admin/oauth2/auth/sessions/consent?subject=tv-user&page_size=0')).status).toBe(400)
+    })
   })
 }
