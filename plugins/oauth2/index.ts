@@ -9,7 +9,7 @@ import { Authorizer, authorizationCode, authorizeRoutes, refreshWithIdToken } fr
 import { consentRoutes } from './consent.ts'
 import { FlowRepo } from './flows.ts'
 import { userinfoRoutes } from './userinfo.ts'
-import { clientsCommand, keysCommand, tokenCommand } from './cli.ts'
+import { clientsCommand, keysCommand, tokenCommand, trustCommand } from './cli.ts'
 import { migrations } from './migrations.ts'
 import { OAuth2 } from './oauth2.ts'
 import { oauth2Operations } from './openapi.ts'
@@ -39,7 +39,7 @@ export const oauth2 = definePlugin({
   description: 'OAuth 2.0 and OpenID Connect provider: clients, keys, tokens, introspection, revocation (Hydra-compatible)',
   options: OAuth2Options,
   migrations,
-  commands: { clients: clientsCommand, keys: keysCommand, token: tokenCommand },
+  commands: { clients: clientsCommand, keys: keysCommand, token: tokenCommand, trust: trustCommand },
   state: (ctx) => {
     const o = new OAuth2(ctx)
     const authorizer = new Authorizer(o)
