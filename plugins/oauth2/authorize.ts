@@ -15,7 +15,7 @@
 import { type ActiveSession, OAuth2Error, type RawRoute, type RequestContext, type ScopedDb, constantTimeEqual, randomToken, sha256HexSync, sql } from 'tessera'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import type { Client } from './clients.ts'
-import { type AuthRequest, type ConsentResult, FlowRepo, type FlowRow, type LoginResult } from './flows.ts'
+import { type AuthRequest, type ConsentResult, FlowRepo, type FlowRow, type LoginResult, type Rejection } from './flows.ts'
 import { type IdTokenSession, idToken } from './id-token.ts'
 import type { Ctx, OAuth2 } from './oauth2.ts'
 import { ID_TOKEN_SET } from './options.ts'
@@ -33,7 +33,7 @@ const MAX_PARAM = 4096
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 /** An error shown to the browser (no trustworthy redirect URI): a page, never a redirect. */
-class ErrorPage extends Error {
+export class ErrorPage extends Error {
   constructor(readonly error: string, readonly description: string) {
     super(description)
   }
@@ -127,6 +127,9 @@ async function paramsOf(request: Request): Promise<URLSearchParams> {
 }
 
 export class Authorizer {
+  /** The device flow (device.ts): where a device request's login and consent end instead of a redirect. */
+  device?: { finish(rc: RequestContext, flow: FlowRow, outcome: { error: Rejection } | { session: CodeSession; scope: string[]; audience: string[] }): Promise<Response> }
+
   constructor(readonly o: OAuth2) {}
 
   get ctx() {
@@ -368,6 +371,7 @@ export class Authorizer {
     if (login.error) {
       const used = await flows.useLoginVerifier(verifier, null)
       if (!used) throw new ErrorPage('invalid_request', 'The login verifier was used already.')
+      if (peek.request.device_code_hash && this.device) return this.device.finish(rc, used.row, { error: login.error })
       return deliver(peek.request, { error: login.error.error, error_description: login.error.error_description, state: peek.request.state, iss: issuer })
     }
     // the login session: the identity session's, or Hydra's remembered authentication
@@ -439,6 +443,7 @@ export class Authorizer {
     const req = row.request
     const consent = row.consent!
     const login = row.login!
+    if (consent.error && req.device_code_hash && this.device) return this.device.finish(rc, row, { error: consent.error })
     if (consent.error) return deliver(req, { error: consent.error.error, error_description: consent.error.error_description, state: req.state, iss: issuer })
     const client = await this.clientOf(rc.db, row.client_id)
     const now = new Date()
@@ -456,11 +461,12 @@ export class Authorizer {
       revoked: false,
       handled_at: new Date(consent.handled_at),
     })
-    const code = CODE_PREFIX + randomToken(32)
     const session: CodeSession = {
       id_token: { subject: row.subject!, auth_time: login.auth_time, acr: login.acr, amr: login.amr, sid: row.login_session_id ?? undefined, nonce: req.nonce, extra: consent.session.id_token ?? {} },
       access_token: consent.session.access_token ?? {},
     }
+    if (req.device_code_hash && this.device) return this.device.finish(rc, row, { session, scope: consent.grant_scope, audience: consent.grant_access_token_audience })
+    const code = CODE_PREFIX + randomToken(32)
     await rc.db.exec(sql`INSERT INTO oauth2_authorization_codes (nid, signature, chain_id, client_id, subject, scope, audience, redirect_uri, nonce, code_challenge, code_challenge_method, session, consent_id, active, used_at, issued_at, expires_at)
       VALUES (${rc.db.nid}, ${signatureOf(code)}, ${crypto.randomUUID()}, ${client.client_id}, ${row.subject!}, ${consent.grant_scope.join(' ')}, ${sql.json(consent.grant_access_token_audience)}, ${req.redirect_uri}, ${req.nonce ?? null}, ${req.code_challenge ?? null}, ${req.code_challenge_method ?? null}, ${sql.json(session)}, ${row.id}, ${true}, ${null}, ${now}, ${new Date(now.getTime() + this.o.options.lifespans.authorizationCode * 1000)})`)
     return deliver(req, { code, scope: consent.grant_scope.join(' '), state: req.state, iss: issuer })

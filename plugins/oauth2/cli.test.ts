@@ -3,6 +3,7 @@
  * process against a SQLite file.
  */
 import { afterAll, describe, expect, it } from 'bun:test'
+import { exportJWK, generateKeyPair } from 'jose'
 import { SECRET, runCli, scratchDir } from '../../test/helpers/process.ts'
 
 const scratch = scratchDir('oauth2-cli')
@@ -33,5 +34,29 @@ describe('oauth2 CLI', () => {
     const del = await tessera('clients', 'delete', c.client_id)
     expect(del.code).toBe(0)
     expect((await tessera('clients', 'get', c.client_id)).code).not.toBe(0)
+  })
+
+  it('trusts a JWT-bearer issuer, lists it and deletes it (tessera trust)', async () => {
+    const { publicKey } = await generateKeyPair('ES256')
+    const jwkFile = scratch.write('issuer.jwk.json', JSON.stringify({ ...(await exportJWK(publicKey)), kid: 'partner-1', alg: 'ES256', use: 'sig' }))
+    const created = await tessera('trust', 'create', '--issuer', 'https://partner.example.com', '--subject', 'svc@partner', '--scope', 'read write', '--jwk-file', jwkFile, '--expires-in', '30d', '--format', 'json')
+    expect(created.code).toBe(0)
+    const t = JSON.parse(created.stdout.trim().split('\n').at(-1)!)
+    expect(t.issuer).toBe('https://partner.example.com')
+    expect(t.scope).toEqual(['read', 'write'])
+    expect(t.public_key.kid).toBe('partner-1')
+    expect(Date.parse(t.expires_at) - Date.now()).toBeGreaterThan(29 * 86400 * 1000)
+    const list = await tessera('trust', 'list')
+    expect(list.code).toBe(0)
+    expect(list.stdout).toContain(t.id)
+    expect(list.stdout).toContain('svc@partner')
+    // the same issuer, subject and key twice is refused; a missing subject is a usage error
+    const dup = await tessera('trust', 'create', '--issuer', 'https://partner.example.com', '--subject', 'svc@partner', '--scope', 'read', '--jwk-file', jwkFile)
+    expect(dup.code).not.toBe(0)
+    const usage = await tessera('trust', 'create', '--issuer', 'https://partner.example.com', '--jwk-file', jwkFile)
+    expect(usage.code).toBe(2)
+    expect((await tessera('trust', 'delete', t.id)).code).toBe(0)
+    expect((await tessera('trust', 'list')).stdout).not.toContain(t.id)
+    expect((await tessera('trust', 'delete', t.id)).code).toBe(1)
   })
 })

@@ -1,5 +1,6 @@
 /**
- * `tessera clients create|list|get|delete`, `tessera keys list|rotate [set]` and `tessera token client`.
+ * `tessera clients create|list|get|delete`, `tessera keys list|rotate [set]`, `tessera token client` and
+ * `tessera trust create|list|delete`.
  *
  * clients and keys boot the configured kernel without listeners and drive the admin API in-process (the same
  * validation, hashing and events). `token client` performs the client_credentials grant as
@@ -229,6 +230,106 @@ async function tokenRun(args: string[], ctx: CliContext): Promise<number> {
   return withKernel(ctx, values.config, async (k) => show(await k.handle('public', new Request('http://localhost/oauth2/token', init))))
 }
 
+export const TRUST_USAGE = `Usage:
+  tessera trust create --issuer ISS (--subject SUB | --allow-any-subject) --scope "a b" --jwk-file FILE
+                       [--expires-at RFC3339 | --expires-in DURATION] [--format json|json-pretty]
+  tessera trust list [--issuer ISS] [--page-size N] [--page-token T] [--format table|json|json-pretty]
+  tessera trust delete <id>...
+
+Trusted JWT-bearer issuers (RFC 7523, Hydra's /admin/trust/grants/jwt-bearer/issuers): an issuer whose JWTs,
+signed with the public key in FILE (a JWK with kid and alg), may be exchanged for access tokens for SUB (or any
+subject) and the scopes given. --expires-in takes 30d, 12h, 90m (default: 365d).
+
+Options:
+${COMMON}`
+
+const DURATION = /^(\d{1,6})([smhd])$/
+
+async function trustRun(args: string[], ctx: CliContext): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      ...CONFIG,
+      issuer: { type: 'string' }, subject: { type: 'string' }, 'allow-any-subject': { type: 'boolean' }, scope: { type: 'string' },
+      'jwk-file': { type: 'string' }, 'expires-at': { type: 'string' }, 'expires-in': { type: 'string' },
+      format: { type: 'string' }, 'page-size': { type: 'string' }, 'page-token': { type: 'string' },
+    },
+  })
+  const [sub, ...rest] = positionals
+  const fmt = (x: unknown) => (values.format === 'json' ? JSON.stringify(x) : JSON.stringify(x, null, 2))
+  const BASE = '/admin/trust/grants/jwt-bearer/issuers'
+  if (sub === 'create') {
+    if (rest.length) throw new UsageError('create takes no arguments')
+    if (!values.issuer) throw new UsageError('--issuer is required')
+    if (!values['jwk-file']) throw new UsageError('--jwk-file is required')
+    if (!values.subject && !values['allow-any-subject']) throw new UsageError('--subject or --allow-any-subject is required')
+    let jwk: unknown
+    try {
+      jwk = JSON.parse(await Bun.file(values['jwk-file']).text())
+    } catch (e) {
+      throw new UsageError(`--jwk-file: cannot read a JSON Web Key from ${values['jwk-file']}: ${(e as Error).message}`)
+    }
+    let expiresAt = values['expires-at']
+    if (!expiresAt) {
+      const m = DURATION.exec(values['expires-in'] ?? '365d')
+      if (!m) throw new UsageError('--expires-in must look like 30d, 12h, 90m or 3600s')
+      const unit = { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd']
+      expiresAt = new Date(Date.now() + Number(m[1]) * unit * 1000).toISOString()
+    }
+    const body = { issuer: values.issuer, subject: values.subject ?? '', allow_any_subject: values['allow-any-subject'] ?? false, scope: (values.scope ?? '').split(' ').filter(Boolean), jwk, expires_at: expiresAt }
+    return withKernel(ctx, values.config, async (k) => {
+      const t = await admin(k, 'POST', BASE, body)
+      if (values.format) ctx.out(fmt(t))
+      else {
+        ctx.out(`ID\t${t.id}`)
+        ctx.out(`ISSUER\t${t.issuer}`)
+        ctx.out(`SUBJECT\t${t.allow_any_subject ? '(any)' : t.subject}`)
+        ctx.out(`SCOPE\t${t.scope.join(' ')}`)
+        ctx.out(`EXPIRES AT\t${t.expires_at}`)
+      }
+      return 0
+    })
+  }
+  if (sub === 'list') {
+    if (rest.length) throw new UsageError('list takes no arguments')
+    const q = new URLSearchParams()
+    if (values.issuer) q.set('issuer', values.issuer)
+    if (values['page-size']) q.set('page_size', values['page-size'])
+    if (values['page-token']) q.set('page_token', values['page-token'])
+    return withKernel(ctx, values.config, async (k) => {
+      const res = await k.handle('admin', new Request(`http://localhost${BASE}?${q}`))
+      const body = await res.json()
+      if (res.status >= 400) throw new Error(body?.error?.reason ?? body?.error?.message)
+      if (values.format) ctx.out(fmt(body))
+      else {
+        ctx.out('ID\tISSUER\tSUBJECT\tSCOPE\tKEY ID\tEXPIRES AT')
+        for (const t of body) ctx.out(`${t.id}\t${t.issuer}\t${t.allow_any_subject ? '(any)' : t.subject}\t${t.scope.join(' ')}\t${t.public_key?.kid ?? ''}\t${t.expires_at}`)
+        const next = /<[^>]*[?&]page_token=([^&>]+)[^>]*>; rel="next"/.exec(res.headers.get('link') ?? '')
+        if (next) ctx.out(`NEXT PAGE TOKEN\t${next[1]}`)
+      }
+      return 0
+    })
+  }
+  if (sub === 'delete') {
+    if (rest.length === 0) throw new UsageError('delete needs at least one id')
+    return withKernel(ctx, values.config, async (k) => {
+      let failed = 0
+      for (const id of rest) {
+        try {
+          await admin(k, 'DELETE', `${BASE}/${encodeURIComponent(id)}`)
+          ctx.out(id)
+        } catch (e) {
+          failed++
+          ctx.err(`tessera: ${id}: ${(e as Error).message}`)
+        }
+      }
+      return failed ? 1 : 0
+    })
+  }
+  throw new UsageError(sub === undefined ? 'expected a subcommand: create, list, delete' : `unknown subcommand "${sub}"`)
+}
+
 function guarded(name: string, usage: string, run: (args: string[], ctx: CliContext) => Promise<number>): CliCommand['run'] {
   return async (args, ctx) => {
     try {
@@ -246,3 +347,4 @@ function guarded(name: string, usage: string, run: (args: string[], ctx: CliCont
 export const clientsCommand: CliCommand = { summary: 'create, list, get and delete OAuth 2.0 clients (the admin API, in-process)', usage: CLIENTS_USAGE, run: guarded('clients', CLIENTS_USAGE, clientsRun) }
 export const keysCommand: CliCommand = { summary: 'list and rotate the OAuth 2.0 signing keys', usage: KEYS_USAGE, run: guarded('keys', KEYS_USAGE, keysRun) }
 export const tokenCommand: CliCommand = { summary: 'perform the client_credentials grant (as hydra perform client-credentials)', usage: TOKEN_USAGE, run: guarded('token', TOKEN_USAGE, tokenRun) }
+export const trustCommand: CliCommand = { summary: 'create, list and delete trusted JWT-bearer issuers (RFC 7523)', usage: TRUST_USAGE, run: guarded('trust', TRUST_USAGE, trustRun) }

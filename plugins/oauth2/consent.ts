@@ -160,9 +160,11 @@ export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; ad
   const SessionsQuery = v.object({
     subject: v.pipe(v.string('subject is required'), v.minLength(1, 'subject is required'), v.maxLength(255)),
     login_session_id: v.optional(Str(255)),
-    page_size: v.optional(Str(8)),
+    page_size: v.optional(v.pipe(v.string(), v.regex(/^\d{1,4}$/, 'expected an integer between 1 and 500'), v.transform(Number), v.minValue(1, 'expected an integer between 1 and 500'), v.maxValue(500, 'expected an integer between 1 and 500'))),
     page_token: v.optional(Str(4096)),
   })
+  const PAGE = 'oauth2.consent_sessions.page'
+  const SESSIONS = '/admin/oauth2/auth/sessions/consent'
   const RevokeConsentQuery = v.object({
     subject: v.pipe(v.string('subject is required'), v.minLength(1, 'subject is required'), v.maxLength(255)),
     client: v.optional(Str(255)),
@@ -175,8 +177,26 @@ export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; ad
     const flows = new FlowRepo(rc.db)
     if (request.method === 'GET') {
       const q = parse(SessionsQuery, query(request))
-      const rows = await flows.consents(q.subject, q.login_session_id)
-      return json(rows.map((c) => ({
+      // Hydra's pagination: page_size (default 250), an opaque page_token, a Link header with first and next
+      const size = q.page_size ?? 250
+      const bind = `${rc.tenant}\u0000${q.subject}\u0000${q.login_session_id ?? ''}`
+      let after: { handledAt: Date; id: string } | undefined
+      if (q.page_token) {
+        const opened = await o.ctx.secrets.system.open(PAGE, q.page_token, bind)
+        const i = opened ? opened.indexOf(' ') : -1
+        if (!opened || i < 0) throw new BadRequestError(undefined, { reason: 'The page token is invalid, do not alter it.' })
+        after = { handledAt: new Date(Number(opened.slice(0, i))), id: opened.slice(i + 1) }
+      }
+      const found = await flows.consents(q.subject, q.login_session_id, { limit: size + 1, after })
+      const rows = found.slice(0, size)
+      const extra = `&subject=${encodeURIComponent(q.subject)}${q.login_session_id ? `&login_session_id=${encodeURIComponent(q.login_session_id)}` : ''}`
+      const links = [`<${SESSIONS}?page_size=${size}${extra}>; rel="first"`]
+      if (found.length > size) {
+        const last = rows[rows.length - 1]!
+        const token = await o.ctx.secrets.system.seal(PAGE, `${last.handled_at.getTime()} ${last.id}`, bind)
+        links.push(`<${SESSIONS}?page_size=${size}&page_token=${encodeURIComponent(token)}${extra}>; rel="next"`)
+      }
+      const out = json(rows.map((c) => ({
         consent_request_id: c.id,
         consent_request: c.session.consent_request,
         grant_scope: c.granted_scope,
@@ -187,6 +207,8 @@ export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; ad
         context: c.session.context ?? {},
         session: c.session.session ?? {},
       })))
+      out.headers.set('link', links.join(','))
+      return out
     }
     if (request.method !== 'DELETE') return methodNotAllowed('GET, DELETE')
     const q = parse(RevokeConsentQuery, query(request))

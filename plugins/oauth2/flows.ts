@@ -33,6 +33,8 @@ export interface AuthRequest {
   /** The authorization URL as the browser asked for it (Hydra's `request_url`). */
   request_url: string
   requested_at: string
+  /** A device flow's (RFC 8628): the device code's hash; login and consent then end on the device code. */
+  device_code_hash?: string
 }
 
 /** A rejection as the login or consent app sent it (Hydra's `rejectOAuth2Request`). */
@@ -178,9 +180,11 @@ export class FlowRepo {
     return rows.find((c) => (!c.remember_until || c.remember_until.getTime() > now) && scope.every((s) => c.granted_scope.includes(s)) && audience.every((a) => c.granted_audience.includes(a)))
   }
 
-  async consents(subject: string, loginSessionId?: string): Promise<ConsentRow[]> {
+  /** Newest first; `after` (the last row of the previous page) and `limit` page through them. */
+  async consents(subject: string, loginSessionId?: string, page: { limit?: number; after?: { handledAt: Date; id: string } } = {}): Promise<ConsentRow[]> {
+    const after = page.after ? sql`AND (handled_at < ${page.after.handledAt} OR (handled_at = ${page.after.handledAt} AND id > ${page.after.id}))` : sql``
     return this.db.query<ConsentRow>(sql`SELECT id, subject, client_id, login_session_id, granted_scope, granted_audience, session, remember, remember_until, revoked, handled_at
-      FROM oauth2_consents WHERE nid = ${this.db.nid} AND subject = ${subject} AND revoked = ${false} ${loginSessionId ? sql`AND login_session_id = ${loginSessionId}` : sql``} ORDER BY handled_at DESC, id LIMIT 1000`)
+      FROM oauth2_consents WHERE nid = ${this.db.nid} AND subject = ${subject} AND revoked = ${false} ${loginSessionId ? sql`AND login_session_id = ${loginSessionId}` : sql``} ${after} ORDER BY handled_at DESC, id LIMIT ${page.limit ?? 1000}`)
   }
 
   /**

@@ -9,7 +9,7 @@ import { Authorizer, authorizationCode, authorizeRoutes, refreshWithIdToken } fr
 import { consentRoutes } from './consent.ts'
 import { FlowRepo } from './flows.ts'
 import { userinfoRoutes } from './userinfo.ts'
-import { clientsCommand, keysCommand, tokenCommand } from './cli.ts'
+import { clientsCommand, keysCommand, tokenCommand, trustCommand } from './cli.ts'
 import { migrations } from './migrations.ts'
 import { OAuth2 } from './oauth2.ts'
 import { oauth2Operations } from './openapi.ts'
@@ -21,6 +21,7 @@ import { trustRoutes } from './trust.ts'
 import { tokenService } from './service.ts'
 import { logoutAdminRoutes, logoutPublicRoutes } from './logout.ts'
 import { deliverDue } from './backchannel.ts'
+import { DEVICE_CODE_GRANT, DeviceFlow, deviceCode, deviceRoutes } from './device.ts'
 
 export { OAuth2Options, type OAuth2OptionsInput, type ClaimsMapping, type ClaimsInput, ID_TOKEN_SET, ACCESS_TOKEN_SET } from './options.ts'
 export { DatabaseKeyStore, signJwt } from './keys.ts'
@@ -38,10 +39,13 @@ export const oauth2 = definePlugin({
   description: 'OAuth 2.0 and OpenID Connect provider: clients, keys, tokens, introspection, revocation (Hydra-compatible)',
   options: OAuth2Options,
   migrations,
-  commands: { clients: clientsCommand, keys: keysCommand, token: tokenCommand },
+  commands: { clients: clientsCommand, keys: keysCommand, token: tokenCommand, trust: trustCommand },
   state: (ctx) => {
     const o = new OAuth2(ctx)
-    return Object.assign(o, { jobs: {} as Jobs, authorizer: new Authorizer(o) })
+    const authorizer = new Authorizer(o)
+    const device = new DeviceFlow(authorizer)
+    authorizer.device = device
+    return Object.assign(o, { jobs: {} as Jobs, authorizer, device })
   },
   setup(ctx) {
     const o = ctx.state
@@ -49,6 +53,7 @@ export const oauth2 = definePlugin({
     o.grants.set('refresh_token', refreshWithIdToken)
     o.grants.set('authorization_code', authorizationCode)
     o.grants.set(JWT_BEARER_GRANT, jwtBearer)
+    o.grants.set(DEVICE_CODE_GRANT, deviceCode)
     ctx.services.provide('oauth2.keys', o.keys, ctx.id)
     ctx.services.provide('oauth2.tokens', tokenService(o), ctx.id)
   },
@@ -89,7 +94,8 @@ export const oauth2 = definePlugin({
   rawRoutes: (ctx) => {
     const t = tokenRoutes(ctx.state)
     const c = consentRoutes(ctx.state.authorizer)
-    return { public: [...t.public, ...authorizeRoutes(ctx.state.authorizer), ...userinfoRoutes(ctx.state), ...c.public], admin: [...t.admin, ...c.admin] }
+    const d = deviceRoutes(ctx.state.device)
+    return { public: [...t.public, ...authorizeRoutes(ctx.state.authorizer), ...userinfoRoutes(ctx.state), ...c.public, ...d.public], admin: [...t.admin, ...c.admin, ...d.admin] }
   },
   routes: {
     public: (app, ctx) => {

@@ -29,6 +29,7 @@ const TokenForm = v.object({
   client_secret: v.optional(v.pipe(v.string(), d('client_secret_post.'))),
   client_assertion_type: v.optional(v.pipe(v.string(), d('private_key_jwt: urn:ietf:params:oauth:client-assertion-type:jwt-bearer.'))),
   client_assertion: v.optional(v.pipe(v.string(), d('private_key_jwt: a JWT signed with a key of the client (iss = sub = client_id, aud = the token endpoint, exp, jti).'))),
+  device_code: v.optional(v.pipe(v.string(), d('urn:ietf:params:oauth:grant-type:device_code (RFC 8628): the device code; authorization_pending, slow_down, expired_token, access_denied until the user answered; redeemed once.'))),
   assertion: v.optional(v.pipe(v.string(), d('urn:ietf:params:oauth:grant-type:jwt-bearer (RFC 7523): a JWT signed by a trusted issuer (iss, sub, aud = the token endpoint, exp, iat, jti).'))),
 })
 const RevokeForm = v.object({
@@ -62,11 +63,25 @@ const AuthorizeQuery = v.object({
 })
 const LoginChallenge = v.object({ login_challenge: v.string() })
 const ConsentChallenge = v.object({ consent_challenge: v.string() })
-const ConsentSessionsQuery = v.object({ subject: v.string(), login_session_id: v.optional(v.string()) })
+const ConsentSessionsQuery = v.object({ subject: v.string(), login_session_id: v.optional(v.string()), page_size: v.optional(v.pipe(v.string(), d('1 to 500 (default 250).'))), page_token: v.optional(v.pipe(v.string(), d("From the Link header's next."))) })
 const RevokeConsentQuery = v.object({ subject: v.string(), client: v.optional(v.string()), consent_request_id: v.optional(v.string()), all: v.optional(v.string()) })
 const RevokeLoginQuery = v.object({ subject: v.optional(v.string()), sid: v.optional(v.string()) })
 const ConsentForm = v.object({ consent_challenge: v.string(), csrf_token: v.string(), decision: v.picklist(['accept', 'reject']), remember: v.optional(v.string()) })
 const UserinfoForm = v.object({ access_token: v.optional(v.pipe(v.string(), d('RFC 6750 §2.2 (or the Authorization header).'))) })
+const DeviceAuthForm = v.object({
+  client_id: v.optional(v.pipe(v.string(), d('The client (public clients: none; confidential ones authenticate as at the token endpoint).'))),
+  scope: v.optional(v.pipe(v.string(), d('Space-separated scopes, each allowed by the client.'))),
+  audience: v.optional(v.pipe(v.string(), d('Audiences, each whitelisted by the client (may repeat).'))),
+})
+const DeviceVerifyQuery = v.object({
+  user_code: v.optional(v.pipe(v.string(), d('Fills the page in (verification_uri_complete).'))),
+  device_verifier: v.optional(v.pipe(v.string(), d("Set by acceptUserCodeRequest's redirect_to (an external device page)."))),
+  login_verifier: v.optional(v.pipe(v.string(), d("Set by the login app's redirect_to."))),
+  consent_verifier: v.optional(v.pipe(v.string(), d("Set by the consent app's redirect_to."))),
+})
+const DeviceVerifyForm = v.object({ user_code: v.string(), csrf_token: v.string() })
+const DeviceChallenge = v.object({ device_challenge: v.string() })
+const AcceptUserCodeBody = v.object({ user_code: v.pipe(v.string(), d('The code the user typed (case and dashes do not matter).')) })
 const OAUTH2_ERRORS = { 400: 'invalid_request, invalid_grant, invalid_scope, unauthorized_client, unsupported_grant_type (RFC 6749 error JSON)', 401: 'invalid_client', 429: 'Rate limited (per client)' }
 
 const publicOps: Operation[] = [
@@ -81,6 +96,10 @@ const publicOps: Operation[] = [
   { method: 'POST', path: '/oauth2/consent', operationId: 'submitOAuth2ConsentPage', summary: 'Allow or deny on the built-in consent page', tags: OAUTH2, body: { schema: ConsentForm, contentType: FORM }, responses: { 303: 'To the redirect URI with the code or access_denied', 403: 'CSRF' } },
   { method: 'GET', path: '/oauth2/sessions/logout', operationId: 'revokeOidcSession', summary: 'OpenID Connect RP-initiated logout (also finishes an accepted logout with logout_verifier)', tags: OIDC, query: LogoutParams, responses: { 302: 'To the logout app, the registered post_logout_redirect_uri, or the default', 200: 'A front-channel logout page (iframes), then the redirect', 400: 'invalid_request (RFC 6749 error JSON): unregistered post_logout_redirect_uri, bad id_token_hint' } },
   { method: 'POST', path: '/oauth2/sessions/logout', operationId: 'revokeOidcSessionPost', summary: 'RP-initiated logout with a form body', tags: OIDC, body: { schema: LogoutParams, contentType: FORM }, responses: { 302: 'As GET', 200: 'As GET', 400: 'As GET' } },
+  { method: 'POST', path: '/oauth2/device/auth', operationId: 'oAuth2DeviceFlow', summary: 'The OAuth 2.0 device authorization endpoint (RFC 8628)', tags: OAUTH2, body: { schema: DeviceAuthForm, contentType: FORM }, responses: { 200: 'device_code, user_code, verification_uri, verification_uri_complete, expires_in, interval', ...OAUTH2_ERRORS } },
+  { method: 'GET', path: '/oauth2/device/verify', operationId: 'performOAuth2DeviceVerificationFlow', summary: 'The device verification endpoint: the user-code page (or to the external device page with device_challenge), and where login and consent come back', tags: OAUTH2, query: DeviceVerifyQuery, responses: { 200: 'The user-code page', 303: 'To the device page, the login or consent app, or the done page', 403: 'CSRF' } },
+  { method: 'POST', path: '/oauth2/device/verify', operationId: 'submitOAuth2DeviceVerificationPage', summary: 'Enter a user code on the built-in page (rate-limited per client address)', tags: OAUTH2, body: { schema: DeviceVerifyForm, contentType: FORM }, responses: { 303: 'To login', 400: 'A wrong or expired code (the page again)', 403: 'CSRF', 429: 'Too many codes from this address' } },
+  { method: 'GET', path: '/oauth2/fallbacks/device/done', operationId: 'getOAuth2DeviceDonePage', summary: "The \"return to your device\" page (unless device.successUrl)", tags: OAUTH2, responses: { 200: 'An HTML page' } },
   { method: 'POST', path: '/oauth2/revoke', operationId: 'revokeOAuth2Token', summary: 'Revoke an access or refresh token (RFC 7009)', tags: OAUTH2, body: { schema: RevokeForm, contentType: FORM }, responses: { 200: 'Revoked, or unknown', ...OAUTH2_ERRORS } },
 ]
 
@@ -103,7 +122,8 @@ const adminOps: Operation[] = [
   { method: 'GET', path: '/admin/oauth2/auth/requests/consent', operationId: 'getOAuth2ConsentRequest', summary: 'Get a consent request', tags: OAUTH2, query: ConsentChallenge, responses: { 200: 'The consent request', 404: 'Unknown or expired', 410: 'Handled already: {redirect_to}' } },
   { method: 'PUT', path: '/admin/oauth2/auth/requests/consent/accept', operationId: 'acceptOAuth2ConsentRequest', summary: 'Accept a consent request', tags: OAUTH2, query: ConsentChallenge, body: AcceptConsentBody, responses: { 200: '{redirect_to}', 400: 'Invalid body or scopes not requested', 404: 'Unknown' } },
   { method: 'PUT', path: '/admin/oauth2/auth/requests/consent/reject', operationId: 'rejectOAuth2ConsentRequest', summary: 'Reject a consent request', tags: OAUTH2, query: ConsentChallenge, body: RejectBody, responses: { 200: '{redirect_to}', 404: 'Unknown' } },
-  { method: 'GET', path: '/admin/oauth2/auth/sessions/consent', operationId: 'listOAuth2ConsentSessions', summary: "A subject's consent sessions", tags: OAUTH2, query: ConsentSessionsQuery, responses: { 200: 'The consent sessions', 400: 'No subject' } },
+  { method: 'PUT', path: '/admin/oauth2/auth/requests/device/accept', operationId: 'acceptUserCodeRequest', summary: 'Accept a user code for a device challenge (an external device page)', tags: OAUTH2, query: DeviceChallenge, body: AcceptUserCodeBody, responses: { 200: '{redirect_to}: the browser goes on to login', 400: 'Unknown or expired challenge or user code' } },
+  { method: 'GET', path: '/admin/oauth2/auth/sessions/consent', operationId: 'listOAuth2ConsentSessions', summary: "A subject's consent sessions", tags: OAUTH2, query: ConsentSessionsQuery, responses: { 200: 'A page of consent sessions (Link header: first and next, page_size and page_token as Hydra)', 400: 'No subject, or invalid page parameters' } },
   { method: 'DELETE', path: '/admin/oauth2/auth/sessions/consent', operationId: 'revokeOAuth2ConsentSessions', summary: 'Revoke consent sessions and their tokens', tags: OAUTH2, query: RevokeConsentQuery, responses: { 204: 'Revoked', 400: 'No subject, or neither client, consent_request_id nor all' } },
   { method: 'DELETE', path: '/admin/oauth2/auth/sessions/login', operationId: 'revokeOAuth2LoginSessions', summary: 'Forget remembered logins (by subject or sid)', tags: OAUTH2, query: RevokeLoginQuery, responses: { 204: 'Revoked', 400: 'Neither subject nor sid' } },
   { method: 'POST', path: '/admin/trust/grants/jwt-bearer/issuers', operationId: 'trustOAuth2JwtGrantIssuer', summary: 'Trust a JWT-bearer issuer (RFC 7523): issuer, subject or allow_any_subject, scopes, public key, expiry', tags: OAUTH2, body: TrustBody, responses: { 201: 'The trust relationship', 400: 'Invalid request', 409: 'The issuer, subject and key id are trusted already' } },

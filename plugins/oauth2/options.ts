@@ -95,6 +95,18 @@ export const OAuth2Options = v.object({
     }),
     {},
   ),
+  device: v.optional(
+    v.object({
+      lifespanSeconds: v.optional(v.pipe(Seconds, d('How long a device code and its user code stay valid (RFC 8628 `expires_in`; Hydra: 10 min).')), 600),
+      intervalSeconds: v.optional(v.pipe(Seconds, d('The polling interval a device is told (RFC 8628 `interval`); a device that polls faster gets `slow_down` and 5 s more.')), 5),
+      userCodeLength: v.optional(v.pipe(v.number(), v.integer(), v.minValue(6), v.maxValue(16), d('Characters of a user code (from 20 consonants without look-alikes: BCDFGHJKLMNPQRSTVWXZ; 8 give 34 bits).')), 8),
+      verificationUrl: v.optional(v.pipe(v.string(), v.url(), d("An external user-code page (Hydra's `urls.device.verification`): `/oauth2/device/verify` sends the browser there with `device_challenge`, the page calls `PUT /admin/oauth2/auth/requests/device/accept`. Default: the page this plugin serves."))),
+      successUrl: v.optional(v.pipe(v.string(), v.url(), d("Where the browser goes once the device is authorized (Hydra's `urls.device.success`; default: the plugin's \"return to your device\" page)."))),
+      attemptsPerMinute: v.optional(v.pipe(Seconds, d('User-code entries one client address may make per minute on the built-in page (against guessing).')), 10),
+      attemptsBurst: v.optional(v.pipe(Seconds, d('User-code entries one client address may make at once before the per-minute rate applies.')), 5),
+    }),
+    {},
+  ),
   cleanup: v.optional(
     v.object({
       enabled: v.optional(v.pipe(v.boolean(), d('Delete expired tokens, codes and used jti values periodically.')), true),
