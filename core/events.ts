@@ -35,6 +35,14 @@ export interface TesseraEvents {
   'oauth2.consent.revoked': { subject: string; clientId?: string; count: number }
   /** A JSON Web Key set got a new signing key (rotation, scheduled or by `tessera keys rotate`). */
   'oauth2.key.rotated': { set: string; kid: string; alg: string; signsFrom: string; retired: string[] }
+  // --- courier (plugins/courier): the message queue; never a code, a link or a body in a payload
+  /** A message was stored in the courier's queue (`recipient`: the address or phone number it goes to). */
+  'courier.message.queued': { messageId: string; templateType: string; channel: string; recipient: string; identityId?: string }
+  /** A message was delivered to its channel (SMTP server or HTTP endpoint) after `sendCount` attempts. */
+  'courier.message.sent': { messageId: string; templateType: string; channel: string; sendCount: number }
+  /** A message was given up after its retries (`error`: the last attempt's error message). */
+  'courier.message.abandoned': { messageId: string; templateType: string; channel: string; sendCount: number; error: string }
+  // --- end courier
 }
 
 export type EventName = keyof TesseraEvents & string
