@@ -35,6 +35,14 @@ export interface TesseraEvents {
   'oauth2.consent.revoked': { subject: string; clientId?: string; count: number }
   /** A JSON Web Key set got a new signing key (rotation, scheduled or by `tessera keys rotate`). */
   'oauth2.key.rotated': { set: string; kid: string; alg: string; signsFrom: string; retired: string[] }
+
+  // Self-service account flows (identity plugin: verification, recovery, settings).
+  /** An address of an identity was verified (verification flow, or a registration code that proved it). */
+  'identity.verified': { identityId: string; address: string; via: string }
+  /** An identity proved it owns a recovery address and got a privileged session (recovery flow, or an admin code or link). */
+  'identity.recovered': { identityId: string; sessionId: string; method: string }
+  /** An identity changed its traits (`profile`) or a credential (`password`, …) in a settings flow. */
+  'identity.settings.updated': { identityId: string; method: string }
 }
 
 export type EventName = keyof TesseraEvents & string
