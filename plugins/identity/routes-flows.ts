@@ -58,10 +58,9 @@ export function addressFlowRoutes(
   const showFlow = (kind: string, flow: SelfServiceFlow, request: Request, status = 400) =>
     flow.type === 'browser' && !wantsJson(request) ? redirect(engine.uiUrl(kind as never, flow.id)) : json(flow, status)
 
-  const privileged = (s: { session: Record<string, unknown> }) => {
-    const at = new Date(String(s.session.authenticated_at ?? 0)).getTime()
-    return Date.now() - at < opts.privilegedSessionMaxAge * 1000
-  }
+  /** Whether the session authenticated recently enough for privileged changes (its stored authenticated_at). */
+  const privilegedAt = (authenticatedAt: Date | string | undefined) => Date.now() - new Date(authenticatedAt ?? 0).getTime() < opts.privilegedSessionMaxAge * 1000
+  const privileged = async (db: ScopedDb, s: { id: string }) => privilegedAt((await new SessionRepo(db).get(s.id))?.authenticated_at)
 
   /** Kratos' FlowNeedsReAuth: 403 session_refresh_required with where to log in again (browser forms are sent there). */
   async function refreshRequired(request: Request, flow: SelfServiceFlow, requestId?: string): Promise<Response> {
@@ -96,10 +95,10 @@ export function addressFlowRoutes(
     return core.requireSession(request, tenant)
   }
 
-  async function settingsBase(db: ScopedDb, identityId: string, s: { session: Record<string, unknown> }): Promise<SettingsContext> {
+  async function settingsBase(db: ScopedDb, identityId: string, s: { id: string }): Promise<SettingsContext> {
     const row = await new IdentityRepo(db).get(identityId)
     if (!row) throw new NotFoundError('Unable to locate the resource')
-    return { identityId, traits: row.traits, identifiers: [], privileged: privileged(s) }
+    return { identityId, traits: row.traits, identifiers: [], privileged: await privileged(db, s) }
   }
 
   // Create flows.
@@ -204,7 +203,8 @@ export function addressFlowRoutes(
         return redirect(engine.uiUrl(kind, next.flow.id))
       }
       const methodId = q.method ?? (q.token ? 'link' : 'code')
-      const m = (kind === 'login' ? [methodOf(methodId)].filter((x) => x?.login) : engine.methods(kind).filter((x) => x.id === methodId))[0] as CredentialMethod<FlowMethodContext> | undefined
+      // Any installed method's link (an admin's recovery link is by `link` whatever `recovery.use` says), if the flow is enabled.
+      const m = kind !== 'login' && !opts[kind].enabled ? undefined : methodOf(methodId)
       const participant = m?.[kind]
       if (!m || !participant?.link) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: `This link is not for an installed method ("${methodId}").` })
       try {
@@ -278,7 +278,7 @@ export function addressFlowRoutes(
     const expiresAt = new Date(Date.now() + opts.privilegedSessionMaxAge * 1000)
     return engine.create('settings', type, request, db, ip, {
       skipLimit: true,
-      settings: { identityId, traits: row.traits, identifiers: [], privileged: privileged({ session: sessionJson }) },
+      settings: { identityId, traits: row.traits, identifiers: [], privileged: privilegedAt(sessionJson.authenticated_at as string) },
       identity: await core.identityJsonStored(db, row),
       messages: [text.recoverySuccessful(expiresAt)],
     })
@@ -426,5 +426,3 @@ export function adminRecoveryRoutes(app: RouteApp, core: IdentityCore, engine: F
 import { sql } from 'tessera'
 const sqlExpires = (db: ScopedDb, id: string, at: Date) => sql`UPDATE selfservice_flows SET expires_at = ${at} WHERE nid = ${db.nid} AND id = ${id}`
 
-/** For tests and the session layer: the session row of a token. */
-export { SessionRepo }
