@@ -4,6 +4,7 @@
  * the magic link, in API, SPA and browser variants. Messages are recorded by a test courier (test/helpers/courier.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { Configuration, FrontendApi } from '@ory/client-fetch'
 import { sql } from 'tessera'
 import { call } from '../../test/helpers/app.ts'
 import { recordingCourier } from '../../test/helpers/courier.ts'
@@ -264,6 +265,32 @@ for (const driver of drivers('code')) {
         expect(anon.status).toBe(303)
         expect(anon.headers.get('location')).toContain('/self-service/login/browser')
         expect((await call(apps.public, 'GET', '/self-service/settings/api')).status).toBe(401)
+      })
+    })
+
+    describe('@ory/client-fetch (FrontendApi)', () => {
+      it('drives recovery by code, settings and verification API flows unchanged', async () => {
+        const frontend = new FrontendApi(new Configuration({ basePath: 'http://localhost', fetchApi: (input, init) => apps.public.handle(new Request(input as string, init)) }))
+        await registerApi('sdk-flows@example.com')
+        const rec = await frontend.createNativeRecoveryFlow()
+        const sent = await frontend.updateRecoveryFlow({ flow: rec.id, updateRecoveryFlowBody: { method: 'code', email: 'sdk-flows@example.com' } })
+        expect(sent.state).toBe('sent_email')
+        const c = String(courier.last('sdk-flows@example.com', 'recovery_code.valid')!.data.recovery_code)
+        const done = await frontend.updateRecoveryFlow({ flow: rec.id, updateRecoveryFlowBody: { method: 'code', code: c } })
+        const token = (done.continue_with ?? []).find((x) => x.action === 'set_ory_session_token') as { ory_session_token: string }
+        const settingsFlow = await frontend.createNativeSettingsFlow({ xSessionToken: token.ory_session_token })
+        const saved = await frontend.updateSettingsFlow({ flow: settingsFlow.id, xSessionToken: token.ory_session_token, updateSettingsFlowBody: { method: 'password', password: 'sdk chosen passphrase 99' } })
+        expect(saved.state).toBe('success')
+        const ver = await frontend.createNativeVerificationFlow()
+        await frontend.updateVerificationFlow({ flow: ver.id, updateVerificationFlowBody: { method: 'code', email: 'sdk-flows@example.com' } })
+        const vc = String(courier.last('sdk-flows@example.com', 'verification_code.valid')!.data.verification_code)
+        const verified = await frontend.updateVerificationFlow({ flow: ver.id, updateVerificationFlowBody: { method: 'code', code: vc } })
+        expect(verified.state).toBe('passed_challenge')
+        const login = await frontend.createNativeLoginFlow()
+        await frontend.updateLoginFlow({ flow: login.id, updateLoginFlowBody: { method: 'code', csrf_token: '', identifier: 'sdk-flows@example.com' } }).catch(() => {})
+        const lc = String(courier.last('sdk-flows@example.com', 'login_code.valid')!.data.login_code)
+        const session = await frontend.updateLoginFlow({ flow: login.id, updateLoginFlowBody: { method: 'code', csrf_token: '', code: lc, identifier: 'sdk-flows@example.com' } })
+        expect(session.session.identity?.traits.email).toBe('sdk-flows@example.com')
       })
     })
 
