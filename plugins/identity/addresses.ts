@@ -62,12 +62,14 @@ export class AddressRepo {
    * Make the stored addresses of an identity those of its traits: unchanged ones keep their state, new ones start
    * pending, gone ones are deleted. Returns the verifiable addresses that are new (to be verified).
    */
-  async sync(schema: CompiledSchema | undefined, identity: Pick<IdentityRow, 'id' | 'traits'>): Promise<IdentityAddress[]> {
+  async sync(schema: CompiledSchema | undefined, identity: Pick<IdentityRow, 'id' | 'traits'>, fresh = false): Promise<IdentityAddress[]> {
     const added: IdentityAddress[] = []
     const now = new Date()
     for (const kind of ['verification', 'recovery'] as const) {
       const want = derivedAddresses(schema, identity.traits, kind)
-      const have = await this.of(kind, [identity.id])
+      if (want.length === 0 && fresh) continue
+      // A new identity has none yet: no read.
+      const have = fresh ? [] : await this.of(kind, [identity.id])
       for (const h of have) {
         if (!want.some((w) => w.via === h.via && w.value === h.value)) await this.db.exec(sql`DELETE FROM ${TABLE[kind]} WHERE nid = ${this.db.nid} AND id = ${h.id}`)
       }

@@ -58,7 +58,7 @@ export class IdentityRepo {
         await tx.exec(sql`INSERT INTO identities (nid, id, schema_id, traits, state, state_changed_at, metadata_public, metadata_admin, external_id, created_at, updated_at)
           VALUES (${tx.nid}, ${row.id}, ${row.schema_id}, ${sql.json(row.traits)}, ${row.state}, ${row.state_changed_at}, ${sql.json(row.metadata_public ?? null)}, ${sql.json(row.metadata_admin ?? null)}, ${row.external_id}, ${row.created_at}, ${row.updated_at})`)
         for (const c of credentials) await new IdentityRepo(tx).putCredential(row.id, c)
-        return schema ? new AddressRepo(tx).sync(schema, row) : []
+        return schema ? new AddressRepo(tx).sync(schema, row, true) : []
       })
     } catch (e) {
       if (e instanceof UniqueViolationError) throw new ConflictError('An identity with the same identifier or external_id exists already', { id: 'identity_exists' })
