@@ -43,6 +43,14 @@ export interface TesseraEvents {
   /** A message was given up after its retries (`error`: the last attempt's error message). */
   'courier.message.abandoned': { messageId: string; templateType: string; channel: string; sendCount: number; error: string }
   // --- end courier
+
+  // Self-service account flows (identity plugin: verification, recovery, settings).
+  /** An address of an identity was verified (verification flow, or a registration code that proved it). */
+  'identity.verified': { identityId: string; address: string; via: string }
+  /** An identity proved it owns a recovery address and got a privileged session (recovery flow, or an admin code or link). */
+  'identity.recovered': { identityId: string; sessionId: string; method: string }
+  /** An identity changed its traits (`profile`) or a credential (`password`, …) in a settings flow. */
+  'identity.settings.updated': { identityId: string; method: string }
 }
 
 export type EventName = keyof TesseraEvents & string

@@ -3,6 +3,7 @@
  * and for the generated config JSON Schema. Each entry is the plugin's factory.
  */
 import type { PluginCatalog } from '../core/config/load.ts'
+import { code } from './code/index.ts'
 import { courier } from './courier/index.ts'
 import { identity } from './identity/index.ts'
 import { oauth2 } from './oauth2/index.ts'
@@ -11,6 +12,7 @@ import { permissions } from './permissions/index.ts'
 import { proxy } from './proxy/index.ts'
 
 export const catalog: PluginCatalog = {
+  code,
   courier,
   identity,
   oauth2,

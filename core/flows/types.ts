@@ -4,6 +4,7 @@
  * `credentialMethods` registry by id. The full guide is docs/plugins.md, "Writing a credential method".
  */
 import type { GenericSchema, GenericSchemaAsync } from 'valibot'
+import type { CourierService } from '../services.ts'
 import type { ScopedDb } from '../storage/scoped.ts'
 import type { Awaitable } from '../types.ts'
 
@@ -124,6 +125,8 @@ export interface NewCredential<Config extends Record<string, unknown> = Record<s
   config: Config
   /** The identifiers to store for it. Default: the ones the engine derived from the identity schema. */
   identifiers?: string[]
+  /** Registration: addresses the method proved the user owns (a code sent there was typed back): stored verified. */
+  verifiedAddresses?: string[]
 }
 
 /** A stored credential as the flow engine hands it to a method. */
@@ -161,6 +164,40 @@ export interface FlowMethodContext {
   settings?: SettingsContext
   /** Recovery: the address being recovered, when the flow has one. */
   recovery?: RecoveryContext
+  /** The identities' recovery and verifiable addresses (the schema's `recovery.via`, `verification.via`), as stored. */
+  addresses: {
+    /** The address with this value (normalised as stored: e-mail addresses lower-cased), or undefined. */
+    find(kind: 'recovery' | 'verification', value: string): Promise<IdentityAddress | undefined>
+    /** The addresses of one identity. */
+    of(kind: 'recovery' | 'verification', identityId: string): Promise<IdentityAddress[]>
+  }
+  /**
+   * The courier (`ctx.services.get('courier')` of the flow engine), or undefined when none is installed. A method
+   * that must send refuses to start without one (see docs/plugins.md).
+   */
+  courier?: CourierService
+  /** The public base URL of this request (for links in messages). */
+  publicBaseUrl: string
+  /**
+   * Whether the request comes from the browser that started this (browser) flow: it carries the flow's CSRF
+   * cookie. False for API flows. A magic link completes a flow only when this is true.
+   */
+  sameBrowser: boolean
+  /** The identity's locale for messages, when known (the request's Accept-Language). */
+  locale?: string
+  /** Recovery and verification: whether an address without an account is told about the attempt (`notify_unknown_recipients`). */
+  notifyUnknownRecipients: boolean
+}
+
+/** One recovery or verifiable address of an identity (Kratos' `recovery_addresses` / `verifiable_addresses`). */
+export interface IdentityAddress {
+  identityId: string
+  /** The address, normalised (e-mail addresses lower-cased). */
+  value: string
+  /** `email` or `sms`. */
+  via: string
+  /** Verifiable addresses: whether it was verified. */
+  verified?: boolean
 }
 
 /** What a settings submission knows. */
@@ -196,11 +233,30 @@ export interface NotResponsibleOutcome {
   kind: 'not_responsible'
 }
 
+/**
+ * A step of a multi-step method is done and the flow waits for the user (a code was sent): the engine stores the
+ * flow as the method left it (its nodes, `state`), with these messages, and answers it with 200.
+ */
+export interface SentOutcome {
+  kind: 'sent'
+  messages?: UiText[]
+}
+
+/**
+ * A link opened in a browser that is not the flow's own (a magic link forwarded or scanned): the engine shows a
+ * small page with this text and completes nothing.
+ */
+export interface PageOutcome {
+  kind: 'page'
+  title: string
+  text: string
+}
+
 /** Login: the method authenticated this identity, with this assurance. */
-export type LoginOutcome = { kind: 'success'; identityId: string; aal: AuthenticatorAssuranceLevel } | InvalidOutcome | NotResponsibleOutcome
+export type LoginOutcome = { kind: 'success'; identityId: string; aal: AuthenticatorAssuranceLevel } | SentOutcome | PageOutcome | InvalidOutcome | NotResponsibleOutcome
 
 /** Registration: the method accepted the submission; the engine creates the identity with this credential. */
-export type RegistrationOutcome = { kind: 'success'; credential: NewCredential } | InvalidOutcome | NotResponsibleOutcome
+export type RegistrationOutcome = { kind: 'success'; credential: NewCredential } | SentOutcome | PageOutcome | InvalidOutcome | NotResponsibleOutcome
 
 /** Settings: store `credential`, or remove it (`null`); `privileged_required` asks for re-authentication first. */
 export type SettingsOutcome =
@@ -211,15 +267,17 @@ export type SettingsOutcome =
 
 /** Recovery: `sent` a code or link to the address; `success` when the identity proved it owns it (then settings). */
 export type RecoveryOutcome =
-  | { kind: 'sent'; messages?: UiText[] }
+  | SentOutcome
   | { kind: 'success'; identityId: string }
+  | PageOutcome
   | InvalidOutcome
   | NotResponsibleOutcome
 
 /** Verification: `sent` as for recovery; `success` when the address is verified. */
 export type VerificationOutcome =
-  | { kind: 'sent'; messages?: UiText[] }
+  | SentOutcome
   | { kind: 'success'; identityId: string; address: string }
+  | PageOutcome
   | InvalidOutcome
   | NotResponsibleOutcome
 
@@ -232,7 +290,31 @@ export interface FlowParticipant<Ctx = FlowMethodContext, Outcome = MethodOutcom
   populate?(flow: SelfServiceFlow, ctx: Ctx): Awaitable<void>
   /** Handle a submission addressed to this method (`method=<id>`). */
   submit(flow: SelfServiceFlow, body: Record<string, unknown>, ctx: Ctx): Awaitable<Outcome>
+  /**
+   * A link from a message was opened: `GET /self-service/<flow>?flow=<id>&…` with the link's query (`token`,
+   * `code`). The engine finds the method by `method=` in the query (else `link` when there is a `token`, else
+   * `code`) and handles the outcome as a submission's; `ctx.sameBrowser` says whether the flow's browser opened it.
+   */
+  link?(flow: SelfServiceFlow, query: Record<string, string>, ctx: Ctx): Awaitable<Outcome>
 }
+
+/** Recovery, plus what the admin API needs: a code or link for an identity, made without sending it. */
+export interface RecoveryParticipant<Ctx = FlowMethodContext> extends FlowParticipant<Ctx, RecoveryOutcome> {
+  /**
+   * `POST /admin/recovery/code` and `/admin/recovery/link`: a code (or link) for `identityId` on this new flow,
+   * valid `expiresIn` seconds, returned to the admin instead of sent.
+   */
+  issue?(flow: SelfServiceFlow, identityId: string, expiresIn: number, ctx: Ctx): Awaitable<{ code?: string; link?: string; expiresAt: Date }>
+}
+
+/** Verification, plus what the engine needs after a registration or a changed address. */
+export interface VerificationParticipant<Ctx = FlowMethodContext> extends FlowParticipant<Ctx, VerificationOutcome> {
+  /** Send a verification message for `address` on this new flow (it is stored after this returns). */
+  send?(flow: SelfServiceFlow, address: IdentityAddress, ctx: Ctx): Awaitable<void>
+}
+
+/** Settings outcomes are decided by `submit`; `populate` gets `ctx.settings` (the identity and its credential). */
+export type SettingsParticipant<Ctx = FlowMethodContext> = FlowParticipant<Ctx, SettingsOutcome>
 
 export interface CredentialMethod<Ctx = FlowMethodContext> {
   /** `password`, `totp`, `webauthn`, … — Kratos' method names; also the credential type it stores. */
@@ -247,7 +329,7 @@ export interface CredentialMethod<Ctx = FlowMethodContext> {
   credential?: CredentialSpec
   login?: FlowParticipant<Ctx, LoginOutcome>
   registration?: FlowParticipant<Ctx, RegistrationOutcome>
-  settings?: FlowParticipant<Ctx, SettingsOutcome>
-  recovery?: FlowParticipant<Ctx, RecoveryOutcome>
-  verification?: FlowParticipant<Ctx, VerificationOutcome>
+  settings?: SettingsParticipant<Ctx>
+  recovery?: RecoveryParticipant<Ctx>
+  verification?: VerificationParticipant<Ctx>
 }

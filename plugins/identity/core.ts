@@ -5,6 +5,7 @@
 import { type PluginContext, type ScopedDb, TesseraError, configuredPublicBaseUrl, randomToken } from 'tessera'
 import type { ActiveSession, AuthenticatorAssuranceLevel, SessionService } from 'tessera'
 import type { IdentityOptions } from './options.ts'
+import { AddressRepo, type AddressRow, addressJson } from './addresses.ts'
 import { IdentityRepo, type IdentityRow, SessionRepo, type SessionRow } from './repo.ts'
 import { type CompiledSchema, compileSchema } from './schemas.ts'
 
@@ -28,7 +29,19 @@ export class IdentityCore implements SessionService {
     return `${this.publicBaseUrl}/schemas/${encodeURIComponent(id)}`
   }
 
-  identityJson(i: IdentityRow, opts: { admin?: boolean; credentials?: { type: string; identifiers: string[]; version: number; created_at: Date; updated_at: Date; config?: unknown }[] } = {}) {
+  /** The stored addresses of these identities, for identityJson (`addresses`). */
+  async addressesOf(db: ScopedDb, ids: string[]): Promise<Map<string, StoredAddresses>> {
+    const repo = new AddressRepo(db)
+    const [ver, rec] = await Promise.all([repo.of('verification', ids), repo.of('recovery', ids)])
+    return new Map(ids.map((id) => [id, { verification: ver.filter((r) => r.identity_id === id), recovery: rec.filter((r) => r.identity_id === id) }]))
+  }
+
+  /** identityJson with the identity's stored addresses. */
+  async identityJsonStored(db: ScopedDb, i: IdentityRow, opts: Parameters<IdentityCore['identityJson']>[1] = {}) {
+    return this.identityJson(i, { ...opts, addresses: (await this.addressesOf(db, [i.id])).get(i.id) })
+  }
+
+  identityJson(i: IdentityRow, opts: { admin?: boolean; addresses?: StoredAddresses; credentials?: { type: string; identifiers: string[]; version: number; created_at: Date; updated_at: Date; config?: unknown }[] } = {}) {
     const out: Record<string, unknown> = {
       id: i.id,
       schema_id: i.schema_id,
@@ -36,8 +49,8 @@ export class IdentityCore implements SessionService {
       state: i.state,
       state_changed_at: i.state_changed_at ? new Date(i.state_changed_at).toISOString() : undefined,
       traits: i.traits,
-      verifiable_addresses: this.addresses(i, 'verification'),
-      recovery_addresses: this.addresses(i, 'recovery'),
+      verifiable_addresses: opts.addresses ? opts.addresses.verification.map((r) => addressJson(r, 'verification')) : this.addresses(i, 'verification'),
+      recovery_addresses: opts.addresses ? opts.addresses.recovery.map((r) => addressJson(r, 'recovery')) : this.addresses(i, 'recovery'),
       metadata_public: i.metadata_public ?? null,
       created_at: new Date(i.created_at).toISOString(),
       updated_at: new Date(i.updated_at).toISOString(),
@@ -58,7 +71,7 @@ export class IdentityCore implements SessionService {
     return out
   }
 
-  /** Verifiable / recovery addresses derived from the traits the schema marks (state kept simple until verification lands). */
+  /** Verifiable / recovery addresses derived from the traits the schema marks (identities stored before addresses were: pending). */
   private addresses(i: IdentityRow, kind: 'verification' | 'recovery') {
     const s = this.schemas.get(i.schema_id)
     if (!s) return []
@@ -75,7 +88,7 @@ export class IdentityCore implements SessionService {
     return out
   }
 
-  sessionJson(s: SessionRow, i: IdentityRow | undefined) {
+  sessionJson(s: SessionRow, i: IdentityRow | undefined, addresses?: StoredAddresses) {
     const expires = new Date(s.expires_at)
     return {
       id: s.id,
@@ -85,7 +98,7 @@ export class IdentityCore implements SessionService {
       authenticator_assurance_level: s.aal,
       authentication_methods: s.methods,
       issued_at: new Date(s.issued_at).toISOString(),
-      identity: i ? this.identityJson(i) : undefined,
+      identity: i ? this.identityJson(i, { addresses }) : undefined,
       devices: s.devices,
     }
   }
@@ -105,9 +118,11 @@ export class IdentityCore implements SessionService {
       issued_at: now,
       expires_at: new Date(now.getTime() + this.ctx.options.session.lifespan * 1000),
     }
-    await new SessionRepo(db).insert(token, row, JSON.stringify(this.sessionJson(row, identity)))
+    const addresses = (await this.addressesOf(db, [identity.id])).get(identity.id)
+    const json = this.sessionJson(row, identity, addresses)
+    await new SessionRepo(db).insert(token, row, JSON.stringify(json))
     await this.ctx.emit('session.issued', { sessionId: row.id, identityId: identity.id, method }, { tenant: db.nid })
-    return { token, row, json: this.sessionJson(row, identity) }
+    return { token, row, json }
   }
 
   sessionCookie(token: string, request: Request, maxAge: number): string {
@@ -157,7 +172,8 @@ export class IdentityCore implements SessionService {
     const repo = new SessionRepo(db)
     const identity = await new IdentityRepo(db).get(identityId)
     const rows = sessionId ? [await repo.get(sessionId)].filter((x) => x !== undefined) : await repo.list({ identityId, active: true, limit: 10000 })
-    for (const row of rows) await repo.setSnapshot(row.id, JSON.stringify(this.sessionJson(row, identity)))
+    const addresses = (await this.addressesOf(db, [identityId])).get(identityId)
+    for (const row of rows) await repo.setSnapshot(row.id, JSON.stringify(this.sessionJson(row, identity, addresses)))
   }
 
   async fromRequest(request: Request, tenant: string): Promise<ActiveSession | null> {
@@ -171,6 +187,15 @@ export class IdentityCore implements SessionService {
     if (!s || !token) throw new TesseraError('ERR_UNAUTHORIZED', 401, 'request does not have a valid authentication session', { id: 'session_inactive', reason: 'No active session was found in this request.' })
     return { ...s, token }
   }
+}
+
+/** An active session with the token it was found by. */
+export type ActiveSessionWithToken = ActiveSession & { token: string }
+
+/** An identity's stored addresses. */
+export interface StoredAddresses {
+  verification: AddressRow[]
+  recovery: AddressRow[]
 }
 
 export function cookie(request: Request, name: string): string | null {

@@ -15,6 +15,7 @@ import {
   NotFoundError,
   type ScopedDb,
   type SelfServiceFlow,
+  type SettingsContext,
   TesseraError,
   TooManyRequestsError,
   type UiNode,
@@ -30,7 +31,8 @@ import { text } from './messages.ts'
 import type { FlowHookEvent, FlowHookResult, IdentityHooks } from './options.ts'
 import { IdentityRepo } from './repo.ts'
 import { isAllowedReturnTo } from './return-to.ts'
-import { identifierFieldsOf, normaliserOf } from './schemas.ts'
+import { type CompiledSchema, identifierFieldsOf, identifiersOf, normaliserOf } from './schemas.ts'
+import { AddressRepo } from './addresses.ts'
 
 export const CSRF_COOKIE = 'tessera_csrf_token'
 /**
@@ -91,14 +93,38 @@ export class FlowEngine {
     return `${this.opts.uiUrl.replace(/\/$/, '')}/${kind}?flow=${encodeURIComponent(id)}`
   }
 
+  /**
+   * The methods that take part in a flow of this kind: every method with a participant for it; for recovery and
+   * verification only the one the config names (`selfservice.recovery.use`, Kratos' `flows.recovery.use`).
+   */
   methods(kind: FlowKind): CredentialMethod<FlowMethodContext>[] {
-    return this.core.ctx.registries.credentialMethods.list().filter((m) => m[kind]) as CredentialMethod<FlowMethodContext>[]
+    const all = this.core.ctx.registries.credentialMethods.list().filter((m) => m[kind]) as CredentialMethod<FlowMethodContext>[]
+    if (kind === 'recovery' || kind === 'verification') {
+      const o = this.opts[kind]
+      return o.enabled ? all.filter((m) => m.id === o.use) : []
+    }
+    return all
+  }
+
+  /** The recovery or verification method the config names, if it is installed and the flow is enabled. */
+  addressMethod(kind: 'recovery' | 'verification'): CredentialMethod<FlowMethodContext> | undefined {
+    return this.methods(kind)[0]
   }
 
   /** What one method's hooks get for one submission (or for populating a flow): its normaliser, validated config updates. */
-  methodContext(method: CredentialMethod<FlowMethodContext>, db: ScopedDb, kind: FlowKind, request: Request, ip: string | null, extra: Pick<FlowMethodContext, 'registration' | 'settings' | 'recovery'> = {}): FlowMethodContext {
+  async methodContext(
+    method: CredentialMethod<FlowMethodContext>,
+    db: ScopedDb,
+    kind: FlowKind,
+    request: Request,
+    ip: string | null,
+    extra: Pick<FlowMethodContext, 'registration' | 'settings' | 'recovery'> & { flowCsrf?: string; flowType?: FlowType } = {},
+  ): Promise<FlowMethodContext> {
     const repo = new IdentityRepo(db)
+    const addresses = new AddressRepo(db)
     const normalise = normaliserOf(method)
+    const { flowCsrf, flowType, ...rest } = extra
+    const notify = kind === 'recovery' || kind === 'verification' ? this.opts[kind].notifyUnknownRecipients : false
     return {
       tenant: db.nid,
       db,
@@ -106,7 +132,16 @@ export class FlowEngine {
       ip,
       kind,
       identifierFields: identifierFieldsOf(this.core.schemas.get(this.core.defaultSchemaId)!, method),
-      ...extra,
+      ...rest,
+      addresses: {
+        find: (k, value) => addresses.find(k, value),
+        of: async (k, identityId) => (await addresses.of(k, [identityId])).map((r) => ({ identityId: r.identity_id, via: r.via, value: r.value, ...(k === 'verification' ? { verified: r.verified === true || (r.verified as unknown) === 1 } : {}) })),
+      },
+      courier: this.core.ctx.services.get('courier'),
+      publicBaseUrl: (await this.core.ctx.requestContext(request)).publicBaseUrl,
+      sameBrowser: flowType === 'browser' && !!flowCsrf && hasCsrfCookie(request, flowCsrf),
+      notifyUnknownRecipients: notify,
+      locale: localeOf(request),
       credentials: {
         find: async (type, identifier) => repo.findCredential(type, identifier),
         updateConfig: async (id, type, config) => repo.updateCredentialConfig(id, type, await this.types.validConfig(type, config)),
@@ -136,8 +171,33 @@ export class FlowEngine {
   }
 
   /** Create, populate and store a flow (after taking one flow creation for the client address). */
-  async create(kind: FlowKind, type: FlowType, request: Request, db: ScopedDb, ip: string | null, opts: { returnTo?: string | null; messages?: UiText[]; loginChallenge?: string; refresh?: boolean } = {}) {
+  async create(
+    kind: FlowKind,
+    type: FlowType,
+    request: Request,
+    db: ScopedDb,
+    ip: string | null,
+    opts: { returnTo?: string | null; messages?: UiText[]; loginChallenge?: string; refresh?: boolean; settings?: SettingsContext; identity?: Record<string, unknown>; skipLimit?: boolean; state?: string } = {},
+  ) {
+    if ((kind === 'recovery' || kind === 'verification') && !this.addressMethod(kind)) {
+      throw new BadRequestError('The request was malformed or contained invalid parameters', {
+        id: 'self_service_flow_disabled',
+        reason: `The ${kind} flow is disabled: no ${kind} method is installed and enabled (selfservice.${kind}.use = "${this.opts[kind].use}").`,
+      })
+    }
+    if (opts.skipLimit) return this.createUnlimited(kind, type, request, db, ip, opts)
     await this.takeFlowCreation(db, ip)
+    return this.createUnlimited(kind, type, request, db, ip, opts)
+  }
+
+  private async createUnlimited(
+    kind: FlowKind,
+    type: FlowType,
+    request: Request,
+    db: ScopedDb,
+    ip: string | null,
+    opts: { returnTo?: string | null; messages?: UiText[]; loginChallenge?: string; refresh?: boolean; settings?: SettingsContext; identity?: Record<string, unknown>; state?: string },
+  ) {
     if (opts.returnTo && !this.allowedReturnTo(opts.returnTo)) {
       throw new BadRequestError('The request was malformed or contained invalid parameters', {
         id: 'self_service_flow_return_to_forbidden',
@@ -160,7 +220,7 @@ export class FlowEngine {
         nodes: [inputNode('default', 'csrf_token', 'hidden', { value: csrf, required: true })],
         ...(opts.messages?.length ? { messages: opts.messages } : {}),
       },
-      state: 'choose_method',
+      state: opts.state ?? (kind === 'settings' ? 'show_form' : 'choose_method'),
       created_at: now.toISOString(),
       updated_at: now.toISOString(),
     }
@@ -178,7 +238,16 @@ export class FlowEngine {
         )
       }
     }
-    for (const m of this.methods(kind)) await m[kind]!.populate?.(flow, this.methodContext(m, db, kind, request, ip))
+    if (kind === 'settings' && opts.settings) {
+      Object.assign(flow, { identity: opts.identity })
+      const schema = this.core.schemas.get(this.core.defaultSchemaId)!
+      populateProfile(flow, schema, opts.settings.traits)
+    }
+    if (kind === 'recovery' || kind === 'verification') Object.assign(flow, { active: this.opts[kind].use })
+    for (const m of this.methods(kind)) {
+      const settings = opts.settings ? await this.settingsContextFor(m, db, opts.settings) : undefined
+      await m[kind]!.populate?.(flow, await this.methodContext(m, db, kind, request, ip, { settings, flowCsrf: csrf, flowType: type }))
+    }
     const before = await this.runHook(kind, 'before', { kind, tenant: db.nid, request, flow })
     if (before?.abort) {
       throw new ForbiddenError(before.messages?.map((m) => m.text).join(' ') || `The ${kind} flow was refused by a hook.`, { id: 'self_service_flow_rejected', details: { messages: before.messages ?? [] } })
@@ -186,6 +255,18 @@ export class FlowEngine {
     if (before?.messages?.length) flow.ui.messages = [...(flow.ui.messages ?? []), ...before.messages]
     await db.exec(sql`INSERT INTO selfservice_flows (nid, id, kind, type, csrf_token, flow, expires_at) VALUES (${db.nid}, ${id}, ${kind}, ${type}, ${csrf}, ${sql.json(flow)}, ${new Date(flow.expires_at)})`)
     return { flow, csrf }
+  }
+
+  /** A settings context for one method: its identifiers from the traits and its stored credential. */
+  async settingsContextFor(m: CredentialMethod<FlowMethodContext>, db: ScopedDb, base: SettingsContext): Promise<SettingsContext> {
+    const schema = this.core.schemas.get(this.core.defaultSchemaId)!
+    const creds = await new IdentityRepo(db).credentials([base.identityId])
+    const c = creds.find((x) => x.type === m.id)
+    return {
+      ...base,
+      identifiers: identifiersOf(schema, m, base.traits),
+      ...(c ? { credential: { identity_id: base.identityId, config: c.config, state: 'active' } } : {}),
+    }
   }
 
   /** Run the config's typed hook for this flow and moment, if any. */
@@ -240,6 +321,29 @@ export class FlowEngine {
   }
 }
 
+/** The profile method's nodes (Kratos' `profile` group): every trait with its current value, and Save. */
+export function populateProfile(flow: SelfServiceFlow, schema: CompiledSchema, traits: Record<string, unknown>): void {
+  for (const f of schema.fields) {
+    const value = getDotted(traits, f.path)
+    flow.ui.nodes.push(
+      inputNode('profile', `traits.${f.path}`, f.format === 'email' ? 'email' : f.type === 'number' || f.type === 'integer' ? 'number' : f.type === 'boolean' ? 'checkbox' : 'text', {
+        value,
+        required: f.required || undefined,
+        autocomplete: f.format === 'email' ? 'email' : undefined,
+        label: f.title ? text.labelGeneric(f.title, `traits.${f.path}`) : undefined,
+      }),
+    )
+  }
+  flow.ui.nodes.push(inputNode('profile', 'method', 'submit', { value: 'profile', label: text.save() }))
+}
+
+/** The first language of the request's Accept-Language, for messages. */
+export function localeOf(request: Request): string | undefined {
+  const h = request.headers.get('accept-language')
+  const first = h?.split(',')[0]?.split(';')[0]?.trim()
+  return first && /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(first) ? first : undefined
+}
+
 export function getDotted(body: Record<string, unknown>, name: string): unknown {
   if (name in body) return body[name]
   let cur: unknown = body
@@ -279,7 +383,7 @@ export function flowNotFound(): TesseraError {
 }
 
 /** Whether any CSRF cookie the request carries is this flow's (with two present, the right one counts: Kratos 633076be0). */
-function hasCsrfCookie(request: Request, expected: string): boolean {
+export function hasCsrfCookie(request: Request, expected: string): boolean {
   let ok = false
   for (const c of [...cookies(request, CSRF_COOKIE_HOST), ...cookies(request, CSRF_COOKIE)]) if (constantTimeEqual(c, expected)) ok = true
   return ok

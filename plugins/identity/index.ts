@@ -17,6 +17,7 @@ import { IdentityOptions } from './options.ts'
 import { identityOperations } from './openapi.ts'
 import { adminRoutes } from './routes-admin.ts'
 import { publicRoutes } from './routes-public.ts'
+import { adminRecoveryRoutes } from './routes-flows.ts'
 import { sweepExpiredFlows, sweepFlowCreationCounters } from './sweep.ts'
 import { sessionEnd } from './session-end.ts'
 
@@ -91,7 +92,10 @@ export const identity = definePlugin({
       const { core, engine } = coreOf(ctx)
       return publicRoutes(app, core, engine, ctx.state.login)
     },
-    admin: (app, ctx) => adminRoutes(app, coreOf(ctx).core),
+    admin: (app, ctx) => {
+      adminRecoveryRoutes(app, coreOf(ctx).core, coreOf(ctx).engine)
+      return adminRoutes(app, coreOf(ctx).core)
+    },
   },
   openapi: identityOperations,
 })

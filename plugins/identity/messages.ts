@@ -23,5 +23,16 @@ export const text = {
   loginExpired: (minutes: number) =>
     err(4010001, `The login flow expired ${minutes.toFixed(2)} minutes ago, please try again.`, { expired_at_unix: Math.floor(Date.now() / 1000) - Math.round(minutes * 60) }),
   registrationExpired: (minutes: number) => err(4040001, `The registration flow expired ${minutes.toFixed(2)} minutes ago, please try again.`),
+  save: () => info(1070003, 'Save'),
+  addressNotVerified: () => err(4000010, 'Account not active yet. Did you forget to verify your email address?'),
+  settingsSaved: () => ({ id: 1050001, text: 'Your changes have been saved!', type: 'success' }) as UiText,
+  verificationSuccessful: () => ({ id: 1080002, text: 'You successfully verified your email address.', type: 'success' }) as UiText,
+  recoverySuccessful: (expiresAt: Date) =>
+    info(1060001, `You successfully recovered your account. Please change your password or set up an alternative login method (e.g. social sign in) within the next ${((expiresAt.getTime() - Date.now()) / 60000).toFixed(2)} minutes.`, { privileged_session_expires_at: expiresAt.toISOString(), privileged_session_expires_at_unix: Math.floor(expiresAt.getTime() / 1000) }),
+  settingsExpired: (minutes: number) => err(4050001, `The settings flow expired ${minutes.toFixed(2)} minutes ago, please try again.`),
+  recoveryExpired: (minutes: number) => err(4060005, `The recovery flow expired ${minutes.toFixed(2)} minutes ago, please try again.`),
+  verificationExpired: (minutes: number) => err(4070005, `The verification flow expired ${minutes.toFixed(2)} minutes ago, please try again.`),
+  recoveryRetrySuccess: () => err(4060001, 'The request was already completed successfully and can not be retried.'),
+  verificationRetrySuccess: () => err(4070002, 'The request was already completed successfully and can not be retried.'),
   rateLimited: () => err(4000035, 'Too many attempts, please wait and try again.'),
 }

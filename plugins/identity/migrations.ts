@@ -104,4 +104,39 @@ CREATE TABLE identity_flow_creation (
 CREATE INDEX identity_flow_creation_window_idx ON identity_flow_creation (nid, window_start);
 `,
   },
+  {
+    // Verifiable and recovery addresses stored for real (Kratos' identity_verifiable_addresses and
+    // identity_recovery_addresses): pending → sent → completed with verified_at. Looked up by value for recovery
+    // and verification, by identity for rendering.
+    id: '0006_addresses',
+    up: `
+CREATE TABLE identity_verifiable_addresses (
+  nid TEXT NOT NULL,
+  id TEXT NOT NULL,
+  identity_id TEXT NOT NULL,
+  via TEXT NOT NULL,
+  value TEXT NOT NULL,
+  verified BOOLEAN NOT NULL,
+  status TEXT NOT NULL,
+  verified_at TIMESTAMPTZ,
+  created_at TIMESTAMPTZ NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (nid, id)
+);
+CREATE INDEX identity_verifiable_addresses_value_idx ON identity_verifiable_addresses (nid, value);
+CREATE INDEX identity_verifiable_addresses_identity_idx ON identity_verifiable_addresses (nid, identity_id);
+CREATE TABLE identity_recovery_addresses (
+  nid TEXT NOT NULL,
+  id TEXT NOT NULL,
+  identity_id TEXT NOT NULL,
+  via TEXT NOT NULL,
+  value TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (nid, id)
+);
+CREATE INDEX identity_recovery_addresses_value_idx ON identity_recovery_addresses (nid, value);
+CREATE INDEX identity_recovery_addresses_identity_idx ON identity_recovery_addresses (nid, identity_id);
+`,
+  },
 ]

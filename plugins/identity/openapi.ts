@@ -66,8 +66,55 @@ const flows: Operation[] = (['login', 'registration'] as const).flatMap((kind): 
   { method: 'POST', path: `/self-service/${kind}`, operationId: `update${cap(kind)}Flow`, summary: `Submit a ${kind} flow`, tags: SESSION, query: SubmitQuery, body: { schema: Submission, contentType: SUBMIT_TYPES }, responses: { 200: kind === 'login' ? 'The session' : 'The identity (and session)', 303: 'Onward (browser)', 400: 'The flow with messages', 403: 'CSRF violation', 410: 'The flow expired' } },
 ])
 
+/** Settings, recovery and verification (Kratos' operationIds), and the links from messages. */
+const LinkQuery = v.object({
+  flow: v.pipe(v.string(), d("The flow's id.")),
+  token: v.optional(v.pipe(v.string(), d('A link token (the link method).'))),
+  code: v.optional(v.pipe(v.string(), d('A code (verification by code).'))),
+  method: v.optional(v.pipe(v.string(), d('The method the link is for (default: link with a token, else code).'))),
+})
+const accountFlows: Operation[] = (['settings', 'recovery', 'verification'] as const).flatMap((kind): Operation[] => [
+  { method: 'GET', path: `/self-service/${kind}/api`, operationId: `createNative${cap(kind)}Flow`, summary: `Create a ${kind} flow for native apps`, tags: SESSION, responses: kind === 'settings' ? { 200: 'The flow', 401: 'No active session' } : { 200: 'The flow', 400: 'The flow is disabled' } },
+  { method: 'GET', path: `/self-service/${kind}/browser`, operationId: `createBrowser${cap(kind)}Flow`, summary: `Create a ${kind} flow for browsers (SPA: Accept: application/json)`, tags: SESSION, query: CreateQuery, responses: { 200: 'The flow (SPA)', 303: kind === 'settings' ? 'To the UI with the flow, or to login without a session' : 'To the UI with the flow', 401: 'No active session (SPA)' } },
+  { method: 'GET', path: `/self-service/${kind}/flows`, operationId: `get${cap(kind)}Flow`, summary: `Get a ${kind} flow`, tags: SESSION, query: FlowQuery, responses: { 200: 'The flow', 403: 'CSRF violation', 404: 'No such flow', 410: 'The flow expired' } },
+  {
+    method: 'POST',
+    path: `/self-service/${kind}`,
+    operationId: `update${cap(kind)}Flow`,
+    summary: `Submit a ${kind} flow`,
+    tags: SESSION,
+    query: SubmitQuery,
+    body: { schema: Submission, contentType: SUBMIT_TYPES },
+    responses:
+      kind === 'settings'
+        ? { 200: 'The flow, saved', 303: 'Onward (browser)', 400: 'The flow with messages', 401: 'No active session', 403: 'CSRF violation, or session_refresh_required (with redirect_browser_to)', 410: 'The flow expired' }
+        : { 200: kind === 'recovery' ? 'The flow (code sent), or recovered: continue_with set_ory_session_token and show_settings_ui' : 'The flow (code sent, or verified)', 303: 'Onward (browser)', 400: 'The flow with messages', 403: 'CSRF violation', 410: 'The flow expired', 429: 'Too many messages to this address' },
+  },
+])
+const links: Operation[] = (['login', 'recovery', 'verification'] as const).map((kind) => ({
+  method: 'GET',
+  path: `/self-service/${kind}`,
+  operationId: `open${cap(kind)}Link`,
+  summary: kind === 'login' ? 'Open the login magic link (logs in only the browser that started the flow; elsewhere shows the code)' : `Open a ${kind} link from a message`,
+  tags: SESSION,
+  query: LinkQuery,
+  responses: { 200: 'A page with the code (another browser)', 303: 'Onward', 400: 'Not a link of an installed method' },
+}))
+
+const RecoveryBody = v.object({
+  identity_id: v.pipe(v.string(), d('The identity to recover.')),
+  expires_in: v.optional(v.pipe(v.string(), d('How long the code or link is valid: a duration such as 1h or 15m (default: the flow lifespan).'))),
+  flow_type: v.optional(v.pipe(v.picklist(['api', 'browser']), d('The recovery flow type (default browser).'))),
+})
+admin.push(
+  { method: 'POST', path: '/admin/recovery/code', operationId: 'createRecoveryCodeForIdentity', summary: 'Create a recovery code for an identity', tags: IDENTITY, body: RecoveryBody, responses: { 201: 'recovery_link, recovery_code, expires_at', 400: 'Invalid request, or recovery by code is not installed', 404: 'No such identity' } },
+  { method: 'POST', path: '/admin/recovery/link', operationId: 'createRecoveryLinkForIdentity', summary: 'Create a recovery link for an identity', tags: IDENTITY, body: RecoveryBody, responses: { 201: 'recovery_link, expires_at', 400: 'Invalid request, or recovery by link is not installed', 404: 'No such identity' } },
+)
+
 const publicOps: Operation[] = [
   ...flows,
+  ...accountFlows,
+  ...links,
   { method: 'GET', path: '/.well-known/tessera/session-jwks.json', operationId: 'getSessionJwks', summary: 'The keys that sign tokenized sessions', tags: SESSION, responses: { 200: 'A JWK set' } },
   { method: 'GET', path: '/sessions/whoami', operationId: 'toSession', summary: 'The session of the caller (cookie or X-Session-Token)', tags: SESSION, query: Whoami, responses: { 200: 'The session', 401: 'No active session' } },
   { method: 'GET', path: '/sessions', operationId: 'listMySessions', summary: "The caller's other active sessions", tags: SESSION, responses: { 200: 'The sessions', 401: 'No active session' } },

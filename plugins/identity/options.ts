@@ -35,6 +35,19 @@ export const IdentitySchemaOption = v.object({
 })
 
 export const Hook = v.picklist(['session', 'revoke_active_sessions'])
+/** Login hooks: Kratos' `require_verified_address` refuses a login until one of the identity's addresses is verified. */
+export const LoginHook = v.picklist(['revoke_active_sessions', 'require_verified_address'])
+
+/** A recovery or verification flow's settings (Kratos' `selfservice.flows.recovery|verification`). */
+const AddressFlow = (what: string) =>
+  v.optional(
+    v.object({
+      enabled: v.optional(v.pipe(v.boolean(), d(`Offer the ${what} flow (default true; it needs a ${what} method, e.g. the code plugin).`)), true),
+      use: v.optional(v.pipe(v.string(), v.regex(/^[a-z0-9_-]+$/), d(`The ${what} method: \`code\` (default) or \`link\`.`)), 'code'),
+      notifyUnknownRecipients: v.optional(v.pipe(v.boolean(), d(`Tell an address that has no account that someone asked for ${what} (Kratos' notify_unknown_recipients, default false).`)), false),
+    }),
+    {},
+  )
 
 export const IdentityOptions = v.object({
   schemas: v.pipe(v.array(IdentitySchemaOption), v.minLength(1, 'configure at least one identity schema'), d('Identity schemas; the first is the default unless `defaultSchemaId` says otherwise.')),
@@ -78,7 +91,13 @@ export const IdentityOptions = v.object({
       }))), d("return_to allow-list, Kratos' semantics: scheme and host must match (`https://*.example.com` admits sub-domains), the path must match at a `/` boundary.")), []),
       flowLifespan: v.optional(v.pipe(Seconds, d('How long a flow can be submitted (default 1 h).')), 3600),
       registrationAfter: v.optional(v.pipe(v.array(Hook), d("Hooks after a successful registration; `session` logs the user in (Kratos' `session` hook).")), ['session']),
-      loginAfter: v.optional(v.pipe(v.array(Hook), d('Hooks after a successful login; `revoke_active_sessions` signs out every other session.')), []),
+      loginAfter: v.optional(
+        v.pipe(v.array(LoginHook), d('Hooks after a successful login; `revoke_active_sessions` signs out every other session, `require_verified_address` refuses identities without a verified address (4000010).')),
+        [],
+      ),
+      privilegedSessionMaxAge: v.optional(v.pipe(Seconds, d('How long after a login a session may change credentials and addresses in settings (default 1 h); older: 403 session_refresh_required.')), 3600),
+      recovery: AddressFlow('recovery'),
+      verification: AddressFlow('verification'),
     }),
     {},
   ),

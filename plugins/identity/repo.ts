@@ -2,7 +2,9 @@
  * Storage of identities, credentials and sessions, written once over `sql` for
  * SQLite and PostgreSQL. Every statement filters on the tenant (nid).
  */
-import { ConflictError, type ScopedDb, UniqueViolationError, sha256HexSync, sql } from 'tessera'
+import { ConflictError, type IdentityAddress, type ScopedDb, UniqueViolationError, sha256HexSync, sql } from 'tessera'
+import { AddressRepo } from './addresses.ts'
+import type { CompiledSchema } from './schemas.ts'
 
 export interface IdentityRow {
   id: string
@@ -49,12 +51,14 @@ export interface NewCredential {
 export class IdentityRepo {
   constructor(private readonly db: ScopedDb) {}
 
-  async insert(row: IdentityRow, credentials: NewCredential[]): Promise<void> {
+  /** Store a new identity and its credentials; with its schema, its verifiable and recovery addresses too (the new verifiable ones are returned). */
+  async insert(row: IdentityRow, credentials: NewCredential[], schema?: CompiledSchema): Promise<IdentityAddress[]> {
     try {
-      await this.db.transaction(async (tx) => {
+      return await this.db.transaction(async (tx) => {
         await tx.exec(sql`INSERT INTO identities (nid, id, schema_id, traits, state, state_changed_at, metadata_public, metadata_admin, external_id, created_at, updated_at)
           VALUES (${tx.nid}, ${row.id}, ${row.schema_id}, ${sql.json(row.traits)}, ${row.state}, ${row.state_changed_at}, ${sql.json(row.metadata_public ?? null)}, ${sql.json(row.metadata_admin ?? null)}, ${row.external_id}, ${row.created_at}, ${row.updated_at})`)
         for (const c of credentials) await new IdentityRepo(tx).putCredential(row.id, c)
+        return schema ? new AddressRepo(tx).sync(schema, row, true) : []
       })
     } catch (e) {
       if (e instanceof UniqueViolationError) throw new ConflictError('An identity with the same identifier or external_id exists already', { id: 'identity_exists' })
@@ -62,7 +66,8 @@ export class IdentityRepo {
     }
   }
 
-  async update(row: IdentityRow): Promise<void> {
+  /** Update an identity; with its schema, re-derive its addresses (the new verifiable ones are returned). */
+  async update(row: IdentityRow, schema?: CompiledSchema): Promise<IdentityAddress[]> {
     try {
       await this.db.exec(sql`UPDATE identities SET schema_id = ${row.schema_id}, traits = ${sql.json(row.traits)}, state = ${row.state}, state_changed_at = ${row.state_changed_at},
         metadata_public = ${sql.json(row.metadata_public ?? null)}, metadata_admin = ${sql.json(row.metadata_admin ?? null)}, external_id = ${row.external_id}, updated_at = ${row.updated_at}
@@ -71,6 +76,7 @@ export class IdentityRepo {
       if (e instanceof UniqueViolationError) throw new ConflictError('An identity with the same external_id exists already', { id: 'identity_exists' })
       throw e
     }
+    return schema ? new AddressRepo(this.db).sync(schema, row) : []
   }
 
   /** Replace the identifiers of every credential of an identity (after its traits changed). */
@@ -110,6 +116,7 @@ export class IdentityRepo {
       await tx.exec(sql`DELETE FROM sessions WHERE nid = ${tx.nid} AND identity_id = ${id}`)
       await tx.exec(sql`DELETE FROM identity_credential_identifiers WHERE nid = ${tx.nid} AND identity_id = ${id}`)
       await tx.exec(sql`DELETE FROM identity_credentials WHERE nid = ${tx.nid} AND identity_id = ${id}`)
+      await new AddressRepo(tx).deleteAll(id)
       return (await tx.exec(sql`DELETE FROM identities WHERE nid = ${tx.nid} AND id = ${id}`)).rowCount > 0
     })
   }

@@ -97,7 +97,7 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
       created_at: now,
       updated_at: now,
     }
-    await new IdentityRepo(db).insert(row, await types.importAll(db, schema, input.traits, input.credentials))
+    await new IdentityRepo(db).insert(row, await types.importAll(db, schema, input.traits, input.credentials), schema)
     await ctx.emit('identity.created', { identityId: row.id, schemaId: row.schema_id, via: 'admin' }, { tenant: db.nid })
     return row
   }
@@ -105,9 +105,11 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
   /** Credentials without their config; with `include_credential=<type>`, the config fields that type's method reveals (by default none). */
   async function withCredentials(db: ScopedDb, rows: IdentityRow[], include: string[] = []) {
     const creds = await new IdentityRepo(db).credentials(rows.map((r) => r.id))
+    const addresses = await core.addressesOf(db, rows.map((r) => r.id))
     return rows.map((r) =>
       core.identityJson(r, {
         admin: true,
+        addresses: addresses.get(r.id),
         credentials: creds.filter((c) => c.identity_id === r.id).map((c) => ({ ...c, config: include.includes(c.type) ? types.revealed(c.type, c.config) : undefined })),
       }),
     )
@@ -126,7 +128,7 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
     const repo = new IdentityRepo(db)
     await db.transaction(async (tx) => {
       const r = new IdentityRepo(tx)
-      await r.update(next)
+      await r.update(next, schema)
       const existing = await r.credentials([next.id])
       await types.resyncIdentifiers(r, schema, next.id, existing.map((c) => c.type), next.traits)
       for (const c of credentials ?? []) await r.putCredential(next.id, c)
@@ -138,7 +140,7 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
   }
 
   return app
-    .post('/admin/identities', async ({ tessera, body }) => json(core.identityJson(await create(tessera.db, body), { admin: true }), 201))
+    .post('/admin/identities', async ({ tessera, body }) => json(await core.identityJsonStored(tessera.db, await create(tessera.db, body), { admin: true }), 201))
     .patch('/admin/identities', async ({ tessera, body }) => {
       const input = parse(BatchCreate, body)
       const out: unknown[] = []

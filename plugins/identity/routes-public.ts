@@ -2,7 +2,7 @@
  * Public routes, Kratos' paths and shapes: schemas, whoami and sessions,
  * self-service login / registration (API, browser, SPA) and logout.
  */
-import { type AuthenticatorAssuranceLevel, BadRequestError, type CredentialMethod, type FlowKind, type FlowType, type RouteApp, type ScopedDb, type SelfServiceFlow, TesseraError, type UiText, constantTimeEqual, renderError } from 'tessera'
+import { type AuthenticatorAssuranceLevel, BadRequestError, type CredentialMethod, type FlowKind, type IdentityAddress, type LoginOutcome, type FlowType, type RouteApp, type ScopedDb, type SelfServiceFlow, TesseraError, type UiText, constantTimeEqual, renderError } from 'tessera'
 import { type IdentityCore, cookie } from './core.ts'
 import { CSRF_COOKIE, CSRF_COOKIE_HOST, type FlowEngine, csrfViolation, flowExpiredResponse, nestBody } from './engine.ts'
 import { text } from './messages.ts'
@@ -10,34 +10,36 @@ import { IdentityRepo, type IdentityRow, SessionRepo } from './repo.ts'
 import { identifiersOf, validateTraits } from './schemas.ts'
 import { SessionTokenizer } from './tokenize.ts'
 import { type IdentityLogin, LOGIN_CHALLENGE } from './login-challenge.ts'
+import { AddressRepo } from './addresses.ts'
+import { addressFlowRoutes, page } from './routes-flows.ts'
 
 const KINDS = ['login', 'registration'] as const
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' }
 
-const wantsJson = (request: Request) => /application\/json/i.test(request.headers.get('accept') ?? '')
+export const wantsJson = (request: Request) => /application\/json/i.test(request.headers.get('accept') ?? '')
 
-function json(body: unknown, status = 200, headers: Record<string, string> | [string, string][] = {}): Response {
+export function json(body: unknown, status = 200, headers: Record<string, string> | [string, string][] = {}): Response {
   const h = new Headers(headers as HeadersInit)
   h.set('content-type', JSON_HEADERS['content-type'])
   return new Response(JSON.stringify(body), { status, headers: h })
 }
 
-function redirect(location: string, cookies: string[] = []): Response {
+export function redirect(location: string, cookies: string[] = []): Response {
   const h = new Headers({ location })
   for (const c of cookies) h.append('set-cookie', c)
   return new Response(null, { status: 303, headers: h })
 }
 
-type Ip = { requestIP?(r: Request): { address: string } | null } | null | undefined
+export type Ip = { requestIP?(r: Request): { address: string } | null } | null | undefined
 /** The peer address: the core's request context (set from the socket by `tessera serve`), else Elysia's server when embedded. */
-const ipOf = (server: Ip, request: Request, remoteAddress?: string) => remoteAddress ?? server?.requestIP?.(request)?.address ?? null
+export const ipOf = (server: Ip, request: Request, remoteAddress?: string) => remoteAddress ?? server?.requestIP?.(request)?.address ?? null
 
 /**
  * The CSRF cookie: Secure whenever the public base URL (or the request) is https, and then named with the
  * `__Host-` prefix (Path=/, no Domain). A plain-named cookie the browser still holds is cleared: the new one
  * carries the same value.
  */
-function csrfCookies(csrf: string, request: Request, publicBaseUrl: string): [string, string][] {
+export function csrfCookies(csrf: string, request: Request, publicBaseUrl: string): [string, string][] {
   const secure = publicBaseUrl.startsWith('https:') || new URL(request.url).protocol === 'https:'
   if (!secure) return [['set-cookie', `${CSRF_COOKIE}=${csrf}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000`]]
   const out: [string, string][] = [['set-cookie', `${CSRF_COOKIE_HOST}=${csrf}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000; Secure`]]
@@ -48,6 +50,8 @@ function csrfCookies(csrf: string, request: Request, publicBaseUrl: string): [st
 export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngine, login?: IdentityLogin) {
   const opts = core.ctx.options.selfservice
   const tokenizer = new SessionTokenizer(core)
+  // Settings, recovery and verification (routes-flows.ts); login and registration links land here too.
+  const flows = addressFlowRoutes(app, core, engine, { loginOutcome: (...a) => loginOutcome(...a) })
 
   /** Answer a flow that failed validation: 400 with the flow (API, SPA), or back to the UI (browser form). */
   const showFlow = (kind: FlowKind, flow: SelfServiceFlow, request: Request) =>
@@ -65,13 +69,14 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     const issued = await core.issueSession(db, identity, method, request, ip, aal)
     if (opts.loginAfter.includes('revoke_active_sessions') || extra.revoke) await new SessionRepo(db).deactivateAll(identity.id, issued.row.id)
     const cookieHeader = core.sessionCookie(issued.token, request, core.ctx.options.session.lifespan)
+    const more = (extra.continueWith as Record<string, unknown>[] | undefined) ?? []
     if (flow.type === 'api') {
-      const continueWith = extra.setToken ? { continue_with: [{ action: 'set_ory_session_token', ory_session_token: issued.token }] } : {}
+      const continueWith = extra.setToken || more.length ? { continue_with: [...more, ...(extra.setToken ? [{ action: 'set_ory_session_token', ory_session_token: issued.token }] : [])] } : {}
       return { issued, response: json({ session_token: issued.token, session: issued.json, ...(extra.body as object), ...continueWith }) }
     }
     // a login for an OAuth 2.0 provider (Kratos' oauth2_provider): the provider says where the browser goes next
     const next = (await login?.after(db.nid, flow.oauth2_login_challenge, await core.fromToken(issued.token, db.nid), request)) ?? flow.return_to ?? opts.defaultReturnUrl
-    if (wantsJson(request)) return { issued, response: json({ session: issued.json, ...(extra.body as object), continue_with: [{ action: 'redirect_browser_to', redirect_browser_to: next }] }, 200, [['set-cookie', cookieHeader]]) }
+    if (wantsJson(request)) return { issued, response: json({ session: issued.json, ...(extra.body as object), continue_with: [...more, { action: 'redirect_browser_to', redirect_browser_to: next }] }, 200, [['set-cookie', cookieHeader]]) }
     return { issued, response: redirect(next, [cookieHeader]) }
   }
 
@@ -139,38 +144,63 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         return showFlow(kind, flow, request)
       }
       try {
-        if (kind === 'registration') return await register(db, flow, input, request, ip, method)
-        const out = await method.login!.submit(flow, input, engine.methodContext(method, db, kind, request, ip))
-        if (out.kind !== 'success') {
-          const msgs = out.kind === 'invalid' ? out : { messages: [text.validation('The method could not handle this request.')], nodeMessages: {} }
-          engine.annotate(flow, input, msgs.nodeMessages, msgs.messages)
-          await engine.save(flow, db)
-          return showFlow(kind, flow, request)
-        }
-        const identity = await new IdentityRepo(db).get(out.identityId)
-        if (!identity || identity.state !== 'active') {
-          // An inactive identity cannot log in; it gets the same answer as a wrong credential.
-          engine.annotate(flow, input, {}, [text.invalidCredentials()])
-          await engine.save(flow, db)
-          return showFlow(kind, flow, request)
-        }
-        const after = await engine.runHook('login', 'after', { kind, tenant: db.nid, request, flow, method: methodId, identity: core.identityJson(identity) })
-        if (after?.abort) {
-          engine.annotate(flow, input, {}, after.messages ?? [])
-          await engine.save(flow, db)
-          return showFlow(kind, flow, request)
-        }
-        await db.exec(deleteFlow(db, flow.id))
-        const { issued, response } = await finishLogin(db, flow, identity, methodId, out.aal, request, ip)
-        await core.ctx.emit('login.succeeded', { identityId: identity.id, sessionId: issued.row.id, method: methodId }, { tenant: db.nid })
-        return response
+        if (kind === 'registration') return await register(db, flow, input, request, ip, method, stored.csrf)
+        const out = await method.login!.submit(flow, input, await engine.methodContext(method, db, kind, request, ip, { flowCsrf: stored.csrf, flowType: flow.type }))
+        return await loginOutcome(db, flow, input, request, ip, methodId, out)
       } catch (e) {
         return submitError(kind, flow, request, e)
       }
     })
   }
 
-  async function register(db: ScopedDb, flow: SelfServiceFlow, input: Record<string, unknown>, request: Request, ip: string | null, method: CredentialMethod) {
+  /** What a login method's outcome means for the flow: shown again, waiting for a code, a page, or a session. */
+  async function loginOutcome(db: ScopedDb, flow: SelfServiceFlow, input: Record<string, unknown>, request: Request, ip: string | null, methodId: string, out: LoginOutcome) {
+    const kind = 'login'
+    if (out.kind === 'sent') return sentFlow(kind, flow, db, request, out.messages)
+    if (out.kind === 'page') return page(out.title, out.text)
+    if (out.kind !== 'success') {
+      const msgs = out.kind === 'invalid' ? out : { messages: [text.validation('The method could not handle this request.')], nodeMessages: {} }
+      engine.annotate(flow, input, msgs.nodeMessages, msgs.messages)
+      await engine.save(flow, db)
+      return showFlow(kind, flow, request)
+    }
+    const identity = await new IdentityRepo(db).get(out.identityId)
+    if (!identity || identity.state !== 'active') {
+      // An inactive identity cannot log in; it gets the same answer as a wrong credential.
+      engine.annotate(flow, input, {}, [text.invalidCredentials()])
+      await engine.save(flow, db)
+      return showFlow(kind, flow, request)
+    }
+    if (opts.loginAfter.includes('require_verified_address')) {
+      // Kratos' require_verified_address hook: no session until one of the identity's addresses is verified.
+      const addresses = (await core.addressesOf(db, [identity.id])).get(identity.id)!.verification
+      if (addresses.length > 0 && !addresses.some((a) => a.verified === true || (a.verified as unknown) === 1)) {
+        engine.annotate(flow, input, {}, [text.addressNotVerified()])
+        await engine.save(flow, db)
+        return showFlow(kind, flow, request)
+      }
+    }
+    const after = await engine.runHook('login', 'after', { kind, tenant: db.nid, request, flow, method: methodId, identity: core.identityJson(identity) })
+    if (after?.abort) {
+      engine.annotate(flow, input, {}, after.messages ?? [])
+      await engine.save(flow, db)
+      return showFlow(kind, flow, request)
+    }
+    await db.exec(deleteFlow(db, flow.id))
+    const { issued, response } = await finishLogin(db, flow, identity, methodId, out.aal, request, ip)
+    await core.ctx.emit('login.succeeded', { identityId: identity.id, sessionId: issued.row.id, method: methodId }, { tenant: db.nid })
+    return response
+  }
+
+  /** A method sent a code: the flow, as the method left it, is stored and shown (200 for JSON, the UI for a browser form). */
+  async function sentFlow(kind: FlowKind, flow: SelfServiceFlow, db: ScopedDb, request: Request, messages: UiText[] = []) {
+    for (const n of flow.ui.nodes) n.messages = []
+    flow.ui.messages = messages
+    await engine.save(flow, db)
+    return flow.type === 'browser' && !wantsJson(request) ? redirect(engine.uiUrl(kind, flow.id)) : json(flow)
+  }
+
+  async function register(db: ScopedDb, flow: SelfServiceFlow, input: Record<string, unknown>, request: Request, ip: string | null, method: CredentialMethod, flowCsrf = '') {
     const methodId = method.id
     const schema = core.schemas.get(core.defaultSchemaId)!
     const traits = (input.traits && typeof input.traits === 'object' ? input.traits : {}) as Record<string, unknown>
@@ -181,8 +211,10 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       return showFlow('registration', flow, request)
     }
     const identifiers = identifiersOf(schema, method, traits)
-    const ctx = engine.methodContext(method, db, 'registration', request, ip, { registration: { traits, identifiers } })
+    const ctx = await engine.methodContext(method, db, 'registration', request, ip, { registration: { traits, identifiers }, flowCsrf, flowType: flow.type })
     const out = await method.registration!.submit(flow, input, ctx)
+    if (out.kind === 'sent') return sentFlow('registration', flow, db, request, out.messages)
+    if (out.kind === 'page') return page(out.title, out.text)
     if (out.kind !== 'success') {
       const msgs = out.kind === 'invalid' ? out : { messages: [text.validation('The method could not handle this request.')], nodeMessages: {} }
       engine.annotate(flow, input, msgs.nodeMessages, msgs.messages)
@@ -199,8 +231,9 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       await engine.save(flow, db)
       return showFlow('registration', flow, request)
     }
+    let added: IdentityAddress[] = []
     try {
-      await new IdentityRepo(db).insert(identity, [credential])
+      added = await new IdentityRepo(db).insert(identity, [credential], schema)
     } catch (e) {
       if (e instanceof TesseraError && e.status === 409) {
         engine.annotate(flow, input, {}, [text.duplicate()])
@@ -211,13 +244,18 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     }
     await db.exec(deleteFlow(db, flow.id))
     await core.ctx.emit('identity.created', { identityId: identity.id, schemaId: schema.id, via: 'registration' }, { tenant: db.nid })
-    const identityJson = core.identityJson(identity)
+    // Kratos' verification after registration: a verification flow per new address, its message sent, shown to the client.
+    // A method that verified the address itself (a registration code proves it) says so in the credential it returns.
+    const proven = new Set(out.credential.verifiedAddresses ?? [])
+    for (const a of added.filter((x) => proven.has(x.value))) await new AddressRepo(db).markVerified(identity.id, a.value)
+    const showVerification = await flows.startVerification(db, flow.type, request, ip, added.filter((x) => !proven.has(x.value)))
+    const identityJson = await core.identityJsonStored(db, identity)
     if (core.ctx.options.selfservice.registrationAfter.includes('session')) {
-      const { response } = await finishLogin(db, flow, identity, methodId, 'aal1', request, ip, { body: { identity: identityJson }, setToken: true })
+      const { response } = await finishLogin(db, flow, identity, methodId, 'aal1', request, ip, { body: { identity: identityJson }, setToken: true, continueWith: showVerification })
       return response
     }
-    if (flow.type === 'api') return json({ identity: identityJson, continue_with: [] })
-    if (wantsJson(request)) return json({ identity: identityJson, continue_with: redirectBrowserTo(flow) })
+    if (flow.type === 'api') return json({ identity: identityJson, continue_with: showVerification })
+    if (wantsJson(request)) return json({ identity: identityJson, continue_with: [...showVerification, ...redirectBrowserTo(flow)] })
     return redirect(flow.return_to ?? core.ctx.options.selfservice.defaultReturnUrl)
   }
 
@@ -310,10 +348,12 @@ export function noSession(): TesseraError {
   return new TesseraError('ERR_UNAUTHORIZED', 401, 'request does not have a valid authentication session', { id: 'session_inactive', reason: 'No active session was found in this request.' })
 }
 
-function expiredText(kind: FlowKind, flow: SelfServiceFlow): UiText {
+export function expiredText(kind: FlowKind, flow: SelfServiceFlow): UiText {
   const minutes = (Date.now() - new Date(flow.expires_at).getTime()) / 60000
-  return kind === 'login' ? text.loginExpired(minutes) : text.registrationExpired(minutes)
+  if (kind === 'login') return text.loginExpired(minutes)
+  if (kind === 'registration') return text.registrationExpired(minutes)
+  return text[`${kind}Expired`](minutes)
 }
 
 import { sql } from 'tessera'
-const deleteFlow = (db: ScopedDb, id: string) => sql`DELETE FROM selfservice_flows WHERE nid = ${db.nid} AND id = ${id}`
+export const deleteFlow = (db: ScopedDb, id: string) => sql`DELETE FROM selfservice_flows WHERE nid = ${db.nid} AND id = ${id}`

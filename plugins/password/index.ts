@@ -34,6 +34,7 @@ import {
   type Logger,
   type LoginOutcome,
   type RegistrationOutcome,
+  type SettingsOutcome,
   type PeriodicJob,
   type ScopedDb,
   type Storage,
@@ -267,8 +268,9 @@ function passwordMethod(o: Options, log?: Logger): CredentialMethod<MethodContex
     },
     login: {
       populate(flow: SelfServiceFlow, ctx) {
+        // The identifier is shared with other first-factor methods (Kratos' `default` group): added once.
+        if (!flow.ui.nodes.some((n) => (n.attributes as { name?: string }).name === 'identifier')) flow.ui.nodes.push(node('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, identifierLabel(ctx.identifierFields)))
         flow.ui.nodes.push(
-          node('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, identifierLabel(ctx.identifierFields)),
           node('password', 'password', 'password', { required: true, autocomplete: 'current-password' }, label(1070001, 'Password')),
           node('password', 'method', 'submit', { value: 'password' }, label(1010001, 'Sign in')),
         )
@@ -307,6 +309,24 @@ function passwordMethod(o: Options, log?: Logger): CredentialMethod<MethodContex
         const identifiers = ctx.registration?.identifiers ?? []
         if (identifiers.length === 0) return { kind: 'invalid', messages: [{ id: 4000001, text: 'No login identifiers found. Are you sure your identity schema marks a trait as password identifier?', type: 'error' }] }
         const problems = await policy.check(password, identifiers)
+        if (problems.length) return { kind: 'invalid', nodeMessages: { password: problems } }
+        return { kind: 'success', credential: { config: { hashed_password: await hashPassword(password, hasher) } } }
+      },
+    },
+    // Settings (Kratos' password settings strategy): a new password needs a privileged session, and passes the
+    // same policy and breach check as at registration, against the identity's current identifiers.
+    settings: {
+      populate(flow: SelfServiceFlow) {
+        flow.ui.nodes.push(
+          node('password', 'password', 'password', { required: true, autocomplete: 'new-password' }, label(1070001, 'Password')),
+          node('password', 'method', 'submit', { value: 'password' }, label(1070003, 'Save')),
+        )
+      },
+      async submit(_flow, body, ctx): Promise<SettingsOutcome> {
+        const password = passwordOf(body)
+        if (!password) return { kind: 'invalid', nodeMessages: { password: [messages.required()] } }
+        if (!ctx.settings?.privileged) return { kind: 'privileged_required' }
+        const problems = await policy.check(password, ctx.settings.identifiers)
         if (problems.length) return { kind: 'invalid', nodeMessages: { password: problems } }
         return { kind: 'success', credential: { config: { hashed_password: await hashPassword(password, hasher) } } }
       },
