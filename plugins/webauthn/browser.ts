@@ -16,11 +16,18 @@ const optionsOf = (opt: Json | string | undefined, from: string): Json => {
   return parsed.publicKey ?? parsed
 }
 
-function submitWith(result: HTMLInputElement | undefined, value: unknown): void {
+/** Fill the result input and submit its form as `method` (form.submit() sends no button, so the method goes in a hidden input). */
+function submitWith(result: HTMLInputElement | undefined, value: unknown, method: string): void {
   if (!result) return
   result.value = JSON.stringify(value)
   const form = result.closest('form')
-  if (form) form.submit()
+  if (!form) return
+  const m = document.createElement('input')
+  m.type = 'hidden'
+  m.name = 'method'
+  m.value = method
+  form.appendChild(m)
+  form.submit()
 }
 
 const fail = (err: unknown) => console.error('[tessera/webauthn]', err)
@@ -28,7 +35,7 @@ const fail = (err: unknown) => console.error('[tessera/webauthn]', err)
 async function webAuthnRegistration(options?: Json | string): Promise<void> {
   try {
     const att = await startRegistration({ optionsJSON: optionsOf(options, 'webauthn_register_trigger') as never })
-    submitWith(byName('webauthn_register'), att)
+    submitWith(byName('webauthn_register'), att, 'webauthn')
   } catch (e) {
     fail(e)
   }
@@ -37,7 +44,7 @@ async function webAuthnRegistration(options?: Json | string): Promise<void> {
 async function webAuthnLogin(options?: Json | string): Promise<void> {
   try {
     const asr = await startAuthentication({ optionsJSON: optionsOf(options, 'webauthn_login_trigger') as never })
-    submitWith(byName('webauthn_login'), asr)
+    submitWith(byName('webauthn_login'), asr, 'webauthn')
   } catch (e) {
     fail(e)
   }
@@ -46,7 +53,7 @@ async function webAuthnLogin(options?: Json | string): Promise<void> {
 async function passkeyLogin(): Promise<void> {
   try {
     const asr = await startAuthentication({ optionsJSON: optionsOf(undefined, 'passkey_challenge') as never })
-    submitWith(byName('passkey_login'), asr)
+    submitWith(byName('passkey_login'), asr, 'passkey')
   } catch (e) {
     fail(e)
     void passkeyLoginAutocompleteInit()
@@ -59,7 +66,7 @@ async function passkeyLoginAutocompleteInit(): Promise<void> {
   if (!(await browserSupportsWebAuthnAutofill())) return
   try {
     const asr = await startAuthentication({ optionsJSON: optionsOf(undefined, 'passkey_challenge') as never, useBrowserAutofill: true })
-    submitWith(byName('passkey_login'), asr)
+    submitWith(byName('passkey_login'), asr, 'passkey')
   } catch (e) {
     // aborted by an explicit passkey login, or dismissed
     if ((e as { name?: string }).name !== 'AbortError') fail(e)
@@ -82,7 +89,7 @@ async function passkeyCreate(resultName: string): Promise<void> {
   }
   try {
     const att = await startRegistration({ optionsJSON: options })
-    submitWith(byName(resultName), att)
+    submitWith(byName(resultName), att, 'passkey')
   } catch (e) {
     fail(e)
   }
