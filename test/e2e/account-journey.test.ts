@@ -105,13 +105,13 @@ for (const driver of DRIVERS) {
       const before = stack.mailsTo(email).length
       const flow = await sdk.createNativeLoginFlow()
       // Kratos answers "code sent" with 400 and the flow (the flow is not done): the SDK throws, an app shows the flow
-      const sent = await refused(sdk.updateLoginFlow({ flow: flow.id, updateLoginFlowBody: { method: 'code', identifier: email } }))
+      const sent = await refused(sdk.updateLoginFlow({ flow: flow.id, updateLoginFlowBody: { method: 'code', csrf_token: '', identifier: email } }))
       expect(sent.status).toBe(400)
       expect(sent.body.state).toBe('sent_email')
       expect(sent.body.ui.messages.map((m: any) => m.id)).toEqual([1010014])
       const mail = await stack.mail(email, before + 1)
       expect(linkIn(mail, '/self-service/login?')).toContain('method=code&token=')
-      const session = await sdk.updateLoginFlow({ flow: flow.id, updateLoginFlowBody: { method: 'code', identifier: email, code: codeIn(mail) } })
+      const session = await sdk.updateLoginFlow({ flow: flow.id, updateLoginFlowBody: { method: 'code', csrf_token: '', identifier: email, code: codeIn(mail) } })
       expect(session.session.identity?.traits.email).toBe(email)
       expect(session.session.authentication_methods?.[0]?.method).toBe('code')
     })
@@ -130,12 +130,12 @@ for (const driver of DRIVERS) {
         expect(registered.identity.traits.phone).toBe(phone)
 
         const login = await api.createNativeLoginFlow()
-        const loginSent = await refused(api.updateLoginFlow({ flow: login.id, updateLoginFlowBody: { method: 'code', identifier: phone } }))
+        const loginSent = await refused(api.updateLoginFlow({ flow: login.id, updateLoginFlowBody: { method: 'code', csrf_token: '', identifier: phone } }))
         expect([loginSent.status, loginSent.body.state]).toEqual([400, 'sent_email'])
         const second = await waitSms(smsStack, 2)
         expect(second).toMatchObject({ recipient: phone, template_type: 'login_code_valid' })
         expect(smsStack.smtp.mails).toHaveLength(0)
-        const session = await api.updateLoginFlow({ flow: login.id, updateLoginFlowBody: { method: 'code', identifier: phone, code: /\d{6}/.exec(second.body)![0] } })
+        const session = await api.updateLoginFlow({ flow: login.id, updateLoginFlowBody: { method: 'code', csrf_token: '', identifier: phone, code: /\d{6}/.exec(second.body)![0] } })
         expect(session.session.identity?.traits.phone).toBe(phone)
       } finally {
         await smsStack.stop()
