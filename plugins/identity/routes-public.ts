@@ -197,7 +197,9 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     for (const n of flow.ui.nodes) n.messages = []
     flow.ui.messages = messages
     await engine.save(flow, db)
-    return flow.type === 'browser' && !wantsJson(request) ? redirect(engine.uiUrl(kind, flow.id)) : json(flow)
+    // Kratos answers a sent login or registration code with 400 and the flow (it is not done yet: SDKs and Ory's
+    // UIs show it, and a 200 would read as a login); a sent recovery or verification message with 200
+    return flow.type === 'browser' && !wantsJson(request) ? redirect(engine.uiUrl(kind, flow.id)) : json(flow, kind === 'login' || kind === 'registration' ? 400 : 200)
   }
 
   async function register(db: ScopedDb, flow: SelfServiceFlow, input: Record<string, unknown>, request: Request, ip: string | null, method: CredentialMethod, flowCsrf = '') {
