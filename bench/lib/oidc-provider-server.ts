@@ -5,6 +5,7 @@
  *
  *   PORT=… CLIENT_ID=… CLIENT_SECRET=… bun bench/lib/oidc-provider-server.ts   (or node, with --experimental-strip-types)
  */
+// @ts-expect-error oidc-provider ships no type declarations (its types are @types/oidc-provider, not worth a dependency here)
 import Provider from 'oidc-provider'
 
 const port = Number(process.env.PORT ?? 0)
