@@ -155,7 +155,9 @@ export function startBare(port = 45499): Promise<ServerHandle> {
 export interface Target {
   name: string
   url: string
+  method?: string
   headers?: Record<string, string>
+  body?: string
 }
 
 /**
@@ -168,11 +170,11 @@ export async function measureRounds(
   o: { durationSec: number; connections: number; rounds: number; warmupSec?: number },
 ): Promise<Record<string, string | number>[]> {
   // an unmeasured run first: the JIT compiles the hot path in its top tiers only after a few seconds of load
-  for (const t of targets) await load({ url: t.url, headers: t.headers, durationSec: o.warmupSec ?? 5, connections: o.connections })
+  for (const t of targets) await load({ url: t.url, method: t.method, headers: t.headers, body: t.body, durationSec: o.warmupSec ?? 5, connections: o.connections })
   const runs = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]))
   for (let i = 0; i < o.rounds; i++) {
     for (const t of targets) {
-      const r = await load({ url: t.url, headers: t.headers, durationSec: o.durationSec, connections: o.connections })
+      const r = await load({ url: t.url, method: t.method, headers: t.headers, body: t.body, durationSec: o.durationSec, connections: o.connections })
       if (process.env.BENCH_VERBOSE) console.error(`round ${i + 1}: ${t.name}: ${Math.round(r.rps)} req/s`)
       runs.get(t.name)!.push(r)
     }

@@ -82,7 +82,8 @@ function decodeBasic(header: string): { id: string; secret: string } | null {
   const i = raw.indexOf(':')
   if (i < 0) return null
   try {
-    const dec = (s: string) => decodeURIComponent(s.replaceAll('+', ' '))
+    // most credentials have nothing encoded (generated ids and secrets are base64url): no decoding to do
+    const dec = (s: string) => (s.includes('%') || s.includes('+') ? decodeURIComponent(s.replaceAll('+', ' ')) : s)
     return { id: dec(raw.slice(0, i)), secret: dec(raw.slice(i + 1)) }
   } catch {
     return null
