@@ -35,6 +35,7 @@ export { Registry, Services, type Registries, type TesseraServices } from './reg
 export type { Subject, SubjectResolver } from './subject.ts'
 export type { ActiveSession, SessionService, PermissionCheckRequest, PermissionService } from './services.ts'
 export { configuredPublicBaseUrl, type RequestContext, type RouteApp, type ContextResolver, type PeerLookup } from './http/context.ts'
+export { MAX_JSON_DEPTH, parseJsonBody, unstorable } from './http/edge.ts'
 export type { Operation, OperationBody, OperationResponse, Operations, HttpMethod } from './http/operations.ts'
 export { parse, parseAsync } from './validation.ts'
 export { Kernel } from './kernel/kernel.ts'

@@ -6,6 +6,7 @@
 import { Elysia } from 'elysia'
 import type { Logger } from '../logger.ts'
 import type { ScopedDb } from '../storage/scoped.ts'
+import { bodyProblem, urlProblem } from './edge.ts'
 
 export interface RequestContext {
   requestId: string
@@ -53,12 +54,22 @@ export type ContextResolver = (request: Request, peer?: PeerLookup) => Promise<R
  */
 export function createRouteApp(resolve: ContextResolver, immediate?: (request: Request) => RequestContext): RouteApp {
   // When the tenant needs no lookup, the context is there at once: a synchronous derive saves an await per request.
-  if (immediate) return new Elysia().derive(({ request }) => ({ tessera: immediate(request) }))
+  if (immediate) return edge().derive(({ request }) => ({ tessera: immediate(request) }))
   return deferredRouteApp(resolve)
 }
 
+/**
+ * The edge every route's request passes (core/http/edge.ts), after the body is parsed and before anything else:
+ * the URL (Host, path, query) and the parsed body, whatever its content type.
+ */
+const edge = () =>
+  new Elysia().onTransform(({ request, body }) => {
+    const bad = urlProblem(request) ?? (body === undefined ? undefined : bodyProblem(body))
+    if (bad) throw bad
+  })
+
 function deferredRouteApp(resolve: ContextResolver) {
-  return new Elysia().derive(async ({ request }) => ({ tessera: await resolve(request) }))
+  return edge().derive(async ({ request }) => ({ tessera: await resolve(request) }))
 }
 
 export type RouteApp = ReturnType<typeof deferredRouteApp>
