@@ -52,10 +52,11 @@ export type ContextResolver = (request: Request, peer?: PeerLookup) => Promise<R
  * The Elysia instance a plugin's route function receives. Its routes see
  * `tessera: RequestContext` in their handler context.
  */
-export function createRouteApp(resolve: ContextResolver, immediate?: (request: Request) => RequestContext): RouteApp {
+export function createRouteApp(resolve: ContextResolver, immediate?: (request: Request) => RequestContext, opts: { raw?: boolean } = {}): RouteApp {
+  const checked = opts.raw ? urlEdge() : edge()
   // When the tenant needs no lookup, the context is there at once: a synchronous derive saves an await per request.
-  if (immediate) return edge().derive(({ request }) => ({ tessera: immediate(request) }))
-  return deferredRouteApp(resolve)
+  if (immediate) return checked.derive(({ request }) => ({ tessera: immediate(request) })) as RouteApp
+  return checked.derive(async ({ request }) => ({ tessera: await resolve(request) })) as RouteApp
 }
 
 /**
@@ -65,6 +66,13 @@ export function createRouteApp(resolve: ContextResolver, immediate?: (request: R
 const edge = () =>
   new Elysia().onTransform(({ request, body }) => {
     const bad = urlProblem(request) ?? (body === undefined ? undefined : bodyProblem(body))
+    if (bad) throw bad
+  })
+
+/** The edge of a raw route, which reads its body itself (with parseJsonBody): the URL only, the body left unread. */
+const urlEdge = () =>
+  new Elysia().onTransform(({ request }) => {
+    const bad = urlProblem(request)
     if (bad) throw bad
   })
 
