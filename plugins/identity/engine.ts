@@ -113,14 +113,15 @@ export class FlowEngine {
     }
     const now = new Date()
     const id = crypto.randomUUID()
-    const csrf = type === 'browser' ? (cookie(request, CSRF_COOKIE) ?? randomToken(32)) : ''
+    const csrf = type === 'browser' ? (csrfCookieToken(request) ?? randomToken(32)) : ''
     const flow: SelfServiceFlow = {
       id,
       type,
       expires_at: new Date(now.getTime() + this.opts.flowLifespan * 1000).toISOString(),
       issued_at: now.toISOString(),
       request_url: request.url,
-      ...(opts.returnTo ? { return_to: opts.returnTo } : {}),
+      // stored as the URL parser reads it: CR, LF and tabs it strips (and the allow-list never saw) never reach a Location
+      ...(opts.returnTo ? { return_to: new URL(opts.returnTo).href } : {}),
       ui: {
         action: `${(await this.core.ctx.requestContext(request)).publicBaseUrl}/self-service/${kind}?flow=${id}`,
         method: 'POST',
@@ -243,6 +244,18 @@ export function nestBody(body: unknown): Record<string, unknown> {
 
 export function flowNotFound(): TesseraError {
   return new NotFoundError('The requested flow could not be found.', { id: 'self_service_flow_not_found' })
+}
+
+/** The form a CSRF token is issued in: randomToken(32), 43 base64url characters. */
+const CSRF_TOKEN = /^[A-Za-z0-9_-]{43}$/
+
+/**
+ * The request's CSRF cookie when it is a well-formed token, else null (a new one is issued): a value with `;`,
+ * CR/LF, a NUL or nothing at all is never echoed into Set-Cookie or stored with a flow.
+ */
+export function csrfCookieToken(request: Request): string | null {
+  const value = cookie(request, CSRF_COOKIE)
+  return value !== null && CSRF_TOKEN.test(value) ? value : null
 }
 
 /** Whether any CSRF cookie the request carries is this flow's (with two present, the right one counts: Kratos 633076be0). */

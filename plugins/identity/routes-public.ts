@@ -2,7 +2,7 @@
  * Public routes, Kratos' paths and shapes: schemas, whoami and sessions,
  * self-service login / registration (API, browser, SPA) and logout.
  */
-import { type AuthenticatorAssuranceLevel, BadRequestError, type CredentialMethod, type FlowKind, type FlowType, type RouteApp, type ScopedDb, type SelfServiceFlow, TesseraError, type UiText, constantTimeEqual, renderError } from 'tessera'
+import { type AuthenticatorAssuranceLevel, BadRequestError, type CredentialMethod, type FlowKind, type FlowType, type RequestContext, type RouteApp, type ScopedDb, type SelfServiceFlow, TesseraError, type UiText, constantTimeEqual, renderError } from 'tessera'
 import type { IdentityCore } from './core.ts'
 import { CSRF_COOKIE, type FlowEngine, csrfViolation, flowExpired, nestBody } from './engine.ts'
 import { text } from './messages.ts'
@@ -44,9 +44,11 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
   const showFlow = (kind: FlowKind, flow: SelfServiceFlow, request: Request) =>
     flow.type === 'browser' && !wantsJson(request) ? redirect(engine.uiUrl(kind, flow.id)) : json(flow, 400)
 
-  const submitError = (kind: FlowKind, flow: SelfServiceFlow, request: Request, e: unknown) => {
-    if (flow.type === 'browser' && !wantsJson(request) && e instanceof TesseraError && e.status !== 403 && e.status !== 429) return redirect(engine.uiUrl(kind, flow.id))
-    return renderError(e)
+  const submitError = (kind: FlowKind, flow: SelfServiceFlow, request: Request, e: unknown, rc: RequestContext) => {
+    // a server error is logged with its cause and answered with the request id, as every other route's is
+    if (!(e instanceof TesseraError) || e.status >= 500) rc.log.error('request failed', { err: e, path: `/self-service/${kind}`, method: request.method })
+    else if (flow.type === 'browser' && !wantsJson(request) && e.status !== 403 && e.status !== 429) return redirect(engine.uiUrl(kind, flow.id))
+    return renderError(e, rc.requestId)
   }
 
   async function finishLogin(db: ScopedDb, flow: SelfServiceFlow, identity: IdentityRow, method: string, aal: AuthenticatorAssuranceLevel, request: Request, ip: string | null, extra: Record<string, unknown> = {}) {
@@ -142,7 +144,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         await core.ctx.emit('login.succeeded', { identityId: identity.id, sessionId: issued.row.id, method: methodId }, { tenant: db.nid })
         return response
       } catch (e) {
-        return submitError(kind, flow, request, e)
+        return submitError(kind, flow, request, e, tessera)
       }
     })
   }
@@ -245,7 +247,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     const logoutToken = await core.ctx.secrets.system.seal('identity.logout', me.id, tessera.tenant)
     const url = new URL(`${tessera.publicBaseUrl}/self-service/logout`)
     url.searchParams.set('token', logoutToken)
-    if (returnTo) url.searchParams.set('return_to', returnTo)
+    if (returnTo) url.searchParams.set('return_to', new URL(returnTo).href)
     return json({ logout_url: url.toString(), logout_token: logoutToken })
   })
 
@@ -257,7 +259,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     if (!sessionId || !me || !constantTimeEqual(sessionId, me.id)) return renderError(csrfViolation(), tessera.requestId)
     await new SessionRepo(tessera.db).deactivate(me.id)
     await core.ctx.emit('session.revoked', { sessionId: me.id, identityId: me.identityId }, { tenant: tessera.tenant })
-    const returnTo = q.return_to && engine.allowedReturnTo(q.return_to) ? q.return_to : opts.defaultReturnUrl
+    const returnTo = q.return_to && engine.allowedReturnTo(q.return_to) ? new URL(q.return_to).href : opts.defaultReturnUrl
     if (wantsJson(request)) return new Response(null, { status: 204, headers: { 'set-cookie': core.clearSessionCookie() } })
     return redirect(returnTo, [core.clearSessionCookie()])
   })
