@@ -21,6 +21,11 @@ export interface RequestContext {
   /** The connecting peer's address (the socket's, never X-Forwarded-For); absent when embedded. */
   remoteAddress?: string
   /**
+   * The client's address, what rate limiters key on: the socket peer, or, when the peer is one of
+   * `serve.trustedProxies`, the right-most X-Forwarded-For hop that is not a trusted proxy. Absent without a peer.
+   */
+  readonly clientAddress?: string
+  /**
    * Where browsers and apps reach the public API for this request, without a trailing slash: the public
    * listener's root, for building URLs (a flow's `ui.action`, links, redirects back to Tessera).
    * `serve.public.baseUrl` when set; otherwise standalone `http://localhost:<public port>`, and embedded the

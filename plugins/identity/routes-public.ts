@@ -28,8 +28,11 @@ function redirect(location: string, cookies: string[] = []): Response {
 }
 
 type Ip = { requestIP?(r: Request): { address: string } | null } | null | undefined
-/** The peer address: the core's request context (set from the socket by `tessera serve`), else Elysia's server when embedded. */
-const ipOf = (server: Ip, request: Request, remoteAddress?: string) => remoteAddress ?? server?.requestIP?.(request)?.address ?? null
+/**
+ * The client address: the core's request context (the socket peer, or behind `serve.trustedProxies` the client
+ * X-Forwarded-For names), else Elysia's server when embedded without a peer lookup.
+ */
+const ipOf = (server: Ip, request: Request, rc: RequestContext) => rc.clientAddress ?? server?.requestIP?.(request)?.address ?? null
 
 function csrfCookie(csrf: string, request: Request): string {
   const secure = new URL(request.url).protocol === 'https:'
@@ -75,7 +78,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         } else if (request.headers.get('x-session-token') && (await core.fromRequest(request, tessera.tenant))) {
           return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
         }
-        const { flow, csrf } = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera.remoteAddress), { returnTo: type === 'browser' ? q.return_to : undefined })
+        const { flow, csrf } = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: type === 'browser' ? q.return_to : undefined })
         if (type === 'api') return json(flow)
         if (wantsJson(request)) return json(flow, 200, [['set-cookie', csrfCookie(csrf, request)]])
         return redirect(engine.uiUrl(kind, flow.id), [csrfCookie(csrf, request)])
@@ -96,7 +99,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     app.post(`/self-service/${kind}`, async ({ request, tessera, query, body, server }) => {
       const id = String((query as Record<string, string>).flow ?? '')
       const db = tessera.db
-      const ip = ipOf(server as Ip, request, tessera.remoteAddress)
+      const ip = ipOf(server as Ip, request, tessera)
       const stored = await engine.load(kind, id, db)
       const flow = stored.flow
       const input = nestBody(body)
