@@ -135,7 +135,7 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
     }
 
     const lastResort = (e: unknown, rc: RequestContext | undefined): Response => {
-      kernel.log.error('unhandled error', { err: e })
+      kernel.log.error('unhandled error', { err: e, request_id: rc?.requestId, tenant: rc?.tenant })
       return renderError(e, rc?.requestId)
     }
 

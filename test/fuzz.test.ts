@@ -14,7 +14,7 @@ import { password } from '../plugins/password/index.ts'
 import { permissions } from '../plugins/permissions/index.ts'
 import { proxy } from '../plugins/proxy/index.ts'
 import { type RunningServer, serve } from '../server/index.ts'
-import { bootKernel } from './helpers/app.ts'
+import { type CapturedLog, bootKernel, captureLog } from './helpers/app.ts'
 import { type ScratchDatabase, drivers } from './helpers/databases.ts'
 import { quickstartSchema } from './helpers/identity.ts'
 
@@ -118,6 +118,7 @@ for (const d of drivers('fuzz')) {
     let server: RunningServer
     let ops: Op[]
     let fx: Fixture
+    let log: CapturedLog
     const base = (listener: 'public' | 'admin') => (listener === 'public' ? server.publicUrl : server.adminUrl!)
     const failures: string[] = []
     beforeEach(() => {
@@ -134,7 +135,9 @@ for (const d of drivers('fuzz')) {
 
     beforeAll(async () => {
       scratch = await d.create()
+      log = captureLog('info')
       kernel = await bootKernel(plugins(), {
+        log: log.logger,
         database: scratch.db,
         start: false,
         config: { serve: { public: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, maxRequestBodySize: 64 * 1024 } },
@@ -265,14 +268,19 @@ for (const d of drivers('fuzz')) {
         expect({ host, status: r.status }).toEqual({ host, status: 400 })
         expect(JSON.parse(r.body).error.code).toBe(400)
         expect(r.head.toLowerCase()).toContain('x-request-id:')
+        const id = /x-request-id: *([^\r\n]+)/i.exec(r.head)![1]!.trim()
+        expect(log.lines.find((l) => l.msg === 'request' && l.request_id === id)?.status).toBe(400)
       }
     })
 
     it('an oversize body is a 413 in Ory\'s shape with a request id', async () => {
       const r = await fetch(`${server.adminUrl}/admin/identities`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ traits: { email: 'x'.repeat(70 * 1024) } }) })
       expect(r.status).toBe(413)
-      expect(r.headers.get('x-request-id')).toBeTruthy()
-      expect(((await r.json()) as any).error.code).toBe(413)
+      const id = r.headers.get('x-request-id')
+      expect(id).toBeTruthy()
+      expect(((await r.json()) as any).error).toMatchObject({ code: 413, request: id })
+      // and the access log has its line
+      expect(log.lines.find((l) => l.msg === 'request' && l.request_id === id)?.status).toBe(413)
     })
   })
 }
