@@ -71,12 +71,18 @@ describe.if(enabled)('postgres driver: connections terminated under load', () =>
   }, 60_000)
 
   it('does not run a write twice: a write on a killed connection is a StorageUnavailableError (503)', async () => {
-    const write = scratch.db.exec(sql`INSERT INTO loss_probe (id, v) SELECT ${2}, ${'two'} FROM pg_sleep(0.3)`)
-    await Bun.sleep(50)
+    const write = scratch.db.exec(sql`INSERT INTO loss_probe (id, v) SELECT ${2}, ${'two'} FROM pg_sleep(1)`)
+    // kill it while it runs (a busy machine may take a while to send it)
+    for (let i = 0; i < 200; i++) {
+      const [running] = await killer.unsafe(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'INSERT INTO loss_probe%'`)
+      if (running?.n) break
+      await Bun.sleep(10)
+    }
     await terminate()
     const e = await write.then(() => null, (x: unknown) => x)
     expect(e).toBeInstanceOf(StorageUnavailableError)
     expect((e as StorageUnavailableError).status).toBe(503)
+    expect(await scratch.db.one(sql`SELECT v FROM loss_probe WHERE id = ${2}`)).toBeUndefined()
   })
 
   describe('whoami under load', () => {
