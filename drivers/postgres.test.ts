@@ -23,14 +23,18 @@ describe.if(enabled)('postgres driver: connections terminated under load', () =>
   let kernel: Kernel
   let token: string
   let pub: ReturnType<typeof buildListenerApp>
-  /** Terminate every other connection to the test database (ours: the pool under test). */
+  /** The pool under test names itself, so that only its connections are terminated (other suites may share the database). */
+  const app = `tessera_loss_${crypto.randomUUID().slice(0, 8)}`
+  /** Terminate every connection of the pool under test. */
   const terminate = async () => {
-    const rows = await killer.unsafe(`SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name <> 'tessera-test-killer'`)
+    const rows = await killer.unsafe(`SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1`, [app])
     return rows.length
   }
 
   beforeAll(async () => {
-    scratch = await scratchPostgres('pgloss')
+    const url = new URL(POSTGRES_URL!)
+    url.searchParams.set('application_name', app)
+    scratch = await scratchPostgres('pgloss', url.toString())
     killer = postgres(POSTGRES_URL!, { max: 1, onnotice: () => {}, connection: { application_name: 'tessera-test-killer' } })
     await scratch.db.script('CREATE TABLE loss_probe (id integer PRIMARY KEY, v text)')
     await scratch.db.exec(sql`INSERT INTO loss_probe (id, v) VALUES (${1}, ${'one'})`)
@@ -74,7 +78,7 @@ describe.if(enabled)('postgres driver: connections terminated under load', () =>
     const write = scratch.db.exec(sql`INSERT INTO loss_probe (id, v) SELECT ${2}, ${'two'} FROM pg_sleep(1)`)
     // kill it while it runs (a busy machine may take a while to send it)
     for (let i = 0; i < 200; i++) {
-      const [running] = await killer.unsafe(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'INSERT INTO loss_probe%'`)
+      const [running] = await killer.unsafe(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE 'INSERT INTO loss_probe%'`, [app])
       if (running?.n) break
       await Bun.sleep(10)
     }
