@@ -37,6 +37,8 @@ export type { ActiveSession, SessionService, IdentityLoginService, LoginChalleng
 export type { KeyRotation, KeyStore, PublicJwk, SigningKey } from './services.ts'
 export type { ClientCredentialsToken, OAuth2TokenService, SessionEndService, TokenIntrospection } from './services.ts'
 export { configuredPublicBaseUrl, type RequestContext, type RouteApp, type ContextResolver, type PeerLookup } from './http/context.ts'
+export { MAX_JSON_DEPTH, parseJsonBody, unstorable } from './http/edge.ts'
+export { cidrList, cidrProblem, clientAddressOf, inCidrList } from './net.ts'
 export type { Operation, OperationBody, OperationResponse, Operations, HttpMethod } from './http/operations.ts'
 export { parse, parseAsync } from './validation.ts'
 export { Kernel } from './kernel/kernel.ts'

@@ -27,16 +27,30 @@ export const postgresDialect: Dialect = {
   },
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', '57P01', '57P03', '3D000', '28P01', '28000'])
+/**
+ * Errors that mean the connection (not the statement) failed: socket errors (a terminated backend shows as
+ * EPIPE or ECONNRESET on the next write), postgres.js' own, and PostgreSQL's connection-exception class (08) and
+ * shutdown codes (57P01 admin shutdown, as pg_terminate_backend sends; 57P02 crash; 57P03 cannot connect now).
+ */
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', '57P01', '57P02', '57P03', '3D000', '28P01', '28000'])
+
+function connectionLost(e: unknown): boolean {
+  const code = String((e as { code?: unknown } | null)?.code ?? '')
+  if (CONNECTION_CODES.has(code) || code.startsWith('08')) return true
+  return e instanceof Error && /EPIPE|ECONNRESET|ECONNREFUSED|connection (?:closed|terminated|ended)|connect/i.test(e.message) && !(e as { query?: string }).query
+}
 
 function mapError(e: unknown): unknown {
   const code = (e as { code?: string } | null)?.code ?? ''
   if (code === '23505') return new UniqueViolationError(e)
   if (code === '23503') return new ForeignKeyViolationError(e)
-  if (CONNECTION_CODES.has(code) || (e instanceof Error && /connect|ECONNREFUSED/i.test(e.message) && !(e as { query?: string }).query))
-    return new StorageUnavailableError(e instanceof Error ? e.message : String(e), e)
+  if (connectionLost(e)) return new StorageUnavailableError(e instanceof Error ? e.message : String(e), e)
   return e
 }
+
+
+/** A statement that only reads, and so may run again on a fresh connection when its connection was lost. */
+const READ_ONLY = /^\s*SELECT\b(?![\s\S]*\bFOR\s+(?:UPDATE|SHARE|NO\s+KEY|KEY)\b)/i
 
 export interface ParsedPostgresDsn {
   url: string
@@ -81,21 +95,64 @@ function advisoryKey(name: string): number {
   return h | 0
 }
 
+/**
+ * The pool, replaced whole once its connections were lost (a restart, pg_terminate_backend, a failover): postgres.js
+ * (3.4) under Bun keeps failing queries on a reconnected connection with the error that ended it (57P01), so a
+ * fresh pool is the only fresh connection. The old pool is ended in the background, its in-flight queries given 1 s.
+ */
+class Pool {
+  #current: PgSql
+  constructor(readonly open: (size?: number) => PgSql) {
+    this.#current = open()
+  }
+  get current(): PgSql {
+    return this.#current
+  }
+  renew(failed: PgSql): void {
+    if (failed !== this.#current) return
+    this.#current = this.open()
+    failed.end({ timeout: 1 }).catch(() => {})
+  }
+}
+
 class PgQueryable implements Queryable {
   readonly dialect = postgresDialect
   constructor(
-    protected readonly runner: Runner,
+    protected readonly source: Runner | Pool,
     protected readonly kind: 'pool' | 'tx' | 'reserved',
     protected readonly onQuery: StorageDriverOptions['onQuery'],
     protected readonly depth = 0,
   ) {}
 
+  protected get runner(): Runner {
+    return this.source instanceof Pool ? this.source.current : this.source
+  }
+
+  /** After a connection loss on the pool, the next statement runs on a new pool. */
+  protected lost(runner: Runner, e: unknown): boolean {
+    if (!connectionLost(e)) return false
+    if (this.source instanceof Pool) this.source.renew(runner as PgSql)
+    return true
+  }
+
   protected async run(q: Sql): Promise<postgres.RowList<postgres.Row[]>> {
     const { text, params } = render(q, postgresDialect)
     const t0 = this.onQuery ? performance.now() : 0
+    const runner = this.runner
     try {
-      return await this.runner.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })
+      return await runner.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })
     } catch (e) {
+      // a read outside a transaction whose connection died runs once more, on a fresh pool; a write never runs
+      // twice (it may have been applied), and a transaction fails as a whole: both are a 503
+      if (this.lost(runner, e) && this.kind === 'pool' && READ_ONLY.test(text)) {
+        const fresh = this.runner
+        try {
+          return await fresh.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })
+        } catch (again) {
+          this.lost(fresh, again)
+          throw mapError(again)
+        }
+      }
       throw mapError(e)
     } finally {
       this.onQuery?.(text, performance.now() - t0)
@@ -117,9 +174,10 @@ class PgQueryable implements Queryable {
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const runner = this.runner
     try {
       if (this.kind === 'pool') {
-        return (await (this.runner as PgSql).begin((tx) => fn(new PgQueryable(tx, 'tx', this.onQuery)))) as T
+        return (await (runner as PgSql).begin((tx) => fn(new PgQueryable(tx, 'tx', this.onQuery)))) as T
       }
       if (this.kind === 'tx') {
         return (await (this.runner as PgTx).savepoint((tx) => fn(new PgQueryable(tx, 'tx', this.onQuery)))) as T
@@ -137,6 +195,7 @@ class PgQueryable implements Queryable {
         throw e
       }
     } catch (e) {
+      this.lost(runner, e)
       throw mapError(e)
     }
   }
@@ -144,15 +203,15 @@ class PgQueryable implements Queryable {
 
 export class PostgresDatabase extends PgQueryable implements Database {
   readonly driver = 'postgres'
-  readonly #pool: PgSql
+  readonly #pool: Pool
 
-  constructor(pool: PgSql, onQuery: StorageDriverOptions['onQuery']) {
+  constructor(pool: Pool, onQuery: StorageDriverOptions['onQuery']) {
     super(pool, 'pool', onQuery)
     this.#pool = pool
   }
 
   async script(text: string, tx?: Queryable): Promise<void> {
-    const runner = tx instanceof PgQueryable ? (tx as unknown as { runner: Runner }).runner : this.#pool
+    const runner = tx instanceof PgQueryable ? (tx as unknown as { runner: Runner }).runner : this.#pool.current
     try {
       await runner.unsafe(text)
     } catch (e) {
@@ -161,10 +220,15 @@ export class PostgresDatabase extends PgQueryable implements Database {
   }
 
   async withLock<T>(key: string, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    // a connection of its own, opened before it is reserved (postgres.js without fetch_types never hands over a
+    // connection that a reserve had to open): the lock is held by one session, apart from the pool's traffic
+    const own = this.#pool.open(1)
     let reserved: postgres.ReservedSql<Record<string, never>>
     try {
-      reserved = await this.#pool.reserve()
+      await own.unsafe('SELECT 1')
+      reserved = await own.reserve()
     } catch (e) {
+      await own.end({ timeout: 1 }).catch(() => {})
       throw mapError(e)
     }
     const k = advisoryKey(key)
@@ -179,6 +243,7 @@ export class PostgresDatabase extends PgQueryable implements Database {
       throw mapError(e)
     } finally {
       reserved.release()
+      await own.end({ timeout: 5 }).catch(() => {})
     }
   }
 
@@ -201,8 +266,19 @@ export class PostgresDatabase extends PgQueryable implements Database {
   }
 
   async close(): Promise<void> {
-    await this.#pool.end({ timeout: 5 })
+    await this.#pool.current.end({ timeout: 5 })
   }
+}
+
+/**
+ * Seconds before a closed connection reconnects. postgres.js counts failed closes across the whole pool (reset on
+ * the next successful connect) and by default waits 3^n/100 s: a restart that ends all 10 connections at once
+ * left the pool waiting 10–20 s. Up to one failure per pooled connection reconnects at once; beyond (the
+ * database really is down) the wait doubles from 50 ms to at most 5 s, with jitter.
+ */
+export function reconnectDelay(failures: number, poolSize: number): number {
+  if (failures <= poolSize) return 0
+  return Math.min(0.05 * 2 ** (failures - poolSize - 1), 5) * (0.5 + Math.random() / 2)
 }
 
 export const postgresDriver: StorageDriver = {
@@ -210,8 +286,13 @@ export const postgresDriver: StorageDriver = {
   schemes: ['postgres', 'postgresql'],
   async connect(dsn, options = {}) {
     const parsed = parsePostgresDsn(dsn)
-    const pool = postgres(parsed.url, {
-      max: parsed.maxConnections ?? options.maxConnections ?? 10,
+    const max = parsed.maxConnections ?? options.maxConnections ?? 10
+    const open = (size = max) => postgres(parsed.url, {
+      max: size,
+      backoff: (failures: number) => reconnectDelay(failures, max),
+      // no array-type lookup on each new connection: Tessera binds no arrays (objects go as sql.json), and
+      // postgres.js leaves that lookup's failure unhandled when a connection dies during it, which ends a Bun process
+      fetch_types: false,
       onnotice: () => {},
       connect_timeout: 10,
       idle_timeout: 60,
@@ -222,6 +303,6 @@ export const postgresDriver: StorageDriver = {
       connection: parsed.searchPath ? { search_path: parsed.searchPath } : {},
       debug: false,
     }) as unknown as PgSql
-    return new PostgresDatabase(pool, options.onQuery)
+    return new PostgresDatabase(new Pool(open), options.onQuery)
   },
 }

@@ -8,9 +8,10 @@
  */
 import type { Server } from 'bun'
 import { type Span, SpanKind, context, trace } from '@opentelemetry/api'
-import { renderError } from '../core/errors.ts'
+import { TesseraError, renderError } from '../core/errors.ts'
 import { type Listener, buildListenerApp, errorHandler, rawRoutesFor } from '../core/http/app.ts'
-import type { RequestContext } from '../core/http/context.ts'
+import { type RequestContext, requestIdFor } from '../core/http/context.ts'
+import { urlProblem } from '../core/http/edge.ts'
 import type { Kernel } from '../core/kernel/kernel.ts'
 import { type ListenAddress, listen } from '../core/listen.ts'
 import { extractContext, tracer, tracingEnabled } from '../core/telemetry.ts'
@@ -47,6 +48,11 @@ function pathOf(url: string): string {
   return url.slice(start, end)
 }
 
+/** Bun's own body limit: the configured one plus room (the edge refuses by Content-Length first). */
+function bodyCeiling(configured: number): number {
+  return Math.max(configured * 2, configured + 1024 * 1024)
+}
+
 export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<RunningServer> {
   const serverTracer = tracer()
   await kernel.start({ migrate: opts.migrate })
@@ -76,6 +82,12 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
       (request: Request, server: Server<undefined>): Response | Promise<Response> => {
         inFlight++
         const t0 = performance.now()
+        // the edge before any context: a URL the Host header can form, a body within the limit
+        const refused = urlProblem(request) ?? tooLarge(request)
+        if (refused) {
+          const edge = { requestId: requestIdFor(request), remoteAddress: server.requestIP(request)?.address }
+          return end({ ...route, stamped: false }, request, edge, undefined, t0, renderError(refused, edge.requestId))
+        }
         const c = kernel.contextOf(request, server)
         if (!(c instanceof Promise)) return begin(route, request, c, t0)
         return c.then(
@@ -115,12 +127,19 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
       return end(route, request, rc, span, t0, out)
     }
 
+    /** A body its Content-Length says is over serve.maxRequestBodySize: 413 in Ory's shape, before it is read. */
+    const tooLarge = (request: Request): TesseraError | undefined => {
+      const length = request.headers.get('content-length')
+      if (length === null || !(Number(length) > cfg.maxRequestBodySize)) return undefined
+      return new TesseraError('ERR_PAYLOAD_TOO_LARGE', 413, 'The request body is too large', { reason: `The request body exceeds ${cfg.maxRequestBodySize} bytes.`, headers: { connection: 'close' } })
+    }
+
     const lastResort = (e: unknown, rc: RequestContext | undefined): Response => {
-      kernel.log.error('unhandled error', { err: e })
+      kernel.log.error('unhandled error', { err: e, request_id: rc?.requestId, tenant: rc?.tenant })
       return renderError(e, rc?.requestId)
     }
 
-    const end = (route: Served, request: Request, rc: RequestContext | undefined, span: Span | undefined, t0: number, response: Response): Response => {
+    const end = (route: Served, request: Request, rc: Pick<RequestContext, 'requestId' | 'remoteAddress'> & { tenant?: string } | undefined, span: Span | undefined, t0: number, response: Response): Response => {
       inFlight--
       if (rc && !route.stamped) {
         try {
@@ -174,7 +193,9 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
     }
 
     return listen(at, {
-      maxRequestBodySize: cfg.maxRequestBodySize,
+      // Bun answers a body over its own limit with a bare 413 before any handler runs: its limit is a ceiling
+      // above the configured one, so that the edge (tooLarge) answers in Ory's shape, with a request id and a log line
+      maxRequestBodySize: bodyCeiling(cfg.maxRequestBodySize),
       routes,
       fetch: serveWith({ handle: (request) => elysia(request), fail: (e, _request, rc) => lastResort(e, rc), stamped: false }),
       error(e) {

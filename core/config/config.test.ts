@@ -51,7 +51,7 @@ describe('config: defaults and validation', () => {
 
   it('names an unknown key and lists the known ones', () => {
     expect(problemsOf(() => resolveConfig({ secrets: { system: [SECRET] }, serve: { publc: {} } as never }, { env: {} }))).toEqual([
-      'serve.publc: unknown option; did you mean `public`? expected one of: public, admin, shutdownTimeout, maxRequestBodySize',
+      'serve.publc: unknown option; did you mean `public`? expected one of: public, admin, shutdownTimeout, maxRequestBodySize, trustedProxies',
     ])
   })
 

@@ -35,6 +35,7 @@ export const ENV_OVERRIDES: { name: string; path: string[]; kind: 'string' | 'po
   { name: 'SERVE_ADMIN_HOST', path: ['serve', 'admin', 'host'], kind: 'string', doc: 'Admin listener interface (default 127.0.0.1)' },
   { name: 'SERVE_ADMIN_PORT', path: ['serve', 'admin', 'port'], kind: 'port', doc: 'Admin listener port (default 4434)' },
   { name: 'SERVE_ADMIN_BASE_URL', path: ['serve', 'admin', 'baseUrl'], kind: 'string', doc: 'URL the admin API is reached at' },
+  { name: 'SERVE_TRUSTED_PROXIES', path: ['serve', 'trustedProxies'], kind: 'list', doc: 'Comma-separated IP addresses or CIDR ranges whose X-Forwarded-For is believed' },
   { name: 'LOG_LEVEL', path: ['log', 'level'], kind: 'string', doc: 'debug, info, warn, error or fatal (default info)' },
   { name: 'LOG_FORMAT', path: ['log', 'format'], kind: 'string', doc: 'json or text (default json)' },
   { name: 'TESSERA_DEV', path: ['dev'], kind: 'bool', doc: 'true for development mode (ephemeral secrets when none are set)' },

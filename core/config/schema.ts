@@ -3,6 +3,7 @@
  * from it by `bun run gen:schema`; a test fails when that file is stale.
  */
 import * as v from 'valibot'
+import { cidrProblem } from '../net.ts'
 import { LOG_LEVELS } from '../logger.ts'
 import { MIN_SECRET_LENGTH } from '../secrets.ts'
 import { type PluginEntry as PluginEntryType, isPluginEntry } from '../types.ts'
@@ -82,6 +83,13 @@ export const ServeSchema = v.strictObject({
   maxRequestBodySize: v.optional(
     v.pipe(v.number('expected bytes'), v.integer('expected whole bytes'), v.minValue(1024, 'expected at least 1024 bytes'), d('Largest request body accepted (bytes).')),
     1024 * 1024,
+  ),
+  trustedProxies: v.optional(
+    v.pipe(
+      v.array(v.pipe(v.string('expected an IP address or CIDR range'), v.check((c) => cidrProblem(c) === null, 'expected an IP address or CIDR range (e.g. 10.0.0.0/8, ::1/128)'))),
+      d('Proxies (IP addresses or CIDR ranges) whose X-Forwarded-For is believed: a request from one of them is attributed to the right-most untrusted X-Forwarded-For hop (RequestContext.clientAddress, what rate limiters key on). Empty: the socket peer, always. Env: SERVE_TRUSTED_PROXIES (comma-separated).'),
+    ),
+    [],
   ),
 })
 

@@ -125,7 +125,8 @@ export function buildListenerApp(kernel: Kernel, listener: Listener, opts: Build
   const routeApp = () => createRouteApp(kernel.requestContext, immediate)
   if (opts.rawRoutes !== false) {
     for (const r of rawRoutesFor(kernel, listener)) {
-      app.use(routeApp().all(r.path, ({ request, tessera }) => r.handle(request, tessera)))
+      // a raw route reads its own body: Elysia leaves it unparsed
+      app.use(createRouteApp(kernel.requestContext, immediate, { raw: true }).all(r.path, ({ request, tessera }) => r.handle(request, tessera), { parse: 'none' }))
     }
   }
   for (const p of kernel.plugins) {

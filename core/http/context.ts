@@ -6,6 +6,7 @@
 import { Elysia } from 'elysia'
 import type { Logger } from '../logger.ts'
 import type { ScopedDb } from '../storage/scoped.ts'
+import { bodyProblem, urlProblem } from './edge.ts'
 
 export interface RequestContext {
   requestId: string
@@ -19,6 +20,11 @@ export interface RequestContext {
   startedAt: number
   /** The connecting peer's address (the socket's, never X-Forwarded-For); absent when embedded. */
   remoteAddress?: string
+  /**
+   * The client's address, what rate limiters key on: the socket peer, or, when the peer is one of
+   * `serve.trustedProxies`, the right-most X-Forwarded-For hop that is not a trusted proxy. Absent without a peer.
+   */
+  readonly clientAddress?: string
   /**
    * Where browsers and apps reach the public API for this request, without a trailing slash: the public
    * listener's root, for building URLs (a flow's `ui.action`, links, redirects back to Tessera).
@@ -51,14 +57,32 @@ export type ContextResolver = (request: Request, peer?: PeerLookup) => Promise<R
  * The Elysia instance a plugin's route function receives. Its routes see
  * `tessera: RequestContext` in their handler context.
  */
-export function createRouteApp(resolve: ContextResolver, immediate?: (request: Request) => RequestContext): RouteApp {
+export function createRouteApp(resolve: ContextResolver, immediate?: (request: Request) => RequestContext, opts: { raw?: boolean } = {}): RouteApp {
+  const checked = opts.raw ? urlEdge() : edge()
   // When the tenant needs no lookup, the context is there at once: a synchronous derive saves an await per request.
-  if (immediate) return new Elysia().derive(({ request }) => ({ tessera: immediate(request) }))
-  return deferredRouteApp(resolve)
+  if (immediate) return checked.derive(({ request }) => ({ tessera: immediate(request) })) as RouteApp
+  return checked.derive(async ({ request }) => ({ tessera: await resolve(request) })) as RouteApp
 }
 
+/**
+ * The edge every route's request passes (core/http/edge.ts), after the body is parsed and before anything else:
+ * the URL (Host, path, query) and the parsed body, whatever its content type.
+ */
+const edge = () =>
+  new Elysia().onTransform(({ request, body }) => {
+    const bad = urlProblem(request) ?? (body === undefined ? undefined : bodyProblem(body))
+    if (bad) throw bad
+  })
+
+/** The edge of a raw route, which reads its body itself (with parseJsonBody): the URL only, the body left unread. */
+const urlEdge = () =>
+  new Elysia().onTransform(({ request }) => {
+    const bad = urlProblem(request)
+    if (bad) throw bad
+  })
+
 function deferredRouteApp(resolve: ContextResolver) {
-  return new Elysia().derive(async ({ request }) => ({ tessera: await resolve(request) }))
+  return edge().derive(async ({ request }) => ({ tessera: await resolve(request) }))
 }
 
 export type RouteApp = ReturnType<typeof deferredRouteApp>

@@ -8,7 +8,9 @@ import type { ResolvedConfig } from '../config/schema.ts'
 import { ConfigError, PluginError } from '../errors.ts'
 import { type EventMeta, EventBus, type EventName, type TesseraEvents } from '../events.ts'
 import { type ContextResolver, type PeerLookup, type PublicBaseUrlResolver, type RequestContext, configuredPublicBaseUrl, requestIdFor } from '../http/context.ts'
+import type { BlockList } from 'node:net'
 import { type Logger, createLogger } from '../logger.ts'
+import { cidrList, clientAddressOf } from '../net.ts'
 import type { PluginContext, PluginDefinition, PluginInstance, RawRoutes, Storage } from '../plugin.ts'
 import { type Registries, Services, createRegistries } from '../registry.ts'
 import { Keyring, type Secrets } from '../secrets.ts'
@@ -64,6 +66,7 @@ class LiveRequestContext implements RequestContext {
   readonly startedAt = performance.now()
   #log: Logger | undefined
   #remote: { address: string | undefined } | undefined
+  #client: { address: string | undefined } | undefined
   #publicBaseUrl: string | undefined
   constructor(
     readonly requestId: string,
@@ -73,6 +76,7 @@ class LiveRequestContext implements RequestContext {
     private readonly peers: PeerLookup | undefined,
     private readonly request: Request,
     private readonly baseUrl: PublicBaseUrlResolver,
+    private readonly trusted: BlockList | undefined,
   ) {}
   get log(): Logger {
     this.#log ??= this.root.child({ request_id: this.requestId, tenant: this.tenant })
@@ -81,6 +85,10 @@ class LiveRequestContext implements RequestContext {
   get remoteAddress(): string | undefined {
     this.#remote ??= { address: this.peers?.requestIP(this.request)?.address }
     return this.#remote.address
+  }
+  get clientAddress(): string | undefined {
+    this.#client ??= { address: clientAddressOf(this.remoteAddress, this.request.headers.get('x-forwarded-for'), this.trusted) }
+    return this.#client.address
   }
   get publicBaseUrl(): string {
     this.#publicBaseUrl ??= this.baseUrl(this.request)
@@ -128,6 +136,8 @@ export class Kernel {
   #publicBaseUrl: PublicBaseUrlResolver = () => ''
   readonly #contexts = new WeakMap<Request, RequestContext | Promise<RequestContext>>()
   #peers: PeerLookup | undefined
+  /** serve.trustedProxies, parsed once (undefined when empty). */
+  readonly #trusted: BlockList | undefined
 
   private constructor(config: ResolvedConfig, log: Logger) {
     this.config = config
@@ -135,6 +145,8 @@ export class Kernel {
     this.events = new EventBus(log.child({ component: 'events' }))
     this.registries = createRegistries()
     this.secrets = { system: new Keyring(config.secrets.system), cookie: new Keyring(config.secrets.cookie) }
+    const trusted = config.serve.trustedProxies ?? []
+    this.#trusted = trusted.length ? cidrList(trusted, 'serve.trustedProxies') : undefined
   }
 
   get db(): Database {
@@ -298,7 +310,7 @@ export class Kernel {
     if (!c) {
       const requestId = requestIdFor(request)
       const make = (tenant: string) =>
-        new LiveRequestContext(requestId, tenant, this.#storage.scoped(tenant), this.log, peer ?? this.#peers, request, this.#publicBaseUrl)
+        new LiveRequestContext(requestId, tenant, this.#storage.scoped(tenant), this.log, peer ?? this.#peers, request, this.#publicBaseUrl, this.#trusted)
       const tenant = resolveTenant(request, this.config.tenancy)
       c = typeof tenant === 'string' ? make(tenant) : tenant.then(make)
       this.#contexts.set(request, c)

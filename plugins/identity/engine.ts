@@ -43,7 +43,8 @@ export const CSRF_COOKIE = 'tessera_csrf_token'
 export const CSRF_COOKIE_HOST = `__Host-${CSRF_COOKIE}`
 
 /** The browser's CSRF token, under either name. */
-export const csrfTokenOf = (request: Request): string | null => cookie(request, CSRF_COOKIE_HOST) ?? cookie(request, CSRF_COOKIE)
+/** The request's CSRF token (the `__Host-` cookie first, then the old name), when well-formed. */
+export const csrfTokenOf = (request: Request): string | null => csrfCookieToken(request)
 
 /** What a credential method gets from the engine: the contract lives in the core (core/flows/types.ts). */
 export type { FlowMethodContext } from 'tessera'
@@ -206,14 +207,15 @@ export class FlowEngine {
     }
     const now = new Date()
     const id = crypto.randomUUID()
-    const csrf = type === 'browser' ? (csrfTokenOf(request) ?? randomToken(32)) : ''
+    const csrf = type === 'browser' ? (csrfCookieToken(request) ?? randomToken(32)) : ''
     const flow: SelfServiceFlow = {
       id,
       type,
       expires_at: new Date(now.getTime() + this.opts.flowLifespan * 1000).toISOString(),
       issued_at: now.toISOString(),
       request_url: request.url,
-      ...(opts.returnTo ? { return_to: opts.returnTo } : {}),
+      // stored as the URL parser reads it: CR, LF and tabs it strips (and the allow-list never saw) never reach a Location
+      ...(opts.returnTo ? { return_to: new URL(opts.returnTo).href } : {}),
       ui: {
         action: `${(await this.core.ctx.requestContext(request)).publicBaseUrl}/self-service/${kind}?flow=${id}`,
         method: 'POST',
@@ -380,6 +382,18 @@ export function nestBody(body: unknown): Record<string, unknown> {
 
 export function flowNotFound(): TesseraError {
   return new NotFoundError('The requested flow could not be found.', { id: 'self_service_flow_not_found' })
+}
+
+/** The form a CSRF token is issued in: randomToken(32), 43 base64url characters. */
+const CSRF_TOKEN = /^[A-Za-z0-9_-]{43}$/
+
+/**
+ * The request's CSRF cookie when it is a well-formed token, else null (a new one is issued): a value with `;`,
+ * CR/LF, a NUL or nothing at all is never echoed into Set-Cookie or stored with a flow.
+ */
+export function csrfCookieToken(request: Request): string | null {
+  for (const value of [cookie(request, CSRF_COOKIE_HOST), cookie(request, CSRF_COOKIE)]) if (value !== null && CSRF_TOKEN.test(value)) return value
+  return null
 }
 
 /** Whether any CSRF cookie the request carries is this flow's (with two present, the right one counts: Kratos 633076be0). */

@@ -106,7 +106,7 @@ export function addressFlowRoutes(
     for (const type of ['api', 'browser'] as FlowType[]) {
       app.get(`/self-service/${kind}/${type}`, async ({ request, tessera, query, server }) => {
         const q = query as Record<string, string | undefined>
-        const ip = ipOf(server as Ip, request, tessera.remoteAddress)
+        const ip = ipOf(server as Ip, request, tessera)
         const returnTo = type === 'browser' ? q.return_to : undefined
         let created: { flow: SelfServiceFlow; csrf: string }
         if (kind === 'settings') {
@@ -138,7 +138,7 @@ export function addressFlowRoutes(
         if ((stored.flow.identity as { id?: string } | undefined)?.id !== s.identityId) throw flowNotFound()
       }
       if (stored.expired) {
-        const ip = ipOf(server as Ip, request, tessera.remoteAddress)
+        const ip = ipOf(server as Ip, request, tessera)
         const again = kind === 'settings' ? await recreateSettings(tessera.db, stored.flow, request, ip, tessera.tenant) : await engine.create(kind, stored.flow.type, request, tessera.db, ip, { returnTo: stored.flow.return_to, messages: [expiredText(kind, stored.flow)] })
         return flowExpiredResponse(again.flow.id, stored.flow.expires_at, tessera.requestId)
       }
@@ -148,7 +148,7 @@ export function addressFlowRoutes(
     app.post(`/self-service/${kind}`, async ({ request, tessera, query, body, server }) => {
       const id = String((query as Record<string, string>).flow ?? '')
       const db = tessera.db
-      const ip = ipOf(server as Ip, request, tessera.remoteAddress)
+      const ip = ipOf(server as Ip, request, tessera)
       const stored = await engine.load(kind, id, db)
       const flow = stored.flow
       const input = nestBody(body)
@@ -195,7 +195,7 @@ export function addressFlowRoutes(
     app.get(`/self-service/${kind}`, async ({ request, tessera, query, server }) => {
       const q = cleanQuery(query)
       const db = tessera.db
-      const ip = ipOf(server as Ip, request, tessera.remoteAddress)
+      const ip = ipOf(server as Ip, request, tessera)
       const stored = await engine.load(kind, q.flow ?? '', db)
       const flow = stored.flow
       if (stored.expired) {

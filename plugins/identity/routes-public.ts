@@ -2,7 +2,7 @@
  * Public routes, Kratos' paths and shapes: schemas, whoami and sessions,
  * self-service login / registration (API, browser, SPA) and logout.
  */
-import { type AuthenticatorAssuranceLevel, BadRequestError, type CredentialMethod, type FlowKind, type IdentityAddress, type LoginOutcome, type FlowType, type RouteApp, type ScopedDb, type SelfServiceFlow, TesseraError, type UiText, constantTimeEqual, renderError } from 'tessera'
+import { type AuthenticatorAssuranceLevel, BadRequestError, type CredentialMethod, type FlowKind, type IdentityAddress, type LoginOutcome, type FlowType, type RequestContext, type RouteApp, type ScopedDb, type SelfServiceFlow, TesseraError, type UiText, constantTimeEqual, renderError } from 'tessera'
 import { type IdentityCore, cookie } from './core.ts'
 import { CSRF_COOKIE, CSRF_COOKIE_HOST, type FlowEngine, csrfViolation, flowExpiredResponse, nestBody } from './engine.ts'
 import { text } from './messages.ts'
@@ -31,8 +31,11 @@ export function redirect(location: string, cookies: string[] = []): Response {
 }
 
 export type Ip = { requestIP?(r: Request): { address: string } | null } | null | undefined
-/** The peer address: the core's request context (set from the socket by `tessera serve`), else Elysia's server when embedded. */
-export const ipOf = (server: Ip, request: Request, remoteAddress?: string) => remoteAddress ?? server?.requestIP?.(request)?.address ?? null
+/**
+ * The client address: the core's request context (the socket peer, or behind `serve.trustedProxies` the client
+ * X-Forwarded-For names), else Elysia's server when embedded without a peer lookup.
+ */
+export const ipOf = (server: Ip, request: Request, rc: RequestContext) => rc.clientAddress ?? server?.requestIP?.(request)?.address ?? null
 
 /**
  * The CSRF cookie: Secure whenever the public base URL (or the request) is https, and then named with the
@@ -57,9 +60,11 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
   const showFlow = (kind: FlowKind, flow: SelfServiceFlow, request: Request) =>
     flow.type === 'browser' && !wantsJson(request) ? redirect(engine.uiUrl(kind, flow.id)) : json(flow, 400)
 
-  const submitError = (kind: FlowKind, flow: SelfServiceFlow, request: Request, e: unknown) => {
-    if (flow.type === 'browser' && !wantsJson(request) && e instanceof TesseraError && e.status !== 403 && e.status !== 429) return redirect(engine.uiUrl(kind, flow.id))
-    return renderError(e)
+  const submitError = (kind: FlowKind, flow: SelfServiceFlow, request: Request, e: unknown, rc: RequestContext) => {
+    // a server error is logged with its cause and answered with the request id, as every other route's is
+    if (!(e instanceof TesseraError) || e.status >= 500) rc.log.error('request failed', { err: e, path: `/self-service/${kind}`, method: request.method })
+    else if (flow.type === 'browser' && !wantsJson(request) && e.status !== 403 && e.status !== 429) return redirect(engine.uiUrl(kind, flow.id))
+    return renderError(e, rc.requestId)
   }
 
   /** Kratos' login and registration hooks: a browser flow submitted as JSON is told where to send the browser next. */
@@ -100,7 +105,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         } else if (request.headers.get('x-session-token') && (await core.fromRequest(request, tessera.tenant))) {
           return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
         }
-        const { flow, csrf } = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera.remoteAddress), { returnTo: type === 'browser' ? q.return_to : undefined, loginChallenge: type === 'browser' && kind === 'login' ? q.login_challenge : undefined, refresh: q.refresh === 'true' })
+        const { flow, csrf } = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: type === 'browser' ? q.return_to : undefined, loginChallenge: type === 'browser' && kind === 'login' ? q.login_challenge : undefined, refresh: q.refresh === 'true' })
         if (type === 'api') return json(flow)
         const set = csrfCookies(csrf, request, tessera.publicBaseUrl)
         if (wantsJson(request)) return json(flow, 200, set)
@@ -113,7 +118,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       const stored = await engine.load(kind, id, tessera.db)
       engine.checkCsrfCookie(stored, request)
       if (stored.expired) {
-        const next = await engine.create(kind, stored.flow.type, request, tessera.db, ipOf(server as Ip, request, tessera.remoteAddress), { returnTo: stored.flow.return_to, loginChallenge: stored.flow.oauth2_login_challenge as string | undefined, messages: [expiredText(kind, stored.flow)] })
+        const next = await engine.create(kind, stored.flow.type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: stored.flow.return_to, loginChallenge: stored.flow.oauth2_login_challenge as string | undefined, messages: [expiredText(kind, stored.flow)] })
         return flowExpiredResponse(next.flow.id, stored.flow.expires_at, tessera.requestId)
       }
       return json(stored.flow)
@@ -122,7 +127,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     app.post(`/self-service/${kind}`, async ({ request, tessera, query, body, server }) => {
       const id = String((query as Record<string, string>).flow ?? '')
       const db = tessera.db
-      const ip = ipOf(server as Ip, request, tessera.remoteAddress)
+      const ip = ipOf(server as Ip, request, tessera)
       const stored = await engine.load(kind, id, db)
       const flow = stored.flow
       const input = nestBody(body)
@@ -148,7 +153,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         const out = await method.login!.submit(flow, input, await engine.methodContext(method, db, kind, request, ip, { flowCsrf: stored.csrf, flowType: flow.type }))
         return await loginOutcome(db, flow, input, request, ip, methodId, out)
       } catch (e) {
-        return submitError(kind, flow, request, e)
+        return submitError(kind, flow, request, e, tessera)
       }
     })
   }
@@ -309,7 +314,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     const logoutToken = await core.ctx.secrets.system.seal('identity.logout', me.id, tessera.tenant)
     const url = new URL(`${tessera.publicBaseUrl}/self-service/logout`)
     url.searchParams.set('token', logoutToken)
-    if (returnTo) url.searchParams.set('return_to', returnTo)
+    if (returnTo) url.searchParams.set('return_to', new URL(returnTo).href)
     return json({ logout_url: url.toString(), logout_token: logoutToken })
   })
 
@@ -321,7 +326,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     if (!sessionId || !me || !constantTimeEqual(sessionId, me.id)) return renderError(csrfViolation(), tessera.requestId)
     await new SessionRepo(tessera.db).deactivate(me.id)
     await core.ctx.emit('session.revoked', { sessionId: me.id, identityId: me.identityId }, { tenant: tessera.tenant })
-    const returnTo = q.return_to && engine.allowedReturnTo(q.return_to) ? q.return_to : opts.defaultReturnUrl
+    const returnTo = q.return_to && engine.allowedReturnTo(q.return_to) ? new URL(q.return_to).href : opts.defaultReturnUrl
     if (wantsJson(request)) return new Response(null, { status: 204, headers: { 'set-cookie': core.clearSessionCookie() } })
     return redirect(returnTo, [core.clearSessionCookie()])
   })

@@ -6,7 +6,7 @@
  * plus what the template's TypeScript `claims` function returns.
  */
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
-import { BadRequestError, type ScopedDb, sql } from 'tessera'
+import { BadRequestError, type ScopedDb, TesseraError, sql } from 'tessera'
 import type { IdentityCore } from './core.ts'
 
 const PURPOSE = 'identity.session-signing-key'
@@ -33,17 +33,27 @@ export class SessionTokenizer {
 
   async #loadOrCreate(db: ScopedDb): Promise<TenantKey> {
     const read = () => db.one<{ kid: string; private_sealed: string; public_jwk: JWK }>(sql`SELECT kid, private_sealed, public_jwk FROM identity_signing_keys WHERE nid = ${db.nid} ORDER BY created_at DESC LIMIT 1`)
-    let row = await read()
-    if (!row) {
+    const create = async () => {
       const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
       const kid = crypto.randomUUID()
       const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }
       const sealed = await this.core.ctx.secrets.system.seal(PURPOSE, JSON.stringify(await exportJWK(privateKey)), db.nid)
       await db.exec(sql`INSERT INTO identity_signing_keys (nid, kid, private_sealed, public_jwk, created_at) VALUES (${db.nid}, ${kid}, ${sealed}, ${sql.json(publicJwk)}, ${new Date()}) ON CONFLICT (nid, kid) DO NOTHING`)
-      row = (await read())!
+      return (await read())!
     }
-    const opened = await this.core.ctx.secrets.system.open(PURPOSE, row.private_sealed, db.nid)
-    if (!opened) throw new Error('the session signing key cannot be opened with the configured system secrets')
+    let row = (await read()) ?? (await create())
+    let opened = await this.core.ctx.secrets.system.open(PURPOSE, row.private_sealed, db.nid)
+    if (!opened && this.core.ctx.config.secrets.ephemeral) {
+      // development mode: the ephemeral system secret of an earlier run sealed this key; rotate to a new one
+      this.core.ctx.log.warn('the session signing key was sealed by an earlier run\'s ephemeral secret: rotating to a new key', { kid: row.kid, tenant: db.nid })
+      row = await create()
+      opened = await this.core.ctx.secrets.system.open(PURPOSE, row.private_sealed, db.nid)
+    }
+    if (!opened) {
+      throw new TesseraError('ERR_SIGNING_KEY_SEALED', 500, 'An internal server error occurred, please contact the system administrator', {
+        cause: new Error(`the session signing key ${row.kid} cannot be opened with the configured system secrets: keep the secret that sealed it in secrets.system (the first signs, all open)`),
+      })
+    }
     return { kid: row.kid, privateKey: await importJWK(JSON.parse(opened), 'ES256'), publicJwk: row.public_jwk }
   }
 
@@ -52,7 +62,9 @@ export class SessionTokenizer {
   }
 
   async tokenize(db: ScopedDb, template: string, session: Record<string, unknown> & { id: string; expires_at: string; identity?: unknown }): Promise<string> {
-    const t = this.core.ctx.options.session.tokenizers[template]
+    // an own property only: `__proto__`, `constructor` or `toString` name no template
+    const templates = this.core.ctx.options.session.tokenizers
+    const t = Object.hasOwn(templates, template) ? templates[template] : undefined
     if (!t) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: `Unknown tokenize_as template "${template}".` })
     const key = await this.#key(db)
     const now = Math.floor(Date.now() / 1000)

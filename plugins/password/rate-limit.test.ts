@@ -98,6 +98,41 @@ for (const driver of drivers('pwratelimit')) {
       }
     })
 
+    it('behind serve.trustedProxies counts per client X-Forwarded-For names, so one attacker behind the load balancer locks out no one else', async () => {
+      const own = await driver.create()
+      const apps = await boot(own.db, {
+        config: { serve: { trustedProxies: ['10.0.0.0/8'] } },
+        password: { hasher: { memoryCost: 64, timeCost: 1 }, breachCheck: { enabled: false }, rateLimit: { perIp: 2, perIdentifier: 100, windowSeconds: 600 } },
+      })
+      try {
+        const via = async (peer: string, forwardedFor: string, identifier: string) => {
+          const flowReq = new Request('http://localhost/self-service/login/api')
+          setPeer(flowReq, peer)
+          const flow = await (await apps.public.handle(flowReq)).json()
+          const req = new Request(`http://localhost/self-service/login?flow=${flow.id}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor },
+            body: JSON.stringify({ method: 'password', identifier, password: 'wrong password here' }),
+          })
+          setPeer(req, peer)
+          return (await apps.public.handle(req)).status
+        }
+        // the attacker (192.0.2.66) behind the balancer (10.1.1.1) invents hops to the left: they do not count
+        expect(await via('10.1.1.1', '1.1.1.1, 192.0.2.66', 't1@example.com')).toBe(400)
+        expect(await via('10.1.1.1', '8.8.8.8, 192.0.2.66', 't2@example.com')).toBe(400)
+        expect(await via('10.1.1.1', '9.9.9.9, 192.0.2.66', 't3@example.com')).toBe(429)
+        // another client behind the same balancer is not locked out
+        expect(await via('10.1.1.1', '192.0.2.77', 't4@example.com')).toBe(400)
+        // an untrusted peer's X-Forwarded-For is not believed: it counts as itself
+        expect(await via('198.18.0.5', '192.0.2.77', 't5@example.com')).toBe(400)
+        expect(await via('198.18.0.5', '192.0.2.78', 't6@example.com')).toBe(400)
+        expect(await via('198.18.0.5', '192.0.2.79', 't7@example.com')).toBe(429)
+      } finally {
+        await apps.kernel.stop()
+        await own.drop()
+      }
+    })
+
     // Kratos #4251 (OTP attempts): "50 parallel wrong guesses allow at most N attempts". A check-then-increment
     // limiter lets every racing request read the old count; the attempt must be taken atomically first.
     it('50 parallel wrong logins from one address: at most the limit get past the limiter, on two instances of one database', async () => {

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import * as v from 'valibot'
-import { type Awaitable, BadRequestError, MalformedBodyError, NotFoundError, type PluginContext, type RawRoute, type RequestContext, type RouteApp, type ScopedDb, formatIssues, parse } from 'tessera'
+import { type Awaitable, BadRequestError, MalformedBodyError, NotFoundError, type PluginContext, type RawRoute, type RequestContext, type RouteApp, type ScopedDb, formatIssues, parse, parseJsonBody } from 'tessera'
 import { BoundedConditionSchema, type Context } from './conditions.ts'
 import { Engine, wire } from './engine.ts'
 import { type Model, parseOpl } from './opl.ts'
@@ -336,14 +336,9 @@ export function checkRoutes(p: Permissions): RawRoute<any>[] {
 /** Routes that read the body themselves: JSON whatever the Content-Type, as Keto decodes it. */
 const ANY_TYPE = { parse: 'none' } as const
 
-/** A request's JSON body whatever its Content-Type (as Keto); a malformed one is a 400. */
+/** A request's JSON body whatever its Content-Type (as Keto); a malformed one is a 400 (the core's edge rules). */
 async function jsonBody(request: Request): Promise<unknown> {
-  const text = await request.text()
-  try {
-    return text === '' ? undefined : JSON.parse(text)
-  } catch {
-    throw new MalformedBodyError('The request body could not be parsed: check that it is well-formed and matches its Content-Type')
-  }
+  return parseJsonBody(await request.text())
 }
 
 export function readRoutes(app: RouteApp, p: Permissions) {

@@ -4,8 +4,7 @@
  * (error kind, Accept / Content-Type, the peer's CIDR). `pipelineSpec` turns a rule into the finished spec
  * the core compiles; everything here is parsed once, at compile time.
  */
-import { BlockList, isIP } from 'node:net'
-import { ConfigError, type ErrorHandlerRef, type HandlerRef, type PipelineError, type PipelineRequest, type PipelineSpec, formatIssues } from 'tessera'
+import { ConfigError, type ErrorHandlerRef, type HandlerRef, type PipelineError, type PipelineRequest, type PipelineSpec, cidrList, formatIssues, inCidrList } from 'tessera'
 import * as v from 'valibot'
 
 /** Global handler configs, keyed by handler id (Oathkeeper's `authenticators.jwt.config`). */
@@ -53,31 +52,8 @@ export function mergeConfig(base: unknown, over: unknown): unknown {
   return over
 }
 
-/** A CIDR list as a BlockList; a ConfigError naming the bad entry otherwise. */
-export function cidrList(cidrs: readonly string[], where: string): BlockList {
-  const list = new BlockList()
-  for (const c of cidrs) {
-    const [addr, bits, ...rest] = c.split('/')
-    const family = addr ? isIP(addr) : 0
-    // a prefix is digits: Number('') would read `10.0.0.0/` as /0, everything
-    const prefix = bits === undefined ? (family === 6 ? 128 : 32) : /^\d{1,3}$/.test(bits) ? Number(bits) : Number.NaN
-    if (!family || rest.length || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 6 ? 128 : 32)) {
-      throw new ConfigError([`${where}: "${c}" is not an IP address or CIDR range (e.g. 10.0.0.0/8, ::1/128)`])
-    }
-    list.addSubnet(addr!, prefix, family === 6 ? 'ipv6' : 'ipv4')
-  }
-  return list
-}
-
-/** Whether `address` (IPv4, IPv6, or IPv4-mapped IPv6) is in `list`. */
-export function inCidrList(list: BlockList, address: string | undefined): boolean {
-  if (!address) return false
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
-  const addr = mapped ? mapped[1]! : address
-  const family = isIP(addr)
-  if (!family) return false
-  return list.check(addr, family === 6 ? 'ipv6' : 'ipv4')
-}
+// CIDR lists live in the core (serve.trustedProxies uses them too)
+export { cidrList, inCidrList }
 
 /** The media types of an Accept or Content-Type value, without parameters, in lower case. */
 function mediaTypes(value: string): string[] {
