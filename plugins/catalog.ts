@@ -10,6 +10,7 @@ import { oauth2 } from './oauth2/index.ts'
 import { password } from './password/index.ts'
 import { permissions } from './permissions/index.ts'
 import { proxy } from './proxy/index.ts'
+import { totp } from './totp/index.ts'
 
 export const catalog: PluginCatalog = {
   code,
@@ -19,4 +20,5 @@ export const catalog: PluginCatalog = {
   password,
   permissions,
   proxy,
+  totp,
 }
