@@ -6,6 +6,7 @@ import type { PluginCatalog } from '../core/config/load.ts'
 import { code } from './code/index.ts'
 import { courier } from './courier/index.ts'
 import { identity } from './identity/index.ts'
+import { lookupSecret } from './lookup-secret/index.ts'
 import { oauth2 } from './oauth2/index.ts'
 import { password } from './password/index.ts'
 import { permissions } from './permissions/index.ts'
@@ -16,6 +17,7 @@ export const catalog: PluginCatalog = {
   code,
   courier,
   identity,
+  'lookup-secret': lookupSecret,
   oauth2,
   password,
   permissions,

@@ -284,9 +284,13 @@ export type LoginOutcome = { kind: 'success'; identityId: string; aal: Authentic
 /** Registration: the method accepted the submission; the engine creates the identity with this credential. */
 export type RegistrationOutcome = { kind: 'success'; credential: NewCredential } | SentOutcome | PageOutcome | InvalidOutcome | NotResponsibleOutcome
 
-/** Settings: store `credential`, or remove it (`null`); `privileged_required` asks for re-authentication first. */
+/**
+ * Settings: store `credential`, or remove it (`null`); `privileged_required` asks for re-authentication first;
+ * `sent` shows the flow as the method left it (200), e.g. new recovery codes waiting to be confirmed.
+ */
 export type SettingsOutcome =
   | { kind: 'success'; credential: NewCredential | null; messages?: UiText[] }
+  | SentOutcome
   | { kind: 'privileged_required' }
   | InvalidOutcome
   | NotResponsibleOutcome

@@ -377,6 +377,12 @@ export function addressFlowRoutes(
     const ctx = await engine.methodContext(m, db, 'settings', request, ip, { settings: await engine.settingsContextFor(m, db, base), flowCsrf: stored.csrf, flowType: flow.type })
     const out: SettingsOutcome = await m.settings!.submit(flow, input, ctx)
     if (out.kind === 'privileged_required') return refreshRequired(request, flow, requestId)
+    if (out.kind === 'sent') {
+      for (const n of flow.ui.nodes) n.messages = []
+      flow.ui.messages = out.messages ?? []
+      await engine.save(flow, db)
+      return showFlow('settings', flow, request, 200)
+    }
     if (out.kind === 'success' && out.credential === null) {
       // Never the last way to sign in, nor the last second factor (an administrator can remove that one).
       const why = await removalRefused(db, core.ctx.registries.credentialMethods, session.identityId, m.id)
