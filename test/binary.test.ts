@@ -63,6 +63,8 @@ plugins:
   - oauth2
   - use: webauthn
     options: { rp: { id: localhost, name: Tessera, origins: ["http://localhost"] } }
+  - totp
+  - lookup-secret
 `
 
 const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
@@ -148,6 +150,13 @@ describe('single binary', () => {
       for (let i = 0; i < 50 && messages.length === 0; i++) messages = (await Bun.sleep(20), await queued())
       expect(messages.map((m: { template_type: string; status: string }) => [m.template_type, m.status])).toContainEqual(['login_code_valid', 'queued'])
       expect(JSON.stringify(messages)).not.toMatch(/\b\d{6}\b/) // codes are redacted at the admin API
+
+      // totp and lookup-secret: a settings flow offers enrolment (a QR code as a data URL) and recovery codes
+      const settings = await (await fetch(`${pub}/self-service/settings/api`, { headers: { 'X-Session-Token': token } })).json()
+      const groups = new Set((settings.ui.nodes as { group: string }[]).map((n) => n.group))
+      expect(groups.has('totp') && groups.has('lookup_secret')).toBe(true)
+      const qr = (settings.ui.nodes as { attributes: { id?: string; src?: string } }[]).find((n) => n.attributes.id === 'totp_qr')
+      expect(qr?.attributes.src).toStartWith('data:image/png;base64,')
 
       // webauthn: the browser script the ui nodes reference, bundled into the binary at build time
       const script = await fetch(`${pub}/.well-known/ory/webauthn.js`)

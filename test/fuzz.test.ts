@@ -18,6 +18,8 @@ import { code } from '../plugins/code/index.ts'
 import { courier } from '../plugins/courier/index.ts'
 import { oauth2 } from '../plugins/oauth2/index.ts'
 import { webauthn } from '../plugins/webauthn/index.ts'
+import { totp } from '../plugins/totp/index.ts'
+import { lookupSecret } from '../plugins/lookup-secret/index.ts'
 import { type RunningServer, serve } from '../server/index.ts'
 import { type CapturedLog, bootKernel, captureLog } from './helpers/app.ts'
 import { type ScratchDatabase, drivers } from './helpers/databases.ts'
@@ -35,6 +37,8 @@ const plugins = () => [
   code(),
   oauth2(),
   webauthn({ rp: { id: 'localhost', name: 'Tessera', origins: ['http://localhost'] } }),
+  totp(),
+  lookupSecret(),
 ]
 
 it('installs every first-party plugin (a new plugin in plugins/catalog.ts must be added above)', () => {

@@ -102,6 +102,13 @@ export interface CredentialSpec<Config extends Record<string, unknown> = Record<
   reveal?: readonly string[]
   /** How `POST /admin/identities` (and PUT) imports `credentials.<id>.config`. Without it, importing this type is a 400. */
   import?: CredentialImporter<Config>
+  /**
+   * What this stored credential lets its identity do: log in (`first`), step a session up (`second`), both, or
+   * nothing yet (`null`, e.g. a code credential without addresses). Default: the method's `factor`. The engine
+   * derives an identity's available assurance from it (any `second`/`both` credential: aal2, Kratos' available AAL)
+   * and refuses to remove the last credential of either kind.
+   */
+  factor?(config: Config): 'first' | 'second' | 'both' | null
 }
 
 /** Imports a credential through the admin API (Kratos' identity import). */
@@ -157,7 +164,11 @@ export interface FlowMethodContext {
     updateConfig(identityId: string, type: string, config: Record<string, unknown>): Promise<void>
     /** Normalise what a user typed as this method normalises its identifiers. */
     normalise(identifier: string): string
+    /** This method's credential of one identity (a second factor looks it up by the session's identity, not by an identifier). */
+    of(identityId: string): Promise<StoredCredential | undefined>
   }
+  /** Login: the assurance the flow asks for and, at aal2 or when refreshing, the signed-in identity. */
+  login?: LoginContext
   /** Registration: the validated traits and this method's identifiers derived from them (normalised). */
   registration?: { traits: Record<string, unknown>; identifiers: string[] }
   /** Settings: the signed-in identity, this method's credential (if any) and whether the session is privileged. */
@@ -200,6 +211,19 @@ export interface IdentityAddress {
   verified?: boolean
 }
 
+/**
+ * What a login flow asks for. At `aal1` the engine asks the methods whose factor is `first` or `both`; at `aal2`
+ * (`?aal=aal2`, a step-up of the session) those whose factor is `second` or `both`, and a method's success counts
+ * only for `identityId`, the session's identity: any other identity is refused by the engine.
+ */
+export interface LoginContext {
+  requestedAal: AuthenticatorAssuranceLevel
+  /** `refresh=true`: the signed-in identity authenticates again. */
+  refresh: boolean
+  /** At aal2, or when refreshing: the session's identity. */
+  identityId?: string
+}
+
 /** What a settings submission knows. */
 export interface SettingsContext {
   identityId: string
@@ -210,6 +234,8 @@ export interface SettingsContext {
   credential?: StoredCredential
   /** Whether the session is recent enough for privileged changes (Kratos' `privileged_session_max_age`). */
   privileged: boolean
+  /** The session's assurance (`aal1`, `aal2`). */
+  aal?: AuthenticatorAssuranceLevel
 }
 
 /** What a recovery submission knows. */
@@ -258,9 +284,13 @@ export type LoginOutcome = { kind: 'success'; identityId: string; aal: Authentic
 /** Registration: the method accepted the submission; the engine creates the identity with this credential. */
 export type RegistrationOutcome = { kind: 'success'; credential: NewCredential } | SentOutcome | PageOutcome | InvalidOutcome | NotResponsibleOutcome
 
-/** Settings: store `credential`, or remove it (`null`); `privileged_required` asks for re-authentication first. */
+/**
+ * Settings: store `credential`, or remove it (`null`); `privileged_required` asks for re-authentication first;
+ * `sent` shows the flow as the method left it (200), e.g. new recovery codes waiting to be confirmed.
+ */
 export type SettingsOutcome =
   | { kind: 'success'; credential: NewCredential | null; messages?: UiText[] }
+  | SentOutcome
   | { kind: 'privileged_required' }
   | InvalidOutcome
   | NotResponsibleOutcome

@@ -158,8 +158,12 @@ for (const driver of drivers('identityadmin')) {
       expect((await call(apps.admin, 'GET', '/admin/sessions?page_size=1')).headers.get('link')).toContain('rel="first"')
       expect((await call(apps.admin, 'DELETE', `/admin/sessions/${s.json.session.id}`)).status).toBe(204)
       expect((await call(apps.public, 'GET', '/sessions/whoami', { headers: { 'x-session-token': s.json.session_token } })).status).toBe(401)
-      await call(apps.admin, 'DELETE', `/admin/identities/${c.json.id}/credentials/password`)
-      expect((await login(apps, 'sess@example.com', 'a long enough secret')).status).toBe(400)
+      // Kratos' deleteIdentityCredentials: the last first-factor credential is not removed.
+      const del = await call(apps.admin, 'DELETE', `/admin/identities/${c.json.id}/credentials/password`)
+      expect(del.status).toBe(400)
+      expect(del.json.error.reason).toBe('You cannot remove the last first factor credential.')
+      expect((await call(apps.admin, 'DELETE', `/admin/identities/${c.json.id}/credentials/totp`)).status).toBe(404)
+      expect((await login(apps, 'sess@example.com', 'a long enough secret')).status).toBe(200)
     })
 
     it('JSON Patch remove takes effect: /traits is refused by the schema (400), removed metadata is gone (Kratos: the patched document is the identity)', async () => {

@@ -8,6 +8,7 @@ import type { IdentityOptions } from './options.ts'
 import { AddressRepo, type AddressRow, addressJson } from './addresses.ts'
 import { IdentityRepo, type IdentityRow, SessionRepo, type SessionRow } from './repo.ts'
 import { type CompiledSchema, compileSchema } from './schemas.ts'
+import { sessionAal } from './aal.ts'
 
 export class IdentityCore implements SessionService {
   readonly schemas = new Map<string, CompiledSchema>()
@@ -125,6 +126,26 @@ export class IdentityCore implements SessionService {
     return { token, row, json }
   }
 
+  /**
+   * A signed-in session authenticated again: a second factor steps it up (`aal2`), a refresh renews it. The same
+   * session (and token) gains the method in `authentication_methods`, its assurance is recomputed from them and
+   * `authenticated_at` is now (what a privileged session is measured from).
+   */
+  async upgradeSession(db: ScopedDb, sessionId: string, method: string, aal: AuthenticatorAssuranceLevel) {
+    const repo = new SessionRepo(db)
+    const row = await repo.get(sessionId)
+    if (!row) throw new TesseraError('ERR_UNAUTHORIZED', 401, 'request does not have a valid authentication session', { id: 'session_inactive', reason: 'No active session was found in this request.' })
+    const now = new Date()
+    const methods = [...(row.methods ?? []), { method, aal, completed_at: now.toISOString() }]
+    const next: SessionRow = { ...row, methods, aal: sessionAal(methods), authenticated_at: now }
+    await repo.upgrade(sessionId, next.aal, methods, now)
+    const identity = await new IdentityRepo(db).get(row.identity_id)
+    const addresses = (await this.addressesOf(db, [row.identity_id])).get(row.identity_id)
+    const json = this.sessionJson(next, identity, addresses)
+    await repo.setSnapshot(sessionId, JSON.stringify(json))
+    return { row: next, json }
+  }
+
   sessionCookie(token: string, request: Request, maxAge: number): string {
     const secure = new URL(request.url).protocol === 'https:' || this.publicBaseUrl.startsWith('https:')
     return `${this.cookieName}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure ? '; Secure' : ''}`
@@ -155,9 +176,9 @@ export class IdentityCore implements SessionService {
   }
 
   /** whoami: the identity id and pre-rendered JSON of a live session, or null. `db` is the request's own ScopedDb. */
-  async liveSnapshot(db: ScopedDb, token: string): Promise<{ identityId: string; json: string } | null> {
+  async liveSnapshot(db: ScopedDb, token: string): Promise<{ identityId: string; aal: string; json: string } | null> {
     const r = await new SessionRepo(db).liveSnapshotByToken(token, new Date())
-    return r?.snapshot ? { identityId: r.identity_id, json: r.snapshot } : null
+    return r?.snapshot ? { identityId: r.identity_id, aal: r.aal, json: r.snapshot } : null
   }
 
   async fromToken(token: string, tenant: string): Promise<ActiveSession | null> {

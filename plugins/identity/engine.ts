@@ -6,6 +6,7 @@
  * registration use it now; settings, recovery and verification plug in the same way.
  */
 import {
+  type AuthenticatorAssuranceLevel,
   BadRequestError,
   type CredentialMethod,
   type FlowKind,
@@ -48,6 +49,21 @@ export const csrfTokenOf = (request: Request): string | null => csrfCookieToken(
 
 /** What a credential method gets from the engine: the contract lives in the core (core/flows/types.ts). */
 export type { FlowMethodContext } from 'tessera'
+
+/** What a new flow is made with. */
+export interface CreateOptions {
+  returnTo?: string | null
+  messages?: UiText[]
+  loginChallenge?: string
+  refresh?: boolean
+  /** Login: `aal2` steps the session of `sessionIdentityId` up. */
+  requestedAal?: AuthenticatorAssuranceLevel
+  /** Login at aal2 or refresh: the signed-in identity. */
+  sessionIdentityId?: string
+  settings?: SettingsContext
+  identity?: Record<string, unknown>
+  state?: string
+}
 
 interface StoredFlow {
   flow: SelfServiceFlow
@@ -98,8 +114,10 @@ export class FlowEngine {
    * The methods that take part in a flow of this kind: every method with a participant for it; for recovery and
    * verification only the one the config names (`selfservice.recovery.use`, Kratos' `flows.recovery.use`).
    */
-  methods(kind: FlowKind): CredentialMethod<FlowMethodContext>[] {
+  methods(kind: FlowKind, requestedAal: AuthenticatorAssuranceLevel = 'aal1'): CredentialMethod<FlowMethodContext>[] {
     const all = this.core.ctx.registries.credentialMethods.list().filter((m) => m[kind]) as CredentialMethod<FlowMethodContext>[]
+    // Login: a first factor logs in (aal1), a second factor only steps a signed-in session up (aal2).
+    if (kind === 'login') return all.filter((m) => (requestedAal === 'aal1' ? m.factor !== 'second' : m.factor !== 'first'))
     if (kind === 'recovery' || kind === 'verification') {
       const o = this.opts[kind]
       return o.enabled ? all.filter((m) => m.id === o.use) : []
@@ -119,7 +137,7 @@ export class FlowEngine {
     kind: FlowKind,
     request: Request,
     ip: string | null,
-    extra: Pick<FlowMethodContext, 'registration' | 'settings' | 'recovery'> & { flowCsrf?: string; flowType?: FlowType } = {},
+    extra: Pick<FlowMethodContext, 'registration' | 'settings' | 'recovery' | 'login'> & { flowCsrf?: string; flowType?: FlowType } = {},
   ): Promise<FlowMethodContext> {
     const repo = new IdentityRepo(db)
     const addresses = new AddressRepo(db)
@@ -147,6 +165,11 @@ export class FlowEngine {
         find: async (type, identifier) => repo.findCredential(type, identifier),
         updateConfig: async (id, type, config) => repo.updateCredentialConfig(id, type, await this.types.validConfig(type, config)),
         normalise: (identifier) => normalise(identifier),
+        of: async (identityId) => {
+          const c = (await repo.credentials([identityId])).find((x) => x.type === method.id)
+          const i = c ? await repo.get(identityId) : undefined
+          return c && i ? { identity_id: identityId, config: c.config, state: i.state } : undefined
+        },
       },
     }
   }
@@ -178,7 +201,7 @@ export class FlowEngine {
     request: Request,
     db: ScopedDb,
     ip: string | null,
-    opts: { returnTo?: string | null; messages?: UiText[]; loginChallenge?: string; refresh?: boolean; settings?: SettingsContext; identity?: Record<string, unknown>; skipLimit?: boolean; state?: string } = {},
+    opts: CreateOptions & { skipLimit?: boolean } = {},
   ) {
     if ((kind === 'recovery' || kind === 'verification') && !this.addressMethod(kind)) {
       throw new BadRequestError('The request was malformed or contained invalid parameters', {
@@ -197,7 +220,7 @@ export class FlowEngine {
     request: Request,
     db: ScopedDb,
     ip: string | null,
-    opts: { returnTo?: string | null; messages?: UiText[]; loginChallenge?: string; refresh?: boolean; settings?: SettingsContext; identity?: Record<string, unknown>; state?: string },
+    opts: CreateOptions,
   ) {
     if (opts.returnTo && !this.allowedReturnTo(opts.returnTo)) {
       throw new BadRequestError('The request was malformed or contained invalid parameters', {
@@ -226,7 +249,8 @@ export class FlowEngine {
       created_at: now.toISOString(),
       updated_at: now.toISOString(),
     }
-    if (kind === 'login') Object.assign(flow, { refresh: opts.refresh === true, requested_aal: 'aal1', organization_id: null }, opts.loginChallenge ? { oauth2_login_challenge: opts.loginChallenge } : {})
+    const login = kind === 'login' ? { requestedAal: opts.requestedAal ?? 'aal1', refresh: opts.refresh === true, ...(opts.sessionIdentityId ? { identityId: opts.sessionIdentityId } : {}) } : undefined
+    if (kind === 'login') Object.assign(flow, { refresh: opts.refresh === true, requested_aal: login!.requestedAal, organization_id: null }, opts.loginChallenge ? { oauth2_login_challenge: opts.loginChallenge } : {})
     if (kind === 'registration') {
       Object.assign(flow, { organization_id: null })
       const schema = this.core.schemas.get(this.core.defaultSchemaId)!
@@ -246,9 +270,9 @@ export class FlowEngine {
       populateProfile(flow, schema, opts.settings.traits)
     }
     if (kind === 'recovery' || kind === 'verification') Object.assign(flow, { active: this.opts[kind].use })
-    for (const m of this.methods(kind)) {
+    for (const m of this.methods(kind, login?.requestedAal)) {
       const settings = opts.settings ? await this.settingsContextFor(m, db, opts.settings) : undefined
-      await m[kind]!.populate?.(flow, await this.methodContext(m, db, kind, request, ip, { settings, flowCsrf: csrf, flowType: type }))
+      await m[kind]!.populate?.(flow, await this.methodContext(m, db, kind, request, ip, { settings, login, flowCsrf: csrf, flowType: type }))
     }
     const before = await this.runHook(kind, 'before', { kind, tenant: db.nid, request, flow })
     if (before?.abort) {

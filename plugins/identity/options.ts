@@ -34,6 +34,9 @@ export const IdentitySchemaOption = v.object({
   schema: v.pipe(v.record(v.string(), v.unknown()), d("A JSON Schema (draft-07 or 2020-12) with Kratos' `ory.sh/kratos` extension.")),
 })
 
+/** `aal1`, or `highest_available`: the highest assurance the identity's credentials allow. */
+export const RequiredAal = v.picklist(['aal1', 'highest_available'])
+
 export const Hook = v.picklist(['session', 'revoke_active_sessions'])
 /** Login hooks: Kratos' `require_verified_address` refuses a login until one of the identity's addresses is verified. */
 export const LoginHook = v.picklist(['revoke_active_sessions', 'require_verified_address'])
@@ -69,6 +72,10 @@ export const IdentityOptions = v.object({
         ),
         {},
       ),
+      whoamiRequiredAal: v.optional(
+        v.pipe(RequiredAal, d("Kratos' session.whoami.required_aal: `highest_available` (default) answers an aal1 session of an identity that has a second factor with 403 session_aal2_required; `aal1` accepts any session.")),
+        'highest_available',
+      ),
       earliestPossibleExtend: v.optional(v.pipe(Seconds, d('A session can be extended only this many seconds before it expires (default: the whole lifespan).'))),
     }),
     {},
@@ -96,6 +103,15 @@ export const IdentityOptions = v.object({
         [],
       ),
       privilegedSessionMaxAge: v.optional(v.pipe(Seconds, d('How long after a login a session may change credentials and addresses in settings (default 1 h); older: 403 session_refresh_required.')), 3600),
+      settings: v.optional(
+        v.object({
+          requiredAal: v.optional(
+            v.pipe(RequiredAal, d("Kratos' selfservice.flows.settings.required_aal: `highest_available` (default) sends an aal1 session of an identity that has a second factor to step up (403 session_aal2_required) before settings; `aal1` does not.")),
+            'highest_available',
+          ),
+        }),
+        {},
+      ),
       recovery: AddressFlow('recovery'),
       verification: AddressFlow('verification'),
     }),

@@ -176,8 +176,8 @@ export class SessionRepo {
    * whoami's own lookup: the same unique index, but active and unexpired are decided in SQL and only the two
    * columns the response needs come back (no timestamp decoded, no row fields that go unused).
    */
-  async liveSnapshotByToken(token: string, now: Date): Promise<{ identity_id: string; snapshot: string | null } | undefined> {
-    return this.db.one(sql`SELECT identity_id, snapshot FROM sessions WHERE nid = ${this.db.nid} AND token_hash = ${hashToken(token)} AND active = ${true} AND expires_at > ${now}`)
+  async liveSnapshotByToken(token: string, now: Date): Promise<{ identity_id: string; aal: string; snapshot: string | null } | undefined> {
+    return this.db.one(sql`SELECT identity_id, aal, snapshot FROM sessions WHERE nid = ${this.db.nid} AND token_hash = ${hashToken(token)} AND active = ${true} AND expires_at > ${now}`)
   }
 
   async setSnapshot(id: string, snapshot: string): Promise<void> {
@@ -208,6 +208,11 @@ export class SessionRepo {
   async deactivateAll(identityId: string, exceptId?: string): Promise<number> {
     const except = exceptId ? sql` AND id <> ${exceptId}` : sql.empty
     return (await this.db.exec(sql`UPDATE sessions SET active = ${false} WHERE nid = ${this.db.nid} AND identity_id = ${identityId} AND active = ${true}${except}`)).rowCount
+  }
+
+  /** A step-up or refresh: the session's assurance, completed methods and authentication time. */
+  async upgrade(id: string, aal: string, methods: SessionRow['methods'], authenticatedAt: Date): Promise<void> {
+    await this.db.exec(sql`UPDATE sessions SET aal = ${aal}, methods = ${sql.json(methods)}, authenticated_at = ${authenticatedAt} WHERE nid = ${this.db.nid} AND id = ${id}`)
   }
 
   async extend(id: string, expiresAt: Date): Promise<boolean> {

@@ -7,6 +7,7 @@ import * as v from 'valibot'
 import { BadRequestError, NotFoundError, type RouteApp, type ScopedDb, TesseraError, ValidationError, parse } from 'tessera'
 import type { IdentityCore } from './core.ts'
 import { CredentialTypes, ImportedCredentials } from './credentials.ts'
+import { removalRefused } from './aal.ts'
 import { IdentityRepo, type IdentityRow, type NewCredential, SessionRepo } from './repo.ts'
 import { normaliseIdentifier, validateTraits } from './schemas.ts'
 
@@ -223,8 +224,15 @@ export function adminRoutes(app: RouteApp, core: IdentityCore) {
       return new Response(null, { status: 204 })
     })
     .delete('/admin/identities/:id/credentials/:type', async ({ tessera, params }) => {
+      // Kratos' deleteIdentityCredentials: second factors go freely; the last first-factor credential stays.
       await load(tessera.db, params.id)
-      if (!(await new IdentityRepo(tessera.db).deleteCredential(params.id, params.type))) throw new NotFoundError('Unable to locate the resource')
+      const has = (await new IdentityRepo(tessera.db).credentials([params.id])).some((c) => c.type === params.type)
+      if (!has) throw new NotFoundError('Unable to locate the resource', { reason: `You tried to remove a ${params.type.slice(0, 40)} but this user have no ${params.type.slice(0, 40)} set up.` })
+      const why = await removalRefused(tessera.db, ctx.registries.credentialMethods, params.id, params.type, { secondFactor: false })
+      if (why) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: 'You cannot remove the last first factor credential.' })
+      await new IdentityRepo(tessera.db).deleteCredential(params.id, params.type)
+      await core.refreshSnapshots(tessera.db, params.id)
+      await ctx.emit('identity.updated', { identityId: params.id }, { tenant: tessera.tenant })
       return new Response(null, { status: 204 })
     })
     .get('/admin/identities/:id/sessions', async ({ tessera, params, query }) => {

@@ -33,6 +33,7 @@ import { text } from './messages.ts'
 import { IdentityRepo, SessionRepo } from './repo.ts'
 import { type Ip, csrfCookies, expiredText, ipOf, json, redirect, wantsJson } from './routes-public.ts'
 import { identifiersOf, validateTraits } from './schemas.ts'
+import { aal2Required, anySecondFactor, availableAal, removalRefused, stepUpUrl } from './aal.ts'
 
 type AddressKind = 'recovery' | 'verification'
 
@@ -95,10 +96,21 @@ export function addressFlowRoutes(
     return core.requireSession(request, tenant)
   }
 
-  async function settingsBase(db: ScopedDb, identityId: string, s: { id: string }): Promise<SettingsContext> {
+  async function settingsBase(db: ScopedDb, identityId: string, s: { id: string; aal?: string }): Promise<SettingsContext> {
     const row = await new IdentityRepo(db).get(identityId)
     if (!row) throw new NotFoundError('Unable to locate the resource')
-    return { identityId, traits: row.traits, identifiers: [], privileged: await privileged(db, s) }
+    return { identityId, traits: row.traits, identifiers: [], privileged: await privileged(db, s), ...(s.aal ? { aal: s.aal as SettingsContext['aal'] } : {}) }
+  }
+
+  /**
+   * Kratos' selfservice.flows.settings.required_aal = highest_available: an aal1 session of an identity that has a
+   * second factor steps up before settings (403 session_aal2_required, or a browser form sent to the aal2 login).
+   */
+  async function settingsAalRefusal(db: ScopedDb, s: { identityId: string; aal: string }, browserForm: boolean, publicBaseUrl: string, flow?: SelfServiceFlow, requestId?: string): Promise<Response | null> {
+    if (opts.settings.requiredAal !== 'highest_available' || s.aal === 'aal2' || !anySecondFactor(core.ctx.registries.credentialMethods)) return null
+    if ((await availableAal(db, core.ctx.registries.credentialMethods, s.identityId)) !== 'aal2') return null
+    const to = stepUpUrl(publicBaseUrl, flow ? engine.uiUrl('settings', flow.id) : undefined)
+    return browserForm ? redirect(to) : aal2Required(to, requestId)
   }
 
   // Create flows.
@@ -116,6 +128,8 @@ export function addressFlowRoutes(
             if (type === 'browser' && !wantsJson(request)) return redirect(`${tessera.publicBaseUrl}/self-service/login/browser`)
             throw new TesseraError('ERR_UNAUTHORIZED', 401, 'request does not have a valid authentication session', { id: 'session_inactive', reason: 'No active session was found in this request.' })
           }
+          const refused = await settingsAalRefusal(tessera.db, s, type === 'browser' && !wantsJson(request), tessera.publicBaseUrl, undefined, tessera.requestId)
+          if (refused) return refused
           const row = (await new IdentityRepo(tessera.db).get(s.identityId))!
           created = await engine.create(kind, type, request, tessera.db, ip, { returnTo, settings: await settingsBase(tessera.db, s.identityId, s), identity: await core.identityJsonStored(tessera.db, row) })
         } else {
@@ -136,6 +150,8 @@ export function addressFlowRoutes(
       if (kind === 'settings') {
         const s = await settingsSession(request, tessera.tenant)
         if ((stored.flow.identity as { id?: string } | undefined)?.id !== s.identityId) throw flowNotFound()
+        const refused = await settingsAalRefusal(tessera.db, s, false, tessera.publicBaseUrl, stored.flow, tessera.requestId)
+        if (refused) return refused
       }
       if (stored.expired) {
         const ip = ipOf(server as Ip, request, tessera)
@@ -161,6 +177,8 @@ export function addressFlowRoutes(
       if (kind === 'settings') {
         session = await settingsSession(request, tessera.tenant)
         if ((flow.identity as { id?: string } | undefined)?.id !== session.identityId) throw flowNotFound()
+        const refused = await settingsAalRefusal(db, session, flow.type === 'browser' && !wantsJson(request), tessera.publicBaseUrl, flow, tessera.requestId)
+        if (refused) return refused
       }
       if (stored.expired) {
         const next = kind === 'settings' ? await recreateSettings(db, flow, request, ip, tessera.tenant) : await engine.create(kind, flow.type, request, db, ip, { returnTo: flow.return_to, messages: [expiredText(kind, flow)] })
@@ -354,9 +372,26 @@ export function addressFlowRoutes(
       await engine.save(flow, db)
       return showFlow('settings', flow, request)
     }
+    // A second factor is enrolled, shown or removed only by a privileged (recently authenticated) session.
+    if (m.factor !== 'first' && !base.privileged) return refreshRequired(request, flow, requestId)
     const ctx = await engine.methodContext(m, db, 'settings', request, ip, { settings: await engine.settingsContextFor(m, db, base), flowCsrf: stored.csrf, flowType: flow.type })
     const out: SettingsOutcome = await m.settings!.submit(flow, input, ctx)
     if (out.kind === 'privileged_required') return refreshRequired(request, flow, requestId)
+    if (out.kind === 'sent') {
+      for (const n of flow.ui.nodes) n.messages = []
+      flow.ui.messages = out.messages ?? []
+      await engine.save(flow, db)
+      return showFlow('settings', flow, request, 200)
+    }
+    if (out.kind === 'success' && out.credential === null) {
+      // Never the last way to sign in, nor the last second factor (an administrator can remove that one).
+      const why = await removalRefused(db, core.ctx.registries.credentialMethods, session.identityId, m.id)
+      if (why) {
+        engine.annotate(flow, input, {}, [{ id: 4000038, text: why, type: 'error' }])
+        await engine.save(flow, db)
+        return showFlow('settings', flow, request)
+      }
+    }
     if (out.kind !== 'success') {
       const msgs = out.kind === 'invalid' ? out : { messages: [text.validation('The method could not handle this request.')], nodeMessages: {} }
       engine.annotate(flow, input, msgs.nodeMessages, msgs.messages)

@@ -4,6 +4,8 @@
  */
 import { type AuthenticatorAssuranceLevel, BadRequestError, type CredentialMethod, type FlowKind, type IdentityAddress, type LoginOutcome, type FlowType, type RequestContext, type RouteApp, type ScopedDb, type SelfServiceFlow, TesseraError, type UiText, constantTimeEqual, renderError } from 'tessera'
 import { type IdentityCore, cookie } from './core.ts'
+import type { ActiveSession, LoginContext } from 'tessera'
+import { aal2Required, aalRank, anySecondFactor, availableAal, stepUpUrl } from './aal.ts'
 import { CSRF_COOKIE, CSRF_COOKIE_HOST, type FlowEngine, csrfViolation, flowExpiredResponse, nestBody } from './engine.ts'
 import { text } from './messages.ts'
 import { IdentityRepo, type IdentityRow, SessionRepo } from './repo.ts'
@@ -79,10 +81,42 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       const continueWith = extra.setToken || more.length ? { continue_with: [...more, ...(extra.setToken ? [{ action: 'set_ory_session_token', ory_session_token: issued.token }] : [])] } : {}
       return { issued, response: json({ session_token: issued.token, session: issued.json, ...(extra.body as object), ...continueWith }) }
     }
+    // An identity with a second factor is sent on to step up first (whoami would refuse its aal1 session).
+    const stepUp = aal === 'aal1' && core.ctx.options.session.whoamiRequiredAal === 'highest_available' && anySecondFactor(core.ctx.registries.credentialMethods) && (await availableAal(db, core.ctx.registries.credentialMethods, identity.id)) === 'aal2'
     // a login for an OAuth 2.0 provider (Kratos' oauth2_provider): the provider says where the browser goes next
-    const next = (await login?.after(db.nid, flow.oauth2_login_challenge, await core.fromToken(issued.token, db.nid), request)) ?? flow.return_to ?? opts.defaultReturnUrl
+    const after = flow.return_to ?? opts.defaultReturnUrl
+    const next = stepUp ? stepUpUrl((await core.ctx.requestContext(request)).publicBaseUrl, after) : ((await login?.after(db.nid, flow.oauth2_login_challenge, await core.fromToken(issued.token, db.nid), request)) ?? after)
     if (wantsJson(request)) return { issued, response: json({ session: issued.json, ...(extra.body as object), continue_with: [...more, { action: 'redirect_browser_to', redirect_browser_to: next }] }, 200, [['set-cookie', cookieHeader]]) }
     return { issued, response: redirect(next, [cookieHeader]) }
+  }
+
+  /** A step-up or refresh of the request's session: the same session (and token) gains the method. */
+  async function finishStepUp(db: ScopedDb, flow: SelfServiceFlow, current: ActiveSession, methodId: string, aal: AuthenticatorAssuranceLevel, request: Request) {
+    const token = core.tokenOf(request)!
+    const upgraded = await core.upgradeSession(db, current.id, methodId, aal)
+    if (flow.type === 'api') return json({ session_token: token, session: upgraded.json })
+    const next = (await login?.after(db.nid, flow.oauth2_login_challenge, await core.fromToken(token, db.nid), request)) ?? flow.return_to ?? opts.defaultReturnUrl
+    if (wantsJson(request)) return json({ session: upgraded.json, continue_with: [{ action: 'redirect_browser_to', redirect_browser_to: next }] })
+    return redirect(next)
+  }
+
+  /** The assurance a login flow asks for. */
+  const flowAal = (flow: SelfServiceFlow): AuthenticatorAssuranceLevel => (flow.requested_aal === 'aal2' ? 'aal2' : 'aal1')
+
+  /** What a login method is told about its flow; null when the flow steps up a session the request does not carry. */
+  async function loginContextOf(flow: SelfServiceFlow, request: Request, tenant: string): Promise<LoginContext | null> {
+    const requestedAal = flowAal(flow)
+    const refresh = flow.refresh === true
+    if (requestedAal === 'aal1' && !refresh) return { requestedAal, refresh }
+    const s = await core.fromRequest(request, tenant)
+    if (!s) return requestedAal === 'aal1' ? { requestedAal, refresh: false } : null
+    return { requestedAal, refresh, identityId: s.identityId }
+  }
+
+  /** An expired login flow is made again at the same assurance, for the same session. */
+  async function sameAal(flow: SelfServiceFlow, request: Request, tenant: string) {
+    const c = await loginContextOf(flow, request, tenant)
+    return c ? { requestedAal: c.requestedAal, refresh: c.refresh && !!c.identityId, sessionIdentityId: c.identityId } : {}
   }
 
   for (const kind of KINDS) {
@@ -90,22 +124,28 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     for (const type of ['api', 'browser'] as FlowType[]) {
       app.get(`/self-service/${kind}/${type}`, async ({ request, tessera, query, server }) => {
         const q = query as Record<string, string | undefined>
+        const requestedAal = kind === 'login' ? parseAal(q.aal) : 'aal1'
+        const refresh = kind === 'login' && q.refresh === 'true'
+        // API clients are signed in by a token header; a browser by its cookie.
+        const existing = type === 'browser' || request.headers.get('x-session-token') || request.headers.get('authorization') ? await core.fromRequest(request, tessera.tenant) : null
+        // Kratos: aal2 is a step-up of a session; without one it is 401 session_aal1_required.
+        if (requestedAal !== 'aal1' && !existing) return renderError(aal1Required(), tessera.requestId)
         if (type === 'browser') {
-          const existing = await core.fromRequest(request, tessera.tenant)
           const challenge = kind === 'login' && q.login_challenge !== undefined ? q.login_challenge : undefined
           if (challenge !== undefined && !LOGIN_CHALLENGE.test(challenge)) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: 'login_challenge is malformed.' })
-          if (existing && q.refresh !== 'true') {
+          if (existing && !refresh && aalRank(existing.aal) >= aalRank(requestedAal)) {
             // Kratos: a session that exists already completes a provider's login challenge at once
             const next = challenge ? await login?.after(tessera.tenant, challenge, existing, request) : null
             if (next) return redirect(next)
             // Kratos: an authenticated browser is sent on (SPA: 400 session_already_available).
             if (wantsJson(request)) return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
-            return redirect(opts.defaultReturnUrl)
+            return redirect(q.return_to && engine.allowedReturnTo(q.return_to) ? q.return_to : opts.defaultReturnUrl)
           }
-        } else if (request.headers.get('x-session-token') && (await core.fromRequest(request, tessera.tenant))) {
+        } else if (existing && (kind === 'registration' || (!refresh && aalRank(existing.aal) >= aalRank(requestedAal)))) {
           return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
         }
-        const { flow, csrf } = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: type === 'browser' ? q.return_to : undefined, loginChallenge: type === 'browser' && kind === 'login' ? q.login_challenge : undefined, refresh: q.refresh === 'true' })
+        const sessionIdentityId = existing && (refresh || requestedAal !== 'aal1') ? existing.identityId : undefined
+        const { flow, csrf } = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: type === 'browser' ? q.return_to : undefined, loginChallenge: type === 'browser' && kind === 'login' ? q.login_challenge : undefined, refresh: refresh && !!existing, requestedAal, sessionIdentityId })
         if (type === 'api') return json(flow)
         const set = csrfCookies(csrf, request, tessera.publicBaseUrl)
         if (wantsJson(request)) return json(flow, 200, set)
@@ -118,7 +158,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       const stored = await engine.load(kind, id, tessera.db)
       engine.checkCsrfCookie(stored, request)
       if (stored.expired) {
-        const next = await engine.create(kind, stored.flow.type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: stored.flow.return_to, loginChallenge: stored.flow.oauth2_login_challenge as string | undefined, messages: [expiredText(kind, stored.flow)] })
+        const next = await engine.create(kind, stored.flow.type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: stored.flow.return_to, loginChallenge: stored.flow.oauth2_login_challenge as string | undefined, messages: [expiredText(kind, stored.flow)], ...(await sameAal(stored.flow, request, tessera.tenant)) })
         return flowExpiredResponse(next.flow.id, stored.flow.expires_at, tessera.requestId)
       }
       return json(stored.flow)
@@ -137,20 +177,23 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         return renderError(e, tessera.requestId)
       }
       if (stored.expired) {
-        const next = await engine.create(kind, flow.type, request, db, ip, { returnTo: flow.return_to, loginChallenge: flow.oauth2_login_challenge as string | undefined, messages: [expiredText(kind, flow)] })
+        const next = await engine.create(kind, flow.type, request, db, ip, { returnTo: flow.return_to, loginChallenge: flow.oauth2_login_challenge as string | undefined, messages: [expiredText(kind, flow)], ...(await sameAal(flow, request, tessera.tenant)) })
         if (flow.type === 'browser' && !wantsJson(request)) return redirect(engine.uiUrl(kind, next.flow.id))
         return flowExpiredResponse(next.flow.id, flow.expires_at, tessera.requestId)
       }
       const methodId = typeof input.method === 'string' ? input.method : ''
       const method = core.ctx.registries.credentialMethods.get(methodId) as CredentialMethod | undefined
-      if (!method?.[kind]) {
+      // Login: only the methods of the flow's assurance (a second factor alone never logs anyone in).
+      if (!method?.[kind] || (kind === 'login' && !engine.methods('login', flowAal(flow)).includes(method as never))) {
         engine.annotate(flow, input, {}, [text.validation(`Could not find a strategy to handle the ${kind} request (method "${methodId}").`)])
         await engine.save(flow, db)
         return showFlow(kind, flow, request)
       }
       try {
         if (kind === 'registration') return await register(db, flow, input, request, ip, method, stored.csrf)
-        const out = await method.login!.submit(flow, input, await engine.methodContext(method, db, kind, request, ip, { flowCsrf: stored.csrf, flowType: flow.type }))
+        const loginCtx = await loginContextOf(flow, request, db.nid)
+        if (!loginCtx) return renderError(aal1Required(), tessera.requestId)
+        const out = await method.login!.submit(flow, input, await engine.methodContext(method, db, kind, request, ip, { login: loginCtx, flowCsrf: stored.csrf, flowType: flow.type }))
         return await loginOutcome(db, flow, input, request, ip, methodId, out)
       } catch (e) {
         return submitError(kind, flow, request, e, tessera)
@@ -169,7 +212,12 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       await engine.save(flow, db)
       return showFlow(kind, flow, request)
     }
-    const identity = await new IdentityRepo(db).get(out.identityId)
+    const requestedAal = flowAal(flow)
+    // A step-up (aal2) or a refresh authenticates the signed-in identity again, with a method of the flow's assurance.
+    const current = requestedAal !== 'aal1' || flow.refresh === true ? await core.fromRequest(request, db.nid) : null
+    if (requestedAal !== 'aal1' && !current) return renderError(aal1Required())
+    const eligible = engine.methods('login', requestedAal).some((m) => m.id === methodId)
+    const identity = eligible && (!current || current.identityId === out.identityId) ? await new IdentityRepo(db).get(out.identityId) : undefined
     if (!identity || identity.state !== 'active') {
       // An inactive identity cannot log in; it gets the same answer as a wrong credential.
       engine.annotate(flow, input, {}, [text.invalidCredentials()])
@@ -192,6 +240,11 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       return showFlow(kind, flow, request)
     }
     await db.exec(deleteFlow(db, flow.id))
+    if (current) {
+      const response = await finishStepUp(db, flow, current, methodId, out.aal, request)
+      await core.ctx.emit('login.succeeded', { identityId: identity.id, sessionId: current.id, method: methodId }, { tenant: db.nid })
+      return response
+    }
     const { issued, response } = await finishLogin(db, flow, identity, methodId, out.aal, request, ip)
     await core.ctx.emit('login.succeeded', { identityId: identity.id, sessionId: issued.row.id, method: methodId }, { tenant: db.nid })
     return response
@@ -270,10 +323,17 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
   app.get('/.well-known/tessera/session-jwks.json', async ({ tessera }) => json(await tokenizer.jwks(tessera.db)))
 
   const WHOAMI_HEADERS = 'application/json; charset=utf-8'
+  // Decided once: with no method that can be a second factor, no identity can reach aal2 and whoami reads nothing more.
+  const checkAal = core.ctx.options.session.whoamiRequiredAal === 'highest_available' && anySecondFactor(core.ctx.registries.credentialMethods)
   app.get('/sessions/whoami', async ({ request, tessera }) => {
     const token = core.tokenOf(request)
     const s = token ? await core.liveSnapshot(tessera.db, token) : null
     if (!s) return renderError(noSession(), tessera.requestId)
+    // Kratos' session.whoami.required_aal = highest_available: an aal1 session of an identity with a second factor must step up.
+    if (s.aal !== 'aal2' && checkAal && (await availableAal(tessera.db, core.ctx.registries.credentialMethods, s.identityId)) === 'aal2') {
+      const returnTo = request.url.includes('?') ? new URL(request.url).searchParams.get('return_to') : null
+      return aal2Required(stepUpUrl(tessera.publicBaseUrl, returnTo && engine.allowedReturnTo(returnTo) ? returnTo : undefined), tessera.requestId)
+    }
     const headers = { 'content-type': WHOAMI_HEADERS, 'x-kratos-authenticated-identity-id': s.identityId }
     // The query string is parsed only when there is one (Elysia would parse it on every request if the handler read `query`).
     const template = request.url.includes('?') ? new URL(request.url).searchParams.get('tokenize_as') : null
@@ -348,6 +408,18 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
   })
 
   return app
+}
+
+/** Kratos' ErrSessionRequiredForHigherAAL: 401 `session_aal1_required`. */
+export function aal1Required(): TesseraError {
+  return new TesseraError('ERR_UNAUTHORIZED', 401, 'aal2 and aal3 can only be requested if a session exists already', { id: 'session_aal1_required', reason: 'You can not requested a higher AAL (AAL2/AAL3) without an active session.' })
+}
+
+/** `?aal=` of a login flow: empty or `aal1`, or `aal2`; anything else is a 400 (Kratos). */
+export function parseAal(q: string | undefined): AuthenticatorAssuranceLevel {
+  if (q === undefined || q === '' || q === 'aal1') return 'aal1'
+  if (q === 'aal2') return 'aal2'
+  throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: `Unable to parse AuthenticationMethod Assurance Level (AAL): expected one of [aal1, aal2] but got ${JSON.stringify(q.slice(0, 20))}` })
 }
 
 /** Kratos' ErrNoActiveSessionFound. */
