@@ -18,6 +18,8 @@ export interface PipelineRequest {
   headers: Headers
   /** The connecting peer's address, when known. */
   remoteAddress?: string
+  /** The client's address (behind `serve.trustedProxies`, from X-Forwarded-For), when known; default `remoteAddress`. */
+  readonly clientAddress?: string
   /** The tenant the request belongs to. */
   tenant: string
   /** The original request, for handlers that need the body. */

@@ -4,16 +4,52 @@
  * Shared by /decisions and the reverse-proxy listener.
  */
 import type { BlockList } from 'node:net'
-import { type AuthenticationSession, type Awaitable, type Decision, type PipelineRequest, renderError, BadRequestError, NotFoundError, TesseraError } from 'tessera'
+import { type AuthenticationSession, type Awaitable, type Decision, type Logger, type PipelineRequest, renderError, BadRequestError, ConfigError, NotFoundError, TesseraError, clientAddressOf } from 'tessera'
 import { BadPathError, normalisePath, rawPathOf } from './match.ts'
 import { cidrList, inCidrList } from './pipeline.ts'
 import { type CompiledRule, findRule } from './rules.ts'
 
-/** The trusted proxies (`trusted_proxies`, parsed once with `cidrList`), or null when there are none. */
+/** The trusted proxies (parsed once with `cidrList`), or null when there are none. */
 export type TrustedProxies = BlockList | null
 
+/**
+ * The proxies the proxy trusts, and where the list came from: the core's `serve.trustedProxies` (what
+ * `RequestContext.clientAddress` and every rate limiter read), or the deprecated `trusted_proxies` alias.
+ */
+export interface ProxyTrust {
+  list: TrustedProxies
+  /** True when the list is `serve.trustedProxies`, so `rc.clientAddress` already honours it. */
+  fromCore: boolean
+}
+
+const ALIAS = 'plugins.proxy.options.trusted_proxies'
+const CORE = 'serve.trustedProxies'
+
+/**
+ * One trusted-proxy setting: `serve.trustedProxies`. The proxy's own `trusted_proxies` is a deprecated alias
+ * for one release: used (with a warning) when it is the only one set; set beside a different core list, it is
+ * a ConfigError naming both. The same entries in another order are the same list.
+ */
+export function resolveTrust(core: readonly string[], alias: readonly string[], log?: Logger): ProxyTrust {
+  if (alias.length === 0) return { list: core.length ? cidrList(core, CORE) : null, fromCore: true }
+  const list = trustedProxies({ trusted_proxies: alias }) // a bad entry stops boot here, naming it
+  if (core.length === 0) {
+    log?.warn(`${ALIAS} is deprecated: set ${CORE} (env SERVE_TRUSTED_PROXIES) instead, which the proxy and every rate limiter read`, { trusted_proxies: alias.join(',') })
+    return { list, fromCore: false }
+  }
+  const same = (a: readonly string[], b: readonly string[]) => {
+    const x = new Set(a.map((e) => e.trim()))
+    const y = new Set(b.map((e) => e.trim()))
+    return x.size === y.size && [...x].every((e) => y.has(e))
+  }
+  if (!same(core, alias)) {
+    throw new ConfigError([`${ALIAS} (deprecated) and ${CORE} are both set and differ: set only ${CORE}, the one trusted-proxy setting`])
+  }
+  return { list: cidrList(core, CORE), fromCore: true }
+}
+
 const parsedTrusted = new WeakMap<readonly string[], TrustedProxies>()
-/** `trusted_proxies` parsed once per options (the plugin's setup does it first, so a bad entry stops boot naming it). */
+/** The deprecated `trusted_proxies` parsed once per options, a bad entry a ConfigError naming it. */
 export function trustedProxies(o: { trusted_proxies: readonly string[] }): TrustedProxies {
   let t = parsedTrusted.get(o.trusted_proxies)
   if (t === undefined) {
@@ -38,8 +74,19 @@ export interface DecisionInput {
   query: string
   headers: Headers
   remoteAddress?: string
+  /**
+   * The client's address (what `when.request.cidr` / `remote_ip.match` test): the socket peer, or behind a
+   * trusted proxy the right-most X-Forwarded-For hop that is not one. Default: `remoteAddress`.
+   */
+  readonly clientAddress?: string
   tenant: string
   raw?: Request
+}
+
+/** The client address of a request from `peer`, under `trust` (`rc.clientAddress` when the list is the core's). */
+export function clientAddressUnder(trust: ProxyTrust, peer: string | undefined, headers: Headers, rc?: { readonly clientAddress?: string }): string | undefined {
+  if (trust.fromCore && rc) return rc.clientAddress
+  return clientAddressOf(peer, headers.get('x-forwarded-for'), trust.list ?? undefined)
 }
 
 export type Outcome =
@@ -133,6 +180,9 @@ export function decide(rules: readonly CompiledRule[], input: DecisionInput, tru
     // read on first use (a `when.request.cidr` condition, a handler's template): most decisions never need it
     get remoteAddress() {
       return input.remoteAddress
+    },
+    get clientAddress() {
+      return input.clientAddress ?? input.remoteAddress
     },
     tenant: input.tenant,
     raw: input.raw,

@@ -26,7 +26,7 @@ import { errorHandlers } from './handlers/errors.ts'
 import { type IdTokenKeys, mutators } from './handlers/mutators.ts'
 import { proxyOperations } from './openapi.ts'
 import { ProxyOptions, type ResolvedProxyOptions } from './options.ts'
-import { trustedProxies } from './engine.ts'
+import { type ProxyTrust, resolveTrust } from './engine.ts'
 import { type CompiledRule, type Rule, compileRules, parseRuleDocument, parseRules, readRuleFile } from './rules.ts'
 import { type DecisionContext, decisionResponse, startDecisionsListener, startReverseProxy } from './server.ts'
 
@@ -54,6 +54,8 @@ export interface ProxyState {
   warned: Set<string>
   server?: { port: number; stop(): Promise<void> }
   decisions?: { port: number; stop(): Promise<void> }
+  /** The trusted proxies: `serve.trustedProxies` (or the deprecated `trusted_proxies`), resolved at setup. */
+  trust: ProxyTrust
 }
 
 /** The proxy's state (the plugin's `state`, made at boot). */
@@ -203,7 +205,7 @@ export const proxy = definePlugin({
   description: 'Access proxy (Oathkeeper-compatible): access rules, /decisions and a reverse proxy',
   options: ProxyOptions,
   after: ['identity', 'permissions'],
-  state: (ctx): ProxyState => ({ rules: [], inline: [], files: new Map(), urls: new Map(), keys: idTokenKeys(ctx.options), warned: new Set() }),
+  state: (ctx): ProxyState => ({ rules: [], inline: [], files: new Map(), urls: new Map(), keys: idTokenKeys(ctx.options), warned: new Set(), trust: { list: null, fromCore: true } }),
   authenticators: (ctx) => authenticators(ctx as PluginContext<unknown>),
   authorizers: authorizers(),
   mutators: (ctx) => mutators(proxyState(ctx).keys),
@@ -211,8 +213,9 @@ export const proxy = definePlugin({
   commands: { rules: rulesCommand },
 
   async setup(ctx) {
-    trustedProxies(ctx.options) // a bad entry stops boot here, naming it
     const s = proxyState(ctx)
+    // one trusted-proxy setting (serve.trustedProxies); a bad entry, or a conflicting alias, stops boot here
+    s.trust = resolveTrust(ctx.config.serve.trustedProxies ?? [], ctx.options.trusted_proxies, ctx.log)
     s.inline = parseRules(ctx.options.rules, 'plugins.proxy.options.rules')
     for (const path of ctx.options.rule_files) s.files.set(path, { fingerprint: await fingerprint(path).catch(() => 'missing'), rules: await readRuleFile(path) })
     s.rules = compileAll(ctx, s.inline.concat([...s.files.values()].flatMap((f) => f.rules)))
@@ -229,8 +232,8 @@ export const proxy = definePlugin({
     if (ctx.options.rule_files.length || ctx.options.rule_urls.length) {
       s.refresher = periodic(ctx.options.refresh_interval_ms, () => refresh(ctx), ctx.log, 'rule refresh')
     }
-    if (ctx.options.serve.enabled) s.server = startReverseProxy(ctx, () => proxyState(ctx).rules)
-    if (ctx.options.decisions_listener.enabled) s.decisions = startDecisionsListener(ctx, () => proxyState(ctx).rules)
+    if (ctx.options.serve.enabled) s.server = startReverseProxy(ctx, () => proxyState(ctx).rules, s.trust)
+    if (ctx.options.decisions_listener.enabled) s.decisions = startDecisionsListener(ctx, () => proxyState(ctx).rules, s.trust)
   },
 
   async onStop(ctx) {
@@ -246,12 +249,12 @@ export const proxy = definePlugin({
   ready: (ctx) => (ctx.options.serve.enabled && !proxyState(ctx).server ? 'the reverse-proxy listener is not running' : null),
 
   // `/decisions` is the hot path: Bun's router serves it ahead of Elysia. The core gives it the socket's peer
-  // address (`rc.remoteAddress`): X-Forwarded-* count only when that peer is one of `trusted_proxies`
+  // address (`rc.remoteAddress`): X-Forwarded-* count only when that peer is one of `serve.trustedProxies`
   // (CVE-2026-33495). Embedded without a peer address, they never count.
   rawRoutes: {
     admin: ['/decisions', '/decisions/*'].map((path) => ({
       path,
-      handle: (request: Request, rc: DecisionContext, ctx: Ctx) => decisionResponse(ctx, proxyState(ctx).rules, request, rc),
+      handle: (request: Request, rc: DecisionContext, ctx: Ctx) => decisionResponse(ctx, proxyState(ctx).rules, proxyState(ctx).trust, request, rc),
       stampsRequestId: true,
     })),
   },

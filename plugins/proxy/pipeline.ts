@@ -1,7 +1,7 @@
 /**
  * Oathkeeper's conventions on top of the core pipeline: a handler's rule config is merged over its global
  * config (`authenticators.jwt.config` in the proxy's options), and an error handler is chosen by `when`
- * (error kind, Accept / Content-Type, the peer's CIDR). `pipelineSpec` turns a rule into the finished spec
+ * (error kind, Accept / Content-Type, the client's CIDR). `pipelineSpec` turns a rule into the finished spec
  * the core compiles; everything here is parsed once, at compile time.
  */
 import { ConfigError, type ErrorHandlerRef, type HandlerRef, type PipelineError, type PipelineRequest, type PipelineSpec, cidrList, formatIssues, inCidrList } from 'tessera'
@@ -80,10 +80,12 @@ function compileWhen(when: ErrorWhen[] | undefined, where: string): ErrorHandler
   return (error: PipelineError, req: PipelineRequest) =>
     when.some((w, i) => {
       if (w.error?.length && !w.error.includes(error.kind as never)) return false
+      // the client's address: the socket peer, or behind serve.trustedProxies the client X-Forwarded-For names
+      const client = req.clientAddress ?? req.remoteAddress
       const cidr = cidrs[i]
-      if (cidr && !inCidrList(cidr, req.remoteAddress)) return false
+      if (cidr && !inCidrList(cidr, client)) return false
       const ips = remote[i]
-      if (ips && !inCidrList(ips, req.remoteAddress)) {
+      if (ips && !inCidrList(ips, client)) {
         // X-Forwarded-For only when the condition asks for it, as Oathkeeper's respect_forwarded_for_header
         const xff = w.request?.remote_ip?.respect_forwarded_for_header ? (req.headers.get('x-forwarded-for') ?? '').split(',') : []
         if (!xff.some((ip) => inCidrList(ips, ip.trim()))) return false

@@ -3,7 +3,7 @@
  * mutated headers, streaming bodies both ways and stripping hop-by-hop headers.
  */
 import { type Awaitable, type Logger, type PluginContext, type RequestContext, TesseraError, listen as bind, renderError } from 'tessera'
-import { type DecisionInput, type Outcome, decide, isTrusted, mergedCookieHeader, stripForwarding, stripHopByHop, trustedProxies } from './engine.ts'
+import { type DecisionInput, type Outcome, type ProxyTrust, clientAddressUnder, decide, isTrusted, mergedCookieHeader, stripForwarding, stripHopByHop } from './engine.ts'
 import { rawPathOf } from './match.ts'
 import type { ResolvedProxyOptions } from './options.ts'
 import type { CompiledRule } from './rules.ts'
@@ -37,24 +37,28 @@ function listen(
 }
 
 /** The reverse-proxy listener. */
-export function startReverseProxy(ctx: PluginContext<ResolvedProxyOptions>, rules: () => readonly CompiledRule[]) {
-  return listen(ctx, ctx.options.serve, (request, rc) => forward(ctx, rules(), request, rc))
+export function startReverseProxy(ctx: PluginContext<ResolvedProxyOptions>, rules: () => readonly CompiledRule[], trust: ProxyTrust) {
+  return listen(ctx, ctx.options.serve, (request, rc) => forward(ctx, rules(), trust, request, rc))
 }
 
 /** A listener that serves only `/decisions` (any method), knowing the peer address. */
-export function startDecisionsListener(ctx: PluginContext<ResolvedProxyOptions>, rules: () => readonly CompiledRule[]) {
+export function startDecisionsListener(ctx: PluginContext<ResolvedProxyOptions>, rules: () => readonly CompiledRule[], trust: ProxyTrust) {
   return listen(ctx, ctx.options.decisions_listener, async (request, rc) => {
     const raw = rawPathOf(request.url)
     if (raw !== '/decisions' && !raw.startsWith('/decisions/')) throw new TesseraError('ERR_NOT_FOUND', 404, 'The requested resource could not be found')
-    return decisionResponse(ctx, rules(), request, rc)
+    return decisionResponse(ctx, rules(), trust, request, rc)
   })
 }
 
-/** Who is asking: the request's tenant and id, and the socket's peer address (read only when needed). */
+/**
+ * Who is asking: the request's tenant and id, the socket's peer address and the client's address (behind
+ * `serve.trustedProxies`), each read only when needed.
+ */
 export interface DecisionContext {
   tenant: string
   requestId: string
   readonly remoteAddress?: string
+  readonly clientAddress?: string
 }
 
 /**
@@ -64,10 +68,11 @@ export interface DecisionContext {
 export function decisionResponse(
   ctx: PluginContext<ResolvedProxyOptions>,
   rules: readonly CompiledRule[],
+  trust: ProxyTrust,
   request: Request,
   rc: DecisionContext,
 ): Awaitable<Response> {
-  const outcome = decide(rules, decisionInput(request, rc, '/decisions'), trustedProxies(ctx.options), rc.requestId)
+  const outcome = decide(rules, decisionInput(request, rc, trust, '/decisions'), trust.list, rc.requestId)
   // synchronous when the whole pipeline was (a cached token, allow, header): no promise on the hot path
   return outcome instanceof Promise ? outcome.then((o) => decisionOf(o, request, rc, ctx.log)) : decisionOf(outcome, request, rc, ctx.log)
 }
@@ -77,7 +82,7 @@ export function decisionResponse(
  * (after `prefix`, for /decisions) and query. request.url is already a serialised URL: it is sliced, not
  * parsed again. The peer address is read only if the decision needs it.
  */
-export function decisionInput(request: Request, rc: DecisionContext, prefix = ''): DecisionInput {
+export function decisionInput(request: Request, rc: DecisionContext, trust: ProxyTrust, prefix = ''): DecisionInput {
   const href = request.url
   // `/decisions` with nothing after it asks about the bare host: an empty path, which a rule URL without a
   // path matches (Oathkeeper's api/decision.go); the reverse proxy's path is at least `/`
@@ -94,6 +99,9 @@ export function decisionInput(request: Request, rc: DecisionContext, prefix = ''
     headers: request.headers,
     get remoteAddress() {
       return rc.remoteAddress
+    },
+    get clientAddress() {
+      return clientAddressUnder(trust, rc.remoteAddress, request.headers, rc)
     },
     tenant: rc.tenant,
     raw: request,
@@ -125,22 +133,24 @@ function decisionOf(outcome: Outcome, request: Request, rc: DecisionContext, log
 export async function forward(
   ctx: PluginContext<ResolvedProxyOptions>,
   rules: readonly CompiledRule[],
+  trust: ProxyTrust,
   request: Request,
   rc: DecisionContext,
 ): Promise<Response> {
   const o = ctx.options
   const { requestId } = rc
   const peer = rc.remoteAddress
-  const trusted = isTrusted(peer, trustedProxies(o))
+  // whether to believe the peer's X-Forwarded-* is a decision on the socket peer, against the one list
+  const trusted = isTrusted(peer, trust.list)
   // The headers the pipeline sees are the ones forwarded (Oathkeeper's proxy runs it on the outgoing request):
   // 1. hop-by-hop, including whatever Connection names (GHSA-w9mr-28mw-j8hg), before mutators' headers go on
   // 2. from an untrusted peer every X-Forwarded-* and Forwarded is removed (CVE-2026-33495)
   const headers = new Headers(request.headers)
   stripHopByHop(headers)
   if (!trusted) stripForwarding(headers)
-  const input = { ...decisionInput(request, rc), headers }
+  const input = { ...decisionInput(request, rc, trust), headers }
   // the request matched is the request forwarded: its own method, Host and path (only X-Forwarded-Proto counts)
-  const outcome = await decide(rules, input, trustedProxies(o), requestId, 'proxy')
+  const outcome = await decide(rules, input, trust.list, requestId, 'proxy')
   if (!outcome.allowed) {
     ctx.log.info('access denied', { rule: outcome.rule?.rule.id, reason_id: outcome.reason })
     return outcome.response
