@@ -45,6 +45,7 @@ export function resolveTrust(core: readonly string[], alias: readonly string[], 
   if (!same(core, alias)) {
     throw new ConfigError([`${ALIAS} (deprecated) and ${CORE} are both set and differ: set only ${CORE}, the one trusted-proxy setting`])
   }
+  log?.warn(`${ALIAS} is deprecated and repeats ${CORE}: remove it`)
   return { list: cidrList(core, CORE), fromCore: true }
 }
 

@@ -1,7 +1,7 @@
 /** Test helpers for the proxy suites: real servers on 127.0.0.1, a booted kernel with the proxy. */
 import type { Server } from 'bun'
 import type { PluginInstance } from 'tessera'
-import { bootApps } from '../../test/helpers/app.ts'
+import { type TestKernelOptions, bootApps } from '../../test/helpers/app.ts'
 import type { Logger } from '../../core/logger.ts'
 import { type ProxyOptions } from './options.ts'
 import { proxy, proxyState } from './index.ts'
@@ -27,8 +27,8 @@ export function startServer(handler: (req: Request, server: Server<undefined>) =
   return { url: `http://127.0.0.1:${server.port}`, hits, stop: () => server.stop(true) }
 }
 
-export async function bootProxy(options: ProxyOptions, extra: PluginInstance[] = [], log?: Logger) {
-  const apps = await bootApps([...extra, proxy({ serve: { enabled: false }, ...options })], { log })
+export async function bootProxy(options: ProxyOptions, extra: PluginInstance[] = [], log?: Logger, config?: TestKernelOptions['config']) {
+  const apps = await bootApps([...extra, proxy({ serve: { enabled: false }, ...options })], { log, config })
   const ctx = apps.kernel.plugins.find((p) => p.id === 'proxy')?.ctx as object
   const state = proxyState(ctx)
   return { ...apps, ctx, state, proxyUrl: () => `http://127.0.0.1:${state.server?.port}` }
