@@ -92,8 +92,11 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
         if (!(c instanceof Promise)) return begin(route, request, c, t0)
         return c.then(
           (rc) => begin(route, request, rc, t0),
-          // no context (e.g. its tenant resolver refused the request): render why, in Ory's shape
-          async (error) => end(route, request, undefined, undefined, t0, await onError({ code: 'UNKNOWN', error, request })),
+          // no context (e.g. its tenant resolver refused the request): render why, in Ory's shape, with a request id
+          async (error) => {
+            const edge = { requestId: requestIdFor(request), remoteAddress: server.requestIP(request)?.address }
+            return end({ ...route, stamped: false }, request, edge, undefined, t0, await onError({ code: 'UNKNOWN', error, request, requestId: edge.requestId }))
+          },
         )
       }
 

@@ -173,7 +173,14 @@ export default defineConfig({
     expect([ok.status, (await ok.json()).tenant]).toEqual([200, 'tenant-b'])
     for (const path of ['/fixture/raw/x', '/fixture/hello']) {
       const refused = await fetch(`${server.publicUrl}${path}`, { headers: { 'x-tenant': 'not a tenant!' } })
-      expect([path, refused.status, (await refused.json()).error.message]).toEqual([path, 400, 'The request names an invalid tenant'])
+      const body = await refused.json()
+      expect([path, refused.status, body.error.message]).toEqual([path, 400, 'The request names an invalid tenant'])
+      // issue 11: the refusal carries a request id, in the body and the header alike, and is logged with it
+      const id = refused.headers.get('x-request-id')
+      expect(id).toMatch(/^[0-9a-f-]{36}$/)
+      expect(body.error.request).toBe(id!)
+      await Bun.sleep(50)
+      expect(server.lines.find((l) => l.msg === 'request' && l.request_id === id)).toMatchObject({ path, status: 400 })
     }
   })
 })

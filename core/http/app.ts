@@ -42,7 +42,7 @@ function toTesseraError(code: string | number, error: unknown): TesseraError | u
 
 /** Elysia onError handler: render Ory-shaped errors, log server errors with their cause. */
 export function errorHandler(kernel: Kernel) {
-  return async ({ code, error, request }: { code: string | number; error: unknown; request: Request }) => {
+  return async ({ code, error, request, requestId: edgeId }: { code: string | number; error: unknown; request: Request; requestId?: string }) => {
     const mapped = toTesseraError(code, error)
     let requestId: string | undefined
     let log = kernel.log
@@ -51,7 +51,9 @@ export function errorHandler(kernel: Kernel) {
       requestId = rc.requestId
       log = rc.log
     } catch {
-      // the context itself failed (e.g. a bad tenant); render without it
+      // the context itself failed (e.g. a tenant the resolver refused): the id the server gave the request, if any
+      requestId = edgeId
+      if (edgeId) log = kernel.log.child({ request_id: edgeId })
     }
     if (!(mapped instanceof TesseraError) || mapped.status >= 500) {
       log.error('request failed', { err: error, path: safePath(request), method: request.method })
