@@ -2,7 +2,7 @@
  * The reverse-proxy listener: decide, then forward to the rule's upstream with the
  * mutated headers, streaming bodies both ways and stripping hop-by-hop headers.
  */
-import { type Awaitable, type Logger, type PluginContext, type RequestContext, TesseraError, listen as bind, renderError } from 'tessera'
+import { type Awaitable, type Logger, type PluginContext, type RequestContext, TesseraError, listen as bind, renderError, requestIdFor } from 'tessera'
 import { type DecisionInput, type Outcome, type ProxyTrust, clientAddressUnder, decide, isTrusted, mergedCookieHeader, stripForwarding, stripHopByHop } from './engine.ts'
 import { rawPathOf } from './match.ts'
 import type { ResolvedProxyOptions } from './options.ts'
@@ -23,7 +23,11 @@ function listen(
       try {
         rc = await ctx.requestContext(request, srv)
       } catch (e) {
-        return renderError(e)
+        // no context (a tenant the resolver refused): still a request id, in the body and the header
+        const requestId = requestIdFor(request)
+        const response = renderError(e, requestId)
+        response.headers.set('x-request-id', requestId)
+        return response
       }
       try {
         return await handle(request, rc)

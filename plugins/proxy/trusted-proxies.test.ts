@@ -60,6 +60,24 @@ describe('proxy: one trusted-proxy setting', () => {
   })
 })
 
+describe('proxy listener: a tenant the resolver refuses', () => {
+  it('answers 400 in Ory\'s shape with a request id (issue 11)', async () => {
+    const rule = { id: 'any', match: { url: 'http://127.0.0.1<.*>/<.*>', methods: ['GET'] }, ...anon }
+    const { kernel, proxyUrl } = await bootProxy({ rules: [rule], serve: { enabled: true, host: '127.0.0.1', port: 0 } }, [], undefined, {
+      tenancy: { default: 'default', resolve: (r: Request) => r.headers.get('x-tenant') },
+    } as never)
+    try {
+      const res = await fetch(`${proxyUrl()}/x`, { headers: { 'x-tenant': 'not a tenant!' } })
+      const body = await res.json()
+      expect([res.status, body.error.message]).toEqual([400, 'The request names an invalid tenant'])
+      expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+      expect(body.error.request).toBe(res.headers.get('x-request-id')!)
+    } finally {
+      await kernel.stop()
+    }
+  })
+})
+
 // The password limiter and the proxy's error handlers read the same client address, from the same list.
 for (const driver of drivers('proxytrust')) {
   describe.skipIf(!driver.enabled)(`one list governs the password limiter and the proxy alike (${driver.name})`, () => {
