@@ -94,7 +94,9 @@ function idTokenKeys(options: ResolvedProxyOptions): ProxyState['keys'] {
 
 function globalsOf(o: ResolvedProxyOptions): GlobalHandlerConfigs {
   const pick = (r: Record<string, { config?: unknown }>) => Object.fromEntries(Object.entries(r).map(([k, val]) => [k, val.config]))
-  return { authenticators: pick(o.authenticators), authorizers: pick(o.authorizers), mutators: pick(o.mutators), errors: pick(o.errors) }
+  // Oathkeeper's errors.fallback default: `json` (with its global config) answers when no rule handler matches
+  const fallback = o.errors.json?.enabled === false ? [] : ['json']
+  return { authenticators: pick(o.authenticators), authorizers: pick(o.authorizers), mutators: pick(o.mutators), errors: pick(o.errors), fallback }
 }
 
 /** Compile every rule from every source; throws a ConfigError listing all problems. */

@@ -177,6 +177,22 @@ describe('Oathkeeper: error handlers', () => {
     await kernel.stop()
   })
 
+  it("falls back to the json handler with its global config when no rule handler matches (Oathkeeper's errors.fallback default)", async () => {
+    const rules = [failing([{ handler: 'redirect', config: { to: 'https://login.example.com/', when: [{ request: { header: { accept: ['text/html'] } } }] } }]), { ...failing([]), id: 'bare', match: { url: 'http://localhost/y', methods: ['GET'] } }]
+    const plain = await bootProxy({ rules })
+    for (const path of ['/decisions/x', '/decisions/y']) {
+      const request = new Request(`http://admin.local${path}`, { headers: { host: 'localhost', accept: 'application/json' } })
+      const res = await plain.admin.handle(request)
+      expect([path, res.status, await res.json()]).toEqual([path, 401, { error: { code: 401, status: 'Unauthorized', message: 'Access credentials are invalid' } }])
+    }
+    await plain.kernel.stop()
+    // the global json config applies to the fallback, as in Oathkeeper
+    const verbose = await bootProxy({ rules, errors: { json: { config: { verbose: true } } } })
+    const res = await verbose.admin.handle(new Request('http://admin.local/decisions/y', { headers: { host: 'localhost' } }))
+    expect((await res.json()).error.reason).toBeString()
+    await verbose.kernel.stop()
+  })
+
   it('matches when.request.header.accept as media types with wildcards, and the error kind by status', async () => {
     const { kernel, admin } = await bootProxy({
       rules: [failing([{ handler: 'redirect', config: { to: 'https://login.example.com/', when: [{ error: ['unauthorized'], request: { header: { accept: ['text/*'] } } }] } }, { handler: 'json' }])],

@@ -13,6 +13,11 @@ export type GlobalHandlerConfigs = {
   authorizers?: Record<string, unknown>
   mutators?: Record<string, unknown>
   errors?: Record<string, unknown>
+  /**
+   * Error handlers tried, with their global config and `when`, when none of a rule's matches (Oathkeeper's
+   * `errors.fallback`, default `json`); after them the core's default answer.
+   */
+  fallback?: string[]
 }
 
 /**
@@ -114,7 +119,7 @@ function errorWhen(ref: HandlerRef & { when?: ErrorWhen[] }, where: string): { c
 
 /** The core's spec for a rule: every handler's config merged over its global one, `when` compiled. */
 export function pipelineSpec(rule: ProxyPipelineSpec, globals: GlobalHandlerConfigs = {}): PipelineSpec {
-  const merged = (slot: keyof GlobalHandlerConfigs) => (ref: HandlerRef): HandlerRef => ({
+  const merged = (slot: Exclude<keyof GlobalHandlerConfigs, 'fallback'>) => (ref: HandlerRef): HandlerRef => ({
     handler: ref.handler,
     config: mergeConfig(globals[slot]?.[ref.handler] ?? {}, ref.config ?? {}),
   })
@@ -123,10 +128,17 @@ export function pipelineSpec(rule: ProxyPipelineSpec, globals: GlobalHandlerConf
     authenticators: rule.authenticators.map(merged('authenticators')),
     authorizer: merged('authorizers')(rule.authorizer),
     mutators: rule.mutators.map(merged('mutators')),
-    errors: (rule.errors ?? []).map((ref, i) => {
-      const where = `rules.${rule.id}.errors[${i}]`
-      const { config, when } = errorWhen({ ...merged('errors')(ref), when: ref.when }, where)
-      return { handler: ref.handler, config, matches: compileWhen(when, where) }
-    }),
+    errors: [
+      ...(rule.errors ?? []).map((ref, i) => {
+        const where = `rules.${rule.id}.errors[${i}]`
+        const { config, when } = errorWhen({ ...merged('errors')(ref), when: ref.when }, where)
+        return { handler: ref.handler, config, matches: compileWhen(when, where) }
+      }),
+      ...(globals.fallback ?? []).map((handler) => {
+        const where = `errors.${handler}`
+        const { config, when } = errorWhen({ handler, config: globals.errors?.[handler] ?? {} }, where)
+        return { handler, config, matches: compileWhen(when, where) }
+      }),
+    ],
   }
 }
