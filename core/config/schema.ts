@@ -87,7 +87,7 @@ export const ServeSchema = v.strictObject({
   trustedProxies: v.optional(
     v.pipe(
       v.array(v.pipe(v.string('expected an IP address or CIDR range'), v.check((c) => cidrProblem(c) === null, 'expected an IP address or CIDR range (e.g. 10.0.0.0/8, ::1/128)'))),
-      d('Proxies (IP addresses or CIDR ranges) whose X-Forwarded-For is believed: a request from one of them is attributed to the right-most untrusted X-Forwarded-For hop (RequestContext.clientAddress, what rate limiters key on). Empty: the socket peer, always. Env: SERVE_TRUSTED_PROXIES (comma-separated).'),
+      d('Proxies (IP addresses or CIDR ranges) whose X-Forwarded-For is believed: a request from one of them is attributed to the right-most untrusted X-Forwarded-For hop (RequestContext.clientAddress, what rate limiters and proxy error handlers key on), and the proxy plugin honours their X-Forwarded-* headers. Empty: the socket peer, always. Env: SERVE_TRUSTED_PROXIES (comma-separated).'),
     ),
     [],
   ),

@@ -18,11 +18,17 @@ export const ProxyOptions = v.object({
   /** `regexp` (Oathkeeper's default) or `glob`, for the `<…>` parts of `match.url`. */
   matching_strategy: v.optional(v.picklist(['regexp', 'glob']), 'regexp'),
   /**
-   * Peers (IP addresses or CIDR ranges) whose forwarded headers are honoured: on `/decisions` X-Forwarded-Method /
-   * -Proto / -Host / -Uri; on the reverse proxy X-Forwarded-Proto (and -For, kept). From everyone else every
-   * X-Forwarded-* and Forwarded header is ignored, and removed before the upstream (Oathkeeper CVE-2026-33495).
+   * Deprecated alias of the core's `serve.trustedProxies` (the one trusted-proxy setting), kept for one release:
+   * used, with a warning at boot, when it is the only one set; set beside a different `serve.trustedProxies`, boot
+   * stops naming both.
    */
-  trusted_proxies: v.optional(v.array(v.string()), []),
+  trusted_proxies: v.optional(
+    v.pipe(
+      v.array(v.string()),
+      v.description('Deprecated: set serve.trustedProxies (env SERVE_TRUSTED_PROXIES), which the proxy and every rate limiter read. Used, with a warning, only when serve.trustedProxies is empty; both set and different stops boot.'),
+    ),
+    [],
+  ),
   /** Global handler configs, merged under each rule's: `authenticators.jwt.config`. */
   authenticators: HandlerGlobals,
   authorizers: HandlerGlobals,
@@ -43,7 +49,7 @@ export const ProxyOptions = v.object({
   ),
   /**
    * An optional listener serving only `/decisions` where the peer address is known, so X-Forwarded-Method /
-   * -Uri / -Host / -Proto from `trusted_proxies` are honoured (Traefik forwardAuth, Envoy ext_authz over HTTP).
+   * -Uri / -Host / -Proto from `serve.trustedProxies` are honoured (Traefik forwardAuth, Envoy ext_authz over HTTP).
    * The admin listener's `/decisions` never honours them.
    */
   decisions_listener: v.optional(
