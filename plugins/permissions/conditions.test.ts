@@ -85,27 +85,6 @@ for (const driver of drivers('permissions-conditions')) {
       expect(await check({ ...tuple, context: { plan: 'free' } })).toBe(true)
     })
 
-    it('gives the permissions authorizer a request context from templates', async () => {
-      const { compilePipeline, definePlugin } = await import('tessera')
-      const auth = definePlugin({
-        id: 'org-header',
-        authenticators: [{ id: 'org_header', authenticate: (req, session) => ((session.subject = 'ada'), (session.extra = { org: req.headers.get('x-org') ?? '' }), { kind: 'authenticated' }) }],
-      })
-      const { kernel } = await bootApps([permissions({ namespaces: OPL }), auth()], { database: scratch.db, start: false })
-      const rule = compilePipeline(
-        {
-          id: 'reports',
-          authenticators: [{ handler: 'org_header' }],
-          authorizer: { handler: 'permissions', config: { namespace: 'Report', object: 'q3', relation: 'viewers', context: { organization: '{{ .Extra.org }}' } } },
-          mutators: [],
-        },
-        kernel.registries,
-      )
-      const run = (org: string) => rule.run({ method: 'GET', url: new URL('http://localhost/r'), headers: new Headers({ 'x-org': org }), tenant: 'default' })
-      expect((await run('acme')).allowed).toBe(true)
-      expect((await run('globex')).allowed).toBe(false)
-    })
-
     it('refuses malformed conditions with 400', async () => {
       const base = { namespace: 'Report', object: 'q3', relation: 'viewers', subject_id: 'eve' }
       let deep: unknown = { eq: [1, 1] }

@@ -3,12 +3,10 @@
  * Language for namespaces. Contributes:
  *   - Keto's read API (list, check, batch check, expand, namespaces, OPL syntax check) and write API
  *     (`/admin/relation-tuples`), on the admin listener by default;
- *   - the authorizer `permissions` for access rules, with namespace, object, relation and subject templated
- *     from the request;
- *   - the service `permissions.check` for other plugins and host apps.
+ *   - the service `permissions.check` for other plugins and host apps; the proxy's `permissions` authorizer
+ *     (Oathkeeper's Keto authorizer, plugins/proxy/handlers/permissions.ts) asks it for access rules.
  */
-import * as v from 'valibot'
-import { definePlugin, forbidden, type Authorizer, type AuthenticationSession, type PipelineRequest, type PluginContext, TemplateString } from 'tessera'
+import { definePlugin, type PluginContext } from 'tessera'
 import { permissionsCommand } from './cli.ts'
 import { PermissionsOptions, type ResolvedPermissionsOptions } from './options.ts'
 import { permissionsOperations } from './openapi.ts'
@@ -36,18 +34,6 @@ function runtime(ctx: Ctx): Permissions {
   return (ctx as PluginContext<ResolvedPermissionsOptions, Permissions>).state
 }
 
-const AuthorizerConfig = v.object({
-  namespace: v.pipe(v.string(), v.minLength(1)),
-  /** A template (the core's, compiled once): `{{ printIndex .MatchContext.RegexpCaptureGroups 0 }}`, `{{ .Extra.key }}`. */
-  object: TemplateString,
-  relation: v.pipe(v.string(), v.minLength(1)),
-  /** The subject id template; `{{ .Subject }}` by default. */
-  subject: v.optional(TemplateString, '{{ .Subject }}'),
-  /** The request context for conditions, each value a template: `{ organization: '{{ .Extra.org }}' }`. */
-  context: v.optional(v.record(v.string(), TemplateString), {}),
-})
-type AuthorizerConfig = v.InferOutput<typeof AuthorizerConfig>
-
 export const permissions = definePlugin({
   id: 'permissions',
   description: 'Relation tuples, Ory Permission Language namespaces, check and expand (Keto-compatible)',
@@ -68,26 +54,6 @@ export const permissions = definePlugin({
       },
       ctx.id,
     )
-  },
-
-  authorizers: (ctx) => {
-    const p = runtime(ctx)
-    const authorizer: Authorizer<AuthorizerConfig> = {
-      id: 'permissions',
-      config: AuthorizerConfig,
-      async authorize(req: PipelineRequest, session: AuthenticationSession, config: AuthorizerConfig) {
-        const context: Record<string, string> = {}
-        for (const k in config.context) context[k] = config.context[k]!(session)
-        const allowed = await p.check(
-          ctx.storage.scoped(req.tenant),
-          { namespace: config.namespace, object: config.object(session), relation: config.relation, subject: { id: config.subject(session) } },
-          ctx.options.maxReadDepth,
-          context,
-        )
-        return allowed ? { allowed: true } : { allowed: false, error: forbidden('permission_denied') }
-      },
-    }
-    return [authorizer]
   },
 
   // check is the hot path: raw routes on whichever listener serves reads

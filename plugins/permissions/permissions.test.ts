@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { Configuration, PermissionApi, RelationshipApi, ResponseError } from '@ory/client-fetch'
 import type { AnyElysia } from 'elysia'
-import { compilePipeline, definePlugin } from 'tessera'
 import { type TestApps, bootApps, call } from '../../test/helpers/app.ts'
 import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
 import { REWRITES_OPL } from './fixtures.ts'
@@ -441,29 +440,6 @@ for (const driver of drivers('permissions')) {
     it('serves no permission API on the public listener by default', async () => {
       expect((await call(apps.public, 'GET', '/relation-tuples/check?namespace=Group&object=developer&relation=members&subject_id=patrik')).status).toBe(404)
       expect((await call(apps.public, 'PUT', '/admin/relation-tuples', { body: t('Group', 'x', 'members', 'y') })).status).toBe(404)
-    })
-
-    it('authorizes proxy rules with the `permissions` authorizer, object taken from the URL', async () => {
-      const anon = definePlugin({
-        id: 'fixed-subject',
-        authenticators: [{ id: 'fixed', authenticate: (req, session) => ((session.subject = req.headers.get('x-user') ?? ''), { kind: 'authenticated' }) }],
-      })
-      const { kernel } = await bootApps([permissions({ namespaces: REWRITES_OPL }), anon()], { database: scratch.db, start: false })
-      const rule = compilePipeline(
-        {
-          id: 'files',
-          authenticators: [{ handler: 'fixed' }],
-          authorizer: { handler: 'permissions', config: { namespace: 'File', object: '{{ printIndex .MatchContext.RegexpCaptureGroups 0 }}', relation: 'view' } },
-          mutators: [],
-        },
-        kernel.registries,
-      )
-      const run = (user: string) =>
-        rule.run({ method: 'GET', url: new URL('http://localhost/files/keto/README.md'), headers: new Headers({ 'x-user': user }), tenant: 'default' }, ['keto/README.md'])
-      expect((await run('patrik')).allowed).toBe(true)
-      const denied = await run('mallory')
-      expect(denied.allowed).toBe(false)
-      if (!denied.allowed) expect([denied.error.status, denied.error.reasonId]).toEqual([403, 'permission_denied'])
     })
   })
 }

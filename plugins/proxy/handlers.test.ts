@@ -226,13 +226,6 @@ describe('proxy session authenticators', () => {
 })
 
 describe('proxy authorizers', () => {
-  it('refuses a rule naming the permissions authorizer when the permissions plugin, which owns it, is not installed', async () => {
-    const rule = { id: 'docs', match: { url: 'http://localhost/docs/<([^/]+)>', methods: ['GET'] }, authenticators: [{ handler: 'anonymous' }] }
-    await expect(
-      bootProxy({ rules: [{ ...rule, authorizer: { handler: 'permissions', config: { namespace: 'Document', relation: 'view', object: '{{ index .MatchContext.RegexpCaptureGroups 0 }}' } } }] }),
-    ).rejects.toThrow('the authorizer `permissions`, which no plugin registered')
-  })
-
   it('remote_json posts the payload (values JSON-escaped) and follows 200 / 403; deny denies', async () => {
     const bodies: unknown[] = []
     const remote = startServer(async (req) => {

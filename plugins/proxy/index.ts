@@ -22,6 +22,7 @@ import * as v from 'valibot'
 import { rulesCommand } from './cli.ts'
 import { authenticators } from './handlers/authenticators.ts'
 import { authorizers } from './handlers/authorizers.ts'
+import { permissionsUnavailable } from './handlers/permissions.ts'
 import { errorHandlers } from './handlers/errors.ts'
 import { type IdTokenKeys, mutators } from './handlers/mutators.ts'
 import { proxyOperations } from './openapi.ts'
@@ -107,6 +108,10 @@ export function compileAll(ctx: Ctx, rules: Rule[]): CompiledRule[] {
   for (const r of rules) {
     for (const a of r.authenticators) if (off('authenticators', a.handler)) disabled.push(`rules.${r.id}: the authenticator \`${a.handler}\` is disabled`)
     if (off('authorizers', r.authorizer.handler)) disabled.push(`rules.${r.id}: the authorizer \`${r.authorizer.handler}\` is disabled`)
+    else if (r.authorizer.handler === 'permissions') {
+      const why = permissionsUnavailable(ctx as PluginContext<unknown>)
+      if (why) disabled.push(`rules.${r.id}: the authorizer \`permissions\` ${why}`)
+    }
     for (const m of r.mutators) if (off('mutators', m.handler)) disabled.push(`rules.${r.id}: the mutator \`${m.handler}\` is disabled`)
     for (const e of r.errors) if (off('errors', e.handler)) disabled.push(`rules.${r.id}: the error handler \`${e.handler}\` is disabled`)
   }
@@ -209,7 +214,7 @@ export const proxy = definePlugin({
   after: ['identity', 'permissions'],
   state: (ctx): ProxyState => ({ rules: [], inline: [], files: new Map(), urls: new Map(), keys: idTokenKeys(ctx.options), warned: new Set(), trust: { list: null, fromCore: true } }),
   authenticators: (ctx) => authenticators(ctx as PluginContext<unknown>),
-  authorizers: authorizers(),
+  authorizers: (ctx) => authorizers(ctx as PluginContext<unknown>),
   mutators: (ctx) => mutators(proxyState(ctx).keys),
   errorHandlers: errorHandlers,
   commands: { rules: rulesCommand },

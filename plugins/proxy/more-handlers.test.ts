@@ -1,7 +1,7 @@
-/** More handlers through /decisions: remote, oauth2_client_credentials, bearer_token in-process, a registered permissions authorizer, and logs. */
+/** More handlers through /decisions: remote, oauth2_client_credentials, bearer_token in-process, and logs. */
 import { describe, expect, it } from 'bun:test'
 import { SignJWT, exportJWK, generateKeyPair } from 'jose'
-import { definePlugin, forbidden } from 'tessera'
+import { definePlugin } from 'tessera'
 import { call, captureLog } from '../../test/helpers/app.ts'
 import { bootProxy, startServer } from './test-helpers.ts'
 
@@ -57,17 +57,6 @@ describe('proxy: more handlers', () => {
     const ok = await call(admin, 'GET', '/decisions/r', { headers: { authorization: 'Bearer ory_st_good' } })
     expect([ok.status, ok.headers.get('x-user')]).toEqual([200, 'id-9'])
     expect((await call(admin, 'GET', '/decisions/r', { headers: { authorization: 'Bearer ory_st_bad' } })).status).toBe(401)
-    await kernel.stop()
-  })
-
-  it('uses the permissions authorizer that the plugin owning it registers', async () => {
-    const permissions = definePlugin({
-      id: 'permissions',
-      authorizers: [{ id: 'permissions', authorize: (_req, s) => (s.subject === 'anonymous' ? { allowed: false, error: forbidden('registered_permissions') } : { allowed: true }) }],
-    })
-    const { kernel, admin } = await bootProxy({ rules: [{ id: 'r', ...base, authenticators: [{ handler: 'anonymous' }], authorizer: { handler: 'permissions' }, errors: [{ handler: 'json', config: { verbose: true } }] }] }, [permissions()])
-    const r = await call(admin, 'GET', '/decisions/r')
-    expect([r.status, r.json.error.reason]).toEqual([403, 'registered_permissions'])
     await kernel.stop()
   })
 

@@ -4,7 +4,8 @@
  * pipeline passes is the last argument (`{{ .Subject | replace "a" "b" }}`). Functions that read the
  * environment or the clock, or make random values, are left out: a rule's template must not leak or vary.
  */
-import { type TemplateFunctions, sha256HexSync, templateString } from 'tessera'
+import { sha256HexSync } from 'tessera'
+import { type TemplateFunctions, templateString } from './template.ts'
 
 const str = (x: unknown): string => (x === undefined || x === null ? '' : typeof x === 'object' ? JSON.stringify(x) : String(x))
 
@@ -74,5 +75,5 @@ export const sprigFunctions: TemplateFunctions = {
   has: (x, xs) => list(xs).includes(x),
 }
 
-/** A template in a proxy handler's config: the core's Go-template subset plus Sprig's common functions. */
+/** A template in a proxy handler's config: Oathkeeper's Go-template subset (template.ts) plus Sprig's common functions. */
 export const ProxyTemplate = templateString(sprigFunctions)

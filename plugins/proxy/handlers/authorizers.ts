@@ -1,9 +1,10 @@
 /**
- * Authorizers: allow, deny, remote, remote_json. The `permissions` authorizer is the permissions plugin's: a rule
- * naming it without that plugin installed is refused when the rules load.
+ * Authorizers: allow, deny, remote, remote_json, and `permissions` (permissions.ts), which asks the
+ * `permissions.check` service: a rule naming it without that service is refused when the rules load.
  */
 import * as v from 'valibot'
-import { type Authorizer, type AuthorizerResult, PipelineError, forbidden } from 'tessera'
+import { type Authorizer, type AuthorizerResult, PipelineError, type PluginContext, forbidden } from 'tessera'
+import { permissionsAuthorizer } from './permissions.ts'
 import { ProxyTemplate } from '../sprig.ts'
 import { jsonEscape } from '../util.ts'
 
@@ -75,6 +76,6 @@ const remote: Authorizer<v.InferOutput<typeof RemoteConfig>> = {
   },
 }
 
-export function authorizers(): Authorizer<any>[] {
-  return [allow, deny, remote, remoteJson]
+export function authorizers(ctx: PluginContext<unknown>): Authorizer<any>[] {
+  return [allow, deny, remote, remoteJson, permissionsAuthorizer(ctx)]
 }

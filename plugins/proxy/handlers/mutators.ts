@@ -1,7 +1,8 @@
 /** Mutators: noop, header, cookie, id_token, hydrator. Templates see Subject, Extra and MatchContext. */
 import { type CryptoKey, type JWK, SignJWT } from 'jose'
 import * as v from 'valibot'
-import { type AuthenticationSession, type Mutator, PipelineError, templateData } from 'tessera'
+import { type AuthenticationSession, type Mutator, PipelineError } from 'tessera'
+import { templateData } from '../template.ts'
 import { ProxyTemplate } from '../sprig.ts'
 import { Duration, jsonEscape } from '../util.ts'
 const HeaderName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected an HTTP header name'))

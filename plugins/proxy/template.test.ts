@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'bun:test'
 import * as v from 'valibot'
 import { TemplateString, compileTemplate, templateString } from './template.ts'
-import type { AuthenticationSession } from './types.ts'
+import type { AuthenticationSession } from 'tessera'
 
 const session: AuthenticationSession = {
   subject: 'alice',

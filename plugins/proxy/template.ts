@@ -2,11 +2,11 @@
  * Templates in access-rule handler configs (Oathkeeper's Go-template subset): `{{ .Subject }}`,
  * `{{ print .Extra.email }}`, `{{ printIndex .MatchContext.RegexpCaptureGroups 0 }}`,
  * `{{ index .Extra.roles 0 }}`, `{{ .MatchContext.Header.Get "X-Tenant" }}`. Compiled once, when a config is
- * validated (`TemplateString`); never evaluated as code. Shared by every plugin whose handlers template
- * (the proxy's mutators and authorizers, the permissions authorizer).
+ * validated (`templateString(functions)`, see `ProxyTemplate` in sprig.ts); never evaluated as code. Oathkeeper's,
+ * so the proxy's: its mutators and authorizers (the `permissions` authorizer among them) template with it.
  */
 import * as v from 'valibot'
-import type { AuthenticationSession } from './types.ts'
+import type { AuthenticationSession } from 'tessera'
 
 /** `.MatchContext.URL`, computed only when a template reads it. */
 class UrlView {
