@@ -4,7 +4,7 @@
  * without importing each other:
  *
  *   identity     provides 'identity.sessions'  (used by the proxy's cookie_session / bearer_token)
- *   permissions  provides 'permissions.check'  (used by host apps and the permissions authorizer)
+ *   permissions  provides 'permissions.check'  (used by host apps and the proxy's permissions authorizer)
  *   identity     provides 'identity.login'     (used by oauth2: its login flow as the OAuth2 login, Kratos' oauth2_provider)
  *   oauth2       provides 'oauth2.keys'        (its KeyStore: the built-in one, or one given in its options)
  *   courier      provides 'courier'            (used by identity flows and credential methods to send e-mail and SMS)
