@@ -57,6 +57,13 @@ export const CodeOptions = v.object({
   ),
   magicLink: v.optional(v.pipe(v.boolean(), d('Put a link in the login message that completes the login in the browser that started it (default true).')), true),
   link: v.optional(v.pipe(v.boolean(), d("Register the `link` method: recovery and verification by link (Kratos' link strategy, default true).")), true),
+  mfa: v.optional(
+    v.object({
+      enabled: v.optional(v.pipe(v.boolean(), d("Offer a code as a second factor: a signed-in session steps up to aal2 with a code sent to one of its identity's addresses (Kratos' mfa_enabled, default false).")), false),
+      via: v.optional(v.pipe(v.picklist(['email', 'sms']), d('Send second-factor codes only by this channel (default: either, as the address says).'))),
+    }),
+    {},
+  ),
 })
 export type CodeOptions = v.InferInput<typeof CodeOptions>
 type Options = v.InferOutput<typeof CodeOptions>
@@ -88,6 +95,8 @@ const nameOf = (n: UiNode) => String((n.attributes as { name?: string }).name ??
 function replaceGroup(flow: SelfServiceFlow, group: string, nodes: UiNode[], drop: (n: UiNode) => boolean = () => false) {
   flow.ui.nodes = [...flow.ui.nodes.filter((n) => n.group !== group && !drop(n)), ...nodes]
 }
+
+const CodeConfig = v.object({ addresses: v.array(v.object({ channel: v.string(), address: v.string() })) })
 
 const str = (x: unknown) => (typeof x === 'string' ? x.trim() : '')
 const channelOf = (via: string | null | undefined): 'email' | 'sms' => (via === 'sms' ? 'sms' : 'email')
@@ -128,14 +137,28 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
     ], (n) => kind === 'login' && nameOf(n) === 'identifier')
   }
 
+  const mfa = o.mfa.enabled
+  /** What a stored code credential is: its addresses log in (passwordless) and, with mfa, step a session up (Kratos). */
+  function codeFactor(config: Record<string, unknown>): 'first' | 'second' | 'both' | null {
+    const r = v.safeParse(CodeConfig, config)
+    const all = r.success ? r.output.addresses : []
+    const first = o.passwordlessEnabled && all.length > 0
+    const second = mfa && all.some((a) => !o.mfa.via || channelOf(a.channel) === o.mfa.via)
+    return first && second ? 'both' : first ? 'first' : second ? 'second' : null
+  }
+
   const code: CredentialMethod<FlowMethodContext> = {
     id: 'code',
-    factor: 'first',
+    // a first factor (passwordless login), a second factor (mfa: a step-up to aal2), or both
+    factor: mfa ? (o.passwordlessEnabled ? 'both' : 'second') : 'first',
     aal: 'aal1',
     identifiers: { select: (f) => f.settings.identifier === true },
     credential: {
-      config: v.object({ addresses: v.array(v.object({ channel: v.string(), address: v.string() })) }),
+      config: CodeConfig,
       reveal: ['addresses'],
+      // Kratos: a code credential's addresses log in (passwordless) and, with mfa, step a session up
+      // (only with mfa: else every credential is the method's `first`, and whoami has nothing more to read)
+      ...(mfa ? { factor: codeFactor } : {}),
     },
     recovery: {
       populate(flow) {
@@ -208,8 +231,54 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
     codeStep(flow, 'verification', 'email', a.value, info(1070011, 'Verification code'), info(1070009, 'Continue'))
   }
 
-  if (o.passwordlessEnabled) {
-    code.login = {
+  /**
+   * Where a second-factor code may go: the identity's code credential addresses and its verified verifiable
+   * addresses (Kratos' FindCodeAddressCandidates with its fallback), on the channel `mfa.via` allows.
+   */
+  async function mfaAddresses(ctx: FlowMethodContext, identityId: string): Promise<{ via: 'email' | 'sms'; value: string }[]> {
+    const out = new Map<string, { via: 'email' | 'sms'; value: string }>()
+    const cred = await ctx.credentials.of(identityId)
+    const parsed = cred ? v.safeParse(CodeConfig, cred.config) : undefined
+    for (const a of parsed?.success ? parsed.output.addresses : []) out.set(a.address, { via: channelOf(a.channel), value: a.address })
+    for (const a of await ctx.addresses.of('verification', identityId)) if (a.verified && !out.has(a.value)) out.set(a.value, { via: channelOf(a.via), value: a.value })
+    return [...out.values()].filter((a) => !o.mfa.via || a.via === o.mfa.via).sort((a, b) => a.via.localeCompare(b.via) || a.value.localeCompare(b.value))
+  }
+
+  /** The aal2 step: one button per address (Kratos' `address` nodes), then the code sent there. */
+  const secondFactor = {
+    async populate(flow: SelfServiceFlow, ctx: FlowMethodContext) {
+      const id = ctx.login?.identityId
+      if (!id) return
+      for (const a of await mfaAddresses(ctx, id)) flow.ui.nodes.push(node('code', 'address', 'submit', { value: a.value }, info(1010023, `Send code to ${a.value}`, { address: a.value, channel: a.via })))
+    },
+    async submit(flow: SelfServiceFlow, body: Record<string, unknown>, ctx: FlowMethodContext): Promise<LoginOutcome> {
+      const id = ctx.login?.identityId
+      if (!id) return { kind: 'invalid', messages: [M.loginInvalid()] }
+      const typed = str(body.code)
+      if (typed && flow.state === 'sent_email' && body.resend === undefined) {
+        const row = await store.use(ctx.db, 'login_mfa', flow.id, typed)
+        // the code counts only for the session's identity (the engine checks it again)
+        if (!row?.identity_id || row.identity_id !== id) return { kind: 'invalid', nodeMessages: { code: [M.loginInvalid()] } }
+        return { kind: 'success', identityId: id, aal: 'aal2' }
+      }
+      const wanted = str(body.address) || str(body.identifier) || str(flowValue(flow, 'identifier'))
+      if (!wanted) return { kind: 'invalid', nodeMessages: { address: [M.required('address')] } }
+      // only an address of this identity: a step-up never sends a code where the user says
+      const a = (await mfaAddresses(ctx, id)).find((x) => x.value === wanted || x.value === ctx.credentials.normalise(wanted))
+      if (!a) return { kind: 'invalid', messages: [err(4010010, 'The address you entered does not match any known addresses in the current account.')] }
+      await store.takeSend(ctx.db, a.value)
+      const c = store.newCode()
+      await store.put(ctx.db, 'login_mfa', flow.id, c, { identityId: id, address: a.value, via: a.via, lifespan: lifespan('login') })
+      await send(ctx, 'login_code.valid', a.value, a.via, { login_code: c }, id)
+      codeStep(flow, 'login', 'identifier', a.value, info(1070013, 'Login code'), info(1070009, 'Continue'))
+      flow.ui.nodes = flow.ui.nodes.filter((n) => !(n.group === 'code' && nameOf(n) === 'address'))
+      return { kind: 'sent', messages: [M.loginCodeSent()] }
+    },
+  }
+
+  if (o.passwordlessEnabled || mfa) {
+    const aal2 = (ctx: FlowMethodContext) => ctx.login?.requestedAal === 'aal2'
+    const firstFactor: NonNullable<CredentialMethod<FlowMethodContext>['login']> = {
       populate(flow, ctx) {
         const only = ctx.identifierFields.length === 1 ? ctx.identifierFields[0] : undefined
         const label = only?.title ? info(1070002, only.title, { title: only.title, name: `traits.${only.path}` }) : info(1070004, 'ID')
@@ -253,6 +322,15 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
         return { kind: 'success', identityId: row.identity_id, aal: 'aal1' }
       },
     }
+    code.login = {
+      populate: (flow, ctx) => (aal2(ctx) ? secondFactor.populate(flow, ctx) : o.passwordlessEnabled ? firstFactor.populate?.(flow, ctx) : undefined),
+      submit: (flow, body, ctx) => (aal2(ctx) ? secondFactor.submit(flow, body, ctx) : o.passwordlessEnabled ? firstFactor.submit(flow, body, ctx) : { kind: 'not_responsible' }),
+      // second-factor messages carry no link: a link only ever completes a passwordless (aal1) login
+      link: (flow, query, ctx) =>
+        aal2(ctx) || !o.passwordlessEnabled ? { kind: 'page', title: 'This sign-in link is not valid', text: 'The link is invalid or has expired. Start signing in again.' } : firstFactor.link!(flow, query, ctx),
+    }
+  }
+  if (o.passwordlessEnabled) {
     code.registration = {
       populate(flow) {
         flow.ui.nodes.push(node('code', 'method', 'submit', { value: 'code' }, info(1040006, 'Sign up with code')))

@@ -50,6 +50,15 @@ const CreateQuery = v.object({
   refresh: v.optional(v.pipe(v.picklist(['true', 'false']), d('Ask again although a session exists (browser).'))),
   return_to: v.optional(v.pipe(v.string(), d('Where to go afterwards (browser; must be allowed).'))),
 })
+const Aal = v.optional(v.pipe(v.picklist(['aal1', 'aal2']), d('Login: the assurance to reach; `aal2` steps the request\'s session up with a second factor (401 session_aal1_required without one).')))
+const Refresh = v.optional(v.pipe(v.picklist(['true', 'false']), d('Login: authenticate again although a session exists (the same session is refreshed).')))
+const LoginCreateQuery = v.object({
+  aal: Aal,
+  refresh: Refresh,
+  return_to: v.optional(v.pipe(v.string(), d('Where to go afterwards (browser; must be allowed).'))),
+  login_challenge: v.optional(v.pipe(v.string(), d('An OAuth 2.0 login challenge this login answers (browser).'))),
+})
+const NativeLoginCreateQuery = v.object({ aal: Aal, refresh: Refresh })
 /** What a flow submission carries: the method and its fields (password: identifier, password, traits, csrf_token). */
 const Submission = v.looseObject({ method: v.pipe(v.string(), d('The credential method (e.g. password).')), csrf_token: v.optional(v.string()) })
 const SUBMIT_TYPES = ['application/json', 'application/x-www-form-urlencoded']
@@ -58,10 +67,12 @@ const LogoutQuery = v.object({ return_to: v.optional(v.pipe(v.string(), d('Where
 const LogoutToken = v.object({ token: v.pipe(v.string(), d('The logout token from createBrowserLogoutFlow.')), ...LogoutQuery.entries })
 const NativeLogout = v.object({ session_token: v.pipe(v.string(), v.minLength(1)) })
 
+/** Login creation answers 401 session_aal1_required when aal2 is asked for without a session. */
+const aal1Required = (kind: string): Record<number, string> => (kind === 'login' ? { 401: 'aal2 asked for without a session (session_aal1_required)' } : {})
 const cap = (s: string) => s[0]!.toUpperCase() + s.slice(1)
 const flows: Operation[] = (['login', 'registration'] as const).flatMap((kind): Operation[] => [
-  { method: 'GET', path: `/self-service/${kind}/api`, operationId: `createNative${cap(kind)}Flow`, summary: `Create a ${kind} flow for native apps`, tags: SESSION, responses: { 200: 'The flow', 400: 'A session exists' } },
-  { method: 'GET', path: `/self-service/${kind}/browser`, operationId: `createBrowser${cap(kind)}Flow`, summary: `Create a ${kind} flow for browsers (SPA: Accept: application/json)`, tags: SESSION, query: CreateQuery, responses: { 200: 'The flow (SPA)', 303: 'To the UI with the flow', 400: 'A session exists' } },
+  { method: 'GET', path: `/self-service/${kind}/api`, operationId: `createNative${cap(kind)}Flow`, summary: `Create a ${kind} flow for native apps`, tags: SESSION, ...(kind === 'login' ? { query: NativeLoginCreateQuery } : {}), responses: { 200: 'The flow', 400: 'A session exists', ...aal1Required(kind) } },
+  { method: 'GET', path: `/self-service/${kind}/browser`, operationId: `createBrowser${cap(kind)}Flow`, summary: `Create a ${kind} flow for browsers (SPA: Accept: application/json)`, tags: SESSION, query: kind === 'login' ? LoginCreateQuery : CreateQuery, responses: { 200: 'The flow (SPA)', 303: 'To the UI with the flow', 400: 'A session exists', ...aal1Required(kind) } },
   { method: 'GET', path: `/self-service/${kind}/flows`, operationId: `get${cap(kind)}Flow`, summary: `Get a ${kind} flow`, tags: SESSION, query: FlowQuery, responses: { 200: 'The flow', 403: 'CSRF violation', 404: 'No such flow', 410: 'The flow expired' } },
   { method: 'POST', path: `/self-service/${kind}`, operationId: `update${cap(kind)}Flow`, summary: `Submit a ${kind} flow`, tags: SESSION, query: SubmitQuery, body: { schema: Submission, contentType: SUBMIT_TYPES }, responses: { 200: kind === 'login' ? 'The session' : 'The identity (and session)', 303: 'Onward (browser)', 400: 'The flow with messages', 403: 'CSRF violation', 410: 'The flow expired' } },
 ])

@@ -58,14 +58,8 @@ const INTEGRITY = `sha512-${new Bun.CryptoHasher('sha512').update(SCRIPT).digest
 const str = (x: unknown) => (typeof x === 'string' ? x : '')
 const hexId = (c: StoredWebauthnCredential) => Buffer.from(c.id, 'base64').toString('hex')
 
-/**
- * What a second-factor (aal2) login needs from the flow engine: the identity the session belongs to, and this
- * method's credential of it. Not in the core contract yet (the AAL engine adds it); read defensively.
- */
-interface SessionAware {
-  session?: { identityId: string; credential?: StoredCredential }
-}
-const sessionOf = (ctx: FlowMethodContext) => (ctx as FlowMethodContext & SessionAware).session
+/** At an aal2 login (a step-up of the session): the session's identity, as the flow engine gives it. */
+const stepUpOf = (ctx: FlowMethodContext) => (ctx.login?.requestedAal === 'aal2' ? ctx.login.identityId : undefined)
 
 const configOf = (c: StoredCredential | undefined): WebauthnConfig | undefined => {
   if (!c) return undefined
@@ -286,9 +280,21 @@ function methods(o: WebauthnOptions, log: Logger): CredentialMethod[] {
 
     const webauthn: CredentialMethod = {
       id: 'webauthn',
-      factor: o.passwordless ? 'first' : 'second',
+      // passwordless keys log in (first factor) and security keys step up (second); with `passwordless`, an
+      // identity may hold both (a key registered before the switch, or imported), so the method takes part in both
+      factor: o.passwordless ? 'both' : 'second',
       aal: o.passwordless ? 'aal1' : 'aal2',
-      credential: { config: WebauthnConfig, import: importer('webauthn') },
+      credential: {
+        config: WebauthnConfig,
+        import: importer('webauthn'),
+        // per stored credential (Kratos counts passwordless keys as first factors, the others as second factors)
+        factor(config) {
+          const keys = configOf({ identity_id: '', state: 'active', config })?.credentials ?? []
+          const first = o.passwordless && keys.some((k) => k.is_passwordless)
+          const second = keys.some((k) => !k.is_passwordless)
+          return first && second ? 'both' : first ? 'first' : second ? 'second' : null
+        },
+      },
       ...(o.passwordless
         ? {
             registration: {
@@ -318,11 +324,11 @@ function methods(o: WebauthnOptions, log: Logger): CredentialMethod[] {
       login: {
         async populate(flow, ctx) {
           if (flow.type !== 'browser') return
-          if (flow.requested_aal === 'aal2') {
-            // second factor: the session's identity and its security keys (given by the AAL engine)
-            const s = sessionOf(ctx)
-            const config = configOf(s?.credential)
-            if (s && config && usable(config, false).length) await populateAssertion(flow, ctx, s.identityId, config, false)
+          if (ctx.login?.requestedAal === 'aal2') {
+            // second factor: the session's identity and its security keys
+            const id = stepUpOf(ctx)
+            const config = id ? configOf(await ctx.credentials.of(id)) : undefined
+            if (id && config && usable(config, false).length) await populateAssertion(flow, ctx, id, config, false)
             return
           }
           if (!o.passwordless) return
@@ -331,10 +337,12 @@ function methods(o: WebauthnOptions, log: Logger): CredentialMethod[] {
         },
         async submit(flow, body, ctx): Promise<LoginOutcome> {
           if (flow.type !== 'browser') return { kind: 'not_responsible' }
-          if (flow.requested_aal === 'aal2') {
-            const s = sessionOf(ctx)
-            if (!s) return { kind: 'invalid', messages: [T.noDevice()] }
-            return assert(flow, ctx, body.webauthn_login, s.identityId, s.credential, false)
+          if (ctx.login?.requestedAal === 'aal2') {
+            const id = stepUpOf(ctx)
+            const found = id ? await ctx.credentials.of(id) : undefined
+            const config = configOf(found)
+            if (!id || !config || usable(config, false).length === 0) return { kind: 'invalid', messages: [T.noDevice()] }
+            return assert(flow, ctx, body.webauthn_login, id, found, false)
           }
           if (!o.passwordless) return { kind: 'not_responsible' }
           const identifier = ctx.credentials.normalise(str(body.identifier))

@@ -267,4 +267,108 @@ for (const driver of drivers('webauthn')) {
       expect(bad.status).toBe(400)
     })
   })
+
+  describe.skipIf(!driver.enabled)(`webauthn as a second factor (${driver.name})`, () => {
+    let scratch: ScratchDatabase
+    let apps: Awaited<ReturnType<typeof bootApps>>
+    beforeAll(async () => {
+      scratch = await driver.create()
+      apps = await bootApps(
+        [
+          identity({ schemas: [{ id: 'default', schema: quickstartSchema }], selfservice: { ...testSelfservice, privilegedSessionMaxAge: 600 } }),
+          password({ hasher: { memoryCost: 64, timeCost: 1 }, breachCheck: { enabled: false } }),
+          webauthn({ rp: { id: RP, name: 'Example', origins: [ORIGIN] } }),
+        ],
+        { database: scratch.db },
+      )
+    })
+    afterAll(async () => {
+      await apps.kernel.stop()
+      await scratch.drop()
+    })
+
+    /** A browser: a cookie jar, JSON answers. */
+    function browser() {
+      const jar = new Map<string, string>()
+      const headers = () => ({ accept: 'application/json', cookie: [...jar.values()].join('; ') })
+      const go = async (method: string, path: string, body?: Record<string, unknown>) => {
+        const r = await call(apps.public, method, path, { headers: headers(), ...(body ? { body } : {}) })
+        for (const c of r.headers.getSetCookie()) jar.set(c.split('=')[0]!, c.split(';')[0]!)
+        return r
+      }
+      return { go, jar }
+    }
+    const csrf = (f: any) => node(f, 'csrf_token').attributes.value
+
+    /** Register with a password and add a security key in settings; the browser is signed in at aal1. */
+    async function enrolled(email: string) {
+      const b = browser()
+      const reg0 = await b.go('GET', '/self-service/registration/browser')
+      const reg = await b.go('POST', `/self-service/registration?flow=${(reg0.json as any).id}`, { method: 'password', csrf_token: csrf(reg0.json), password: 'correct horse battery staple', traits: { email } })
+      expect(reg.status).toBe(200)
+      const settings = (await b.go('GET', '/self-service/settings/browser')).json as any
+      const options = JSON.parse(node(settings, 'webauthn_register_trigger').attributes.value).publicKey
+      // a security key, not a passkey: user verification preferred, no resident key required
+      expect(options.authenticatorSelection.userVerification).not.toBe('required')
+      const key = new SoftAuthenticator()
+      const added = await b.go('POST', `/self-service/settings?flow=${settings.id}`, { method: 'webauthn', csrf_token: csrf(settings), webauthn_register_displayname: 'YubiKey', webauthn_register: key.create(options, { uv: false }) })
+      expect(added.status).toBe(200)
+      return { b, key, identityId: (reg.json as any).identity.id as string }
+    }
+
+    async function passwordLogin(email: string) {
+      const b = browser()
+      const f = (await b.go('GET', '/self-service/login/browser')).json as any
+      const r = await b.go('POST', `/self-service/login?flow=${f.id}`, { method: 'password', csrf_token: csrf(f), identifier: email, password: 'correct horse battery staple' })
+      expect(r.status).toBe(200)
+      expect((r.json as any).session.authenticator_assurance_level).toBe('aal1')
+      return b
+    }
+
+    it('password, then the security key: the same session reaches aal2 with both methods (Kratos: webauthn 2FA gives aal2)', async () => {
+      const { key } = await enrolled('2fa-key@example.com')
+      const b = await passwordLogin('2fa-key@example.com')
+      const denied = await b.go('GET', '/sessions/whoami')
+      expect(denied.status).toBe(403)
+      expect((denied.json as any).error.id).toBe('session_aal2_required')
+
+      const flow = (await b.go('GET', '/self-service/login/browser?aal=aal2')).json as any
+      expect(flow.requested_aal).toBe('aal2')
+      const trigger = node(flow, 'webauthn_login_trigger')
+      expect(trigger).toMatchObject({ group: 'webauthn', attributes: { type: 'button', onclickTrigger: 'oryWebAuthnLogin' } })
+      const options = JSON.parse(trigger.attributes.value).publicKey
+      expect(options.allowCredentials.map((c: any) => c.id)).toEqual([b64u(key.id)])
+      // the aal2 flow offers no password and no identifier
+      expect(node(flow, 'password')).toBeUndefined()
+      const done = await b.go('POST', `/self-service/login?flow=${flow.id}`, { method: 'webauthn', csrf_token: csrf(flow), webauthn_login: key.get(options, { uv: false }) })
+      expect(done.status).toBe(200)
+      const who = await b.go('GET', '/sessions/whoami')
+      expect(who.status).toBe(200)
+      expect((who.json as any).authenticator_assurance_level).toBe('aal2')
+      expect((who.json as any).authentication_methods.map((m: any) => [m.method, m.aal])).toEqual([['password', 'aal1'], ['webauthn', 'aal2']])
+    })
+
+    it("refuses another identity's security key at aal2, and a key from another origin", async () => {
+      const a = await enrolled('2fa-alice@example.com')
+      const mallory = await enrolled('2fa-mallory@example.com')
+      const b = await passwordLogin('2fa-alice@example.com')
+      const flow = (await b.go('GET', '/self-service/login/browser?aal=aal2')).json as any
+      const options = JSON.parse(node(flow, 'webauthn_login_trigger').attributes.value).publicKey
+      const other = await b.go('POST', `/self-service/login?flow=${flow.id}`, { method: 'webauthn', csrf_token: csrf(flow), webauthn_login: mallory.key.get(options) })
+      expect(other.status).toBe(400)
+      const options2 = JSON.parse(node(other.json, 'webauthn_login_trigger').attributes.value).publicKey
+      const foreign = await b.go('POST', `/self-service/login?flow=${flow.id}`, { method: 'webauthn', csrf_token: csrf(flow), webauthn_login: a.key.get(options2, { origin: 'https://evil.example.net' }) })
+      expect(foreign.status).toBe(400)
+      expect((await b.go('GET', '/sessions/whoami')).status).toBe(403)
+    })
+
+    it('a security key is not a first factor: it is not offered at aal1 and its identity keeps its password', async () => {
+      const { identityId } = await enrolled('2fa-first@example.com')
+      const flow = (await browser().go('GET', '/self-service/login/browser')).json as any
+      expect(node(flow, 'webauthn_login_trigger')).toBeUndefined()
+      // removing the password would leave only a second factor: refused (admin)
+      const del = await call(apps.admin, 'DELETE', `/admin/identities/${identityId}/credentials/password`)
+      expect(del.status).toBe(400)
+    })
+  })
 }

@@ -36,6 +36,67 @@ function render(flow: any): string {
   return `<!doctype html><title>flow</title>${messages}<form action="${esc(flow.ui.action)}" method="POST">${fields}</form>`
 }
 
+/** The API and a small UI on two local ports, the UI's origin the relying party's; `webauthn` options as given. */
+async function boot(passwordless: boolean) {
+  let handle: (r: Request) => Response | Promise<Response> = () => new Response('starting', { status: 503 })
+  const apiServer = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (r) => handle(r) })
+  const api = `http://localhost:${apiServer.port}`
+  const uiServer = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    async fetch(req) {
+      const url = new URL(req.url)
+      const cookie = req.headers.get('cookie') ?? ''
+      const html = (body: string) => new Response(body, { headers: { 'content-type': 'text/html; charset=utf-8' } })
+      const kind = url.pathname.slice(1)
+      if (['registration', 'login', 'settings'].includes(kind)) {
+        const r = await fetch(`${api}/self-service/${kind}/flows?id=${encodeURIComponent(url.searchParams.get('flow') ?? '')}`, { headers: { cookie } })
+        const flow = (await r.json()) as any
+        if (!flow.ui) return html(`<!doctype html><p id="error">${esc(JSON.stringify(flow))}</p>`)
+        return html(render(flow))
+      }
+      const who = await fetch(`${api}/sessions/whoami`, { headers: { cookie } })
+      if (!who.ok) return html(`<!doctype html><p id="who">anonymous</p><p id="status">${who.status} ${esc(((await who.json()) as any).error?.id)}</p>`)
+      const s = await who.json()
+      return html(`<!doctype html><p id="who">${esc(s.identity.traits.email)}</p><p id="method">${esc(s.authentication_methods.at(-1).method)}</p><p id="aal">${esc(s.authenticator_assurance_level)}</p><p id="methods">${esc(s.authentication_methods.map((m: any) => m.method).join(','))}</p>`)
+    },
+  })
+  const ui = `http://localhost:${uiServer.port}`
+  const schema = structuredClone(quickstartSchema) as any
+  schema.properties.traits.properties.email['ory.sh/kratos'].credentials.webauthn = { identifier: true }
+  const apps = await bootApps(
+    [
+      identity({ schemas: [{ id: 'default', schema }], selfservice: { uiUrl: ui, defaultReturnUrl: `${ui}/`, privilegedSessionMaxAge: 600 } }),
+      password({ hasher: { memoryCost: 64 }, breachCheck: { enabled: false } }),
+      webauthn({ rp: { id: 'localhost', name: 'Tessera test', origins: [ui] }, passwordless }),
+    ],
+    { config: { serve: { public: { baseUrl: api } } } as never },
+  )
+  handle = (r) => apps.public.handle(r)
+  return {
+    api,
+    ui,
+    admin: apps.admin,
+    stop: async () => {
+      apiServer.stop(true)
+      uiServer.stop(true)
+      await apps.kernel.stop()
+    },
+  }
+}
+
+async function browserWithAuthenticator() {
+  const { chromium } = await import('playwright-core')
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
+  const page = await browser.newPage()
+  const cdp = await page.context().newCDPSession(page)
+  await cdp.send('WebAuthn.enable')
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  })
+  return { browser, page, cdp, authenticatorId }
+}
+
 describe.skipIf(!available)('webauthn and passkeys in the browser (headless Chromium, virtual authenticator)', () => {
   let api = ''
   let ui = ''
@@ -43,59 +104,9 @@ describe.skipIf(!available)('webauthn and passkeys in the browser (headless Chro
   let admin: Awaited<ReturnType<typeof bootApps>>['admin']
 
   beforeAll(async () => {
-    let handle: (r: Request) => Response | Promise<Response> = () => new Response('starting', { status: 503 })
-    const apiServer = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (r) => handle(r) })
-    api = `http://localhost:${apiServer.port}`
-    const uiServer = Bun.serve({
-      port: 0,
-      hostname: '127.0.0.1',
-      async fetch(req) {
-        const url = new URL(req.url)
-        const cookie = req.headers.get('cookie') ?? ''
-        const html = (body: string) => new Response(body, { headers: { 'content-type': 'text/html; charset=utf-8' } })
-        const kind = url.pathname.slice(1)
-        if (['registration', 'login', 'settings'].includes(kind)) {
-          const r = await fetch(`${api}/self-service/${kind}/flows?id=${encodeURIComponent(url.searchParams.get('flow') ?? '')}`, { headers: { cookie } })
-          return html(render(await r.json()))
-        }
-        const who = await fetch(`${api}/sessions/whoami`, { headers: { cookie } })
-        if (!who.ok) return html('<!doctype html><p id="who">anonymous</p>')
-        const s = await who.json()
-        return html(`<!doctype html><p id="who">${esc(s.identity.traits.email)}</p><p id="method">${esc(s.authentication_methods.at(-1).method)}</p>`)
-      },
-    })
-    ui = `http://localhost:${uiServer.port}`
-    const schema = structuredClone(quickstartSchema) as any
-    schema.properties.traits.properties.email['ory.sh/kratos'].credentials.webauthn = { identifier: true }
-    const apps = await bootApps(
-      [
-        identity({ schemas: [{ id: 'default', schema }], selfservice: { uiUrl: ui, defaultReturnUrl: `${ui}/`, privilegedSessionMaxAge: 600 } }),
-        password({ hasher: { memoryCost: 64 }, breachCheck: { enabled: false } }),
-        webauthn({ rp: { id: 'localhost', name: 'Tessera test', origins: [ui] }, passwordless: true }),
-      ],
-      { config: { serve: { public: { baseUrl: api } } } as never },
-    )
-    admin = apps.admin
-    handle = (r) => apps.public.handle(r)
-    stop = async () => {
-      apiServer.stop(true)
-      uiServer.stop(true)
-      await apps.kernel.stop()
-    }
+    ;({ api, ui, admin, stop } = await boot(true))
   })
   afterAll(() => stop())
-
-  async function browserWithAuthenticator() {
-    const { chromium } = await import('playwright-core')
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
-    const page = await browser.newPage()
-    const cdp = await page.context().newCDPSession(page)
-    await cdp.send('WebAuthn.enable')
-    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-    })
-    return { browser, page, cdp, authenticatorId }
-  }
 
   const identityByEmail = async (email: string) => {
     const list = await call(admin, 'GET', `/admin/identities?credentials_identifier=${encodeURIComponent(email)}`)
@@ -179,6 +190,59 @@ describe.skipIf(!available)('webauthn and passkeys in the browser (headless Chro
         }
       }, JSON.parse(flow.ui.nodes.find((n: any) => n.attributes.name === 'passkey_challenge').attributes.value).publicKey)
       expect(outcome).toBe('SecurityError')
+    } finally {
+      await browser.close()
+    }
+  }, 60_000)
+})
+
+describe.skipIf(!available)('webauthn as a second factor in the browser (headless Chromium, virtual authenticator)', () => {
+  let api = ''
+  let stop = async () => {}
+  beforeAll(async () => {
+    ;({ api, stop } = await boot(false))
+  })
+  afterAll(() => stop())
+
+  it('password login, whoami 403 session_aal2_required, step-up with the security key, whoami 200 at aal2', async () => {
+    const { browser, page } = await browserWithAuthenticator()
+    try {
+      await page.goto(`${api}/self-service/registration/browser`)
+      await page.fill('input[name="traits.email"]', 'second-factor@example.com')
+      await page.fill('input[name="password"]', 'correct horse battery staple')
+      await page.click('button[name="method"][value="password"]')
+      await page.waitForSelector('#who')
+
+      await page.goto(`${api}/self-service/settings/browser`)
+      await page.waitForFunction(() => typeof (window as any).oryWebAuthnRegistration === 'function')
+      await page.fill('input[name="webauthn_register_displayname"]', 'Security key')
+      await page.click('button[name="webauthn_register_trigger"]')
+      // enrolled: the settings flow itself now asks this aal1 session for the second factor (required_aal highest_available)
+      await page.waitForSelector('#error')
+      expect(await page.textContent('#error')).toContain('session_aal2_required')
+
+      // a new login with the password: aal1, and whoami (highest_available) asks for the second factor
+      await page.context().clearCookies()
+      await page.goto(`${api}/self-service/login/browser`)
+      await page.fill('input[name="identifier"]', 'second-factor@example.com')
+      await page.fill('input[name="password"]', 'correct horse battery staple')
+      await page.click('button[name="method"][value="password"]')
+      // the login sends the browser on to step up: the aal2 flow offers the key, not the password
+      await page.waitForSelector('button[name="webauthn_login_trigger"]')
+      expect(await page.$('input[name="password"]')).toBeNull()
+      // whoami with the browser's cookies
+      const whoami = await page.context().request.get(`${api}/sessions/whoami`)
+      expect(whoami.status()).toBe(403)
+      expect(((await whoami.json()) as any).error.id).toBe('session_aal2_required')
+
+      await page.waitForFunction(() => typeof (window as any).oryWebAuthnLogin === 'function')
+      await page.click('button[name="webauthn_login_trigger"]')
+      await page.waitForSelector('#aal')
+      expect(await page.textContent('#who')).toBe('second-factor@example.com')
+      expect(await page.textContent('#aal')).toBe('aal2')
+      expect(await page.textContent('#methods')).toBe('password,webauthn')
+      const after = await page.context().request.get(`${api}/sessions/whoami`)
+      expect(after.status()).toBe(200)
     } finally {
       await browser.close()
     }
