@@ -147,18 +147,23 @@ for (const driver of DRIVERS) {
       const emails = ['down-code@example.com', 'down-link@example.com']
       const regs = []
       for (const email of emails) regs.push(await sdk.updateRegistrationFlow({ flow: (await sdk.createNativeRegistrationFlow()).id, updateRegistrationFlowBody: { method: 'password', password: PW, traits: { email } } }))
-      const admin = async (email: string) => (await (await fetch(`${stack.admin}/admin/courier/messages?recipient=${encodeURIComponent(email)}`)).json())[0]
+      // (the message is queued a moment after the registration answers; until then there is none)
+      const admin = async (email: string) => (await (await fetch(`${stack.admin}/admin/courier/messages?recipient=${encodeURIComponent(email)}`)).json())[0] ?? { status: 'none', send_count: 0 }
       // the message waits and is retried with backoff
       const deadline = Date.now() + 10_000
       while ((await admin(emails[0]!)).send_count < 2 && Date.now() < deadline) await Bun.sleep(50)
       const waiting = await admin(emails[0]!)
-      expect(waiting.status).toBe('queued')
+      // waiting for its next try, or being tried right now: never sent, never given up
+      expect(['queued', 'processing']).toContain(waiting.status)
       expect(waiting.send_count).toBeGreaterThanOrEqual(2)
       expect(stack.mailsTo(emails[0]!)).toHaveLength(0)
 
       await stack.smtp.start()
       const codeMail = await stack.mail(emails[0]!, 1, 15_000)
       const linkMail = await stack.mail(emails[1]!, 1, 15_000)
+      // the status is recorded right after the SMTP server took the mail
+      const sentBy = Date.now() + 10_000
+      while ((await admin(emails[0]!)).status !== 'sent' && Date.now() < sentBy) await Bun.sleep(50)
       expect((await admin(emails[0]!)).status).toBe('sent')
 
       const flowOf = (r: any) => r.continue_with.find((c: any) => c.action === 'show_verification_ui').flow.id
