@@ -176,8 +176,10 @@ describe.skipIf(!available)('ui plugin pages in headless Chromium', () => {
     const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30 })
     await page.locator('#form-totp input[name="totp_code"]').fill(totp.generate())
     await page.locator('#form-totp button[type=submit]').click()
-    await page.waitForURL(/\/ui\/settings/)
-    await expect(page.locator('[data-id="1050001"]').count()).resolves.toBe(1)
+    await page.waitForSelector('[data-id="1050001"]', { timeout: 10_000 }).catch(async (e) => {
+      await page.screenshot({ path: join(ARTIFACTS, 'en-totp-failed.png'), fullPage: true })
+      throw e
+    })
     await check('settings-saved')
     // a new browser: password, then the second factor
     const second = await open('en')
