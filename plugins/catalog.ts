@@ -12,6 +12,7 @@ import { password } from './password/index.ts'
 import { permissions } from './permissions/index.ts'
 import { proxy } from './proxy/index.ts'
 import { totp } from './totp/index.ts'
+import { ui } from './ui/index.ts'
 import { webauthn } from './webauthn/index.ts'
 
 export const catalog: PluginCatalog = {
@@ -24,5 +25,6 @@ export const catalog: PluginCatalog = {
   permissions,
   proxy,
   totp,
+  ui,
   webauthn,
 }

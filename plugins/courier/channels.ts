@@ -12,6 +12,8 @@ import type { RequestConfig, SmtpConfig } from './options.ts'
 /** What a channel sends: a row of the queue. */
 export interface Outgoing {
   id: string
+  /** The tenant the message belongs to. */
+  nid: string
   type: 'email' | 'sms'
   recipient: string
   subject: string
@@ -115,4 +117,9 @@ export function httpChannel(cfg: RequestConfig, timeoutSeconds: number): Deliver
     },
     close() {},
   }
+}
+
+/** The development outbox: the message is stored in `courier_outbox` for the ui plugin's outbox page. */
+export function outboxChannel(store: (m: Outgoing) => Promise<void>): DeliveryChannel {
+  return { send: store, close() {} }
 }

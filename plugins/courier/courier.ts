@@ -8,7 +8,7 @@
  */
 import * as v from 'valibot'
 import { type CourierMessageRequest, type CourierService, type PeriodicJob, type PluginContext, type ScopedDb, parse, periodic, sql } from 'tessera'
-import { type DeliveryChannel, type Outgoing, httpChannel, smtpChannel } from './channels.ts'
+import { type DeliveryChannel, type Outgoing, httpChannel, outboxChannel, smtpChannel } from './channels.ts'
 import type { CourierOptions } from './options.ts'
 import { Templates, isTemplateId, templateType } from './templates.ts'
 import { TEMPLATE_IDS } from './texts/index.ts'
@@ -70,6 +70,18 @@ export class Courier implements CourierService {
     const t = o.worker.timeoutSeconds
     if (o.smtp) this.#channels.set('email', smtpChannel(o.smtp, t))
     for (const c of o.channels) this.#channels.set(c.id, c.type === 'smtp' ? smtpChannel(c.smtpConfig, t) : httpChannel(c.requestConfig, t))
+    if (o.outbox) {
+      if (!ctx.config.dev) throw new Error('courier: `outbox` is for development mode only (dev: true); configure smtp or channels for production')
+      const store = outboxChannel(async (m) => {
+        await ctx.storage.scoped(m.nid).exec(sql`INSERT INTO courier_outbox (nid, id, type, recipient, subject, body, created_at) VALUES (${m.nid}, ${m.id}, ${m.type}, ${m.recipient}, ${m.subject}, ${m.body}, ${new Date()})`)
+      })
+      for (const id of ['email', 'sms']) if (!this.#channels.has(id)) this.#channels.set(id, store)
+    }
+  }
+
+  /** The development outbox, newest first (the `courier.outbox` service, for the ui plugin's page). */
+  async outbox(tenant: string, limit: number): Promise<{ id: string; type: string; recipient: string; subject: string; body: string; created_at: Date }[]> {
+    return this.ctx.storage.scoped(tenant).query(sql`SELECT id, type, recipient, subject, body, created_at FROM courier_outbox WHERE nid = ${tenant} ORDER BY created_at DESC, id DESC LIMIT ${limit}`)
   }
 
   /** Channel ids with a configuration. */
@@ -133,7 +145,7 @@ export class Courier implements CourierService {
     try {
       const channel = this.#channels.get(m.channel)
       if (!channel) throw new Error(`no channel is configured for ${m.channel}`)
-      await channel.send(outgoing(m))
+      await channel.send(outgoing(m, db.nid))
     } catch (e) {
       error = errorText(e)
     }
@@ -161,9 +173,10 @@ export class Courier implements CourierService {
   }
 }
 
-function outgoing(m: MessageRow): Outgoing {
+function outgoing(m: MessageRow, nid: string): Outgoing {
   return {
     id: m.id,
+    nid,
     type: m.type,
     recipient: m.recipient,
     subject: m.subject,

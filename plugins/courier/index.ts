@@ -28,6 +28,7 @@ export const courier = definePlugin({
   state: (ctx) => new Courier(ctx),
   setup(ctx) {
     ctx.services.provide('courier', ctx.state, ctx.id)
+    if (ctx.options.outbox) ctx.services.provide('courier.outbox', { list: (tenant: string, limit: number) => ctx.state.outbox(tenant, limit) }, ctx.id)
     if (ctx.state.channels.length === 0) ctx.log.warn('the courier has no channel: set smtp.connectionUri (e-mail) or channels (sms); messages wait in the queue until one is configured')
   },
   onStart(ctx) {

@@ -52,4 +52,21 @@ CREATE TABLE courier_message_dispatches (
 CREATE INDEX courier_message_dispatches_message_idx ON courier_message_dispatches (nid, message_id);
 `,
   },
+  {
+    // the development outbox (`outbox: true`): messages the courier delivered to itself, shown by the ui plugin
+    id: '0002_outbox',
+    up: `
+CREATE TABLE courier_outbox (
+  nid TEXT NOT NULL,
+  id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  body TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (nid, id)
+);
+CREATE INDEX courier_outbox_created_idx ON courier_outbox (nid, created_at);
+`,
+  },
 ]

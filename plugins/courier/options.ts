@@ -73,6 +73,13 @@ export const CourierOptions = v.object({
     ),
     [],
   ),
+  outbox: v.optional(
+    v.pipe(
+      v.boolean(),
+      d('Development: deliver e-mail and SMS that have no other channel to a built-in outbox (the `courier_outbox` table), which the ui plugin shows at `/ui/outbox`, so no SMTP server is needed. Refused outside development mode.'),
+    ),
+    false,
+  ),
   messageRetries: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100), d('Failed sends of a message retried before it is abandoned (Kratos: `courier.message_retries`, 5).')), 5),
   backoff: v.optional(
     v.object({

@@ -103,11 +103,26 @@ export class FlowEngine {
   }
 
   allowedReturnTo(url: string): boolean {
-    return isAllowedReturnTo(url, [...this.opts.allowedReturnUrls, this.opts.defaultReturnUrl])
+    return isAllowedReturnTo(url, [...this.opts.allowedReturnUrls, this.defaultReturnUrl])
+  }
+
+  /**
+   * The self-service UI's base URL: `selfservice.uiUrl`, else the pages of the ui plugin when it is installed
+   * (its `ui.pages` service; no import between the plugins), else Kratos' quickstart UI at localhost:4455.
+   */
+  get uiBase(): string {
+    if (this.opts.uiUrl) return this.opts.uiUrl.replace(/\/$/, '')
+    const pages = this.core.ctx.services.get('ui.pages') as { baseUrl(publicBaseUrl: string): string } | undefined
+    return pages ? pages.baseUrl(this.core.publicBaseUrl) : 'http://localhost:4455'
+  }
+
+  /** Where browsers go after a flow without return_to: `selfservice.defaultReturnUrl`, else the UI's home. */
+  get defaultReturnUrl(): string {
+    return this.opts.defaultReturnUrl ?? `${this.uiBase}/`
   }
 
   uiUrl(kind: FlowKind, id: string): string {
-    return `${this.opts.uiUrl.replace(/\/$/, '')}/${kind}?flow=${encodeURIComponent(id)}`
+    return `${this.uiBase}/${kind}?flow=${encodeURIComponent(id)}`
   }
 
   /**

@@ -89,8 +89,10 @@ export const IdentityOptions = v.object({
   ),
   selfservice: v.optional(
     v.object({
-      uiUrl: v.optional(v.pipe(v.string(), v.url(), d('Base URL of the self-service UI; browser flows redirect to `<uiUrl>/<flow>?flow=<id>`.')), 'http://localhost:4455'),
-      defaultReturnUrl: v.optional(v.pipe(v.string(), v.url(), d('Where browsers go after a flow without return_to.')), 'http://localhost:4455/'),
+      uiUrl: v.optional(
+        v.pipe(v.string(), v.url(), d('Base URL of the self-service UI; browser flows redirect to `<uiUrl>/<flow>?flow=<id>`. Default: the ui plugin\'s pages when it is installed (`<public base URL>/ui`), else `http://localhost:4455`.')),
+      ),
+      defaultReturnUrl: v.optional(v.pipe(v.string(), v.url(), d('Where browsers go after a flow without return_to. Default: `<uiUrl>/` (the ui plugin\'s home page when it is installed), else `http://localhost:4455/`.'))),
       allowedReturnUrls: v.optional(v.pipe(v.array(v.pipe(v.string(), v.rawCheck(({ dataset, addIssue }) => {
         if (!dataset.typed) return
         const why = unsafeReturnToEntry(dataset.value)

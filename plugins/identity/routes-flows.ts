@@ -261,7 +261,7 @@ export function addressFlowRoutes(
       await core.refreshSnapshots(db, identityId)
       for (const n of flow.ui.nodes) n.messages = []
       flow.ui.messages = [text.verificationSuccessful()]
-      const next = flow.return_to ?? opts.defaultReturnUrl
+      const next = flow.return_to ?? engine.defaultReturnUrl
       flow.ui.nodes = flow.ui.nodes.filter((n) => (n.attributes as { name?: string }).name === 'csrf_token')
       flow.ui.nodes.push({ type: 'a', group: 'code', attributes: { node_type: 'a', href: next, title: { id: 1070009, text: 'Continue', type: 'info' }, id: 'continue' }, messages: [], meta: { label: { id: 1070009, text: 'Continue', type: 'info' } } })
       flow.continue_with = [{ action: 'redirect_browser_to', redirect_browser_to: next }]

@@ -70,7 +70,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
   }
 
   /** Kratos' login and registration hooks: a browser flow submitted as JSON is told where to send the browser next. */
-  const redirectBrowserTo = (flow: SelfServiceFlow) => [{ action: 'redirect_browser_to', redirect_browser_to: flow.return_to ?? opts.defaultReturnUrl }]
+  const redirectBrowserTo = (flow: SelfServiceFlow) => [{ action: 'redirect_browser_to', redirect_browser_to: flow.return_to ?? engine.defaultReturnUrl }]
 
   async function finishLogin(db: ScopedDb, flow: SelfServiceFlow, identity: IdentityRow, method: string, aal: AuthenticatorAssuranceLevel, request: Request, ip: string | null, extra: Record<string, unknown> = {}) {
     const issued = await core.issueSession(db, identity, method, request, ip, aal)
@@ -84,7 +84,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     // An identity with a second factor is sent on to step up first (whoami would refuse its aal1 session).
     const stepUp = aal === 'aal1' && core.ctx.options.session.whoamiRequiredAal === 'highest_available' && anySecondFactor(core.ctx.registries.credentialMethods) && (await availableAal(db, core.ctx.registries.credentialMethods, identity.id)) === 'aal2'
     // a login for an OAuth 2.0 provider (Kratos' oauth2_provider): the provider says where the browser goes next
-    const after = flow.return_to ?? opts.defaultReturnUrl
+    const after = flow.return_to ?? engine.defaultReturnUrl
     const next = stepUp ? stepUpUrl((await core.ctx.requestContext(request)).publicBaseUrl, after) : ((await login?.after(db.nid, flow.oauth2_login_challenge, await core.fromToken(issued.token, db.nid), request)) ?? after)
     if (wantsJson(request)) return { issued, response: json({ session: issued.json, ...(extra.body as object), continue_with: [...more, { action: 'redirect_browser_to', redirect_browser_to: next }] }, 200, [['set-cookie', cookieHeader]]) }
     return { issued, response: redirect(next, [cookieHeader]) }
@@ -95,7 +95,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     const token = core.tokenOf(request)!
     const upgraded = await core.upgradeSession(db, current.id, methodId, aal)
     if (flow.type === 'api') return json({ session_token: token, session: upgraded.json })
-    const next = (await login?.after(db.nid, flow.oauth2_login_challenge, await core.fromToken(token, db.nid), request)) ?? flow.return_to ?? opts.defaultReturnUrl
+    const next = (await login?.after(db.nid, flow.oauth2_login_challenge, await core.fromToken(token, db.nid), request)) ?? flow.return_to ?? engine.defaultReturnUrl
     if (wantsJson(request)) return json({ session: upgraded.json, continue_with: [{ action: 'redirect_browser_to', redirect_browser_to: next }] })
     return redirect(next)
   }
@@ -139,7 +139,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
             if (next) return redirect(next)
             // Kratos: an authenticated browser is sent on (SPA: 400 session_already_available).
             if (wantsJson(request)) return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
-            return redirect(q.return_to && engine.allowedReturnTo(q.return_to) ? q.return_to : opts.defaultReturnUrl)
+            return redirect(q.return_to && engine.allowedReturnTo(q.return_to) ? q.return_to : engine.defaultReturnUrl)
           }
         } else if (existing && (kind === 'registration' || (!refresh && aalRank(existing.aal) >= aalRank(requestedAal)))) {
           return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
@@ -316,7 +316,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     }
     if (flow.type === 'api') return json({ identity: identityJson, continue_with: showVerification })
     if (wantsJson(request)) return json({ identity: identityJson, continue_with: [...showVerification, ...redirectBrowserTo(flow)] })
-    return redirect(flow.return_to ?? core.ctx.options.selfservice.defaultReturnUrl)
+    return redirect(flow.return_to ?? engine.defaultReturnUrl)
   }
 
   // Sessions.
@@ -386,7 +386,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     if (!sessionId || !me || !constantTimeEqual(sessionId, me.id)) return renderError(csrfViolation(), tessera.requestId)
     await new SessionRepo(tessera.db).deactivate(me.id)
     await core.ctx.emit('session.revoked', { sessionId: me.id, identityId: me.identityId }, { tenant: tessera.tenant })
-    const returnTo = q.return_to && engine.allowedReturnTo(q.return_to) ? new URL(q.return_to).href : opts.defaultReturnUrl
+    const returnTo = q.return_to && engine.allowedReturnTo(q.return_to) ? new URL(q.return_to).href : engine.defaultReturnUrl
     if (wantsJson(request)) return new Response(null, { status: 204, headers: { 'set-cookie': core.clearSessionCookie() } })
     return redirect(returnTo, [core.clearSessionCookie()])
   })
