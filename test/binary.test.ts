@@ -42,9 +42,9 @@ const RULES = `- id: open
 `
 
 /** Every first-party plugin (plugins/catalog.ts) and the plugin file; `module` is the plugin file's path. */
-const config = (module: string, dsn = 'sqlite://tessera.sqlite') => `dsn: "${dsn}"
+const config = (module: string, dsn = 'sqlite://tessera.sqlite', port = 0) => `dsn: "${dsn}"
 serve:
-  public: { port: 0 }
+  public: { port: ${port}${port ? `, baseUrl: "http://127.0.0.1:${port}"` : ''} }
   admin: { port: 0 }
 migrations: { auto: true }
 plugins:
@@ -65,6 +65,7 @@ plugins:
     options: { rp: { id: localhost, name: Tessera, origins: ["http://localhost"] } }
   - totp
   - lookup-secret
+  - ui
 `
 
 const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
@@ -94,7 +95,11 @@ describe('single binary', () => {
   /** Serve with every plugin and exercise one real request of each. */
   async function exercise(dsn: string) {
     expect(await Bun.file(join(dir, 'node_modules')).exists()).toBe(false)
-    const cfg = write('tessera.yaml', config('./hello-plugin.ts', dsn))
+    // a known public port and base URL: the ui renders its pages by calling the public API at that URL
+    const probe = Bun.serve({ port: 0, fetch: () => new Response() })
+    const port = probe.port!
+    probe.stop(true)
+    const cfg = write('tessera.yaml', config('./hello-plugin.ts', dsn, port))
     // --migrate: PostgreSQL is migrated explicitly (migrations.auto is honoured on SQLite only)
     const server = await startServer([out, 'serve', '--migrate', '--config', cfg], { cwd: dir, env: { SECRETS_SYSTEM: SECRET } })
     try {
@@ -157,6 +162,18 @@ describe('single binary', () => {
       expect(groups.has('totp') && groups.has('lookup_secret')).toBe(true)
       const qr = (settings.ui.nodes as { attributes: { id?: string; src?: string } }[]).find((n) => n.attributes.id === 'totp_qr')
       expect(qr?.attributes.src).toStartWith('data:image/png;base64,')
+
+      // ui: the sign-in page, rendered from a login flow, with its CSP nonce
+      // (follow the redirects as a browser would, with its cookies)
+      const jar = new Map<string, string>()
+      let shown = await fetch(`${pub}/ui/login`, { redirect: 'manual' })
+      for (let hop = 0; hop < 5 && shown.status >= 300 && shown.status < 400; hop++) {
+        for (const c of shown.headers.getSetCookie()) jar.set(c.split('=')[0]!, c.split(';')[0]!)
+        shown = await fetch(new URL(shown.headers.get('location')!, pub), { redirect: 'manual', headers: { cookie: [...jar.values()].join('; ') } })
+      }
+      expect(shown.status).toBe(200)
+      expect(shown.headers.get('content-security-policy')).toContain("frame-ancestors 'none'")
+      expect(await shown.text()).toContain('name="password"')
 
       // webauthn: the browser script the ui nodes reference, bundled into the binary at build time
       const script = await fetch(`${pub}/.well-known/ory/webauthn.js`)

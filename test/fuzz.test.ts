@@ -20,6 +20,7 @@ import { oauth2 } from '../plugins/oauth2/index.ts'
 import { webauthn } from '../plugins/webauthn/index.ts'
 import { totp } from '../plugins/totp/index.ts'
 import { lookupSecret } from '../plugins/lookup-secret/index.ts'
+import { ui } from '../plugins/ui/index.ts'
 import { type RunningServer, serve } from '../server/index.ts'
 import { type CapturedLog, bootKernel, captureLog } from './helpers/app.ts'
 import { type ScratchDatabase, drivers } from './helpers/databases.ts'
@@ -39,6 +40,7 @@ const plugins = () => [
   webauthn({ rp: { id: 'localhost', name: 'Tessera', origins: ['http://localhost'] } }),
   totp(),
   lookupSecret(),
+  ui(),
 ]
 
 it('installs every first-party plugin (a new plugin in plugins/catalog.ts must be added above)', () => {
