@@ -1,7 +1,8 @@
 /**
  * Tokens: issuing access tokens (opaque `ory_at_…` or RFC 9068 JWTs) and refresh tokens (`ory_rt_…`),
  * rotating refresh tokens with reuse detection, introspection and revocation. Every token is stored as the
- * SHA-256 of its whole value (`signature`); the value itself is only ever in the response that issued it.
+ * SHA-256 of its whole value (`signature`; an opaque access token's is prefixed with the issue time the token
+ * carries, see `signatureOf`); the value itself is only ever in the response that issued it.
  *
  * This is the module the next parts issue through: the authorization_code, device_code and jwt-bearer grants
  * call `issue()` with the chain they start (or continue), and a reused code revokes with `revokeChain()`.
