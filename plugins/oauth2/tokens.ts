@@ -1,7 +1,8 @@
 /**
  * Tokens: issuing access tokens (opaque `ory_at_…` or RFC 9068 JWTs) and refresh tokens (`ory_rt_…`),
  * rotating refresh tokens with reuse detection, introspection and revocation. Every token is stored as the
- * SHA-256 of its whole value (`signature`); the value itself is only ever in the response that issued it.
+ * SHA-256 of its whole value (`signature`; an opaque access token's is prefixed with the issue time the token
+ * carries, see `signatureOf`); the value itself is only ever in the response that issued it.
  *
  * This is the module the next parts issue through: the authorization_code, device_code and jwt-bearer grants
  * call `issue()` with the chain they start (or continue), and a reused code revokes with `revokeChain()`.
@@ -16,8 +17,23 @@ export const ACCESS_PREFIX = 'ory_at_'
 export const REFRESH_PREFIX = 'ory_rt_'
 export const MAX_TOKEN_LENGTH = 8192
 
-/** The stored form of a token: SHA-256 of its value, hex. */
-export const signatureOf = (token: string) => sha256HexSync(token)
+/** An opaque access token: the prefix, its issue time (12 hex digits of milliseconds), 43 random characters. */
+const TIMED_ACCESS = /^ory_at_[0-9a-f]{12}[A-Za-z0-9_-]{43}$/
+const TIMED_ACCESS_LENGTH = ACCESS_PREFIX.length + 12 + 43
+
+/** A new opaque access token: 256 random bits after its issue time (see `signatureOf`). */
+export const newAccessToken = (now: Date) => ACCESS_PREFIX + now.getTime().toString(16).padStart(12, '0').slice(-12) + randomToken(32)
+
+/**
+ * The stored form of a token: SHA-256 of its value, hex. An opaque access token's is prefixed with the issue
+ * time its value carries, so that the rows issued one after the other land next to each other at the end of
+ * the primary key instead of each on a random page (an INSERT at a random place of a large index cost SQLite
+ * about four times as much). The prefix is not secret (like a JWT's `iat`); the token is still only stored hashed.
+ */
+export function signatureOf(token: string): string {
+  const hash = sha256HexSync(token)
+  return token.length === TIMED_ACCESS_LENGTH && TIMED_ACCESS.test(token) ? token.slice(ACCESS_PREFIX.length, ACCESS_PREFIX.length + 12) + hash : hash
+}
 
 /** `authorization_code` → `authorization_code_grant` (Hydra's per-client lifespan field prefix). */
 const LIFESPAN_PREFIX: Record<string, string> = {
@@ -188,7 +204,7 @@ export class Tokens {
         { typ: 'at+jwt', alg: this.o.options.keys.algorithm },
       )
     } else {
-      access = ACCESS_PREFIX + randomToken(32)
+      access = newAccessToken(now)
     }
     const out: TokenResponse = { access_token: access, token_type: 'bearer', expires_in: accessSeconds, scope }
     let refreshSig: string | null = null
