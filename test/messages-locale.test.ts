@@ -14,6 +14,7 @@ import { code } from '../plugins/code/index.ts'
 import { courier as realCourier } from '../plugins/courier/index.ts'
 import { type SmtpReceiver, startSmtpReceiver } from '../plugins/courier/test-helpers.ts'
 import { identity } from '../plugins/identity/index.ts'
+import { password } from '../plugins/password/index.ts'
 
 /** The quickstart schema with a `locale` trait (the identity plugin's default `selfservice.localeTrait`). */
 const schema = {
@@ -29,7 +30,7 @@ const schema = {
           format: 'email',
           maxLength: 320,
           'ory.sh/kratos': {
-            credentials: { code: { identifier: true, via: 'email' } },
+            credentials: { password: { identifier: true }, code: { identifier: true, via: 'email' } },
             verification: { via: 'email' },
             recovery: { via: 'email' },
           },
@@ -63,6 +64,7 @@ for (const driver of drivers('locale')) {
       apps = await bootApps(
         [
           identity({ schemas: [{ id: 'default', schema }], selfservice: { ...testSelfservice, recovery: { notifyUnknownRecipients: true } } }),
+          password({ hasher: { memoryCost: 64, timeCost: 1 }, breachCheck: { enabled: false } }),
           courier.plugin,
           code({ resend: { perAddress: 50 } }),
         ],
@@ -158,6 +160,36 @@ for (const driver of drivers('locale')) {
       const m = await message(() => courier.sent.slice(before).find((x) => x.recipient === 'new-zh@example.com'))
       expect(m.template).toBe('registration_code.valid')
       expect(m.locale).toBe('zh')
+    })
+  })
+
+  describe.skipIf(!driver.enabled)(`message language after registration (${driver.name})`, () => {
+    let scratch: ScratchDatabase
+    let apps: Awaited<ReturnType<typeof bootApps>>
+    const courier = recordingCourier()
+    beforeAll(async () => {
+      scratch = await driver.create()
+      apps = await bootApps(
+        [
+          identity({ schemas: [{ id: 'default', schema }], selfservice: testSelfservice }),
+          password({ hasher: { memoryCost: 64, timeCost: 1 }, breachCheck: { enabled: false } }),
+          courier.plugin,
+          code(),
+        ],
+        { database: scratch.db },
+      )
+    })
+    afterAll(async () => {
+      await apps.kernel.stop()
+      await scratch.drop()
+    })
+
+    it("sends the verification code after a registration in the registration flow's language", async () => {
+      const flow = (await call(apps.public, 'GET', '/self-service/registration/api', { headers: { 'accept-language': 'de' } })).json as { id: string }
+      const r = await call(apps.public, 'POST', `/self-service/registration?flow=${flow.id}`, { body: { method: 'password', password: 'correct horse battery staple', traits: { email: 'reg-de@example.com' } } })
+      expect(r.status).toBe(200)
+      const m = await message(() => courier.last('reg-de@example.com', 'verification_code.valid'))
+      expect(m.locale).toBe('de')
     })
   })
 
