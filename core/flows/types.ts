@@ -194,8 +194,19 @@ export interface FlowMethodContext {
    * cookie. False for API flows. A magic link completes a flow only when this is true.
    */
   sameBrowser: boolean
-  /** The identity's locale for messages, when known (the request's Accept-Language). */
+  /**
+   * The flow's language for messages: the Accept-Language of the request that started the flow (a BCP 47 tag),
+   * else this request's; undefined when neither named one.
+   */
   locale?: string
+  /**
+   * The language of a message to this identity: its locale trait (the identity plugin's `selfservice.localeTrait`)
+   * when set, else the flow's `locale`. Without an identity (an unknown recipient): the registration's traits, when
+   * registering, else the flow's `locale`. For an identity that `addresses.find` or `credentials.find`/`of` of this
+   * context returned it reads nothing more (its traits came with that query), so a path that must answer known and
+   * unknown addresses alike stays alike; for any other identity it reads the identity once.
+   */
+  localeFor(identityId?: string): Promise<string | undefined>
   /** Recovery and verification: whether an address without an account is told about the attempt (`notify_unknown_recipients`). */
   notifyUnknownRecipients: boolean
 }

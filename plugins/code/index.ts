@@ -119,8 +119,10 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
    */
   async function send(ctx: FlowMethodContext, template: string, to: string, via: string | null, data: Record<string, unknown>, identityId?: string) {
     const courier = courierOf(ctx)
+    // The identity's language costs no read here: the finder that named it read its traits in the same query.
+    const locale = await ctx.localeFor(identityId)
     void Promise.resolve()
-      .then(() => courier.send(ctx.tenant, { template, channel: channelOf(via), recipient: to, data: { to, ...data }, ...(ctx.locale ? { locale: ctx.locale } : {}), ...(identityId ? { identityId } : {}) }))
+      .then(() => courier.send(ctx.tenant, { template, channel: channelOf(via), recipient: to, data: { to, ...data }, ...(locale ? { locale } : {}), ...(identityId ? { identityId } : {}) }))
       .catch((err: unknown) => log?.error('could not queue a message', { template, channel: channelOf(via), err: err instanceof Error ? err.message : String(err) }))
   }
 

@@ -63,12 +63,16 @@ export interface CreateOptions {
   settings?: SettingsContext
   identity?: Record<string, unknown>
   state?: string
+  /** The language the flow is started in, kept from the flow that led to it (registration → verification); else this request's Accept-Language. */
+  locale?: string
 }
 
 interface StoredFlow {
   flow: SelfServiceFlow
   csrf: string
   expired: boolean
+  /** The language the flow was started in (the creating request's Accept-Language), kept server-side. */
+  locale?: string
 }
 
 export function inputNode(group: UiNode['group'], name: string, type: string, opts: { value?: unknown; required?: boolean; autocomplete?: string; label?: UiText } = {}): UiNode {
@@ -152,12 +156,20 @@ export class FlowEngine {
     kind: FlowKind,
     request: Request,
     ip: string | null,
-    extra: Pick<FlowMethodContext, 'registration' | 'settings' | 'recovery' | 'login'> & { flowCsrf?: string; flowType?: FlowType } = {},
+    extra: Pick<FlowMethodContext, 'registration' | 'settings' | 'recovery' | 'login'> & { flowCsrf?: string; flowType?: FlowType; flowLocale?: string } = {},
   ): Promise<FlowMethodContext> {
     const repo = new IdentityRepo(db)
     const addresses = new AddressRepo(db)
     const normalise = normaliserOf(method)
-    const { flowCsrf, flowType, ...rest } = extra
+    const { flowCsrf, flowType, flowLocale, ...rest } = extra
+    // The flow's language (stored when it was started) wins over this request's Accept-Language, so that a code
+    // submitted later by an API client without the header still gets its message in the language the user began in.
+    const locale = flowLocale ?? localeOf(request)
+    const trait = this.opts.localeTrait
+    // Traits of the identities the finders below returned, read in the same query: localeFor needs no second read for them.
+    const seen = new Map<string, Record<string, unknown>>()
+    const traitsOf = async (identityId: string) =>
+      seen.get(identityId) ?? (rest.settings?.identityId === identityId ? rest.settings.traits : (await repo.get(identityId))?.traits)
     const notify = kind === 'recovery' || kind === 'verification' ? this.opts[kind].notifyUnknownRecipients : false
     return {
       tenant: db.nid,
@@ -168,21 +180,40 @@ export class FlowEngine {
       identifierFields: identifierFieldsOf(this.core.schemas.get(this.core.defaultSchemaId)!, method),
       ...rest,
       addresses: {
-        find: (k, value) => addresses.find(k, value),
+        find: async (k, value) => {
+          const found = await addresses.findWithTraits(k, value)
+          if (found) seen.set(found.address.identityId, found.traits)
+          return found?.address
+        },
         of: async (k, identityId) => (await addresses.of(k, [identityId])).map((r) => ({ identityId: r.identity_id, via: r.via, value: r.value, ...(k === 'verification' ? { verified: r.verified === true || (r.verified as unknown) === 1 } : {}) })),
       },
       courier: this.core.ctx.services.get('courier'),
       publicBaseUrl: (await this.core.ctx.requestContext(request)).publicBaseUrl,
       sameBrowser: flowType === 'browser' && !!flowCsrf && hasCsrfCookie(request, flowCsrf),
       notifyUnknownRecipients: notify,
-      locale: localeOf(request),
+      ...(locale ? { locale } : {}),
+      localeFor: async (identityId) => {
+        if (trait) {
+          const traits = identityId ? await traitsOf(identityId) : rest.registration?.traits
+          const own = traits ? localeTag(getDotted(traits as Record<string, unknown>, trait)) : undefined
+          if (own) return own
+        }
+        return locale
+      },
       credentials: {
-        find: async (type, identifier) => repo.findCredential(type, identifier),
+        find: async (type, identifier) => {
+          const found = await repo.findCredential(type, identifier)
+          if (!found) return undefined
+          const { traits, ...credential } = found
+          seen.set(credential.identity_id, traits)
+          return credential
+        },
         updateConfig: async (id, type, config) => repo.updateCredentialConfig(id, type, await this.types.validConfig(type, config)),
         normalise: (identifier) => normalise(identifier),
         of: async (identityId) => {
           const c = (await repo.credentials([identityId])).find((x) => x.type === method.id)
           const i = c ? await repo.get(identityId) : undefined
+          if (i) seen.set(identityId, i.traits)
           return c && i ? { identity_id: identityId, config: c.config, state: i.state } : undefined
         },
       },
@@ -294,8 +325,9 @@ export class FlowEngine {
       throw new ForbiddenError(before.messages?.map((m) => m.text).join(' ') || `The ${kind} flow was refused by a hook.`, { id: 'self_service_flow_rejected', details: { messages: before.messages ?? [] } })
     }
     if (before?.messages?.length) flow.ui.messages = [...(flow.ui.messages ?? []), ...before.messages]
-    await db.exec(sql`INSERT INTO selfservice_flows (nid, id, kind, type, csrf_token, flow, expires_at) VALUES (${db.nid}, ${id}, ${kind}, ${type}, ${csrf}, ${sql.json(flow)}, ${new Date(flow.expires_at)})`)
-    return { flow, csrf }
+    const locale = opts.locale ?? localeOf(request)
+    await db.exec(sql`INSERT INTO selfservice_flows (nid, id, kind, type, csrf_token, flow, expires_at, locale) VALUES (${db.nid}, ${id}, ${kind}, ${type}, ${csrf}, ${sql.json(flow)}, ${new Date(flow.expires_at)}, ${locale ?? null})`)
+    return { flow, csrf, ...(locale ? { locale } : {}) }
   }
 
   /** A settings context for one method: its identifiers from the traits and its stored credential. */
@@ -319,11 +351,11 @@ export class FlowEngine {
 
   async load(kind: FlowKind, id: string, db: ScopedDb): Promise<StoredFlow> {
     if (!/^[0-9a-f-]{36}$/i.test(id)) throw flowNotFound()
-    const row = await db.one<{ flow: SelfServiceFlow; csrf_token: string; expires_at: Date }>(
-      sql`SELECT flow, csrf_token, expires_at FROM selfservice_flows WHERE nid = ${db.nid} AND id = ${id} AND kind = ${kind}`,
+    const row = await db.one<{ flow: SelfServiceFlow; csrf_token: string; expires_at: Date; locale: string | null }>(
+      sql`SELECT flow, csrf_token, expires_at, locale FROM selfservice_flows WHERE nid = ${db.nid} AND id = ${id} AND kind = ${kind}`,
     )
     if (!row) throw flowNotFound()
-    return { flow: row.flow, csrf: row.csrf_token, expired: new Date(row.expires_at).getTime() <= Date.now() }
+    return { flow: row.flow, csrf: row.csrf_token, expired: new Date(row.expires_at).getTime() <= Date.now(), ...(row.locale ? { locale: row.locale } : {}) }
   }
 
   async save(flow: SelfServiceFlow, db: ScopedDb): Promise<void> {
@@ -378,11 +410,36 @@ export function populateProfile(flow: SelfServiceFlow, schema: CompiledSchema, t
   flow.ui.nodes.push(inputNode('profile', 'method', 'submit', { value: 'profile', label: text.save() }))
 }
 
-/** The first language of the request's Accept-Language, for messages. */
+/**
+ * The request's preferred language for messages: of its Accept-Language (RFC 9110 §12.5.4), the well-formed
+ * language range with the highest weight (the first of equals; `*` and q=0 never), as a canonical BCP 47 tag
+ * (`de-de` → `de-DE`, `en_US` → `en-US`).
+ */
 export function localeOf(request: Request): string | undefined {
   const h = request.headers.get('accept-language')
-  const first = h?.split(',')[0]?.split(';')[0]?.trim()
-  return first && /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(first) ? first : undefined
+  if (!h || h.length > 1024) return undefined
+  let best: { tag: string; q: number } | undefined
+  for (const part of h.split(',').slice(0, 32)) {
+    const [range, ...params] = part.split(';').map((x) => x.trim())
+    const qp = params.find((x) => /^q=/i.test(x))
+    const q = qp ? Number(qp.slice(2)) : 1
+    if (!(q > 0 && q <= 1)) continue
+    const tag = localeTag(range)
+    if (tag && (!best || q > best.q)) best = { tag, q }
+  }
+  return best?.tag
+}
+
+/** A language tag as BCP 47 spells it canonically (`_` read as `-`), or undefined when it is not one (or longer than 35). */
+export function localeTag(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined
+  const t = value.trim().replace(/_/g, '-')
+  if (!t || t.length > 35 || !/^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/.test(t)) return undefined
+  try {
+    return Intl.getCanonicalLocales(t)[0]
+  } catch {
+    return undefined
+  }
 }
 
 export function getDotted(body: Record<string, unknown>, name: string): unknown {

@@ -139,4 +139,10 @@ CREATE INDEX identity_recovery_addresses_value_idx ON identity_recovery_addresse
 CREATE INDEX identity_recovery_addresses_identity_idx ON identity_recovery_addresses (nid, identity_id);
 `,
   },
+  {
+    // The language a flow was started in (the creating request's Accept-Language, a BCP 47 tag), kept beside the
+    // flow and not in its public body (Kratos' flow JSON has no such field): messages sent from the flow use it.
+    id: '0007_flow_locale',
+    up: `ALTER TABLE selfservice_flows ADD COLUMN locale TEXT;`,
+  },
 ]

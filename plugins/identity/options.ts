@@ -116,6 +116,14 @@ export const IdentityOptions = v.object({
       ),
       recovery: AddressFlow('recovery'),
       verification: AddressFlow('verification'),
+      localeTrait: v.optional(
+        v.pipe(
+          v.string(),
+          v.maxLength(256),
+          d("The trait (a dotted path, e.g. `locale` or `preferences.language`) holding an identity's preferred language (a BCP 47 tag): messages to a known identity that has it are sent in it, over the flow's language. Empty: never read. Tessera's own (Kratos has no such setting); default `locale`."),
+        ),
+        'locale',
+      ),
     }),
     {},
   ),

@@ -149,8 +149,8 @@ export class IdentityRepo {
   }
 
   /** The credential of `type` whose identifier is `identifier`, with its identity's state. One indexed lookup. */
-  async findCredential(type: string, identifier: string): Promise<{ identity_id: string; config: Record<string, unknown>; state: string } | undefined> {
-    return this.db.one(sql`SELECT c.identity_id, c.config, i.state FROM identity_credential_identifiers x
+  async findCredential(type: string, identifier: string): Promise<{ identity_id: string; config: Record<string, unknown>; state: string; traits: Record<string, unknown> } | undefined> {
+    return this.db.one(sql`SELECT c.identity_id, c.config, i.state, i.traits FROM identity_credential_identifiers x
       JOIN identity_credentials c ON c.nid = x.nid AND c.identity_id = x.identity_id AND c.type = x.type
       JOIN identities i ON i.nid = x.nid AND i.id = x.identity_id
       WHERE x.nid = ${this.db.nid} AND x.type = ${type} AND x.identifier = ${identifier}`)

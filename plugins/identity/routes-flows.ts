@@ -77,13 +77,13 @@ export function addressFlowRoutes(
   }
 
   /** The verification flows for new addresses (after registration or a settings change), each message sent: Kratos' continue_with show_verification_ui. */
-  async function startVerification(db: ScopedDb, type: FlowType, request: Request, ip: string | null, addresses: IdentityAddress[]): Promise<Record<string, unknown>[]> {
+  async function startVerification(db: ScopedDb, type: FlowType, request: Request, ip: string | null, addresses: IdentityAddress[], locale?: string): Promise<Record<string, unknown>[]> {
     const m = engine.addressMethod('verification')
     if (!m?.verification?.send || addresses.length === 0) return []
     const out: Record<string, unknown>[] = []
     for (const a of addresses) {
-      const { flow, csrf } = await engine.create('verification', type, request, db, ip, { skipLimit: true })
-      await m.verification.send(flow, a, await engine.methodContext(m, db, 'verification', request, ip, { flowCsrf: csrf, flowType: type }))
+      const { flow, csrf, locale: flowLocale } = await engine.create('verification', type, request, db, ip, { skipLimit: true, ...(locale ? { locale } : {}) })
+      await m.verification.send(flow, a, await engine.methodContext(m, db, 'verification', request, ip, { flowCsrf: csrf, flowType: type, flowLocale }))
       await new AddressRepo(db).markSent(a.identityId, a.value)
       await engine.save(flow, db)
       out.push({ action: 'show_verification_ui', flow: { id: flow.id, verifiable_address: a.value, url: engine.uiUrl('verification', flow.id) } })
@@ -198,7 +198,7 @@ export function addressFlowRoutes(
           await engine.save(flow, db)
           return showFlow(kind, flow, request)
         }
-        const ctx = await engine.methodContext(m, db, kind, request, ip, { flowCsrf: stored.csrf, flowType: flow.type })
+        const ctx = await engine.methodContext(m, db, kind, request, ip, { flowCsrf: stored.csrf, flowType: flow.type, flowLocale: stored.locale })
         const out = await m[kind]!.submit(flow, input, ctx)
         return await addressOutcome(kind, db, flow, input, request, ip, m.id, out)
       } catch (e) {
@@ -226,7 +226,7 @@ export function addressFlowRoutes(
       const participant = m?.[kind]
       if (!m || !participant?.link) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: `This link is not for an installed method ("${methodId}").` })
       try {
-        const ctx = await engine.methodContext(m, db, kind, request, ip, { flowCsrf: stored.csrf, flowType: flow.type })
+        const ctx = await engine.methodContext(m, db, kind, request, ip, { flowCsrf: stored.csrf, flowType: flow.type, flowLocale: stored.locale })
         const out = await participant.link(flow, q, ctx)
         if (kind === 'login') return await hooks.loginOutcome(db, flow, {}, request, ip, m.id, out as LoginOutcome)
         return await addressOutcome(kind, db, flow, {}, request, ip, m.id, out as RecoveryOutcome | VerificationOutcome, true)
@@ -362,7 +362,7 @@ export function addressFlowRoutes(
       })
       await core.refreshSnapshots(db, row.id)
       await core.ctx.emit('identity.updated', { identityId: row.id }, { tenant: db.nid })
-      const continueWith = await startVerification(db, flow.type, request, ip, added)
+      const continueWith = await startVerification(db, flow.type, request, ip, added, stored.locale)
       await refreshSettingsFlow(db, flow, request, ip, row.id, base, stored.csrf)
       return settingsDone(db, flow, request, row.id, 'profile', continueWith, [])
     }
@@ -374,7 +374,7 @@ export function addressFlowRoutes(
     }
     // A second factor is enrolled, shown or removed only by a privileged (recently authenticated) session.
     if (m.factor !== 'first' && !base.privileged) return refreshRequired(request, flow, requestId)
-    const ctx = await engine.methodContext(m, db, 'settings', request, ip, { settings: await engine.settingsContextFor(m, db, base), flowCsrf: stored.csrf, flowType: flow.type })
+    const ctx = await engine.methodContext(m, db, 'settings', request, ip, { settings: await engine.settingsContextFor(m, db, base), flowCsrf: stored.csrf, flowType: flow.type, flowLocale: stored.locale })
     const out: SettingsOutcome = await m.settings!.submit(flow, input, ctx)
     if (out.kind === 'privileged_required') return refreshRequired(request, flow, requestId)
     if (out.kind === 'sent') {

@@ -190,10 +190,10 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         return showFlow(kind, flow, request)
       }
       try {
-        if (kind === 'registration') return await register(db, flow, input, request, ip, method, stored.csrf)
+        if (kind === 'registration') return await register(db, flow, input, request, ip, method, stored.csrf, stored.locale)
         const loginCtx = await loginContextOf(flow, request, db.nid)
         if (!loginCtx) return renderError(aal1Required(), tessera.requestId)
-        const out = await method.login!.submit(flow, input, await engine.methodContext(method, db, kind, request, ip, { login: loginCtx, flowCsrf: stored.csrf, flowType: flow.type }))
+        const out = await method.login!.submit(flow, input, await engine.methodContext(method, db, kind, request, ip, { login: loginCtx, flowCsrf: stored.csrf, flowType: flow.type, flowLocale: stored.locale }))
         return await loginOutcome(db, flow, input, request, ip, methodId, out)
       } catch (e) {
         return submitError(kind, flow, request, e, tessera)
@@ -260,7 +260,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     return flow.type === 'browser' && !wantsJson(request) ? redirect(engine.uiUrl(kind, flow.id)) : json(flow, kind === 'login' || kind === 'registration' ? 400 : 200)
   }
 
-  async function register(db: ScopedDb, flow: SelfServiceFlow, input: Record<string, unknown>, request: Request, ip: string | null, method: CredentialMethod, flowCsrf = '') {
+  async function register(db: ScopedDb, flow: SelfServiceFlow, input: Record<string, unknown>, request: Request, ip: string | null, method: CredentialMethod, flowCsrf = '', flowLocale?: string) {
     const methodId = method.id
     const schema = core.schemas.get(core.defaultSchemaId)!
     const traits = (input.traits && typeof input.traits === 'object' ? input.traits : {}) as Record<string, unknown>
@@ -271,7 +271,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       return showFlow('registration', flow, request)
     }
     const identifiers = identifiersOf(schema, method, traits)
-    const ctx = await engine.methodContext(method, db, 'registration', request, ip, { registration: { traits, identifiers }, flowCsrf, flowType: flow.type })
+    const ctx = await engine.methodContext(method, db, 'registration', request, ip, { registration: { traits, identifiers }, flowCsrf, flowType: flow.type, flowLocale })
     const out = await method.registration!.submit(flow, input, ctx)
     if (out.kind === 'sent') return sentFlow('registration', flow, db, request, out.messages)
     if (out.kind === 'page') return page(out.title, out.text)
@@ -308,7 +308,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     // A method that verified the address itself (a registration code proves it) says so in the credential it returns.
     const proven = new Set(out.credential.verifiedAddresses ?? [])
     for (const a of added.filter((x) => proven.has(x.value))) await new AddressRepo(db).markVerified(identity.id, a.value)
-    const showVerification = await flows.startVerification(db, flow.type, request, ip, added.filter((x) => !proven.has(x.value)))
+    const showVerification = await flows.startVerification(db, flow.type, request, ip, added.filter((x) => !proven.has(x.value)), flowLocale)
     const identityJson = await core.identityJsonStored(db, identity)
     if (core.ctx.options.selfservice.registrationAfter.includes('session')) {
       const { response } = await finishLogin(db, flow, identity, methodId, 'aal1', request, ip, { body: { identity: identityJson }, setToken: true, continueWith: showVerification })
