@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs'
 import { identity } from '../../plugins/identity/index.ts'
 import { password } from '../../plugins/password/index.ts'
 import { webauthn } from '../../plugins/webauthn/index.ts'
-import { bootApps, call } from '../helpers/app.ts'
+import { bootApps, call, captureLog } from '../helpers/app.ts'
 import { quickstartSchema } from '../helpers/identity.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -62,6 +62,7 @@ async function boot(passwordless: boolean) {
     },
   })
   const ui = `http://localhost:${uiServer.port}`
+  const log = captureLog()
   const schema = structuredClone(quickstartSchema) as any
   schema.properties.traits.properties.email['ory.sh/kratos'].credentials.webauthn = { identifier: true }
   const apps = await bootApps(
@@ -70,13 +71,14 @@ async function boot(passwordless: boolean) {
       password({ hasher: { memoryCost: 64 }, breachCheck: { enabled: false } }),
       webauthn({ rp: { id: 'localhost', name: 'Tessera test', origins: [ui] }, passwordless }),
     ],
-    { config: { serve: { public: { baseUrl: api } } } as never },
+    { config: { serve: { public: { baseUrl: api } } } as never, log: log.logger },
   )
   handle = (r) => apps.public.handle(r)
   return {
     api,
     ui,
     admin: apps.admin,
+    log,
     stop: async () => {
       apiServer.stop(true)
       uiServer.stop(true)
@@ -102,9 +104,10 @@ describe.skipIf(!available)('webauthn and passkeys in the browser (headless Chro
   let ui = ''
   let stop = async () => {}
   let admin: Awaited<ReturnType<typeof bootApps>>['admin']
+  let log: ReturnType<typeof captureLog>
 
   beforeAll(async () => {
-    ;({ api, ui, admin, stop } = await boot(true))
+    ;({ api, ui, admin, log, stop } = await boot(true))
   })
   afterAll(() => stop())
 
@@ -169,6 +172,59 @@ describe.skipIf(!available)('webauthn and passkeys in the browser (headless Chro
       await page.waitForSelector('#who')
       expect(await page.textContent('#who')).toBe('key-browser@example.com')
       expect(await page.textContent('#method')).toBe('webauthn')
+    } finally {
+      await browser.close()
+    }
+  }, 60_000)
+
+  it('refuses a cloned authenticator: the same passkey presenting a lower signature counter gets no session', async () => {
+    const { browser, page, cdp, authenticatorId } = await browserWithAuthenticator()
+    const loginWithPasskey = async () => {
+      await page.context().clearCookies()
+      await page.goto(`${api}/self-service/login/browser`)
+      await page.waitForFunction(() => typeof (window as any).oryPasskeyLogin === 'function')
+      await page.click('button[name="passkey_login_trigger"]')
+      await page.waitForSelector('#who, .message')
+    }
+    try {
+      await page.goto(`${api}/self-service/registration/browser`)
+      await page.fill('input[name="traits.email"]', 'cloned-browser@example.com')
+      await page.waitForFunction(() => typeof (window as any).oryPasskeyRegistration === 'function')
+      await page.click('button[name="passkey_register_trigger"]')
+      await page.waitForSelector('#who')
+      const id = ((await (await page.context().request.get(`${api}/sessions/whoami`)).json()) as any).identity.id
+
+      // an honest login: the authenticator's counter rises, and the server stores it
+      await loginWithPasskey()
+      expect(await page.textContent('#who')).toBe('cloned-browser@example.com')
+      const [original] = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials
+      expect(original!.signCount).toBeGreaterThan(0)
+
+      // the clone: the same key pair, credential id and user handle, its counter back at 0
+      await cdp.send('WebAuthn.removeCredential', { authenticatorId, credentialId: original!.credentialId })
+      await cdp.send('WebAuthn.addCredential', {
+        authenticatorId,
+        credential: {
+          credentialId: original!.credentialId,
+          isResidentCredential: true,
+          rpId: original!.rpId,
+          privateKey: original!.privateKey,
+          userHandle: original!.userHandle,
+          signCount: 0,
+        },
+      })
+      await loginWithPasskey()
+      expect(await page.$('#who')).toBeNull()
+      const message = await page.$('.message[data-id="4000043"]')
+      expect(message).not.toBeNull()
+      expect(await message!.textContent()).toBe('The provided web authn login is invalid, please try again.')
+      // no session was issued: whoami with the browser's cookies is 401
+      const whoami = await page.context().request.get(`${api}/sessions/whoami`)
+      expect(whoami.status()).toBe(401)
+      // refused as a counter regression and logged against the identity
+      expect(log.lines.some((l) => l['tessera.reason_id'] === 'webauthn_counter_regression' && l['tessera.identity_id'] === id)).toBe(true)
+      const sessions = await call(admin, 'GET', `/admin/identities/${id}/sessions`)
+      expect((sessions.json as any[]).length).toBe(2)
     } finally {
       await browser.close()
     }
