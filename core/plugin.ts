@@ -62,6 +62,12 @@ export interface PluginContext<O = unknown, T = unknown> {
   /** The request context of a request (request id, tenant, scoped db). */
   readonly requestContext: ContextResolver
   /**
+   * Answer a request as the listener would, in-process (no socket): `ctx.handle('public', new Request(…))`.
+   * Ory's paths (no embedding prefix), the same validation, CSRF and errors as over HTTP. Pass on the caller's
+   * cookies and `X-Request-Id` (the outer request's id) so the logs join up.
+   */
+  handle(listener: 'public' | 'admin', request: Request): Promise<Response>
+  /**
    * This plugin instance's own state: what `state(ctx)` returned at boot (undefined without `state`). One per
    * plugin instance, so two kernels in one process never share it.
    */

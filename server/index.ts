@@ -218,6 +218,7 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
   }
   const publicUrl = `http://${displayHost(cfg.public.host)}:${pub.port}`
   const adminUrl = adm ? `http://${displayHost(cfg.admin.host)}:${adm.port}` : null
+  kernel.listeningAt(publicUrl)
   kernel.log.info('tessera is listening', { public: publicUrl, admin: adminUrl ?? 'disabled', dsn_driver: kernel.db.driver })
   await kernel.events.emit('server.started', { public: publicUrl, admin: adminUrl ?? undefined })
 

@@ -5,7 +5,7 @@
 import { Elysia } from 'elysia'
 import { rewriteDefaultMessage } from '../config/issues.ts'
 import { MalformedBodyError, NotFoundError, TesseraError, ValidationError, renderError } from '../errors.ts'
-import type { Kernel } from '../kernel/kernel.ts'
+import { type Kernel, registerListenerAppBuilder } from '../kernel/kernel.ts'
 import { VERSION } from '../version.ts'
 import type { Awaitable } from '../types.ts'
 import { type RequestContext, createRouteApp } from './context.ts'
@@ -139,3 +139,6 @@ export function buildListenerApp(kernel: Kernel, listener: Listener, opts: Build
   }
   return app
 }
+
+// how the kernel answers a listener's requests in-process (`kernel.handle`, `ctx.handle`): the listener's whole app, un-prefixed
+registerListenerAppBuilder((kernel, listener) => buildListenerApp(kernel, listener))

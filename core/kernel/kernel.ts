@@ -20,6 +20,7 @@ import { ScopedDb } from '../storage/scoped.ts'
 import type { Database, StorageDriver } from '../storage/types.ts'
 import type { Subject } from '../subject.ts'
 import { resolveTenant } from '../tenancy.ts'
+import type { Listener } from '../types.ts'
 import { orderPlugins } from './order.ts'
 
 export interface LoadedPlugin {
@@ -31,6 +32,23 @@ export interface LoadedPlugin {
   ctx: PluginContext<any>
   /** Index in the user's plugins list. */
   index: number
+}
+
+/** What answers a listener's requests in-process: its app, un-prefixed (`kernel.handle`, `ctx.handle`). */
+export interface ListenerHandler {
+  handle(request: Request): Promise<Response>
+}
+
+/**
+ * Builds a listener's un-prefixed app for a kernel. The HTTP module (`core/http/app.ts`) registers it when it is
+ * imported, so the kernel never imports it (app.ts imports the kernel).
+ */
+type ListenerAppBuilder = (kernel: Kernel, listener: Listener) => ListenerHandler
+let listenerAppBuilder: ListenerAppBuilder | undefined
+
+/** Called once by `core/http/app.ts` at import: how `Kernel.handle` builds a listener's app on first use. */
+export function registerListenerAppBuilder(build: ListenerAppBuilder): void {
+  listenerAppBuilder = build
 }
 
 export interface BootOptions {
@@ -134,6 +152,9 @@ export class Kernel {
   #stopped = false
   #migrationsApplied = false
   #publicBaseUrl: PublicBaseUrlResolver = () => ''
+  /** Whether the public base URL comes from the configuration alone (no resolver given at boot). */
+  #configuredBaseUrl = false
+  readonly #apps = new Map<Listener, ListenerHandler>()
   readonly #contexts = new WeakMap<Request, RequestContext | Promise<RequestContext>>()
   #peers: PeerLookup | undefined
   /** serve.trustedProxies, parsed once (undefined when empty). */
@@ -167,6 +188,7 @@ export class Kernel {
     const kernel = new Kernel(config, log)
     const fixed = configuredPublicBaseUrl(config)
     kernel.#publicBaseUrl = opts.publicBaseUrl ?? (() => fixed)
+    kernel.#configuredBaseUrl = !opts.publicBaseUrl
     await kernel.#boot(opts)
     return kernel
   }
@@ -295,6 +317,7 @@ export class Kernel {
       services: this.services,
       secrets: this.secrets,
       requestContext: this.requestContext,
+      handle: this.handle,
       emit: <E extends EventName>(event: E, payload: TesseraEvents[E], meta?: Partial<EventMeta>) =>
         this.events.emit(event, payload, meta),
     }
@@ -316,6 +339,32 @@ export class Kernel {
       this.#contexts.set(request, c)
     }
     return c
+  }
+
+  /**
+   * Answer a request as the listener would, in-process (no socket): the listener's every route, un-prefixed
+   * (Ory's paths, whatever prefix an embedding mounts them under), with the same validation, CSRF and errors as
+   * over HTTP. The app is built on first use.
+   */
+  handle = (listener: Listener, request: Request): Promise<Response> => {
+    let app = this.#apps.get(listener)
+    if (!app) {
+      if (!listenerAppBuilder) throw new Error('no HTTP module is loaded: import an entry point (tessera/server, tessera/elysia, tessera/testing)')
+      app = listenerAppBuilder(this, listener)
+      this.#apps.set(listener, app)
+    }
+    return app.handle(request)
+  }
+
+  /**
+   * The standalone server says where the public listener actually listens. With neither `serve.public.baseUrl`
+   * nor a resolver and port 0, that is the public base URL (not `http://localhost:0`).
+   */
+  listeningAt(publicUrl: string): void {
+    if (this.#configuredBaseUrl && !this.config.serve.public.baseUrl && this.config.serve.public.port === 0) {
+      const url = publicUrl.replace(/\/+$/, '')
+      this.#publicBaseUrl = () => url
+    }
   }
 
   /** `contextOf`, always as a promise (what plugins get as `ctx.requestContext`). */

@@ -2,8 +2,9 @@
  * The `ui` plugin: the account pages, server-rendered (preact-render-to-string, escaped by the renderer), at
  * `<basePath>` on the public listener: login, registration, recovery, verification, settings (with the signed-in
  * devices), error, home, the courier's development outbox, and the OAuth2 consent and device pages when the oauth2
- * plugin is installed. Like Ory's UIs it reads flows from the public API over HTTP, forwarding the browser's
- * cookies; forms post straight to the flow's `ui.action`. It works without JavaScript except WebAuthn/passkeys.
+ * plugin is installed. Like Ory's UIs it reads flows from the public API, forwarding the browser's cookies: in-process
+ * (`ctx.handle('public', …)`, no socket) or over HTTP to an external Tessera at `apiUrl`. Forms post straight to
+ * the flow's `ui.action`. It works without JavaScript except WebAuthn/passkeys.
  *
  * Services it provides (no plugin imports another):
  *   'ui.pages'     { baseUrl(publicBaseUrl) }: the identity plugin's default `selfservice.uiUrl`
@@ -104,9 +105,15 @@ export const ui = definePlugin({
       return new Response(render(page), { status, headers })
     }
 
-    const api = (rc: RequestContext) => (ctx.options.apiUrl ?? rc.publicBaseUrl).replace(/\/$/, '')
-    const call = (rc: RequestContext, request: Request, path: string, init: RequestInit = {}) =>
-      fetch(`${api(rc)}${path}`, { ...init, redirect: 'manual', headers: { accept: 'application/json', cookie: request.headers.get('cookie') ?? '', ...(init.headers as Record<string, string>) } })
+    /**
+     * A call to the public API with the browser's cookies and this request's id: in-process to the public listener
+     * (exactly as over HTTP, without a socket), or over HTTP to an external Tessera when `apiUrl` is set.
+     */
+    const call = (rc: RequestContext, request: Request, path: string, init: RequestInit = {}) => {
+      const headers = { accept: 'application/json', cookie: request.headers.get('cookie') ?? '', 'x-request-id': rc.requestId, ...(init.headers as Record<string, string>) }
+      if (ctx.options.apiUrl) return fetch(`${ctx.options.apiUrl.replace(/\/$/, '')}${path}`, { ...init, redirect: 'manual', headers })
+      return ctx.handle('public', new Request(`${new URL(request.url).origin}${path}`, { ...init, headers }))
+    }
     const json = async (r: Response) => {
       try {
         return (await r.json()) as Record<string, any>

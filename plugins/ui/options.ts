@@ -31,7 +31,7 @@ export const UiOptions = v.object({
     v.pipe(
       v.string(),
       v.url(),
-      d("Where this server reaches Tessera's public API to read flows (as Ory's UIs' KRATOS_PUBLIC_URL); default: the request's public base URL. Set it when the public base URL is a proxy's address the server cannot reach."),
+      d("An external Tessera whose public API the pages read flows from over HTTP (as Ory's UIs' KRATOS_PUBLIC_URL); default: this server's own public API, called in-process."),
     ),
   ),
   productName: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(60), d('The name shown in the header and titles.')), 'Tessera'),
