@@ -41,7 +41,9 @@ async function sessionToken(base: string): Promise<string> {
 
 async function run(label: string, dsn: string, rows: Record<string, string | number>[]) {
   const config = s.write(`whoami-${label}.json`, configFor(dsn))
-  const server = await startServer(['bun', 'bin/tessera.ts', 'serve', '--config', config, '--dev', '--migrate'], { ready: `http://127.0.0.1:${PUBLIC}/health/ready` })
+  // BENCH_PROFILE=<dir> writes a CPU profile of the server (markdown) there when it exits
+  const bun = process.env.BENCH_PROFILE ? ['bun', '--cpu-prof-md', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : ['bun']
+  const server = await startServer([...bun, 'bin/tessera.ts', 'serve', '--config', config, '--dev', '--migrate'], { ready: `http://127.0.0.1:${PUBLIC}/health/ready` })
   try {
     const token = await sessionToken(server.url)
     // Some sessions of other identities, so the lookup is not against a one-row table.

@@ -62,7 +62,7 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
 
   const start = (listener: Listener, at: ListenAddress): Server<undefined> => {
     // Raw routes go to Bun's router; everything else to the listener's Elysia app.
-    const app = buildListenerApp(kernel, listener, { rawRoutes: false })
+    const app = buildListenerApp(kernel, listener, { rawRoutes: false, urlChecked: true })
     const elysia = app.fetch
     const onError = errorHandler(kernel)
 

@@ -92,6 +92,8 @@ export interface BuildOptions {
    * Bun's router instead and passes false.
    */
   rawRoutes?: boolean
+  /** The server in front checks every request's URL at its edge (`urlProblem`) before the app sees it: not again. */
+  urlChecked?: boolean
 }
 
 /** A plugin's raw route and who owns it, for one listener. */
@@ -124,11 +126,11 @@ export function buildListenerApp(kernel: Kernel, listener: Listener, opts: Build
   })
   // without a code resolver the tenant needs no lookup: every context is there at once
   const immediate = kernel.config.tenancy.resolve ? undefined : (request: Request) => kernel.contextOf(request) as RequestContext
-  const routeApp = () => createRouteApp(kernel.requestContext, immediate)
+  const routeApp = () => createRouteApp(kernel.requestContext, immediate, { urlChecked: opts.urlChecked })
   if (opts.rawRoutes !== false) {
     for (const r of rawRoutesFor(kernel, listener)) {
       // a raw route reads its own body: Elysia leaves it unparsed
-      app.use(createRouteApp(kernel.requestContext, immediate, { raw: true }).all(r.path, ({ request, tessera }) => r.handle(request, tessera), { parse: 'none' }))
+      app.use(createRouteApp(kernel.requestContext, immediate, { raw: true, urlChecked: opts.urlChecked }).all(r.path, ({ request, tessera }) => r.handle(request, tessera), { parse: 'none' }))
     }
   }
   for (const p of kernel.plugins) {

@@ -57,8 +57,9 @@ export type ContextResolver = (request: Request, peer?: PeerLookup) => Promise<R
  * The Elysia instance a plugin's route function receives. Its routes see
  * `tessera: RequestContext` in their handler context.
  */
-export function createRouteApp(resolve: ContextResolver, immediate?: (request: Request) => RequestContext, opts: { raw?: boolean } = {}): RouteApp {
-  const checked = opts.raw ? urlEdge() : edge()
+export function createRouteApp(resolve: ContextResolver, immediate?: (request: Request) => RequestContext, opts: { raw?: boolean; urlChecked?: boolean } = {}): RouteApp {
+  // the standalone server checked the URL of every request before Elysia saw it (urlChecked): the body is left
+  const checked = opts.urlChecked ? (opts.raw ? new Elysia() : bodyEdge()) : opts.raw ? urlEdge() : edge()
   // When the tenant needs no lookup, the context is there at once: a synchronous derive saves an await per request.
   if (immediate) return checked.derive(({ request }) => ({ tessera: immediate(request) })) as RouteApp
   return checked.derive(async ({ request }) => ({ tessera: await resolve(request) })) as RouteApp
@@ -71,6 +72,14 @@ export function createRouteApp(resolve: ContextResolver, immediate?: (request: R
 const edge = () =>
   new Elysia().onTransform(({ request, body }) => {
     const bad = urlProblem(request) ?? (body === undefined ? undefined : bodyProblem(body))
+    if (bad) throw bad
+  })
+
+/** The edge's body check alone (the URL checked already), a no-op for a request without a parsed body. */
+const bodyEdge = () =>
+  new Elysia().onTransform(({ body }) => {
+    if (body === undefined) return
+    const bad = bodyProblem(body)
     if (bad) throw bad
   })
 

@@ -26,14 +26,41 @@ const unstorableIssue = (path: string) =>
  */
 export function urlProblem(request: Request): TesseraError | undefined {
   const url = request.url
-  if (!URL.canParse(url)) {
-    return new BadRequestError(undefined, { reason: 'The Host header does not name a valid host (and port).' })
-  }
+  // the origin (scheme and authority) of the last URLs that parsed: the Host header repeats, so one
+  // startsWith replaces a URL parse; a URL whose origin parses always parses (the parser encodes what a path holds)
   const start = url.indexOf('/', url.indexOf('//') + 2)
-  if (start < 0) return undefined
+  if (start < 0 || !knownOrigin(url, start)) {
+    if (!URL.canParse(url)) return new BadRequestError(undefined, { reason: 'The Host header does not name a valid host (and port).' })
+    if (start < 0) return undefined
+    rememberOrigin(url.slice(0, start))
+  }
+  // the fast path: nothing encoded and no NUL, no allocation
+  if (!PERCENT_OR_NUL.test(url)) return undefined
+  return encodingProblem(url, start)
+}
+
+const PERCENT_OR_NUL = /[%\0]/
+
+/** Origins seen to parse, at most a few (one per Host header a listener answers). */
+const origins: string[] = []
+
+function knownOrigin(url: string, start: number): boolean {
+  for (let i = 0; i < origins.length; i++) {
+    const o = origins[i]!
+    if (o.length === start && url.startsWith(o)) return true
+  }
+  return false
+}
+
+function rememberOrigin(origin: string): void {
+  if (origins.length >= 8) origins.shift()
+  origins.push(origin)
+}
+
+function encodingProblem(url: string, start: number): TesseraError | undefined {
   const q = url.indexOf('?', start)
   const path = q < 0 ? url.slice(start) : url.slice(start, q)
-  if (path.includes('%') && badlyEncoded(path)) return new BadRequestError(undefined, { reason: 'The request path is not valid percent-encoded UTF-8 text.' })
+  if ((path.includes('%') || path.includes('\0')) && badlyEncoded(path)) return new BadRequestError(undefined, { reason: 'The request path is not valid percent-encoded UTF-8 text.' })
   if (q < 0) return undefined
   const search = url.slice(q + 1)
   // URLSearchParams replaces invalid UTF-8 with U+FFFD and cannot decode to a lone surrogate: only a NUL can be left
