@@ -25,8 +25,9 @@ export default defineConfig({
     identity({ schemas: [{ id: 'default', schema: personSchema }] }),
     password(),
     // e-mail: in development the courier delivers to its outbox, shown at /ui/outbox (no SMTP server needed);
-    // in production give it `smtp: { connectionUri: process.env.SMTP_URL }`.
-    courier({ outbox: dev }),
+    // in production give it `smtp: { connectionUri: process.env.SMTP_URL }`. In development its admin API
+    // (GET /admin/courier/messages) shows the codes too, for trying the flows with curl.
+    courier({ outbox: dev, admin: { revealSecrets: dev } }),
     code(), // verification and recovery by code, passwordless sign-in by code
     totp({ issuer: 'Tessera' }),
     lookupSecret(),
