@@ -43,12 +43,36 @@ describe('ui on a public listener at port 0 without a base URL', () => {
     const start = await fetch(`${server.publicUrl}/ui/login`, { redirect: 'manual' })
     expect(start.status).toBe(303)
     expect(start.headers.get('location')).toBe(`${server.publicUrl}/self-service/login/browser`)
+    // and on from there to the login page, on the same real port
+    const init = await fetch(start.headers.get('location')!, { redirect: 'manual' })
+    expect(init.status).toBe(303)
+    expect(init.headers.get('location')).toMatch(new RegExp(`^${server.publicUrl.replace(/\./g, '\\.')}/ui/login\\?flow=[0-9a-f-]{36}$`))
+  })
+
+  it('names the real port in a browser login flow’s redirect and ui.action', async () => {
+    const init = await fetch(`${server.publicUrl}/self-service/login/browser`, { redirect: 'manual' })
+    expect(init.status).toBe(303)
+    const to = new URL(init.headers.get('location')!)
+    expect(to.origin).toBe(server.publicUrl)
+    expect(to.pathname).toBe('/ui/login')
+    const id = to.searchParams.get('flow')!
+    const cookie = init.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ')
+    const flow = await fetch(`${server.publicUrl}/self-service/login/flows?id=${id}`, { headers: { cookie } })
+    expect(flow.status).toBe(200)
+    const body = (await flow.json()) as { ui: { action: string } }
+    expect(body.ui.action).toBe(`${server.publicUrl}/self-service/login?flow=${id}`)
+    // a browser flow asked for as JSON answers with the same action
+    const asJson = await fetch(`${server.publicUrl}/self-service/login/browser`, { headers: { accept: 'application/json' } })
+    expect(asJson.status).toBe(200)
+    const created = (await asJson.json()) as { id: string; ui: { action: string } }
+    expect(created.ui.action).toBe(`${server.publicUrl}/self-service/login?flow=${created.id}`)
   })
 
   it('renders a login flow read in-process with the browser’s cookies', async () => {
     const init = await fetch(`${server.publicUrl}/self-service/login/browser`, { redirect: 'manual' })
     expect(init.status).toBe(303)
-    const flow = new URL(init.headers.get('location')!, server.publicUrl).searchParams.get('flow')!
+    expect(init.headers.get('location')!.startsWith(`${server.publicUrl}/ui/login?flow=`)).toBe(true)
+    const flow = new URL(init.headers.get('location')!).searchParams.get('flow')!
     const cookie = init.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ')
     const page = await fetch(`${server.publicUrl}/ui/login?flow=${flow}`, { redirect: 'manual', headers: { cookie } })
     expect(page.status).toBe(200)

@@ -26,8 +26,14 @@ export class IdentityCore implements SessionService {
   /** The public base URL from the config alone (no request at hand); with a request, `rc.publicBaseUrl`. */
   readonly publicBaseUrl: string
 
-  schemaUrl(id: string): string {
-    return `${this.publicBaseUrl}/schemas/${encodeURIComponent(id)}`
+  /** A request's public base URL (its context's `publicBaseUrl`: the real port under `serve.public.port: 0`, the host app's origin embedded). */
+  async baseUrlOf(request: Request): Promise<string> {
+    return (await this.ctx.requestContext(request)).publicBaseUrl
+  }
+
+  /** An identity schema's URL; `base` is the request's public base URL where a request is at hand. */
+  schemaUrl(id: string, base = this.publicBaseUrl): string {
+    return `${base}/schemas/${encodeURIComponent(id)}`
   }
 
   /** The stored addresses of these identities, for identityJson (`addresses`). */

@@ -106,27 +106,29 @@ export class FlowEngine {
     return this.core.ctx.options.selfservice
   }
 
-  allowedReturnTo(url: string): boolean {
-    return isAllowedReturnTo(url, [...this.opts.allowedReturnUrls, this.defaultReturnUrl])
+  /** `base`: the request's public base URL (`rc.publicBaseUrl`), or the configured one where no request is at hand. */
+  allowedReturnTo(url: string, base: string): boolean {
+    return isAllowedReturnTo(url, [...this.opts.allowedReturnUrls, this.defaultReturnUrl(base)])
   }
 
   /**
    * The self-service UI's base URL: `selfservice.uiUrl`, else the pages of the ui plugin when it is installed
    * (its `ui.pages` service; no import between the plugins), else Kratos' quickstart UI at localhost:4455.
    */
-  get uiBase(): string {
+  uiBase(base: string): string {
     if (this.opts.uiUrl) return this.opts.uiUrl.replace(/\/$/, '')
     const pages = this.core.ctx.services.get('ui.pages') as { baseUrl(publicBaseUrl: string): string } | undefined
-    return pages ? pages.baseUrl(this.core.publicBaseUrl) : 'http://localhost:4455'
+    return pages ? pages.baseUrl(base) : 'http://localhost:4455'
   }
 
   /** Where browsers go after a flow without return_to: `selfservice.defaultReturnUrl`, else the UI's home. */
-  get defaultReturnUrl(): string {
-    return this.opts.defaultReturnUrl ?? `${this.uiBase}/`
+  defaultReturnUrl(base: string): string {
+    return this.opts.defaultReturnUrl ?? `${this.uiBase(base)}/`
   }
 
-  uiUrl(kind: FlowKind, id: string): string {
-    return `${this.uiBase}/${kind}?flow=${encodeURIComponent(id)}`
+  /** The UI's page for a flow; `base` is the request's public base URL (`rc.publicBaseUrl`). */
+  uiUrl(kind: FlowKind, id: string, base: string): string {
+    return `${this.uiBase(base)}/${kind}?flow=${encodeURIComponent(id)}`
   }
 
   /**
@@ -268,7 +270,8 @@ export class FlowEngine {
     ip: string | null,
     opts: CreateOptions,
   ) {
-    if (opts.returnTo && !this.allowedReturnTo(opts.returnTo)) {
+    const base = (await this.core.ctx.requestContext(request)).publicBaseUrl
+    if (opts.returnTo && !this.allowedReturnTo(opts.returnTo, base)) {
       throw new BadRequestError('The request was malformed or contained invalid parameters', {
         id: 'self_service_flow_return_to_forbidden',
         reason: `Requested return_to URL "${opts.returnTo}" is not allowed.`,
@@ -286,7 +289,7 @@ export class FlowEngine {
       // stored as the URL parser reads it: CR, LF and tabs it strips (and the allow-list never saw) never reach a Location
       ...(opts.returnTo ? { return_to: new URL(opts.returnTo).href } : {}),
       ui: {
-        action: `${(await this.core.ctx.requestContext(request)).publicBaseUrl}/self-service/${kind}?flow=${id}`,
+        action: `${base}/self-service/${kind}?flow=${id}`,
         method: 'POST',
         nodes: [inputNode('default', 'csrf_token', 'hidden', { value: csrf, required: true })],
         ...(opts.messages?.length ? { messages: opts.messages } : {}),

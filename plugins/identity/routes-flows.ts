@@ -56,8 +56,8 @@ export function addressFlowRoutes(
   const methodOf = (id: string) => core.ctx.registries.credentialMethods.get(id) as CredentialMethod<FlowMethodContext> | undefined
 
   /** Answer a flow shown again with messages: 400 (API, SPA) or the UI (browser form). */
-  const showFlow = (kind: string, flow: SelfServiceFlow, request: Request, status = 400) =>
-    flow.type === 'browser' && !wantsJson(request) ? redirect(engine.uiUrl(kind as never, flow.id)) : json(flow, status)
+  const showFlow = async (kind: string, flow: SelfServiceFlow, request: Request, status = 400) =>
+    flow.type === 'browser' && !wantsJson(request) ? redirect(engine.uiUrl(kind as never, flow.id, (await core.baseUrlOf(request)))) : json(flow, status)
 
   /** Whether the session authenticated recently enough for privileged changes (its stored authenticated_at). */
   const privilegedAt = (authenticatedAt: Date | string | undefined) => Date.now() - new Date(authenticatedAt ?? 0).getTime() < opts.privilegedSessionMaxAge * 1000
@@ -68,7 +68,7 @@ export function addressFlowRoutes(
     const base = (await core.ctx.requestContext(request)).publicBaseUrl
     const to = new URL(`${base}/self-service/login/browser`)
     to.searchParams.set('refresh', 'true')
-    to.searchParams.set('return_to', engine.uiUrl('settings', flow.id))
+    to.searchParams.set('return_to', engine.uiUrl('settings', flow.id, base))
     if (flow.type === 'browser' && !wantsJson(request)) return redirect(to.toString())
     const err = new ForbiddenError('The login session is too old and thus not allowed to update these fields. Please re-authenticate.', { id: 'session_refresh_required' })
     const rendered = renderError(err, requestId)
@@ -86,7 +86,7 @@ export function addressFlowRoutes(
       await m.verification.send(flow, a, await engine.methodContext(m, db, 'verification', request, ip, { flowCsrf: csrf, flowType: type, flowLocale }))
       await new AddressRepo(db).markSent(a.identityId, a.value)
       await engine.save(flow, db)
-      out.push({ action: 'show_verification_ui', flow: { id: flow.id, verifiable_address: a.value, url: engine.uiUrl('verification', flow.id) } })
+      out.push({ action: 'show_verification_ui', flow: { id: flow.id, verifiable_address: a.value, url: engine.uiUrl('verification', flow.id, (await core.baseUrlOf(request))) } })
     }
     return out
   }
@@ -109,7 +109,7 @@ export function addressFlowRoutes(
   async function settingsAalRefusal(db: ScopedDb, s: { identityId: string; aal: string }, browserForm: boolean, publicBaseUrl: string, flow?: SelfServiceFlow, requestId?: string): Promise<Response | null> {
     if (opts.settings.requiredAal !== 'highest_available' || s.aal === 'aal2' || !anySecondFactor(core.ctx.registries.credentialMethods)) return null
     if ((await availableAal(db, core.ctx.registries.credentialMethods, s.identityId)) !== 'aal2') return null
-    const to = stepUpUrl(publicBaseUrl, flow ? engine.uiUrl('settings', flow.id) : undefined)
+    const to = stepUpUrl(publicBaseUrl, flow ? engine.uiUrl('settings', flow.id, publicBaseUrl) : undefined)
     return browserForm ? redirect(to) : aal2Required(to, requestId)
   }
 
@@ -139,7 +139,7 @@ export function addressFlowRoutes(
         if (type === 'api') return json(flow)
         const set = csrfCookies(csrf, request, tessera.publicBaseUrl)
         if (wantsJson(request)) return json(flow, 200, set)
-        return redirect(engine.uiUrl(kind, flow.id), set.map(([, c]) => c))
+        return redirect(engine.uiUrl(kind, flow.id, tessera.publicBaseUrl), set.map(([, c]) => c))
       })
     }
 
@@ -182,7 +182,7 @@ export function addressFlowRoutes(
       }
       if (stored.expired) {
         const next = kind === 'settings' ? await recreateSettings(db, flow, request, ip, tessera.tenant) : await engine.create(kind, flow.type, request, db, ip, { returnTo: flow.return_to, messages: [expiredText(kind, flow)] })
-        if (flow.type === 'browser' && !wantsJson(request)) return redirect(engine.uiUrl(kind, next.flow.id))
+        if (flow.type === 'browser' && !wantsJson(request)) return redirect(engine.uiUrl(kind, next.flow.id, tessera.publicBaseUrl))
         return flowExpiredResponse(next.flow.id, flow.expires_at, tessera.requestId)
       }
       const methodId = typeof input.method === 'string' ? input.method : ''
@@ -202,7 +202,7 @@ export function addressFlowRoutes(
         const out = await m[kind]!.submit(flow, input, ctx)
         return await addressOutcome(kind, db, flow, input, request, ip, m.id, out)
       } catch (e) {
-        if (flow.type === 'browser' && !wantsJson(request) && e instanceof TesseraError && e.status !== 403 && e.status !== 429) return redirect(engine.uiUrl(kind, flow.id))
+        if (flow.type === 'browser' && !wantsJson(request) && e instanceof TesseraError && e.status !== 403 && e.status !== 429) return redirect(engine.uiUrl(kind, flow.id, tessera.publicBaseUrl))
         return renderError(e, tessera.requestId)
       }
     })
@@ -218,7 +218,7 @@ export function addressFlowRoutes(
       const flow = stored.flow
       if (stored.expired) {
         const next = await engine.create(kind, flow.type, request, db, ip, { returnTo: flow.return_to, messages: [expiredText(kind, flow)] })
-        return redirect(engine.uiUrl(kind, next.flow.id))
+        return redirect(engine.uiUrl(kind, next.flow.id, tessera.publicBaseUrl))
       }
       const methodId = q.method ?? (q.token ? 'link' : 'code')
       // Any installed method's link (an admin's recovery link is by `link` whatever `recovery.use` says), if the flow is enabled.
@@ -231,7 +231,7 @@ export function addressFlowRoutes(
         if (kind === 'login') return await hooks.loginOutcome(db, flow, {}, request, ip, m.id, out as LoginOutcome)
         return await addressOutcome(kind, db, flow, {}, request, ip, m.id, out as RecoveryOutcome | VerificationOutcome, true)
       } catch (e) {
-        if (e instanceof TesseraError && e.status !== 403 && e.status !== 429) return redirect(engine.uiUrl(kind, flow.id))
+        if (e instanceof TesseraError && e.status !== 403 && e.status !== 429) return redirect(engine.uiUrl(kind, flow.id, tessera.publicBaseUrl))
         return renderError(e, tessera.requestId)
       }
     })
@@ -245,13 +245,13 @@ export function addressFlowRoutes(
       for (const n of flow.ui.nodes) n.messages = []
       flow.ui.messages = out.messages ?? []
       await engine.save(flow, db)
-      return browserForm ? redirect(engine.uiUrl(kind, flow.id)) : json(flow)
+      return browserForm ? redirect(engine.uiUrl(kind, flow.id, (await core.baseUrlOf(request)))) : json(flow)
     }
     if (out.kind !== 'success') {
       const msgs = out.kind === 'invalid' ? out : { messages: [text.validation('The method could not handle this request.')], nodeMessages: {} }
       engine.annotate(flow, input, msgs.nodeMessages, msgs.messages)
       await engine.save(flow, db)
-      return browserForm ? redirect(engine.uiUrl(kind, flow.id)) : json(flow, 400)
+      return browserForm ? redirect(engine.uiUrl(kind, flow.id, (await core.baseUrlOf(request)))) : json(flow, 400)
     }
     flow.state = 'passed_challenge'
     if (kind === 'verification') {
@@ -261,13 +261,13 @@ export function addressFlowRoutes(
       await core.refreshSnapshots(db, identityId)
       for (const n of flow.ui.nodes) n.messages = []
       flow.ui.messages = [text.verificationSuccessful()]
-      const next = flow.return_to ?? engine.defaultReturnUrl
+      const next = flow.return_to ?? engine.defaultReturnUrl((await core.baseUrlOf(request)))
       flow.ui.nodes = flow.ui.nodes.filter((n) => (n.attributes as { name?: string }).name === 'csrf_token')
       flow.ui.nodes.push({ type: 'a', group: 'code', attributes: { node_type: 'a', href: next, title: { id: 1070009, text: 'Continue', type: 'info' }, id: 'continue' }, messages: [], meta: { label: { id: 1070009, text: 'Continue', type: 'info' } } })
       flow.continue_with = [{ action: 'redirect_browser_to', redirect_browser_to: next }]
       await engine.save(flow, db)
       await core.ctx.emit('identity.verified', { identityId, address, via: stored?.via ?? 'email' }, { tenant: db.nid })
-      return browserForm ? redirect(engine.uiUrl('verification', flow.id)) : json(flow)
+      return browserForm ? redirect(engine.uiUrl('verification', flow.id, (await core.baseUrlOf(request)))) : json(flow)
     }
     // Recovery: a privileged session, and a settings flow to set a new credential.
     const identityId = (out as Extract<RecoveryOutcome, { kind: 'success' }>).identityId
@@ -275,19 +275,19 @@ export function addressFlowRoutes(
     if (!identity || identity.state !== 'active') {
       engine.annotate(flow, input, {}, [{ id: 4060006, text: 'The recovery code is invalid or has already been used. Please try again.', type: 'error' }])
       await engine.save(flow, db)
-      return browserForm ? redirect(engine.uiUrl(kind, flow.id)) : json(flow, 400)
+      return browserForm ? redirect(engine.uiUrl(kind, flow.id, (await core.baseUrlOf(request)))) : json(flow, 400)
     }
     const issued = await core.issueSession(db, identity, `${methodId}_recovery`, request, ip, 'aal1')
     const settings = await recoverySettingsFlow(db, flow.type, request, ip, identityId, issued.json)
     await engine.save(flow, db)
     await core.ctx.emit('identity.recovered', { identityId, sessionId: issued.row.id, method: methodId }, { tenant: db.nid })
     const cookieHeader = core.sessionCookie(issued.token, request, core.ctx.options.session.lifespan)
-    const showSettings = { action: 'show_settings_ui', flow: { id: settings.flow.id, url: engine.uiUrl('settings', settings.flow.id) } }
+    const showSettings = { action: 'show_settings_ui', flow: { id: settings.flow.id, url: engine.uiUrl('settings', settings.flow.id, (await core.baseUrlOf(request))) } }
     if (flow.type === 'api') return json({ ...flow, continue_with: [{ action: 'set_ory_session_token', ory_session_token: issued.token }, showSettings] })
-    const cookies = [cookieHeader, ...csrfCookies(settings.csrf, request, (await core.ctx.requestContext(request)).publicBaseUrl).map(([, c]) => c)]
-    if (browserForm) return redirect(engine.uiUrl('settings', settings.flow.id), cookies)
+    const cookies = [cookieHeader, ...csrfCookies(settings.csrf, request, (await core.baseUrlOf(request))).map(([, c]) => c)]
+    if (browserForm) return redirect(engine.uiUrl('settings', settings.flow.id, (await core.baseUrlOf(request))), cookies)
     const h: [string, string][] = cookies.map((c) => ['set-cookie', c])
-    return json({ ...flow, continue_with: [showSettings, { action: 'redirect_browser_to', redirect_browser_to: engine.uiUrl('settings', settings.flow.id) }] }, 200, h)
+    return json({ ...flow, continue_with: [showSettings, { action: 'redirect_browser_to', redirect_browser_to: engine.uiUrl('settings', settings.flow.id, (await core.baseUrlOf(request))) }] }, 200, h)
   }
 
   /** After recovery: a settings flow for the new session, with Kratos' 1060001 message. */
@@ -324,7 +324,7 @@ export function addressFlowRoutes(
     flow.continue_with = continueWith
     await engine.save(flow, db)
     await core.ctx.emit('identity.settings.updated', { identityId, method }, { tenant: db.nid })
-    if (flow.type === 'browser' && !wantsJson(request)) return redirect(flow.return_to ?? engine.uiUrl('settings', flow.id))
+    if (flow.type === 'browser' && !wantsJson(request)) return redirect(flow.return_to ?? engine.uiUrl('settings', flow.id, (await core.baseUrlOf(request))))
     return json(flow)
   }
 
@@ -450,7 +450,7 @@ export function adminRecoveryRoutes(app: RouteApp, core: IdentityCore, engine: F
       const made = await m.recovery.issue(flow, identity.id, expiresIn, await engine.methodContext(m, db, 'recovery', request, null, { flowCsrf: csrf, flowType: type }))
       await engine.save(flow, db)
       await db.exec(sqlExpires(db, flow.id, new Date(flow.expires_at)))
-      const out: Record<string, unknown> = { recovery_link: made.link ?? engine.uiUrl('recovery', flow.id), expires_at: made.expiresAt.toISOString() }
+      const out: Record<string, unknown> = { recovery_link: made.link ?? engine.uiUrl('recovery', flow.id, tessera.publicBaseUrl), expires_at: made.expiresAt.toISOString() }
       if (what === 'code') out.recovery_code = made.code
       return json(out, 201)
     })

@@ -59,18 +59,18 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
   const flows = addressFlowRoutes(app, core, engine, { loginOutcome: (...a) => loginOutcome(...a) })
 
   /** Answer a flow that failed validation: 400 with the flow (API, SPA), or back to the UI (browser form). */
-  const showFlow = (kind: FlowKind, flow: SelfServiceFlow, request: Request) =>
-    flow.type === 'browser' && !wantsJson(request) ? redirect(engine.uiUrl(kind, flow.id)) : json(flow, 400)
+  const showFlow = async (kind: FlowKind, flow: SelfServiceFlow, request: Request) =>
+    flow.type === 'browser' && !wantsJson(request) ? redirect(engine.uiUrl(kind, flow.id, (await core.baseUrlOf(request)))) : json(flow, 400)
 
   const submitError = (kind: FlowKind, flow: SelfServiceFlow, request: Request, e: unknown, rc: RequestContext) => {
     // a server error is logged with its cause and answered with the request id, as every other route's is
     if (!(e instanceof TesseraError) || e.status >= 500) rc.log.error('request failed', { err: e, path: `/self-service/${kind}`, method: request.method })
-    else if (flow.type === 'browser' && !wantsJson(request) && e.status !== 403 && e.status !== 429) return redirect(engine.uiUrl(kind, flow.id))
+    else if (flow.type === 'browser' && !wantsJson(request) && e.status !== 403 && e.status !== 429) return redirect(engine.uiUrl(kind, flow.id, rc.publicBaseUrl))
     return renderError(e, rc.requestId)
   }
 
   /** Kratos' login and registration hooks: a browser flow submitted as JSON is told where to send the browser next. */
-  const redirectBrowserTo = (flow: SelfServiceFlow) => [{ action: 'redirect_browser_to', redirect_browser_to: flow.return_to ?? engine.defaultReturnUrl }]
+  const redirectBrowserTo = (flow: SelfServiceFlow, base: string) => [{ action: 'redirect_browser_to', redirect_browser_to: flow.return_to ?? engine.defaultReturnUrl(base) }]
 
   async function finishLogin(db: ScopedDb, flow: SelfServiceFlow, identity: IdentityRow, method: string, aal: AuthenticatorAssuranceLevel, request: Request, ip: string | null, extra: Record<string, unknown> = {}) {
     const issued = await core.issueSession(db, identity, method, request, ip, aal)
@@ -84,7 +84,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     // An identity with a second factor is sent on to step up first (whoami would refuse its aal1 session).
     const stepUp = aal === 'aal1' && core.ctx.options.session.whoamiRequiredAal === 'highest_available' && anySecondFactor(core.ctx.registries.credentialMethods) && (await availableAal(db, core.ctx.registries.credentialMethods, identity.id)) === 'aal2'
     // a login for an OAuth 2.0 provider (Kratos' oauth2_provider): the provider says where the browser goes next
-    const after = flow.return_to ?? engine.defaultReturnUrl
+    const after = flow.return_to ?? engine.defaultReturnUrl((await core.baseUrlOf(request)))
     const next = stepUp ? stepUpUrl((await core.ctx.requestContext(request)).publicBaseUrl, after) : ((await login?.after(db.nid, flow.oauth2_login_challenge, await core.fromToken(issued.token, db.nid), request)) ?? after)
     if (wantsJson(request)) return { issued, response: json({ session: issued.json, ...(extra.body as object), continue_with: [...more, { action: 'redirect_browser_to', redirect_browser_to: next }] }, 200, [['set-cookie', cookieHeader]]) }
     return { issued, response: redirect(next, [cookieHeader]) }
@@ -95,7 +95,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     const token = core.tokenOf(request)!
     const upgraded = await core.upgradeSession(db, current.id, methodId, aal)
     if (flow.type === 'api') return json({ session_token: token, session: upgraded.json })
-    const next = (await login?.after(db.nid, flow.oauth2_login_challenge, await core.fromToken(token, db.nid), request)) ?? flow.return_to ?? engine.defaultReturnUrl
+    const next = (await login?.after(db.nid, flow.oauth2_login_challenge, await core.fromToken(token, db.nid), request)) ?? flow.return_to ?? engine.defaultReturnUrl((await core.baseUrlOf(request)))
     if (wantsJson(request)) return json({ session: upgraded.json, continue_with: [{ action: 'redirect_browser_to', redirect_browser_to: next }] })
     return redirect(next)
   }
@@ -139,7 +139,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
             if (next) return redirect(next)
             // Kratos: an authenticated browser is sent on (SPA: 400 session_already_available).
             if (wantsJson(request)) return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
-            return redirect(q.return_to && engine.allowedReturnTo(q.return_to) ? q.return_to : engine.defaultReturnUrl)
+            return redirect(q.return_to && engine.allowedReturnTo(q.return_to, tessera.publicBaseUrl) ? q.return_to : engine.defaultReturnUrl(tessera.publicBaseUrl))
           }
         } else if (existing && (kind === 'registration' || (!refresh && aalRank(existing.aal) >= aalRank(requestedAal)))) {
           return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
@@ -149,7 +149,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         if (type === 'api') return json(flow)
         const set = csrfCookies(csrf, request, tessera.publicBaseUrl)
         if (wantsJson(request)) return json(flow, 200, set)
-        return redirect(engine.uiUrl(kind, flow.id), set.map(([, c]) => c))
+        return redirect(engine.uiUrl(kind, flow.id, tessera.publicBaseUrl), set.map(([, c]) => c))
       })
     }
 
@@ -178,7 +178,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       }
       if (stored.expired) {
         const next = await engine.create(kind, flow.type, request, db, ip, { returnTo: flow.return_to, loginChallenge: flow.oauth2_login_challenge as string | undefined, messages: [expiredText(kind, flow)], ...(await sameAal(flow, request, tessera.tenant)) })
-        if (flow.type === 'browser' && !wantsJson(request)) return redirect(engine.uiUrl(kind, next.flow.id))
+        if (flow.type === 'browser' && !wantsJson(request)) return redirect(engine.uiUrl(kind, next.flow.id, tessera.publicBaseUrl))
         return flowExpiredResponse(next.flow.id, flow.expires_at, tessera.requestId)
       }
       const methodId = typeof input.method === 'string' ? input.method : ''
@@ -257,7 +257,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     await engine.save(flow, db)
     // Kratos answers a sent login or registration code with 400 and the flow (it is not done yet: SDKs and Ory's
     // UIs show it, and a 200 would read as a login); a sent recovery or verification message with 200
-    return flow.type === 'browser' && !wantsJson(request) ? redirect(engine.uiUrl(kind, flow.id)) : json(flow, kind === 'login' || kind === 'registration' ? 400 : 200)
+    return flow.type === 'browser' && !wantsJson(request) ? redirect(engine.uiUrl(kind, flow.id, (await core.baseUrlOf(request)))) : json(flow, kind === 'login' || kind === 'registration' ? 400 : 200)
   }
 
   async function register(db: ScopedDb, flow: SelfServiceFlow, input: Record<string, unknown>, request: Request, ip: string | null, method: CredentialMethod, flowCsrf = '', flowLocale?: string) {
@@ -315,8 +315,8 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       return response
     }
     if (flow.type === 'api') return json({ identity: identityJson, continue_with: showVerification })
-    if (wantsJson(request)) return json({ identity: identityJson, continue_with: [...showVerification, ...redirectBrowserTo(flow)] })
-    return redirect(flow.return_to ?? engine.defaultReturnUrl)
+    if (wantsJson(request)) return json({ identity: identityJson, continue_with: [...showVerification, ...redirectBrowserTo(flow, (await core.baseUrlOf(request)))] })
+    return redirect(flow.return_to ?? engine.defaultReturnUrl((await core.baseUrlOf(request))))
   }
 
   // Sessions.
@@ -332,7 +332,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     // Kratos' session.whoami.required_aal = highest_available: an aal1 session of an identity with a second factor must step up.
     if (s.aal !== 'aal2' && checkAal && (await availableAal(tessera.db, core.ctx.registries.credentialMethods, s.identityId)) === 'aal2') {
       const returnTo = request.url.includes('?') ? new URL(request.url).searchParams.get('return_to') : null
-      return aal2Required(stepUpUrl(tessera.publicBaseUrl, returnTo && engine.allowedReturnTo(returnTo) ? returnTo : undefined), tessera.requestId)
+      return aal2Required(stepUpUrl(tessera.publicBaseUrl, returnTo && engine.allowedReturnTo(returnTo, tessera.publicBaseUrl) ? returnTo : undefined), tessera.requestId)
     }
     const headers = { 'content-type': WHOAMI_HEADERS, 'x-kratos-authenticated-identity-id': s.identityId }
     // The query string is parsed only when there is one (Elysia would parse it on every request if the handler read `query`).
@@ -370,7 +370,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
   app.get('/self-service/logout/browser', async ({ request, tessera, query }) => {
     const me = await core.requireSession(request, tessera.tenant)
     const returnTo = (query as Record<string, string | undefined>).return_to
-    if (returnTo && !engine.allowedReturnTo(returnTo)) throw new BadRequestError('The request was malformed or contained invalid parameters', { id: 'self_service_flow_return_to_forbidden', reason: `Requested return_to URL "${returnTo}" is not allowed.` })
+    if (returnTo && !engine.allowedReturnTo(returnTo, tessera.publicBaseUrl)) throw new BadRequestError('The request was malformed or contained invalid parameters', { id: 'self_service_flow_return_to_forbidden', reason: `Requested return_to URL "${returnTo}" is not allowed.` })
     const logoutToken = await core.ctx.secrets.system.seal('identity.logout', me.id, tessera.tenant)
     const url = new URL(`${tessera.publicBaseUrl}/self-service/logout`)
     url.searchParams.set('token', logoutToken)
@@ -386,7 +386,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
     if (!sessionId || !me || !constantTimeEqual(sessionId, me.id)) return renderError(csrfViolation(), tessera.requestId)
     await new SessionRepo(tessera.db).deactivate(me.id)
     await core.ctx.emit('session.revoked', { sessionId: me.id, identityId: me.identityId }, { tenant: tessera.tenant })
-    const returnTo = q.return_to && engine.allowedReturnTo(q.return_to) ? new URL(q.return_to).href : engine.defaultReturnUrl
+    const returnTo = q.return_to && engine.allowedReturnTo(q.return_to, tessera.publicBaseUrl) ? new URL(q.return_to).href : engine.defaultReturnUrl(tessera.publicBaseUrl)
     if (wantsJson(request)) return new Response(null, { status: 204, headers: { 'set-cookie': core.clearSessionCookie() } })
     return redirect(returnTo, [core.clearSessionCookie()])
   })
