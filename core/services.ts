@@ -8,6 +8,7 @@
  *   identity     provides 'identity.login'     (used by oauth2: its login flow as the OAuth2 login, Kratos' oauth2_provider)
  *   oauth2       provides 'oauth2.keys'        (its KeyStore: the built-in one, or one given in its options)
  *   courier      provides 'courier'            (used by identity flows and credential methods to send e-mail and SMS)
+ *   ui           provides 'oauth2.pages'       (used by oauth2: its consent, device-code and logout confirmation pages)
  *
  * Get one with `ctx.services.get('identity.sessions')` — undefined when the plugin is not installed.
  */

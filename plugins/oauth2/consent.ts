@@ -1,7 +1,8 @@
 /**
  * Hydra's login and consent API on the admin listener (`/admin/oauth2/auth/requests/{login,consent}[/accept|
  * /reject]`, consent sessions, login sessions), and the consent page this plugin serves at `/oauth2/consent`
- * when no external consent app is configured (minimal HTML, CSRF-protected, a "remember" choice).
+ * when no external consent app is configured (CSRF-protected, a "remember" choice): the ui's page through the
+ * `oauth2.pages` service when installed, else minimal HTML of its own.
  */
 import * as v from 'valibot'
 import { BadRequestError, NotFoundError, type RawRoute, type RequestContext, ValidationError, constantTimeEqual, parse, sha256HexSync } from 'tessera'

@@ -5,7 +5,8 @@
  *
  * As Hydra: a logout request gets a challenge; the logout app (`logout.url`, Hydra's `urls.logout`) gets it with
  * `logout_challenge`, reads it (`GET /admin/oauth2/auth/requests/logout`), accepts it (the browser goes back to
- * `/oauth2/sessions/logout?logout_verifier=…`) or rejects it. Without a logout app the plugin accepts at once.
+ * `/oauth2/sessions/logout?logout_verifier=…`) or rejects it. Without a logout app the plugin accepts at once,
+ * or, when the ui plugin offers `oauth2.pages`, after the user confirms on its page (`confirm`).
  * Finishing a logout revokes the login session (`oauth2_login_sessions`), ends the identity session it came from
  * (the `identity.session-end` service, when the identity plugin is installed), revokes the session's tokens that
  * are not offline (Back-Channel Logout 1.0 §2.7), queues back-channel logout tokens, renders the front-channel
