@@ -8,9 +8,11 @@
  *   identity     provides 'identity.login'     (used by oauth2: its login flow as the OAuth2 login, Kratos' oauth2_provider)
  *   oauth2       provides 'oauth2.keys'        (its KeyStore: the built-in one, or one given in its options)
  *   courier      provides 'courier'            (used by identity flows and credential methods to send e-mail and SMS)
+ *   ui           provides 'oauth2.pages'       (used by oauth2: its consent, device-code and logout confirmation pages)
  *
  * Get one with `ctx.services.get('identity.sessions')` — undefined when the plugin is not installed.
  */
+import type { RequestContext } from './http/context.ts'
 
 /** An active session as the identity plugin resolves it. */
 export interface ActiveSession {
@@ -226,5 +228,44 @@ export interface CourierService {
 declare module './registry.ts' {
   interface TesseraServices {
     courier: CourierService
+  }
+}
+
+/**
+ * The OAuth2 pages another plugin renders for the oauth2 plugin (`oauth2.pages`, the ui plugin): the consent,
+ * device-code and logout confirmation pages. The oauth2 plugin hands the view data and verifies what the form
+ * posts (the hidden fields, among them its CSRF token); without the service it serves its own minimal pages.
+ */
+export interface OAuth2ConsentView {
+  client: { id: string; name?: string; logoUri?: string; clientUri?: string }
+  scopes: string[]
+  subject?: string
+  /** Where the form posts; `decision` is `accept` or `reject`, `remember` is `true` when ticked. */
+  action: string
+  hidden: Record<string, string>
+}
+export interface OAuth2DeviceView {
+  state: 'enter' | 'done' | 'denied'
+  action: string
+  hidden: Record<string, string>
+  /** The user-code field's name. */
+  field: string
+  error?: string
+}
+export interface OAuth2LogoutView {
+  client?: { id: string; name?: string }
+  /** Where the form posts; `decision` is `accept` or `reject`. */
+  action: string
+  hidden: Record<string, string>
+}
+export interface OAuth2PagesService {
+  consent(request: Request, rc: RequestContext, view: OAuth2ConsentView): Promise<Response>
+  device(request: Request, rc: RequestContext, view: OAuth2DeviceView): Promise<Response>
+  logout(request: Request, rc: RequestContext, view: OAuth2LogoutView): Promise<Response>
+}
+
+declare module './registry.ts' {
+  interface TesseraServices {
+    'oauth2.pages': OAuth2PagesService
   }
 }

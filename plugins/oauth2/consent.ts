@@ -1,7 +1,8 @@
 /**
  * Hydra's login and consent API on the admin listener (`/admin/oauth2/auth/requests/{login,consent}[/accept|
  * /reject]`, consent sessions, login sessions), and the consent page this plugin serves at `/oauth2/consent`
- * when no external consent app is configured (minimal HTML, CSRF-protected, a "remember" choice).
+ * when no external consent app is configured (CSRF-protected, a "remember" choice): the ui's page through the
+ * `oauth2.pages` service when installed, else minimal HTML of its own.
  */
 import * as v from 'valibot'
 import { BadRequestError, NotFoundError, type RawRoute, type RequestContext, ValidationError, constantTimeEqual, parse, sha256HexSync } from 'tessera'
@@ -236,6 +237,17 @@ export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; ad
       const client = await a.clientOf(rc.db, row.client_id)
       const csrf = csrfOf(request, row.client_id)
       if (!csrf || !constantTimeEqual(sha256HexSync(csrf), row.csrf_hash)) return errorPage('invalid_request', 'The consent request was started in another browser (CSRF). Start again at the application.', 403)
+      const pages = o.ctx.services.get('oauth2.pages')
+      if (pages) {
+        const c = client as Record<string, unknown>
+        const str = (x: unknown) => (typeof x === 'string' && x ? x : undefined)
+        return pages.consent(request, rc, {
+          client: { id: client.client_id, name: str(c.client_name), logoUri: str(c.logo_uri), clientUri: str(c.client_uri) },
+          scopes: row.request.scope,
+          action: `${rc.publicBaseUrl}/oauth2/consent`,
+          hidden: { consent_challenge: challenge, csrf_token: csrf },
+        })
+      }
       const scopes = row.request.scope.map((s) => `<li><code>${esc(s)}</code></li>`).join('')
       const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Authorize ${esc(client.client_name || client.client_id)}</title></head><body>
 <h1>Authorize <span id="client">${esc(client.client_name || client.client_id)}</span></h1>

@@ -182,6 +182,8 @@ export class DeviceFlow {
       ? await rc.db.exec(sql`UPDATE oauth2_device_codes SET status = ${'denied'}, flow_id = ${flow.id} WHERE ${live}`)
       : await rc.db.exec(sql`UPDATE oauth2_device_codes SET status = ${'approved'}, subject = ${outcome.session.id_token.subject}, session = ${sql.json(outcome.session)}, scope = ${outcome.scope.join(' ')}, audience = ${sql.json(outcome.audience)}, flow_id = ${flow.id} WHERE ${live}`)
     if (r.rowCount !== 1) return errorPage('expired_token', 'This device request has expired or was answered already. Start again on the device.')
+    const pages = this.o.ctx.services.get('oauth2.pages')
+    if ('error' in outcome && pages) return pages.device(new Request(this.verificationUri(rc)), rc, { state: 'denied', action: this.verificationUri(rc), hidden: {}, field: 'user_code' })
     if ('error' in outcome) return page('Device not authorized', `<p id="denied">The device was not authorized: ${esc(outcome.error.error_description)}</p><p>You may close this window.</p>`)
     const success = this.o.options.device.successUrl
     const url = new URL(success ?? `${rc.publicBaseUrl}/oauth2/fallbacks/device/done`)
@@ -250,7 +252,7 @@ export class DeviceFlow {
       if (userCode) url.searchParams.set('user_code', userCode)
       return new Response(null, { status: 303, headers: { location: url.toString(), 'cache-control': 'no-store', 'set-cookie': cookie } })
     }
-    const res = form(rc, csrf, userCode)
+    const res = await this.form(request, rc, csrf, userCode)
     res.headers.append('set-cookie', cookie)
     return res
   }
@@ -272,8 +274,15 @@ export class DeviceFlow {
       return res
     }
     const row = await this.byUserCode(rc, f.get('user_code') ?? '')
-    if (!row) return form(rc, token, '', 'The code is wrong or has expired. Check it on your device and try again.', 400)
+    if (!row) return this.form(request, rc, token, '', 'The code is wrong or has expired. Check it on your device and try again.', 400)
     return this.start(request, rc, row)
+  }
+
+  /** The code entry page: the ui's (`oauth2.pages`) when installed, else this plugin's own. */
+  async form(request: Request, rc: RequestContext, csrf: string, userCode: string, error?: string, status = 200): Promise<Response> {
+    const pages = this.o.ctx.services.get('oauth2.pages')
+    if (!pages) return form(rc, csrf, userCode, error, status)
+    return pages.device(request, rc, { state: 'enter', action: `${rc.publicBaseUrl}/oauth2/device/verify`, hidden: { csrf_token: csrf }, field: 'user_code', ...(error ? { error } : {}) })
   }
 
   /** Hydra's `PUT /admin/oauth2/auth/requests/device/accept?device_challenge=` (`acceptUserCodeRequest`). */
@@ -367,7 +376,11 @@ export const deviceCode: GrantHandler = async ({ client, form, db, issuer, oauth
 export function deviceRoutes(d: DeviceFlow): { public: RawRoute<any, any>[]; admin: RawRoute<any, any>[] } {
   const done: RawRoute<any, any> = {
     path: '/oauth2/fallbacks/device/done',
-    handle: async () => page('Your device is connected', '<p id="done">You may now return to your device.</p>'),
+    handle: async (request, rc) => {
+      const pages = d.o.ctx.services.get('oauth2.pages')
+      if (pages) return pages.device(request, rc, { state: 'done', action: d.verificationUri(rc), hidden: {}, field: 'user_code' })
+      return page('Your device is connected', '<p id="done">You may now return to your device.</p>')
+    },
   }
   return {
     public: [

@@ -5,7 +5,8 @@
  *
  * As Hydra: a logout request gets a challenge; the logout app (`logout.url`, Hydra's `urls.logout`) gets it with
  * `logout_challenge`, reads it (`GET /admin/oauth2/auth/requests/logout`), accepts it (the browser goes back to
- * `/oauth2/sessions/logout?logout_verifier=…`) or rejects it. Without a logout app the plugin accepts at once.
+ * `/oauth2/sessions/logout?logout_verifier=…`) or rejects it. Without a logout app the plugin accepts at once,
+ * or, when the ui plugin offers `oauth2.pages`, after the user confirms on its page (`confirm`).
  * Finishing a logout revokes the login session (`oauth2_login_sessions`), ends the identity session it came from
  * (the `identity.session-end` service, when the identity plugin is installed), revokes the session's tokens that
  * are not offline (Back-Channel Logout 1.0 §2.7), queues back-channel logout tokens, renders the front-channel
@@ -13,13 +14,15 @@
  */
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose'
 import * as v from 'valibot'
-import { NotFoundError, OAuth2Error, type RouteApp, type ScopedDb, ValidationError, parse, randomToken, sha256HexSync, sql } from 'tessera'
+import { NotFoundError, OAuth2Error, type RequestContext, type RouteApp, type ScopedDb, ValidationError, constantTimeEqual, parse, randomToken, sha256HexSync, sql } from 'tessera'
 import { type Client, ClientRepo, clientJson } from './clients.ts'
 import { deliverDue, queueBackchannel } from './backchannel.ts'
 import type { OAuth2 } from './oauth2.ts'
 import { ID_TOKEN_SET } from './options.ts'
 
 const MAX_PARAM = 8192
+const CSRF_COOKIE = 'tessera_oauth2_logout_csrf'
+const LOGOUT_PATH = '/oauth2/sessions/logout'
 
 export const LogoutParams = v.object({
   id_token_hint: v.optional(v.pipe(v.string(), v.maxLength(MAX_PARAM))),
@@ -29,6 +32,10 @@ export const LogoutParams = v.object({
   logout_verifier: v.optional(v.pipe(v.string(), v.maxLength(255))),
   ui_locales: v.optional(v.string()),
   logout_hint: v.optional(v.string()),
+  // the built-in confirmation's form (the ui's logout page)
+  logout_challenge: v.optional(v.pipe(v.string(), v.maxLength(255))),
+  csrf_token: v.optional(v.pipe(v.string(), v.maxLength(255))),
+  decision: v.optional(v.picklist(['accept', 'reject'])),
 })
 export const LogoutChallengeQuery = v.object({ logout_challenge: v.pipe(v.string('logout_challenge is required'), v.minLength(1, 'logout_challenge is required'), v.maxLength(255)) })
 
@@ -107,7 +114,7 @@ export class Logout {
   }
 
   /** `/oauth2/sessions/logout` without a verifier: validate, record the request, send the browser on. */
-  async start(request: Request, db: ScopedDb, issuer: string, publicBaseUrl: string, p: v.InferOutput<typeof LogoutParams>): Promise<Response> {
+  async start(request: Request, db: ScopedDb, issuer: string, publicBaseUrl: string, p: v.InferOutput<typeof LogoutParams>, rc?: RequestContext): Promise<Response> {
     let claims: Record<string, unknown> | undefined
     if (p.id_token_hint) claims = await this.verifyHint(db.nid, issuer, p.id_token_hint)
     // RP-Initiated Logout 1.0 §2 and Hydra: a post_logout_redirect_uri needs the id_token_hint that names the client
@@ -154,10 +161,48 @@ export class Logout {
       u.searchParams.set('logout_challenge', challenge)
       return Response.redirect(u.toString(), 302)
     }
+    const pages = rc ? this.o.ctx.services.get('oauth2.pages') : undefined
+    if (pages && rc) {
+      // the ui is installed: it asks "Sign out of <client>?" first; the answer posts back here (confirm)
+      const csrf = randomToken(32)
+      const res = await pages.logout(request, rc, {
+        ...(client ? { client: { id: client.client_id, ...(client.client_name ? { name: String(client.client_name) } : {}) } } : {}),
+        action: `${publicBaseUrl}${LOGOUT_PATH}`,
+        hidden: { logout_challenge: challenge, csrf_token: csrf },
+      })
+      const secure = publicBaseUrl.startsWith('https:') ? '; Secure' : ''
+      res.headers.append('set-cookie', `${CSRF_COOKIE}=${csrf}; Path=${LOGOUT_PATH}; Max-Age=${this.o.options.logout.requestLifespanSeconds}; HttpOnly; SameSite=Lax${secure}`)
+      return res
+    }
     // no logout app: the plugin accepts its own request
     const row = (await db.one<LogoutRow>(sql`SELECT ${COLS} FROM oauth2_logout_requests WHERE nid = ${db.nid} AND id = ${id}`))!
     await db.exec(sql`UPDATE oauth2_logout_requests SET status = ${'done'} WHERE nid = ${db.nid} AND id = ${id}`)
     return this.finish(db, issuer, publicBaseUrl, row)
+  }
+
+  /**
+   * The answer of the built-in confirmation (a form post with `logout_challenge`, `csrf_token`, `decision`), with
+   * Hydra's accept/reject semantics: accept ends the sessions as a verifier would; reject drops the request and
+   * leaves the user signed in.
+   */
+  async confirm(request: Request, db: ScopedDb, issuer: string, publicBaseUrl: string, p: v.InferOutput<typeof LogoutParams>): Promise<Response> {
+    if (request.method !== 'POST') throw invalid('The logout confirmation must be posted.')
+    const cookie = cookieOf(request, CSRF_COOKIE) ?? ''
+    const token = p.csrf_token ?? ''
+    if (!token || !cookie || !constantTimeEqual(token, cookie)) throw invalid('The logout confirmation failed its CSRF check. Start the logout again.')
+    const row = await db.one<LogoutRow>(sql`SELECT ${COLS} FROM oauth2_logout_requests WHERE nid = ${db.nid} AND challenge_hash = ${hashOf(p.logout_challenge!)}`)
+    if (!row || row.expires_at.getTime() <= Date.now() || row.status !== 'pending') throw invalid('The logout request is unknown, expired or answered already.')
+    const clear = `${CSRF_COOKIE}=; Path=${LOGOUT_PATH}; Max-Age=0; HttpOnly; SameSite=Lax`
+    if (p.decision !== 'accept') {
+      await db.exec(sql`DELETE FROM oauth2_logout_requests WHERE nid = ${db.nid} AND id = ${row.id}`)
+      return new Response(null, { status: 303, headers: { location: `${publicBaseUrl}/`, 'cache-control': 'no-store', 'set-cookie': clear } })
+    }
+    const used = await db.exec(sql`UPDATE oauth2_logout_requests SET status = ${'done'} WHERE nid = ${db.nid} AND id = ${row.id} AND status = ${'pending'}`)
+    if (used.rowCount === 0) throw invalid('The logout request was answered already.')
+    const res = await this.finish(db, issuer, publicBaseUrl, row)
+    const out = new Response(res.body, { status: res.status === 302 ? 303 : res.status, headers: new Headers(res.headers) })
+    out.headers.append('set-cookie', clear)
+    return out
   }
 
   /** `/oauth2/sessions/logout?logout_verifier=…`: the accepted request, once. */
@@ -234,15 +279,17 @@ const notFound = () => new NotFoundError('Unable to locate the resource', { reas
 
 export function logoutPublicRoutes(app: RouteApp, o: OAuth2) {
   const logout = new Logout(o)
-  const handle = async (request: Request, db: ScopedDb, publicBaseUrl: string) => {
+  const handle = async (request: Request, rc: RequestContext) => {
+    const { db, publicBaseUrl } = rc
     const p = await paramsOf(request)
     const issuer = o.issuer({ publicBaseUrl })
     if (p.logout_verifier !== undefined) return logout.verify(db, issuer, publicBaseUrl, p.logout_verifier)
-    return logout.start(request, db, issuer, publicBaseUrl, p)
+    if (p.logout_challenge !== undefined) return logout.confirm(request, db, issuer, publicBaseUrl, p)
+    return logout.start(request, db, issuer, publicBaseUrl, p, rc)
   }
   return app
-    .get('/oauth2/sessions/logout', ({ request, tessera }) => handle(request, tessera.db, tessera.publicBaseUrl))
-    .post('/oauth2/sessions/logout', ({ request, tessera }) => handle(request, tessera.db, tessera.publicBaseUrl), { parse: 'none' })
+    .get(LOGOUT_PATH, ({ request, tessera }) => handle(request, tessera))
+    .post(LOGOUT_PATH, ({ request, tessera }) => handle(request, tessera), { parse: 'none' })
 }
 
 /** Hydra's logout request API: get, accept, reject. */
@@ -287,4 +334,12 @@ export function logoutAdminRoutes(app: RouteApp, o: OAuth2) {
       await tessera.db.exec(sql`DELETE FROM oauth2_logout_requests WHERE nid = ${tessera.db.nid} AND id = ${row.id}`)
       return new Response(null, { status: 204 })
     }, { parse: 'none' })
+}
+
+function cookieOf(request: Request, name: string): string | null {
+  for (const part of (request.headers.get('cookie') ?? '').split(';')) {
+    const i = part.indexOf('=')
+    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim()
+  }
+  return null
 }

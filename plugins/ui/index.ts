@@ -9,19 +9,19 @@
  * Services it provides (no plugin imports another):
  *   'ui.pages'     { baseUrl(publicBaseUrl) }: the identity plugin's default `selfservice.uiUrl`
  *   'ui.renderers' { register(group, renderer) }: a plugin's own renderer for its node group
- *   'oauth2.pages' { consent(request, view), device(request, view) }: the oauth2 plugin's pages
+ *   'oauth2.pages' { consent, device, logout (request, rc, view) }: the oauth2 plugin's pages (core's OAuth2PagesService)
  */
 import { type RequestContext, constantTimeEqual, definePlugin, randomToken } from 'tessera'
 import { LANG_COOKIE, negotiate, translator } from './i18n/index.ts'
 import { UiOptions } from './options.ts'
-import { type ConsentView, type DeviceView, type FlowKind, type OutboxMessage, consentPage, devicePage, errorPage, flowPage, homePage, outboxPage } from './pages.tsx'
+import { type ConsentView, type DeviceView, type FlowKind, type OutboxMessage, consentPage, devicePage, errorPage, flowPage, homePage, type LogoutView, logoutPage, outboxPage } from './pages.tsx'
 import type { Flow, NodeRenderer, Page } from './render.tsx'
 import { stylesheet } from './theme.ts'
 
 export { UiOptions, type UiOptionsInput, LANGUAGES, type Language } from './options.ts'
 export { catalogues, negotiate, translator } from './i18n/index.ts'
 export type { NodeRenderer, NodeRenderContext } from './render.tsx'
-export type { ConsentView, DeviceView } from './pages.tsx'
+export type { ConsentView, DeviceView, LogoutView } from './pages.tsx'
 
 const FLOWS: readonly FlowKind[] = ['login', 'registration', 'recovery', 'verification', 'settings']
 /** Query parameters a flow's start passes on (Kratos' browser flow parameters). */
@@ -54,6 +54,7 @@ export const ui = definePlugin({
       {
         consent: async (request: Request, rc: RequestContext, view: ConsentView) => respond(await pageFor(request, rc, false), (p) => consentPage(p, view)),
         device: async (request: Request, rc: RequestContext, view: DeviceView) => respond(await pageFor(request, rc, false), (p) => devicePage(p, view), view.error ? 400 : 200),
+        logout: async (request: Request, rc: RequestContext, view: LogoutView) => respond(await pageFor(request, rc, false), (p) => logoutPage(p, view)),
       },
       ctx.id,
     )

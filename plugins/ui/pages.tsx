@@ -263,3 +263,31 @@ export function devicePage(page: Page, v: DeviceView): string {
     </Layout>,
   )
 }
+
+/** What the oauth2 plugin hands the logout confirmation page. */
+export interface LogoutView {
+  client?: { id: string; name?: string }
+  action: string
+  hidden: Record<string, string>
+}
+
+export function logoutPage(page: Page, v: LogoutView): string {
+  const { t } = page
+  const name = v.client ? v.client.name || v.client.id : undefined
+  return html(
+    <Layout page={page} title={t('title.logout')}>
+      <p id="question">{name ? t('logout.confirm', { client: name }) : t('logout.confirmAll')}</p>
+      <form method="post" action={v.action}>
+        {Object.entries(v.hidden).map(([k, val]) => (
+          <input type="hidden" name={k} value={val} />
+        ))}
+        <button type="submit" name="decision" value="accept" id="accept">
+          {t('logout.yes')}
+        </button>
+        <button type="submit" name="decision" value="reject" id="reject" class="secondary">
+          {t('logout.no')}
+        </button>
+      </form>
+    </Layout>,
+  )
+}

@@ -72,6 +72,7 @@ export const de: Catalogue = {
   'consent.deny': 'Ablehnen',
   'consent.visit': 'Website der Anwendung besuchen',
   'logout.confirm': 'Möchtest du dich von {client} abmelden?',
+  'logout.confirmAll': 'Von diesem Konto abmelden?',
   'logout.yes': 'Ja, abmelden',
   'logout.no': 'Nein, angemeldet bleiben',
   'device.enter': 'Gib den Code ein, den dein Gerät anzeigt.',

@@ -74,6 +74,7 @@ export const en = {
   'consent.deny': 'Deny',
   'consent.visit': 'Visit the application’s website',
   'logout.confirm': 'Do you want to sign out of {client}?',
+  'logout.confirmAll': 'Sign out of this account?',
   'logout.yes': 'Yes, sign out',
   'logout.no': 'No, stay signed in',
   'device.enter': 'Enter the code shown on your device.',

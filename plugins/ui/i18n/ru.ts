@@ -72,6 +72,7 @@ export const ru: Catalogue = {
   'consent.deny': 'Отклонить',
   'consent.visit': 'Открыть сайт приложения',
   'logout.confirm': 'Выйти из {client}?',
+  'logout.confirmAll': 'Выйти из этой учётной записи?',
   'logout.yes': 'Да, выйти',
   'logout.no': 'Нет, остаться',
   'device.enter': 'Введите код, показанный на устройстве.',

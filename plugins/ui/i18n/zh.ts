@@ -72,6 +72,7 @@ export const zh: Catalogue = {
   'consent.deny': '拒绝',
   'consent.visit': '访问该应用的网站',
   'logout.confirm': '要退出 {client} 吗？',
+  'logout.confirmAll': '要退出此账户吗？',
   'logout.yes': '是，退出登录',
   'logout.no': '否，保持登录',
   'device.enter': '请输入设备上显示的代码。',

@@ -1,0 +1,134 @@
+/**
+ * The ui renders the oauth2 plugin's pages (`oauth2.pages`): the consent page (the ui's CSP with a nonce, the
+ * client's name, the scopes in plain language; allowing issues a code), the device-code page, and the RP-initiated
+ * logout confirmation ("Sign out of <client>?": no keeps the session, yes ends it and goes to the registered
+ * post_logout_redirect_uri). A real login through the identity plugin; SQLite and PostgreSQL.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { identity } from '../identity/index.ts'
+import { oauth2 } from '../oauth2/index.ts'
+import { password } from '../password/index.ts'
+import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
+import { bootApps, type TestApps } from '../../test/helpers/app.ts'
+import { quickstartSchema } from '../../test/helpers/identity.ts'
+import { ui } from './index.ts'
+
+const BASE = 'http://127.0.0.1:4433'
+const APP = 'https://app.example.com/callback'
+const AFTER = 'https://app.example.com/logged-out'
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
+
+for (const driver of drivers('ui-oauth2-pages')) {
+  describe.skipIf(!driver.enabled)(`the ui renders the oauth2 pages (${driver.name})`, () => {
+    let scratch: ScratchDatabase
+    let apps: TestApps
+    const jar = new Map<string, string>()
+    const send = async (url: string, init: RequestInit = {}) => {
+      const res = await apps.public.handle(new Request(new URL(url, BASE), { ...init, headers: { ...(init.headers as Record<string, string>), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } }))
+      for (const c of res.headers.getSetCookie()) {
+        const [pair] = c.split(';')
+        const i = pair!.indexOf('=')
+        jar.set(pair!.slice(0, i), pair!.slice(i + 1))
+      }
+      return res
+    }
+    const form = (url: string, body: Record<string, string>) => send(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body) })
+    const admin = async (path: string, body: unknown) => (await apps.admin.handle(new Request(`http://admin${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }))).json() as Promise<any>
+    const fieldOf = (page: string) => (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(page)?.[1] ?? ''
+    const expectUiPage = (res: Response) => {
+      expect(res.headers.get('content-type')).toContain('text/html')
+      expect(res.headers.get('content-security-policy')).toMatch(/script-src 'nonce-[A-Za-z0-9_-]+'/)
+    }
+    let client: any
+    let tokens: any
+
+    beforeAll(async () => {
+      scratch = await driver.create()
+      apps = await bootApps([
+        identity({ schemas: [{ id: 'default', schema: quickstartSchema }], selfservice: { defaultReturnUrl: `${BASE}/ui/` } }),
+        password({ hasher: { memoryCost: 64 }, breachCheck: { enabled: false } }),
+        oauth2(),
+        ui(),
+      ], { database: scratch.db, config: { serve: { public: { baseUrl: BASE } } } as never })
+      await admin('/admin/identities', { schema_id: 'default', traits: { email: 'ada@example.com' }, credentials: { password: { config: { password: 'correct horse battery staple' } } } })
+      client = await admin('/admin/clients', { client_name: 'Acme Notes', grant_types: ['authorization_code'], response_types: ['code'], scope: 'openid profile', redirect_uris: [APP], post_logout_redirect_uris: [AFTER] })
+    })
+    afterAll(async () => {
+      await apps?.kernel.stop()
+      await scratch?.drop()
+    })
+
+    it('consent: the ui page with the client and its scopes; allowing issues a code', async () => {
+      let res = await send(`/oauth2/auth?${new URLSearchParams({ client_id: client.client_id, response_type: 'code', redirect_uri: APP, scope: 'openid profile', state: 'state-123456' })}`)
+      expect(res.status).toBe(303)
+      res = await send(res.headers.get('location')!)
+      const login = new URL(res.headers.get('location')!)
+      const flow = (await (await send(`/self-service/login/flows?id=${login.searchParams.get('flow')}`, { headers: { accept: 'application/json' } })).json()) as any
+      const csrf = flow.ui.nodes.find((n: any) => n.attributes.name === 'csrf_token').attributes.value
+      res = await form(flow.ui.action, { method: 'password', csrf_token: csrf, identifier: 'ada@example.com', password: 'correct horse battery staple' })
+      expect(res.status).toBe(303)
+      res = await send(res.headers.get('location')!)
+      expect(res.status).toBe(303)
+      res = await send(res.headers.get('location')!)
+      expect(res.status).toBe(200)
+      expectUiPage(res)
+      const page = await res.text()
+      expect(page).toContain('Acme Notes asks for access to your account.')
+      expect(page).toContain('data-scope="profile"')
+      expect(page).toContain('See your name and profile')
+      const field = fieldOf(page)
+      expect(field('csrf_token')).not.toBe('')
+      res = await form('/oauth2/consent', { consent_challenge: field('consent_challenge'), csrf_token: field('csrf_token'), decision: 'accept' })
+      const back = new URL(res.headers.get('location')!)
+      expect(back.origin + back.pathname).toBe(APP)
+      const code = back.searchParams.get('code')!
+      expect(code).toBeTruthy()
+      tokens = (await (await apps.public.handle(new Request(`${BASE}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}` }, body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: APP }) }))).json()) as any
+      expect(tokens.id_token).toBeTruthy()
+    })
+
+    it('device: the ui page to enter the code; a wrong code is refused on it, a right one goes on', async () => {
+      const tv = await admin('/admin/clients', { client_name: 'Living-room TV', grant_types: [DEVICE_GRANT], scope: 'openid', token_endpoint_auth_method: 'none', response_types: [] })
+      const auth = (await (await send('/oauth2/device/auth', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: tv.client_id, scope: 'openid' }) })).json()) as any
+      let res = await send('/oauth2/device/verify')
+      expect(res.status).toBe(200)
+      expectUiPage(res)
+      const field = fieldOf(await res.text())
+      res = await form('/oauth2/device/verify', { csrf_token: field('csrf_token'), user_code: 'BBBB-BBBB' })
+      expect(res.status).toBe(400)
+      expectUiPage(res)
+      expect(await res.text()).toContain('This code is unknown or has expired.')
+      res = await form('/oauth2/device/verify', { csrf_token: field('csrf_token'), user_code: auth.user_code })
+      expect(res.status).toBe(303)
+    })
+
+    it('logout: the ui asks first; no keeps the session, yes ends it and goes to the post_logout_redirect_uri', async () => {
+      expect((await send('/sessions/whoami')).status).toBe(200)
+      const start = `/oauth2/sessions/logout?${new URLSearchParams({ id_token_hint: tokens.id_token, post_logout_redirect_uri: AFTER, state: 'bye' })}`
+      let res = await send(start)
+      expect(res.status).toBe(200)
+      expectUiPage(res)
+      let page = await res.text()
+      expect(page).toContain('Do you want to sign out of Acme Notes?')
+      let field = fieldOf(page)
+      // without the CSRF token nothing happens
+      res = await form('/oauth2/sessions/logout', { logout_challenge: field('logout_challenge'), csrf_token: 'forged-token-forged-token', decision: 'accept' })
+      expect(res.status).toBe(400)
+      expect((await send('/sessions/whoami')).status).toBe(200)
+      res = await form('/oauth2/sessions/logout', { logout_challenge: field('logout_challenge'), csrf_token: field('csrf_token'), decision: 'reject' })
+      expect(res.status).toBe(303)
+      expect(res.headers.get('location')!.startsWith(AFTER)).toBe(false)
+      expect((await send('/sessions/whoami')).status).toBe(200)
+
+      res = await send(start)
+      page = await res.text()
+      field = fieldOf(page)
+      res = await form('/oauth2/sessions/logout', { logout_challenge: field('logout_challenge'), csrf_token: field('csrf_token'), decision: 'accept' })
+      expect(res.status).toBe(303)
+      const to = new URL(res.headers.get('location')!)
+      expect(to.origin + to.pathname).toBe(AFTER)
+      expect(to.searchParams.get('state')).toBe('bye')
+      expect((await send('/sessions/whoami')).status).toBe(401)
+    })
+  })
+}
