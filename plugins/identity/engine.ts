@@ -22,6 +22,7 @@ import {
   type UiNode,
   type UiText,
   constantTimeEqual,
+  inputNode,
   randomToken,
   renderError,
   sql,
@@ -73,24 +74,6 @@ interface StoredFlow {
   expired: boolean
   /** The language the flow was started in (the creating request's Accept-Language), kept server-side. */
   locale?: string
-}
-
-export function inputNode(group: UiNode['group'], name: string, type: string, opts: { value?: unknown; required?: boolean; autocomplete?: string; label?: UiText } = {}): UiNode {
-  return {
-    type: 'input',
-    group,
-    attributes: {
-      name,
-      type,
-      ...(opts.value !== undefined ? { value: opts.value } : {}),
-      ...(opts.required ? { required: true } : {}),
-      ...(opts.autocomplete ? { autocomplete: opts.autocomplete } : {}),
-      disabled: false,
-      node_type: 'input',
-    },
-    messages: [],
-    meta: opts.label ? { label: opts.label } : {},
-  }
 }
 
 const nodeName = (n: UiNode) => String((n.attributes as { name?: string }).name ?? '')
@@ -308,8 +291,7 @@ export class FlowEngine {
           inputNode('default', `traits.${f.path}`, f.format === 'email' ? 'email' : f.type === 'number' || f.type === 'integer' ? 'number' : f.type === 'boolean' ? 'checkbox' : 'text', {
             required: f.required || undefined,
             autocomplete: f.format === 'email' ? 'email' : undefined,
-            label: f.title ? text.labelGeneric(f.title, `traits.${f.path}`) : undefined,
-          }),
+          }, f.title ? text.labelGeneric(f.title, `traits.${f.path}`) : undefined),
         )
       }
     }
@@ -406,11 +388,10 @@ export function populateProfile(flow: SelfServiceFlow, schema: CompiledSchema, t
         value,
         required: f.required || undefined,
         autocomplete: f.format === 'email' ? 'email' : undefined,
-        label: f.title ? text.labelGeneric(f.title, `traits.${f.path}`) : undefined,
-      }),
+      }, f.title ? text.labelGeneric(f.title, `traits.${f.path}`) : undefined),
     )
   }
-  flow.ui.nodes.push(inputNode('profile', 'method', 'submit', { value: 'profile', label: text.save() }))
+  flow.ui.nodes.push(inputNode('profile', 'method', 'submit', { value: 'profile' }, text.save()))
 }
 
 /**

@@ -40,11 +40,11 @@ import {
   type Storage,
   type SelfServiceFlow,
   TooManyRequestsError,
-  type UiNode,
   type UiText,
   definePlugin,
   periodic,
   sql,
+  inputNode,
 } from 'tessera'
 import { type HasherOptions, hashPassword, isCurrent, isKnownFormat, verifyPassword } from './hash.ts'
 import { PasswordPolicy, messages } from './policy.ts'
@@ -131,9 +131,6 @@ const label = (id: number, text: string): UiText => ({ id, text, type: 'info' })
 function identifierLabel(fields: IdentifierField[]): UiText {
   const only = fields.length === 1 ? fields[0] : undefined
   return only?.title ? { id: 1070002, text: only.title, type: 'info', context: { title: only.title, name: `traits.${only.path}` } } : label(1070004, 'ID')
-}
-function node(group: UiNode['group'], name: string, type: string, attrs: Record<string, unknown>, lbl?: UiText): UiNode {
-  return { type: 'input', group, attributes: { name, type, ...attrs, disabled: false, node_type: 'input' }, messages: [], meta: lbl ? { label: lbl } : {} }
 }
 
 /**
@@ -269,10 +266,10 @@ function passwordMethod(o: Options, log?: Logger): CredentialMethod<MethodContex
     login: {
       populate(flow: SelfServiceFlow, ctx) {
         // The identifier is shared with other first-factor methods (Kratos' `default` group): added once.
-        if (!flow.ui.nodes.some((n) => (n.attributes as { name?: string }).name === 'identifier')) flow.ui.nodes.push(node('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, identifierLabel(ctx.identifierFields)))
+        if (!flow.ui.nodes.some((n) => (n.attributes as { name?: string }).name === 'identifier')) flow.ui.nodes.push(inputNode('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, identifierLabel(ctx.identifierFields)))
         flow.ui.nodes.push(
-          node('password', 'password', 'password', { required: true, autocomplete: 'current-password' }, label(1070001, 'Password')),
-          node('password', 'method', 'submit', { value: 'password' }, label(1010001, 'Sign in')),
+          inputNode('password', 'password', 'password', { required: true, autocomplete: 'current-password' }, label(1070001, 'Password')),
+          inputNode('password', 'method', 'submit', { value: 'password' }, label(1010001, 'Sign in')),
         )
       },
       async submit(_flow, body, ctx): Promise<LoginOutcome> {
@@ -299,8 +296,8 @@ function passwordMethod(o: Options, log?: Logger): CredentialMethod<MethodContex
     registration: {
       populate(flow: SelfServiceFlow) {
         flow.ui.nodes.push(
-          node('password', 'password', 'password', { required: true, autocomplete: 'new-password' }, label(1070001, 'Password')),
-          node('password', 'method', 'submit', { value: 'password' }, label(1040001, 'Sign up')),
+          inputNode('password', 'password', 'password', { required: true, autocomplete: 'new-password' }, label(1070001, 'Password')),
+          inputNode('password', 'method', 'submit', { value: 'password' }, label(1040001, 'Sign up')),
         )
       },
       async submit(_flow, body, ctx): Promise<RegistrationOutcome> {
@@ -318,8 +315,8 @@ function passwordMethod(o: Options, log?: Logger): CredentialMethod<MethodContex
     settings: {
       populate(flow: SelfServiceFlow) {
         flow.ui.nodes.push(
-          node('password', 'password', 'password', { required: true, autocomplete: 'new-password' }, label(1070001, 'Password')),
-          node('password', 'method', 'submit', { value: 'password' }, label(1070003, 'Save')),
+          inputNode('password', 'password', 'password', { required: true, autocomplete: 'new-password' }, label(1070001, 'Password')),
+          inputNode('password', 'method', 'submit', { value: 'password' }, label(1070003, 'Save')),
         )
       },
       async submit(_flow, body, ctx): Promise<SettingsOutcome> {

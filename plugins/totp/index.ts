@@ -29,6 +29,7 @@ import {
   type UiText,
   definePlugin,
   sql,
+  inputNode,
 } from 'tessera'
 
 const d = v.description
@@ -67,9 +68,7 @@ const M = {
   required: () => ({ id: 4000002, text: 'Property totp_code is missing.', type: 'error', context: { property: 'totp_code' } }) as UiText,
 }
 
-function input(name: string, type: string, attrs: Record<string, unknown>, label?: UiText): UiNode {
-  return { type: 'input', group: 'totp', attributes: { name, type, ...attrs, disabled: false, node_type: 'input' }, messages: [], meta: label ? { label } : {} }
-}
+const input = (name: string, type: string, attrs: Record<string, unknown>, label?: UiText): UiNode => inputNode('totp', name, type, attrs, label)
 const nameOf = (n: UiNode) => String((n.attributes as { name?: string; id?: string }).name ?? (n.attributes as { id?: string }).id ?? '')
 const str = (x: unknown) => (typeof x === 'string' ? x.replace(/\s+/g, '') : '')
 
