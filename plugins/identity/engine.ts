@@ -22,6 +22,7 @@ import {
   type UiNode,
   type UiText,
   constantTimeEqual,
+  countInWindow,
   inputNode,
   randomToken,
   renderError,
@@ -217,12 +218,7 @@ export class FlowEngine {
     const now = Date.now()
     const windowMs = o.windowSeconds * 1000
     const windowStart = now - (now % windowMs)
-    const row = await db.one<{ count: number | string }>(sql`INSERT INTO identity_flow_creation (nid, key, window_start, count) VALUES (${db.nid}, ${`ip:${ip}`}, ${windowStart}, ${1})
-      ON CONFLICT (nid, key) DO UPDATE SET
-        count = CASE WHEN identity_flow_creation.window_start = excluded.window_start THEN identity_flow_creation.count + 1 ELSE 1 END,
-        window_start = excluded.window_start
-      RETURNING count`)
-    if (!row || Number(row.count) > o.perAddress) throw new TooManyRequestsError((windowStart + windowMs - now) / 1000, 'Too many self-service flows were started from this address, try again later.')
+    if ((await countInWindow(db, 'identity_flow_creation', 'key', `ip:${ip}`, windowStart)) > o.perAddress) throw new TooManyRequestsError((windowStart + windowMs - now) / 1000, 'Too many self-service flows were started from this address, try again later.')
   }
 
   /** Create, populate and store a flow (after taking one flow creation for the client address). */

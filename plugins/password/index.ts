@@ -45,6 +45,7 @@ import {
   periodic,
   sql,
   inputNode,
+  countInWindow,
 } from 'tessera'
 import { type HasherOptions, hashPassword, isCurrent, isKnownFormat, verifyPassword } from './hash.ts'
 import { PasswordPolicy, messages } from './policy.ts'
@@ -168,12 +169,7 @@ export class RateLimiter {
   }
 
   private async take(db: ScopedDb, key: string, windowStart: number): Promise<number> {
-    const row = await db.one<{ count: number | string }>(sql`INSERT INTO password_login_attempts (nid, key, window_start, count) VALUES (${db.nid}, ${key}, ${windowStart}, ${1})
-      ON CONFLICT (nid, key) DO UPDATE SET
-        count = CASE WHEN password_login_attempts.window_start = excluded.window_start THEN password_login_attempts.count + 1 ELSE 1 END,
-        window_start = excluded.window_start
-      RETURNING count`)
-    return row ? Number(row.count) : Number.POSITIVE_INFINITY
+    return countInWindow(db, 'password_login_attempts', 'key', key, windowStart)
   }
 
   /**

@@ -30,6 +30,7 @@ import {
   definePlugin,
   sql,
   inputNode,
+  countInWindow,
 } from 'tessera'
 
 const d = v.description
@@ -92,12 +93,7 @@ class TotpStore {
     const now = Date.now()
     const windowMs = this.o.rateLimit.windowSeconds * 1000
     const windowStart = now - (now % windowMs)
-    const row = await db.one<{ count: number | string }>(sql`INSERT INTO totp_attempts (nid, identity_id, window_start, count) VALUES (${db.nid}, ${identityId}, ${windowStart}, ${1})
-      ON CONFLICT (nid, identity_id) DO UPDATE SET
-        count = CASE WHEN totp_attempts.window_start = excluded.window_start THEN totp_attempts.count + 1 ELSE 1 END,
-        window_start = excluded.window_start
-      RETURNING count`)
-    if (!row || Number(row.count) > this.o.rateLimit.maxAttempts) throw new TooManyRequestsError((windowStart + windowMs - now) / 1000, 'Too many authentication codes were tried for this account, try again later.')
+    if ((await countInWindow(db, 'totp_attempts', 'identity_id', identityId, windowStart)) > this.o.rateLimit.maxAttempts) throw new TooManyRequestsError((windowStart + windowMs - now) / 1000, 'Too many authentication codes were tried for this account, try again later.')
   }
 
   /** Accept `step` only if it is later than the last accepted one (one conditional upsert: two racing requests cannot both win). */
