@@ -46,6 +46,7 @@ import {
   sql,
   inputNode,
   countInWindow,
+  sweepTenants,
 } from 'tessera'
 import { type HasherOptions, hashPassword, isCurrent, isKnownFormat, verifyPassword } from './hash.ts'
 import { PasswordPolicy, messages } from './policy.ts'
@@ -213,20 +214,7 @@ export class RateLimiter {
    */
   async sweep(storage: Storage, now = Date.now(), batchSize = 500, maxBatches = 20): Promise<number> {
     const before = this.window(now)
-    const tenants = await storage.db.query<{ nid: string }>(sql`SELECT DISTINCT nid FROM password_login_attempts WHERE window_start < ${before}`)
-    let total = 0
-    for (const { nid } of tenants) {
-      const db = storage.scoped(nid)
-      for (let i = 0; i < maxBatches; i++) {
-        const n = (
-          await db.exec(sql`DELETE FROM password_login_attempts WHERE nid = ${db.nid} AND key IN (
-            SELECT key FROM password_login_attempts WHERE nid = ${db.nid} AND window_start < ${before} LIMIT ${batchSize})`)
-        ).rowCount
-        total += n
-        if (n < batchSize) break
-      }
-    }
-    return total
+    return sweepTenants(storage, 'password_login_attempts', 'key', sql`window_start < ${before}`, batchSize, maxBatches)
   }
 }
 
