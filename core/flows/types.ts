@@ -51,6 +51,12 @@ export interface UiNode {
   meta: { label?: UiText }
 }
 
+/** A ui input node as Kratos builds one: `attributes` (undefined ones left out) go between name/type and disabled/node_type. */
+export function inputNode(group: UiNodeGroup, name: string, type: string, attributes: Record<string, unknown> = {}, label?: UiText): UiNode {
+  const attrs = Object.fromEntries(Object.entries(attributes).filter(([, v]) => v !== undefined))
+  return { type: 'input', group, attributes: { name, type, ...attrs, disabled: false, node_type: 'input' }, messages: [], meta: label ? { label } : {} }
+}
+
 export interface UiContainer {
   action: string
   method: string

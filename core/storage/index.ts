@@ -1,5 +1,5 @@
 export * from './errors.ts'
 export * from './migrate.ts'
-export { ScopedDb } from './scoped.ts'
+export { ScopedDb, countInWindow } from './scoped.ts'
 export { type Dialect, type DialectName, Sql, render, sql } from './sql.ts'
 export type * from './types.ts'

@@ -15,7 +15,7 @@
  * ```
  */
 import { TenantScopeError } from './errors.ts'
-import { type Sql, statementText } from './sql.ts'
+import { type Sql, sql, statementText } from './sql.ts'
 import type { ExecResult, Queryable } from './types.ts'
 
 const MENTIONS_NID = /\bnid\b/i
@@ -81,4 +81,17 @@ export class ScopedDb implements Queryable {
   transaction<T>(fn: (tx: ScopedDb) => Promise<T>): Promise<T> {
     return this.unscoped.transaction((tx) => fn(new ScopedDb(this.nid, tx)))
   }
+}
+
+/**
+ * One hit on a fixed-window counter (a rate limit every instance shares): `table` has the columns nid,
+ * `keyColumn`, window_start and count, keyed (nid, `keyColumn`). One atomic upsert, so N parallel hits get N
+ * distinct counts; a new window starts over at 1. Returns the count (Infinity if the row did not come back).
+ */
+export async function countInWindow(db: ScopedDb, table: string, keyColumn: string, key: string, windowStart: number): Promise<number> {
+  const [t, k] = [sql.id(table), sql.id(keyColumn)]
+  const row = await db.one<{ count: number | string }>(sql`INSERT INTO ${t} (nid, ${k}, window_start, count) VALUES (${db.nid}, ${key}, ${windowStart}, ${1})
+    ON CONFLICT (nid, ${k}) DO UPDATE SET count = CASE WHEN ${t}.window_start = excluded.window_start THEN ${t}.count + 1 ELSE 1 END, window_start = excluded.window_start
+    RETURNING count`)
+  return row ? Number(row.count) : Number.POSITIVE_INFINITY
 }

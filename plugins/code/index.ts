@@ -30,6 +30,7 @@ import {
   type UiText,
   type VerificationOutcome,
   definePlugin,
+  inputNode,
 } from 'tessera'
 import { type CodeKind, CodeStore } from './store.ts'
 
@@ -86,9 +87,6 @@ const M = {
   required: (property: string) => ({ id: 4000002, text: `Property ${property} is missing.`, type: 'error', context: { property } }) as UiText,
 }
 
-function node(group: UiNode['group'], name: string, type: string, attrs: Record<string, unknown>, label?: UiText): UiNode {
-  return { type: 'input', group, attributes: { name, type, ...attrs, disabled: false, node_type: 'input' }, messages: [], meta: label ? { label } : {} }
-}
 const nameOf = (n: UiNode) => String((n.attributes as { name?: string }).name ?? '')
 
 /** Replace the method's own nodes (its group) with these; other methods' nodes stay. */
@@ -132,10 +130,10 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
   function codeStep(flow: SelfServiceFlow, kind: CodeKind, addressField: string, address: string, label: UiText, submitLabel: UiText) {
     flow.state = 'sent_email'
     replaceGroup(flow, 'code', [
-      node('code', addressField, addressField === 'identifier' ? 'hidden' : addressField === 'email' ? 'hidden' : 'hidden', { value: address }),
-      node('code', 'code', 'text', { required: true, autocomplete: 'one-time-code', pattern: '[0-9]+', maxlength: o.length }, label),
-      node('code', 'method', 'submit', { value: 'code' }, submitLabel),
-      node('code', 'resend', 'submit', { value: 'code' }, info(1070008, 'Resend code')),
+      inputNode('code', addressField, addressField === 'identifier' ? 'hidden' : addressField === 'email' ? 'hidden' : 'hidden', { value: address }),
+      inputNode('code', 'code', 'text', { required: true, autocomplete: 'one-time-code', pattern: '[0-9]+', maxlength: o.length }, label),
+      inputNode('code', 'method', 'submit', { value: 'code' }, submitLabel),
+      inputNode('code', 'resend', 'submit', { value: 'code' }, info(1070008, 'Resend code')),
     ], (n) => kind === 'login' && nameOf(n) === 'identifier')
   }
 
@@ -164,7 +162,7 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
     },
     recovery: {
       populate(flow) {
-        flow.ui.nodes.push(node('code', 'email', 'email', { required: true, autocomplete: 'email' }, info(1070007, 'Email')), node('code', 'method', 'submit', { value: 'code' }, info(1070005, 'Submit')))
+        flow.ui.nodes.push(inputNode('code', 'email', 'email', { required: true, autocomplete: 'email' }, info(1070007, 'Email')), inputNode('code', 'method', 'submit', { value: 'code' }, info(1070005, 'Submit')))
       },
       async submit(flow, body, ctx): Promise<RecoveryOutcome> {
         const typed = str(body.code)
@@ -192,7 +190,7 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
     },
     verification: {
       populate(flow) {
-        flow.ui.nodes.push(node('code', 'email', 'email', { required: true, autocomplete: 'email' }, info(1070007, 'Email')), node('code', 'method', 'submit', { value: 'code' }, info(1070005, 'Submit')))
+        flow.ui.nodes.push(inputNode('code', 'email', 'email', { required: true, autocomplete: 'email' }, info(1070007, 'Email')), inputNode('code', 'method', 'submit', { value: 'code' }, info(1070005, 'Submit')))
       },
       async submit(flow, body, ctx): Promise<VerificationOutcome> {
         const typed = str(body.code)
@@ -251,7 +249,7 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
     async populate(flow: SelfServiceFlow, ctx: FlowMethodContext) {
       const id = ctx.login?.identityId
       if (!id) return
-      for (const a of await mfaAddresses(ctx, id)) flow.ui.nodes.push(node('code', 'address', 'submit', { value: a.value }, info(1010023, `Send code to ${a.value}`, { address: a.value, channel: a.via })))
+      for (const a of await mfaAddresses(ctx, id)) flow.ui.nodes.push(inputNode('code', 'address', 'submit', { value: a.value }, info(1010023, `Send code to ${a.value}`, { address: a.value, channel: a.via })))
     },
     async submit(flow: SelfServiceFlow, body: Record<string, unknown>, ctx: FlowMethodContext): Promise<LoginOutcome> {
       const id = ctx.login?.identityId
@@ -284,8 +282,8 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
       populate(flow, ctx) {
         const only = ctx.identifierFields.length === 1 ? ctx.identifierFields[0] : undefined
         const label = only?.title ? info(1070002, only.title, { title: only.title, name: `traits.${only.path}` }) : info(1070004, 'ID')
-        if (!flow.ui.nodes.some((n) => nameOf(n) === 'identifier')) flow.ui.nodes.push(node('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, label))
-        flow.ui.nodes.push(node('code', 'method', 'submit', { value: 'code' }, info(1010015, 'Send sign in code')))
+        if (!flow.ui.nodes.some((n) => nameOf(n) === 'identifier')) flow.ui.nodes.push(inputNode('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, label))
+        flow.ui.nodes.push(inputNode('code', 'method', 'submit', { value: 'code' }, info(1010015, 'Send sign in code')))
       },
       async submit(flow, body, ctx): Promise<LoginOutcome> {
         const typed = str(body.code)
@@ -335,7 +333,7 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
   if (o.passwordlessEnabled) {
     code.registration = {
       populate(flow) {
-        flow.ui.nodes.push(node('code', 'method', 'submit', { value: 'code' }, info(1040006, 'Sign up with code')))
+        flow.ui.nodes.push(inputNode('code', 'method', 'submit', { value: 'code' }, info(1040006, 'Sign up with code')))
       },
       async submit(flow, body, ctx): Promise<RegistrationOutcome> {
         const identifiers = ctx.registration?.identifiers ?? []
@@ -362,9 +360,9 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
         }
         flow.state = 'sent_email'
         replaceGroup(flow, 'code', [
-          node('code', 'code', 'text', { required: true, autocomplete: 'one-time-code', pattern: '[0-9]+', maxlength: o.length }, info(1070012, 'Registration code')),
-          node('code', 'method', 'submit', { value: 'code' }, info(1040001, 'Sign up')),
-          node('code', 'resend', 'submit', { value: 'code' }, info(1070008, 'Resend code')),
+          inputNode('code', 'code', 'text', { required: true, autocomplete: 'one-time-code', pattern: '[0-9]+', maxlength: o.length }, info(1070012, 'Registration code')),
+          inputNode('code', 'method', 'submit', { value: 'code' }, info(1040001, 'Sign up')),
+          inputNode('code', 'resend', 'submit', { value: 'code' }, info(1070008, 'Resend code')),
         ])
         return { kind: 'sent', messages: [M.registrationCodeSent()] }
       },
@@ -378,7 +376,7 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
 
 /** Kratos' `link` strategy: recovery and verification by a link carrying a one-time token. */
 function linkMethod(store: CodeStore, o: Options, send: (ctx: FlowMethodContext, template: string, to: string, via: string | null, data: Record<string, unknown>, identityId?: string) => Promise<void>): CredentialMethod<FlowMethodContext> {
-  const emailStep = (flow: SelfServiceFlow) => [node('link', 'email', 'email', { required: true, autocomplete: 'email' }, info(1070007, 'Email')), node('link', 'method', 'submit', { value: 'link' }, info(1070005, 'Submit'))]
+  const emailStep = (flow: SelfServiceFlow) => [inputNode('link', 'email', 'email', { required: true, autocomplete: 'email' }, info(1070007, 'Email')), inputNode('link', 'method', 'submit', { value: 'link' }, info(1070005, 'Submit'))]
   const sentState = (flow: SelfServiceFlow) => {
     flow.state = 'sent_email'
   }

@@ -5,7 +5,7 @@
  * before the comparison (one UPDATE … RETURNING): N parallel guesses get N distinct counts and at most
  * `maxSubmissions` of them are compared (Kratos #4251). A new code for a flow replaces the old one.
  */
-import { type Keyring, type ScopedDb, TooManyRequestsError, constantTimeEqual, randomToken, sql } from 'tessera'
+import { type Keyring, type ScopedDb, TooManyRequestsError, constantTimeEqual, countInWindow, randomToken, sql } from 'tessera'
 
 export type CodeKind = 'login' | 'registration' | 'recovery' | 'verification'
 
@@ -45,12 +45,7 @@ export class CodeStore {
     const now = Date.now()
     const windowMs = this.o.resend.windowSeconds * 1000
     const windowStart = now - (now % windowMs)
-    const row = await db.one<{ count: number | string }>(sql`INSERT INTO code_sends (nid, address, window_start, count) VALUES (${db.nid}, ${address}, ${windowStart}, ${1})
-      ON CONFLICT (nid, address) DO UPDATE SET
-        count = CASE WHEN code_sends.window_start = excluded.window_start THEN code_sends.count + 1 ELSE 1 END,
-        window_start = excluded.window_start
-      RETURNING count`)
-    if (!row || Number(row.count) > this.o.resend.perAddress) throw new TooManyRequestsError((windowStart + windowMs - now) / 1000, 'Too many codes were sent to this address, try again later.')
+    if ((await countInWindow(db, 'code_sends', 'address', address, windowStart)) > this.o.resend.perAddress) throw new TooManyRequestsError((windowStart + windowMs - now) / 1000, 'Too many codes were sent to this address, try again later.')
   }
 
   /** Store a new secret (a code, or a link token) for this flow, replacing any earlier one of the same kind. */

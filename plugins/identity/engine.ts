@@ -22,6 +22,8 @@ import {
   type UiNode,
   type UiText,
   constantTimeEqual,
+  countInWindow,
+  inputNode,
   randomToken,
   renderError,
   sql,
@@ -73,24 +75,6 @@ interface StoredFlow {
   expired: boolean
   /** The language the flow was started in (the creating request's Accept-Language), kept server-side. */
   locale?: string
-}
-
-export function inputNode(group: UiNode['group'], name: string, type: string, opts: { value?: unknown; required?: boolean; autocomplete?: string; label?: UiText } = {}): UiNode {
-  return {
-    type: 'input',
-    group,
-    attributes: {
-      name,
-      type,
-      ...(opts.value !== undefined ? { value: opts.value } : {}),
-      ...(opts.required ? { required: true } : {}),
-      ...(opts.autocomplete ? { autocomplete: opts.autocomplete } : {}),
-      disabled: false,
-      node_type: 'input',
-    },
-    messages: [],
-    meta: opts.label ? { label: opts.label } : {},
-  }
 }
 
 const nodeName = (n: UiNode) => String((n.attributes as { name?: string }).name ?? '')
@@ -234,12 +218,7 @@ export class FlowEngine {
     const now = Date.now()
     const windowMs = o.windowSeconds * 1000
     const windowStart = now - (now % windowMs)
-    const row = await db.one<{ count: number | string }>(sql`INSERT INTO identity_flow_creation (nid, key, window_start, count) VALUES (${db.nid}, ${`ip:${ip}`}, ${windowStart}, ${1})
-      ON CONFLICT (nid, key) DO UPDATE SET
-        count = CASE WHEN identity_flow_creation.window_start = excluded.window_start THEN identity_flow_creation.count + 1 ELSE 1 END,
-        window_start = excluded.window_start
-      RETURNING count`)
-    if (!row || Number(row.count) > o.perAddress) throw new TooManyRequestsError((windowStart + windowMs - now) / 1000, 'Too many self-service flows were started from this address, try again later.')
+    if ((await countInWindow(db, 'identity_flow_creation', 'key', `ip:${ip}`, windowStart)) > o.perAddress) throw new TooManyRequestsError((windowStart + windowMs - now) / 1000, 'Too many self-service flows were started from this address, try again later.')
   }
 
   /** Create, populate and store a flow (after taking one flow creation for the client address). */
@@ -308,8 +287,7 @@ export class FlowEngine {
           inputNode('default', `traits.${f.path}`, f.format === 'email' ? 'email' : f.type === 'number' || f.type === 'integer' ? 'number' : f.type === 'boolean' ? 'checkbox' : 'text', {
             required: f.required || undefined,
             autocomplete: f.format === 'email' ? 'email' : undefined,
-            label: f.title ? text.labelGeneric(f.title, `traits.${f.path}`) : undefined,
-          }),
+          }, f.title ? text.labelGeneric(f.title, `traits.${f.path}`) : undefined),
         )
       }
     }
@@ -406,11 +384,10 @@ export function populateProfile(flow: SelfServiceFlow, schema: CompiledSchema, t
         value,
         required: f.required || undefined,
         autocomplete: f.format === 'email' ? 'email' : undefined,
-        label: f.title ? text.labelGeneric(f.title, `traits.${f.path}`) : undefined,
-      }),
+      }, f.title ? text.labelGeneric(f.title, `traits.${f.path}`) : undefined),
     )
   }
-  flow.ui.nodes.push(inputNode('profile', 'method', 'submit', { value: 'profile', label: text.save() }))
+  flow.ui.nodes.push(inputNode('profile', 'method', 'submit', { value: 'profile' }, text.save()))
 }
 
 /**

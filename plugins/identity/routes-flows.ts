@@ -28,10 +28,10 @@ import {
 } from 'tessera'
 import { AddressRepo } from './addresses.ts'
 import type { ActiveSessionWithToken, IdentityCore } from './core.ts'
-import { type FlowEngine, flowExpiredResponse, flowNotFound, nestBody, populateProfile } from './engine.ts'
+import { type FlowEngine, flowExpiredResponse, flowNotFound, populateProfile } from './engine.ts'
 import { text } from './messages.ts'
 import { IdentityRepo, SessionRepo } from './repo.ts'
-import { type Ip, csrfCookies, expiredText, ipOf, json, redirect, wantsJson } from './routes-public.ts'
+import { type Ip, csrfCookies, expiredSubmission, expiredText, ipOf, json, openSubmission, redirect, wantsJson } from './routes-public.ts'
 import { identifiersOf, validateTraits } from './schemas.ts'
 import { aal2Required, anySecondFactor, availableAal, removalRefused, stepUpUrl } from './aal.ts'
 
@@ -161,18 +161,11 @@ export function addressFlowRoutes(
       return json(stored.flow)
     })
 
-    app.post(`/self-service/${kind}`, async ({ request, tessera, query, body, server }) => {
-      const id = String((query as Record<string, string>).flow ?? '')
-      const db = tessera.db
-      const ip = ipOf(server as Ip, request, tessera)
-      const stored = await engine.load(kind, id, db)
-      const flow = stored.flow
-      const input = nestBody(body)
-      try {
-        engine.checkCsrfSubmit(stored, request, input)
-      } catch (e) {
-        return renderError(e, tessera.requestId)
-      }
+    app.post(`/self-service/${kind}`, async (c) => {
+      const { request, tessera } = c
+      const opened = await openSubmission(engine, kind, c)
+      if (opened instanceof Response) return opened
+      const { db, ip, stored, flow, input } = opened
       let session: ActiveSessionWithToken | undefined
       if (kind === 'settings') {
         session = await settingsSession(request, tessera.tenant)
@@ -182,8 +175,7 @@ export function addressFlowRoutes(
       }
       if (stored.expired) {
         const next = kind === 'settings' ? await recreateSettings(db, flow, request, ip, tessera.tenant) : await engine.create(kind, flow.type, request, db, ip, { returnTo: flow.return_to, messages: [expiredText(kind, flow)] })
-        if (flow.type === 'browser' && !wantsJson(request)) return redirect(engine.uiUrl(kind, next.flow.id, tessera.publicBaseUrl))
-        return flowExpiredResponse(next.flow.id, flow.expires_at, tessera.requestId)
+        return expiredSubmission(engine, kind, flow, next.flow.id, request, tessera)
       }
       const methodId = typeof input.method === 'string' ? input.method : ''
       try {

@@ -164,22 +164,14 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
       return json(stored.flow)
     })
 
-    app.post(`/self-service/${kind}`, async ({ request, tessera, query, body, server }) => {
-      const id = String((query as Record<string, string>).flow ?? '')
-      const db = tessera.db
-      const ip = ipOf(server as Ip, request, tessera)
-      const stored = await engine.load(kind, id, db)
-      const flow = stored.flow
-      const input = nestBody(body)
-      try {
-        engine.checkCsrfSubmit(stored, request, input)
-      } catch (e) {
-        return renderError(e, tessera.requestId)
-      }
+    app.post(`/self-service/${kind}`, async (c) => {
+      const { request, tessera } = c
+      const opened = await openSubmission(engine, kind, c)
+      if (opened instanceof Response) return opened
+      const { db, ip, stored, flow, input } = opened
       if (stored.expired) {
         const next = await engine.create(kind, flow.type, request, db, ip, { returnTo: flow.return_to, loginChallenge: flow.oauth2_login_challenge as string | undefined, messages: [expiredText(kind, flow)], ...(await sameAal(flow, request, tessera.tenant)) })
-        if (flow.type === 'browser' && !wantsJson(request)) return redirect(engine.uiUrl(kind, next.flow.id, tessera.publicBaseUrl))
-        return flowExpiredResponse(next.flow.id, flow.expires_at, tessera.requestId)
+        return expiredSubmission(engine, kind, flow, next.flow.id, request, tessera)
       }
       const methodId = typeof input.method === 'string' ? input.method : ''
       const method = core.ctx.registries.credentialMethods.get(methodId) as CredentialMethod | undefined
@@ -432,6 +424,37 @@ export function expiredText(kind: FlowKind, flow: SelfServiceFlow): UiText {
   if (kind === 'login') return text.loginExpired(minutes)
   if (kind === 'registration') return text.registrationExpired(minutes)
   return text[`${kind}Expired`](minutes)
+}
+
+/** A submitted flow, loaded and its CSRF token checked: how both self-service routers start a submission. */
+export interface Submission {
+  db: ScopedDb
+  ip: string | null
+  stored: Awaited<ReturnType<FlowEngine['load']>>
+  flow: SelfServiceFlow
+  input: Record<string, unknown>
+}
+
+/** Loads the flow `?flow=` names and checks the submission's CSRF token (a mismatch is answered, not thrown). */
+export async function openSubmission(engine: FlowEngine, kind: FlowKind, c: { request: Request; tessera: RequestContext; query: unknown; body: unknown; server: unknown }): Promise<Submission | Response> {
+  const { request, tessera } = c
+  const id = String((c.query as Record<string, string>).flow ?? '')
+  const db = tessera.db
+  const ip = ipOf(c.server as Ip, request, tessera)
+  const stored = await engine.load(kind, id, db)
+  const input = nestBody(c.body)
+  try {
+    engine.checkCsrfSubmit(stored, request, input)
+  } catch (e) {
+    return renderError(e, tessera.requestId)
+  }
+  return { db, ip, stored, flow: stored.flow, input }
+}
+
+/** A submission to an expired flow, once `nextId` replaced it: a browser goes to the new flow, an API or SPA client gets 410. */
+export function expiredSubmission(engine: FlowEngine, kind: FlowKind, flow: SelfServiceFlow, nextId: string, request: Request, tessera: RequestContext): Response | Promise<Response> {
+  if (flow.type === 'browser' && !wantsJson(request)) return redirect(engine.uiUrl(kind, nextId, tessera.publicBaseUrl))
+  return flowExpiredResponse(nextId, flow.expires_at, tessera.requestId)
 }
 
 import { sql } from 'tessera'

@@ -24,6 +24,7 @@ import {
   definePlugin,
   sha256Hex,
   sql,
+  inputNode,
 } from 'tessera'
 
 export const LookupSecretOptions = v.object({})
@@ -57,9 +58,7 @@ export function newCode(): string {
 const normalise = (x: unknown) => (typeof x === 'string' ? x.trim().toLowerCase().replace(/[\s-]+/g, '') : '')
 export const hashCode = (code: string) => sha256Hex(`lookup_secret:${normalise(code)}`)
 
-function input(name: string, type: string, attrs: Record<string, unknown>, label?: UiText): UiNode {
-  return { type: 'input', group: 'lookup_secret', attributes: { name, type, ...attrs, disabled: false, node_type: 'input' }, messages: [], meta: label ? { label } : {} }
-}
+const input = (name: string, type: string, attrs: Record<string, unknown>, label?: UiText): UiNode => inputNode('lookup_secret', name, type, attrs, label)
 
 /** The codes waiting for confirmation live on the stored flow (what the user was shown), never in the submission. */
 function pendingCodes(flow: SelfServiceFlow): string[] | undefined {

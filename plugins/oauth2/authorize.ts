@@ -20,7 +20,7 @@ import { type IdTokenSession, idToken } from './id-token.ts'
 import type { Ctx, OAuth2 } from './oauth2.ts'
 import { ID_TOKEN_SET } from './options.ts'
 import { type GrantHandler, audiencesOf, formOf, scopesOf } from './token-endpoint.ts'
-import { signatureOf } from './tokens.ts'
+import { invalidGrant, signatureOf } from './tokens.ts'
 
 export const CODE_PREFIX = 'ory_ac_'
 const AUTH_SESSION_COOKIE = 'tessera_oauth2_authentication_session'
@@ -538,8 +538,6 @@ interface CodeRow {
   used_at: Date | null
   expires_at: Date
 }
-
-const invalidGrant = (why: string) => new OAuth2Error('invalid_grant', `The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client. ${why}`)
 
 /** The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.5): single-use, bound to client and redirect URI. */
 export const authorizationCode: GrantHandler = async ({ client, form, db, issuer, oauth2 }) => {

@@ -19,7 +19,7 @@ import type { AuthRequest, FlowRow, Rejection } from './flows.ts'
 import { idToken } from './id-token.ts'
 import { type OAuth2, RateLimiter } from './oauth2.ts'
 import { type GrantHandler, audiencesOf, authenticateClient, formOf, scopesOf, tokenJson } from './token-endpoint.ts'
-import { signatureOf } from './tokens.ts'
+import { invalidGrant, signatureOf } from './tokens.ts'
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
 export const DEVICE_CODE_PREFIX = 'ory_dc_'
@@ -331,8 +331,6 @@ function cookieOf(request: Request, name: string): string | null {
   }
   return null
 }
-
-const invalidGrant = (why: string) => new OAuth2Error('invalid_grant', `The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client. ${why}`)
 
 /** The token endpoint's `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4, §3.5). */
 export const deviceCode: GrantHandler = async ({ client, form, db, issuer, oauth2 }) => {

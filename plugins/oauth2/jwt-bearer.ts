@@ -10,13 +10,12 @@
  */
 import { type JWTPayload, type ProtectedHeaderParameters, decodeJwt, decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify } from 'jose'
 import { OAuth2Error, UniqueViolationError, sha256HexSync, sql } from 'tessera'
+import { invalidGrant } from './tokens.ts'
 import { TRUST_ALGS, TrustRepo, type TrustedIssuer } from './trust.ts'
 import { type GrantHandler, audiencesOf, scopesOf } from './token-endpoint.ts'
 
 export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 const CLOCK_SKEW_SECONDS = 5
-
-const invalidGrant = (hint: string) => new OAuth2Error('invalid_grant', `The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client. ${hint}`)
 
 export const jwtBearer: GrantHandler = async ({ client, form, db, issuer, oauth2 }) => {
   const assertion = form.get('assertion')

@@ -17,6 +17,9 @@ export const ACCESS_PREFIX = 'ory_at_'
 export const REFRESH_PREFIX = 'ory_rt_'
 export const MAX_TOKEN_LENGTH = 8192
 
+/** Hydra's invalid_grant, `why` saying which check refused the grant (every grant handler answers so). */
+export const invalidGrant = (why: string) => new OAuth2Error('invalid_grant', `The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client. ${why}`)
+
 /** An opaque access token: the prefix, its issue time (12 hex digits of milliseconds), 43 random characters. */
 const TIMED_ACCESS = /^ory_at_[0-9a-f]{12}[A-Za-z0-9_-]{43}$/
 const TIMED_ACCESS_LENGTH = ACCESS_PREFIX.length + 12 + 43
@@ -269,22 +272,21 @@ export class Tokens {
    * already used (rotated) is a replay: its whole chain is revoked (RFC 9700 §4.14.2) and the grant refused.
    */
   async refresh(db: ScopedDb, client: Client, token: string, requested: string[] | undefined, issuer: string): Promise<{ tokens: TokenResponse; subject: string }> {
-    const invalid = (why: string) => new OAuth2Error('invalid_grant', `The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client. ${why}`)
-    if (!token.startsWith(REFRESH_PREFIX) || token.length > MAX_TOKEN_LENGTH) throw invalid('The refresh token is malformed or unknown.')
+    if (!token.startsWith(REFRESH_PREFIX) || token.length > MAX_TOKEN_LENGTH) throw invalidGrant('The refresh token is malformed or unknown.')
     const sig = signatureOf(token)
     const row = await db.one<RefreshRow>(sql`SELECT signature, chain_id, client_id, subject, grant_type, scope, audience, ext, session, consent_id, active, used_at, issued_at, expires_at
       FROM oauth2_refresh_tokens WHERE nid = ${db.nid} AND signature = ${sig}`)
-    if (!row) throw invalid('The refresh token is malformed or unknown.')
-    if (row.client_id !== client.client_id) throw invalid('The refresh token was issued to another client.')
+    if (!row) throw invalidGrant('The refresh token is malformed or unknown.')
+    if (row.client_id !== client.client_id) throw invalidGrant('The refresh token was issued to another client.')
     if (!row.active) {
       if (row.used_at) {
         await this.revokeChain(db, row.chain_id)
         await this.o.ctx.emit('oauth2.token.revoked', { clientId: row.client_id, subject: row.subject, reason: 'refresh_token_reuse' }, { tenant: db.nid })
-        throw invalid('The refresh token was already used: every token of its grant has been revoked.')
+        throw invalidGrant('The refresh token was already used: every token of its grant has been revoked.')
       }
-      throw invalid('The refresh token has been revoked.')
+      throw invalidGrant('The refresh token has been revoked.')
     }
-    if (row.expires_at.getTime() <= Date.now()) throw invalid('The refresh token has expired.')
+    if (row.expires_at.getTime() <= Date.now()) throw invalidGrant('The refresh token has expired.')
     const granted = row.scope === '' ? [] : row.scope.split(' ')
     const scope = requested ?? granted
     const wider = scope.filter((s) => !granted.includes(s))
@@ -312,7 +314,7 @@ export class Tokens {
       // another request rotated it between our read and our write: that is a reuse too
       await this.revokeChain(db, row.chain_id)
       await this.o.ctx.emit('oauth2.token.revoked', { clientId: row.client_id, subject: row.subject, reason: 'refresh_token_reuse' }, { tenant: db.nid })
-      throw invalid('The refresh token was already used: every token of its grant has been revoked.')
+      throw invalidGrant('The refresh token was already used: every token of its grant has been revoked.')
     }
     return { tokens: result, subject: row.subject }
   }

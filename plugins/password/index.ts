@@ -40,11 +40,13 @@ import {
   type Storage,
   type SelfServiceFlow,
   TooManyRequestsError,
-  type UiNode,
   type UiText,
   definePlugin,
   periodic,
   sql,
+  inputNode,
+  countInWindow,
+  sweepTenants,
 } from 'tessera'
 import { type HasherOptions, hashPassword, isCurrent, isKnownFormat, verifyPassword } from './hash.ts'
 import { PasswordPolicy, messages } from './policy.ts'
@@ -132,9 +134,6 @@ function identifierLabel(fields: IdentifierField[]): UiText {
   const only = fields.length === 1 ? fields[0] : undefined
   return only?.title ? { id: 1070002, text: only.title, type: 'info', context: { title: only.title, name: `traits.${only.path}` } } : label(1070004, 'ID')
 }
-function node(group: UiNode['group'], name: string, type: string, attrs: Record<string, unknown>, lbl?: UiText): UiNode {
-  return { type: 'input', group, attributes: { name, type, ...attrs, disabled: false, node_type: 'input' }, messages: [], meta: lbl ? { label: lbl } : {} }
-}
 
 /**
  * Login throttling (OWASP Authentication Cheat Sheet: progressive delays per account and per client address,
@@ -171,12 +170,7 @@ export class RateLimiter {
   }
 
   private async take(db: ScopedDb, key: string, windowStart: number): Promise<number> {
-    const row = await db.one<{ count: number | string }>(sql`INSERT INTO password_login_attempts (nid, key, window_start, count) VALUES (${db.nid}, ${key}, ${windowStart}, ${1})
-      ON CONFLICT (nid, key) DO UPDATE SET
-        count = CASE WHEN password_login_attempts.window_start = excluded.window_start THEN password_login_attempts.count + 1 ELSE 1 END,
-        window_start = excluded.window_start
-      RETURNING count`)
-    return row ? Number(row.count) : Number.POSITIVE_INFINITY
+    return countInWindow(db, 'password_login_attempts', 'key', key, windowStart)
   }
 
   /**
@@ -220,20 +214,7 @@ export class RateLimiter {
    */
   async sweep(storage: Storage, now = Date.now(), batchSize = 500, maxBatches = 20): Promise<number> {
     const before = this.window(now)
-    const tenants = await storage.db.query<{ nid: string }>(sql`SELECT DISTINCT nid FROM password_login_attempts WHERE window_start < ${before}`)
-    let total = 0
-    for (const { nid } of tenants) {
-      const db = storage.scoped(nid)
-      for (let i = 0; i < maxBatches; i++) {
-        const n = (
-          await db.exec(sql`DELETE FROM password_login_attempts WHERE nid = ${db.nid} AND key IN (
-            SELECT key FROM password_login_attempts WHERE nid = ${db.nid} AND window_start < ${before} LIMIT ${batchSize})`)
-        ).rowCount
-        total += n
-        if (n < batchSize) break
-      }
-    }
-    return total
+    return sweepTenants(storage, 'password_login_attempts', 'key', sql`window_start < ${before}`, batchSize, maxBatches)
   }
 }
 
@@ -269,10 +250,10 @@ function passwordMethod(o: Options, log?: Logger): CredentialMethod<MethodContex
     login: {
       populate(flow: SelfServiceFlow, ctx) {
         // The identifier is shared with other first-factor methods (Kratos' `default` group): added once.
-        if (!flow.ui.nodes.some((n) => (n.attributes as { name?: string }).name === 'identifier')) flow.ui.nodes.push(node('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, identifierLabel(ctx.identifierFields)))
+        if (!flow.ui.nodes.some((n) => (n.attributes as { name?: string }).name === 'identifier')) flow.ui.nodes.push(inputNode('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, identifierLabel(ctx.identifierFields)))
         flow.ui.nodes.push(
-          node('password', 'password', 'password', { required: true, autocomplete: 'current-password' }, label(1070001, 'Password')),
-          node('password', 'method', 'submit', { value: 'password' }, label(1010001, 'Sign in')),
+          inputNode('password', 'password', 'password', { required: true, autocomplete: 'current-password' }, label(1070001, 'Password')),
+          inputNode('password', 'method', 'submit', { value: 'password' }, label(1010001, 'Sign in')),
         )
       },
       async submit(_flow, body, ctx): Promise<LoginOutcome> {
@@ -299,8 +280,8 @@ function passwordMethod(o: Options, log?: Logger): CredentialMethod<MethodContex
     registration: {
       populate(flow: SelfServiceFlow) {
         flow.ui.nodes.push(
-          node('password', 'password', 'password', { required: true, autocomplete: 'new-password' }, label(1070001, 'Password')),
-          node('password', 'method', 'submit', { value: 'password' }, label(1040001, 'Sign up')),
+          inputNode('password', 'password', 'password', { required: true, autocomplete: 'new-password' }, label(1070001, 'Password')),
+          inputNode('password', 'method', 'submit', { value: 'password' }, label(1040001, 'Sign up')),
         )
       },
       async submit(_flow, body, ctx): Promise<RegistrationOutcome> {
@@ -318,8 +299,8 @@ function passwordMethod(o: Options, log?: Logger): CredentialMethod<MethodContex
     settings: {
       populate(flow: SelfServiceFlow) {
         flow.ui.nodes.push(
-          node('password', 'password', 'password', { required: true, autocomplete: 'new-password' }, label(1070001, 'Password')),
-          node('password', 'method', 'submit', { value: 'password' }, label(1070003, 'Save')),
+          inputNode('password', 'password', 'password', { required: true, autocomplete: 'new-password' }, label(1070001, 'Password')),
+          inputNode('password', 'method', 'submit', { value: 'password' }, label(1070003, 'Save')),
         )
       },
       async submit(_flow, body, ctx): Promise<SettingsOutcome> {

@@ -29,6 +29,8 @@ import {
   type UiText,
   definePlugin,
   sql,
+  inputNode,
+  countInWindow,
 } from 'tessera'
 
 const d = v.description
@@ -67,9 +69,7 @@ const M = {
   required: () => ({ id: 4000002, text: 'Property totp_code is missing.', type: 'error', context: { property: 'totp_code' } }) as UiText,
 }
 
-function input(name: string, type: string, attrs: Record<string, unknown>, label?: UiText): UiNode {
-  return { type: 'input', group: 'totp', attributes: { name, type, ...attrs, disabled: false, node_type: 'input' }, messages: [], meta: label ? { label } : {} }
-}
+const input = (name: string, type: string, attrs: Record<string, unknown>, label?: UiText): UiNode => inputNode('totp', name, type, attrs, label)
 const nameOf = (n: UiNode) => String((n.attributes as { name?: string; id?: string }).name ?? (n.attributes as { id?: string }).id ?? '')
 const str = (x: unknown) => (typeof x === 'string' ? x.replace(/\s+/g, '') : '')
 
@@ -93,12 +93,7 @@ class TotpStore {
     const now = Date.now()
     const windowMs = this.o.rateLimit.windowSeconds * 1000
     const windowStart = now - (now % windowMs)
-    const row = await db.one<{ count: number | string }>(sql`INSERT INTO totp_attempts (nid, identity_id, window_start, count) VALUES (${db.nid}, ${identityId}, ${windowStart}, ${1})
-      ON CONFLICT (nid, identity_id) DO UPDATE SET
-        count = CASE WHEN totp_attempts.window_start = excluded.window_start THEN totp_attempts.count + 1 ELSE 1 END,
-        window_start = excluded.window_start
-      RETURNING count`)
-    if (!row || Number(row.count) > this.o.rateLimit.maxAttempts) throw new TooManyRequestsError((windowStart + windowMs - now) / 1000, 'Too many authentication codes were tried for this account, try again later.')
+    if ((await countInWindow(db, 'totp_attempts', 'identity_id', identityId, windowStart)) > this.o.rateLimit.maxAttempts) throw new TooManyRequestsError((windowStart + windowMs - now) / 1000, 'Too many authentication codes were tried for this account, try again later.')
   }
 
   /** Accept `step` only if it is later than the last accepted one (one conditional upsert: two racing requests cannot both win). */

@@ -1,5 +1,5 @@
 /** The webauthn and passkey ui nodes, with Kratos' names, groups, triggers and message ids. */
-import type { SelfServiceFlow, UiNode, UiText } from 'tessera'
+import { type SelfServiceFlow, type UiNode, type UiText, inputNode } from 'tessera'
 
 export const SCRIPT_PATH = '/.well-known/ory/webauthn.js'
 
@@ -27,24 +27,14 @@ export const T = {
 }
 
 export function input(group: string, name: string, type: string, o: { value?: unknown; label?: UiText; required?: boolean; autocomplete?: string; onclickTrigger?: string; onloadTrigger?: string; browser?: boolean } = {}): UiNode {
-  return {
-    type: 'input',
-    group,
-    attributes: {
-      name,
-      type,
-      ...(o.value !== undefined ? { value: o.value } : {}),
-      ...(o.required ? { required: true } : {}),
-      ...(o.autocomplete ? { autocomplete: o.autocomplete } : {}),
-      disabled: false,
-      node_type: 'input',
-      // Kratos: the `onclick`/`onload` JavaScript only on browser flows; the trigger's name on every flow.
-      ...(o.onclickTrigger ? { onclickTrigger: o.onclickTrigger, ...(o.browser ? { onclick: `window.${o.onclickTrigger}(${o.value !== undefined && typeof o.value === 'string' && o.value.startsWith('{') ? o.value : ''})` } : {}) } : {}),
-      ...(o.onloadTrigger ? { onloadTrigger: o.onloadTrigger, ...(o.browser ? { onload: `window.${o.onloadTrigger}()` } : {}) } : {}),
-    },
-    messages: [],
-    meta: o.label ? { label: o.label } : {},
-  }
+  return inputNode(group, name, type, {
+    value: o.value,
+    ...(o.required ? { required: true } : {}),
+    autocomplete: o.autocomplete || undefined,
+    // Kratos: the `onclick`/`onload` JavaScript only on browser flows; the trigger's name on every flow.
+    ...(o.onclickTrigger ? { onclickTrigger: o.onclickTrigger, ...(o.browser ? { onclick: `window.${o.onclickTrigger}(${o.value !== undefined && typeof o.value === 'string' && o.value.startsWith('{') ? o.value : ''})` } : {}) } : {}),
+    ...(o.onloadTrigger ? { onloadTrigger: o.onloadTrigger, ...(o.browser ? { onload: `window.${o.onloadTrigger}()` } : {}) } : {}),
+  }, o.label)
 }
 
 /** Kratos' script node: the script the triggers live in, with its subresource integrity. */
