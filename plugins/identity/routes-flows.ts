@@ -31,7 +31,7 @@ import type { ActiveSessionWithToken, IdentityCore } from './core.ts'
 import { type FlowEngine, flowExpiredResponse, flowNotFound, populateProfile } from './engine.ts'
 import { text } from './messages.ts'
 import { IdentityRepo, SessionRepo } from './repo.ts'
-import { type Ip, csrfCookies, expiredSubmission, expiredText, ipOf, json, openSubmission, redirect, wantsJson } from './routes-public.ts'
+import { type Ip, answerNewFlow, csrfCookies, expiredSubmission, expiredText, ipOf, json, openSubmission, redirect, wantsJson } from './routes-public.ts'
 import { identifiersOf, validateTraits } from './schemas.ts'
 import { aal2Required, anySecondFactor, availableAal, removalRefused, stepUpUrl } from './aal.ts'
 
@@ -135,11 +135,7 @@ export function addressFlowRoutes(
         } else {
           created = await engine.create(kind, type, request, tessera.db, ip, { returnTo })
         }
-        const { flow, csrf } = created
-        if (type === 'api') return json(flow)
-        const set = csrfCookies(csrf, request, tessera.publicBaseUrl)
-        if (wantsJson(request)) return json(flow, 200, set)
-        return redirect(engine.uiUrl(kind, flow.id, tessera.publicBaseUrl), set.map(([, c]) => c))
+        return answerNewFlow(engine, kind, type, created, request, tessera.publicBaseUrl)
       })
     }
 

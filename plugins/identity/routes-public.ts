@@ -52,6 +52,17 @@ export function csrfCookies(csrf: string, request: Request, publicBaseUrl: strin
   return out
 }
 
+/**
+ * The answer to a new flow: the flow itself (API), the flow with the CSRF cookie (SPA: Accept: application/json), or a
+ * redirect to the flow's UI page with the cookie (browser).
+ */
+export function answerNewFlow(engine: FlowEngine, kind: FlowKind, type: FlowType, created: { flow: SelfServiceFlow; csrf: string }, request: Request, publicBaseUrl: string): Response {
+  if (type === 'api') return json(created.flow)
+  const set = csrfCookies(created.csrf, request, publicBaseUrl)
+  if (wantsJson(request)) return json(created.flow, 200, set)
+  return redirect(engine.uiUrl(kind, created.flow.id, publicBaseUrl), set.map(([, c]) => c))
+}
+
 export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngine, login?: IdentityLogin) {
   const opts = core.ctx.options.selfservice
   const tokenizer = new SessionTokenizer(core)
@@ -145,11 +156,8 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
           return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
         }
         const sessionIdentityId = existing && (refresh || requestedAal !== 'aal1') ? existing.identityId : undefined
-        const { flow, csrf } = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: type === 'browser' ? q.return_to : undefined, loginChallenge: type === 'browser' && kind === 'login' ? q.login_challenge : undefined, refresh: refresh && !!existing, requestedAal, sessionIdentityId })
-        if (type === 'api') return json(flow)
-        const set = csrfCookies(csrf, request, tessera.publicBaseUrl)
-        if (wantsJson(request)) return json(flow, 200, set)
-        return redirect(engine.uiUrl(kind, flow.id, tessera.publicBaseUrl), set.map(([, c]) => c))
+        const created = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: type === 'browser' ? q.return_to : undefined, loginChallenge: type === 'browser' && kind === 'login' ? q.login_challenge : undefined, refresh: refresh && !!existing, requestedAal, sessionIdentityId })
+        return answerNewFlow(engine, kind, type, created, request, tessera.publicBaseUrl)
       })
     }
 
