@@ -11,6 +11,7 @@ import * as OTPAuth from 'otpauth'
 import { bootApps, type TestApps } from '../../test/helpers/app.ts'
 import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
 import { quickstartSchema } from '../../test/helpers/identity.ts'
+import { inProcessBrowser } from '../../test/helpers/oauth2-login.ts'
 import { identity } from '../identity/index.ts'
 import { password } from '../password/index.ts'
 import { totp, totpOf } from '../totp/index.ts'
@@ -43,18 +44,7 @@ for (const driver of drivers('oauth2-acr-amr')) {
     })
 
     it('the ID token carries acr aal1 / amr [password] before the step-up, acr aal2 / amr [password, totp] after it', async () => {
-      const jar = new Map<string, string>()
-      const send = async (url: string, init: RequestInit = {}) => {
-        const res = await apps.public.handle(new Request(new URL(url, BASE), { ...init, headers: { ...(init.headers as Record<string, string>), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } }))
-        for (const c of res.headers.getSetCookie()) {
-          const [pair] = c.split(';')
-          const i = pair!.indexOf('=')
-          jar.set(pair!.slice(0, i), pair!.slice(i + 1))
-        }
-        return res
-      }
-      const form = (url: string, body: Record<string, string>) => send(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body) })
-      const admin = async (path: string, body: unknown) => (await apps.admin.handle(new Request(`http://admin${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }))).json() as Promise<any>
+      const { send, form, admin } = inProcessBrowser(() => apps, BASE)
       /** Follow a browser login flow's redirect to its UI, and read the flow. */
       const loginFlow = async (url: string) => {
         const res = await send(url)

@@ -9,6 +9,7 @@ import { password } from '../password/index.ts'
 import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
 import { bootApps, type TestApps } from '../../test/helpers/app.ts'
 import { quickstartSchema } from '../../test/helpers/identity.ts'
+import { inProcessBrowser } from '../../test/helpers/oauth2-login.ts'
 import { oauth2 } from './index.ts'
 
 const BASE = 'http://127.0.0.1:4433'
@@ -34,18 +35,7 @@ for (const driver of drivers('oauth2-logout-identity')) {
     })
 
     it('ends the identity session: whoami answers 401 afterwards', async () => {
-      const jar = new Map<string, string>()
-      const send = async (url: string, init: RequestInit = {}) => {
-        const res = await apps.public.handle(new Request(new URL(url, BASE), { ...init, headers: { ...(init.headers as Record<string, string>), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } }))
-        for (const c of res.headers.getSetCookie()) {
-          const [pair] = c.split(';')
-          const i = pair!.indexOf('=')
-          jar.set(pair!.slice(0, i), pair!.slice(i + 1))
-        }
-        return res
-      }
-      const form = (url: string, body: Record<string, string>) => send(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body) })
-      const admin = async (path: string, body: unknown) => (await apps.admin.handle(new Request(`http://admin${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }))).json() as Promise<any>
+      const { send, form, admin } = inProcessBrowser(() => apps, BASE)
       await admin('/admin/identities', { schema_id: 'default', traits: { email: 'ada@example.com' }, credentials: { password: { config: { password: 'correct horse battery staple' } } } })
       const client = await admin('/admin/clients', { grant_types: ['authorization_code'], response_types: ['code'], scope: 'openid', redirect_uris: [APP], post_logout_redirect_uris: [AFTER] })
 

@@ -11,6 +11,7 @@ import { password } from '../password/index.ts'
 import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
 import { bootApps, type TestApps } from '../../test/helpers/app.ts'
 import { quickstartSchema } from '../../test/helpers/identity.ts'
+import { inProcessBrowser } from '../../test/helpers/oauth2-login.ts'
 import { ui } from './index.ts'
 
 const BASE = 'http://127.0.0.1:4433'
@@ -22,18 +23,7 @@ for (const driver of drivers('ui-oauth2-pages')) {
   describe.skipIf(!driver.enabled)(`the ui renders the oauth2 pages (${driver.name})`, () => {
     let scratch: ScratchDatabase
     let apps: TestApps
-    const jar = new Map<string, string>()
-    const send = async (url: string, init: RequestInit = {}) => {
-      const res = await apps.public.handle(new Request(new URL(url, BASE), { ...init, headers: { ...(init.headers as Record<string, string>), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } }))
-      for (const c of res.headers.getSetCookie()) {
-        const [pair] = c.split(';')
-        const i = pair!.indexOf('=')
-        jar.set(pair!.slice(0, i), pair!.slice(i + 1))
-      }
-      return res
-    }
-    const form = (url: string, body: Record<string, string>) => send(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body) })
-    const admin = async (path: string, body: unknown) => (await apps.admin.handle(new Request(`http://admin${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }))).json() as Promise<any>
+    const { send, form, admin } = inProcessBrowser(() => apps, BASE)
     const fieldOf = (page: string) => (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(page)?.[1] ?? ''
     const expectUiPage = (res: Response) => {
       expect(res.headers.get('content-type')).toContain('text/html')

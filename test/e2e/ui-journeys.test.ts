@@ -8,18 +8,17 @@
  * skipped.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Browser, chromium } from 'playwright-core'
 import { REPO, SECRET, type ServerProcess, scratchDir, startServer } from '../helpers/process.ts'
 import { quickstartSchema } from '../helpers/identity.ts'
+import { ARTIFACTS, watchedPage } from './ui-checks.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const available = existsSync(CHROMIUM)
 if (!available) console.warn(`[skipped] ui journeys in the browser: no Chromium at ${CHROMIUM} (set CHROMIUM_PATH)`)
 
-const ARTIFACTS = join(REPO, '.tmp/artifacts/ui')
-const AXE = readFileSync(join(REPO, 'node_modules/axe-core/axe.min.js'), 'utf8')
 const PASSWORD = 'correct horse battery staple'
 const CALLBACK = 'https://notes.example.com/callback'
 
@@ -61,41 +60,8 @@ describe.skipIf(!available)('ui journeys in headless Chromium: passkey, oauth2 c
     scratch?.remove()
   })
 
-  /** A browser context whose every page is watched (as in ui-pages.test.ts): origin, bytes, axe, a screenshot. */
-  async function open(prefix: string, lang = 'en') {
-    const context = await browser.newContext({ locale: 'en' })
-    const page = await context.newPage()
-    const foreign: string[] = []
-    let bytes = 0
-    page.on('request', (r) => {
-      const u = r.url()
-      if (!u.startsWith('data:') && new URL(u).origin !== api) foreign.push(u)
-    })
-    page.on('response', async (r) => {
-      try {
-        bytes += (await r.body()).length
-      } catch {}
-    })
-    let shot = 0
-    const check = async (name: string) => {
-      await page.waitForLoadState('load')
-      expect(foreign).toEqual([])
-      expect(bytes).toBeLessThan(60_000)
-      expect(await page.evaluate(() => document.documentElement.lang)).toBe(lang)
-      await page.evaluate(AXE)
-      const violations = (await page.evaluate(async () => (await (window as any).axe.run(document, { resultTypes: ['violations'] })).violations)) as { id: string; impact: string; nodes: { html: string }[] }[]
-      const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.html).join(' | ')}`)
-      expect(bad).toEqual([])
-      await page.screenshot({ path: join(ARTIFACTS, `${prefix}-${String(++shot).padStart(2, '0')}-${name}.png`), fullPage: true })
-      bytes = 0
-    }
-    const visit = async (url: string) => {
-      bytes = 0
-      await page.goto(url)
-      await page.waitForLoadState('load')
-    }
-    return { context, page, check, visit, foreign, reset: () => (bytes = 0) }
-  }
+  /** A browser context whose every page is watched (see ui-checks.ts): origin, bytes, axe, a screenshot. */
+  const open = (prefix: string, lang = 'en') => watchedPage(browser, { origin: api, locale: 'en', lang, prefix, sizeAt: 'check' })
 
   it('signs up, adds a passkey in settings, signs out and signs in with it without an identifier', async () => {
     const email = 'grace@example.com'

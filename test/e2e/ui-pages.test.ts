@@ -7,19 +7,18 @@
  * Without Chromium the suite says it was skipped.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import * as OTPAuth from 'otpauth'
 import { type Browser, type Page, chromium } from 'playwright-core'
 import { REPO, SECRET, type ServerProcess, scratchDir, startServer } from '../helpers/process.ts'
 import { quickstartSchema } from '../helpers/identity.ts'
+import { ARTIFACTS, watchedPage } from './ui-checks.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const available = existsSync(CHROMIUM)
 if (!available) console.warn(`[skipped] ui pages in the browser: no Chromium at ${CHROMIUM} (set CHROMIUM_PATH)`)
 
-const ARTIFACTS = join(REPO, '.tmp/artifacts/ui')
-const AXE = readFileSync(join(REPO, 'node_modules/axe-core/axe.min.js'), 'utf8')
 const PASSWORD = 'correct horse battery staple'
 
 describe.skipIf(!available)('ui plugin pages in headless Chromium', () => {
@@ -61,42 +60,8 @@ describe.skipIf(!available)('ui plugin pages in headless Chromium', () => {
     scratch?.remove()
   })
 
-  /** A browser context whose every page is watched: requests stay on the origin, bytes per page are counted. */
-  async function open(lang: string) {
-    const context = await browser.newContext({ locale: lang === 'zh' ? 'zh-CN' : lang })
-    const page = await context.newPage()
-    const foreign: string[] = []
-    let bytes = 0
-    page.on('request', (r) => {
-      const u = r.url()
-      if (!u.startsWith('data:') && new URL(u).origin !== api) foreign.push(u)
-    })
-    page.on('response', async (r) => {
-      try {
-        bytes += (await r.body()).length
-      } catch {}
-    })
-    let shot = 0
-    /** Check the page the browser is on: axe, size, origin; a screenshot named after the step. */
-    const check = async (name: string) => {
-      await page.waitForLoadState('load')
-      expect(foreign).toEqual([])
-      expect(await page.evaluate(() => document.documentElement.lang)).toBe(lang === 'zh' ? 'zh-Hans' : lang)
-      await page.evaluate(AXE)
-      const violations = (await page.evaluate(async () => (await (window as any).axe.run(document, { resultTypes: ['violations'] })).violations)) as { id: string; impact: string; nodes: { html: string }[] }[]
-      const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.html).join(' | ')}`)
-      expect(bad).toEqual([])
-      await page.screenshot({ path: join(ARTIFACTS, `${lang}-${String(++shot).padStart(2, '0')}-${name}.png`), fullPage: true })
-    }
-    /** Navigate and measure what this page cost on the wire. */
-    const visit = async (url: string) => {
-      bytes = 0
-      await page.goto(url)
-      await page.waitForLoadState('load')
-      expect(bytes).toBeLessThan(60_000)
-    }
-    return { context, page, check, visit }
-  }
+  /** A browser context whose every page is watched (see ui-checks.ts); the size is measured on each visit. */
+  const open = (lang: string) => watchedPage(browser, { origin: api, locale: lang === 'zh' ? 'zh-CN' : lang, lang: lang === 'zh' ? 'zh-Hans' : lang, prefix: lang, sizeAt: 'visit' })
 
   /** The newest code in the outbox for `to`, read from the outbox page in a second tab. */
   async function outboxCode(p: Page, to: string, after = 0): Promise<string> {
