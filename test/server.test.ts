@@ -288,6 +288,31 @@ describe("the repository's tessera.config.ts (what `bun run start` serves)", () 
       const ready = await fetch(`${server.publicUrl}/health/ready`)
       expect(ready.status).toBe(200)
       expect(await ready.json()).toEqual({ status: 'ok' })
+      // every first-party plugin: the account pages, OpenID Connect discovery, and the README tour's permission
+      // model and access rule (403 until a tuple lets the signed-in identity view the document, then 200 with X-User)
+      expect((await fetch(`${server.publicUrl}/ui/login`, { redirect: 'manual' })).status).toBeLessThan(400)
+      const discovery = (await (await fetch(`${server.publicUrl}/.well-known/openid-configuration`)).json()) as { issuer: string }
+      expect(discovery.issuer).toBeTruthy()
+      const flow = (await (await fetch(`${server.publicUrl}/self-service/registration/api`)).json()) as { id: string }
+      const registered = await fetch(`${server.publicUrl}/self-service/registration?flow=${flow.id}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ method: 'password', password: 'correct horse battery staple', traits: { email: 'ada@example.com' } }),
+      })
+      const { session_token: token, identity } = (await registered.json()) as { session_token: string; identity: { id: string } }
+      const decide = () => fetch(`${server.adminUrl}/decisions/documents/readme`, { headers: { authorization: `Bearer ${token}` } })
+      expect((await decide()).status).toBe(403)
+      expect((await fetch(`${server.adminUrl}/decisions/documents/readme`)).status).toBe(401)
+      const put = await fetch(`${server.adminUrl}/admin/relation-tuples`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ namespace: 'Document', object: 'readme', relation: 'viewers', subject_id: identity.id }),
+      })
+      expect(put.status).toBe(201)
+      const allowed = await decide()
+      expect(allowed.status).toBe(200)
+      expect(allowed.headers.get('x-user')).toBe(identity.id)
+      expect((await fetch(`${server.adminUrl}/decisions/documents/other`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(403)
     } finally {
       expect(await server.stop()).toBe(0)
     }
