@@ -10,6 +10,7 @@ import type { Server } from 'bun'
 import { type Span, SpanKind, context, trace } from '@opentelemetry/api'
 import { TesseraError, renderError } from '../core/errors.ts'
 import { type Listener, buildListenerApp, errorHandler, rawRoutesFor } from '../core/http/app.ts'
+import { corsFor } from '../core/http/cors.ts'
 import { type RequestContext, requestIdFor } from '../core/http/context.ts'
 import { urlProblem } from '../core/http/edge.ts'
 import type { Kernel } from '../core/kernel/kernel.ts'
@@ -65,6 +66,8 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
     const app = buildListenerApp(kernel, listener, { rawRoutes: false, urlChecked: true })
     const elysia = app.fetch
     const onError = errorHandler(kernel)
+    // CORS: the public listener only (Kratos' serve.public.cors); off unless configured
+    const cors = listener === 'public' ? corsFor(cfg.public.cors) : undefined
 
     /** What a listener serves: a handler, how its failures render, and whether it stamps X-Request-Id itself. */
     interface Served {
@@ -80,6 +83,10 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
     const serveWith =
       (route: Served) =>
       (request: Request, server: Server<undefined>): Response | Promise<Response> => {
+        if (cors) {
+          const preflight = cors.preflight(request)
+          if (preflight) return preflight
+        }
         inFlight++
         const t0 = performance.now()
         // the edge before any context: a URL the Host header can form, a body within the limit
@@ -144,6 +151,7 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
 
     const end = (route: Served, request: Request, rc: Pick<RequestContext, 'requestId' | 'remoteAddress'> & { tenant?: string } | undefined, span: Span | undefined, t0: number, response: Response): Response => {
       inFlight--
+      cors?.decorate(request, response)
       if (rc && !route.stamped) {
         try {
           response.headers.set('x-request-id', rc.requestId)

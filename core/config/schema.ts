@@ -47,6 +47,36 @@ const ReusePort = (listener: string) =>
     false,
   )
 
+/** An origin (`https://app.example.com`), a wildcard of subdomains (`https://*.example.com`) or `*`. */
+const CorsOrigin = v.pipe(
+  v.string('expected an origin such as https://app.example.com'),
+  v.check(
+    (s) => s === '*' || /^https?:\/\/(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/.test(s),
+    'expected an origin (scheme://host[:port], no path), a wildcard of subdomains such as https://*.example.com, or *',
+  ),
+)
+
+export const CorsSchema = v.pipe(
+  v.strictObject({
+    enabled: v.optional(v.pipe(v.boolean('expected true or false'), d('Answer CORS preflights and add CORS headers for the allowed origins (Kratos\' serve.public.cors).')), false),
+    allowedOrigins: v.optional(v.pipe(v.array(CorsOrigin), d('Origins allowed to call the public API from a browser: exact origins, https://*.example.com for subdomains, or * (only without allowCredentials).')), []),
+    allowedMethods: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[A-Z]+$/, 'expected an HTTP method in capitals'))), d('Methods a preflight allows.')), ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']),
+    allowedHeaders: v.optional(
+      v.pipe(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z0-9-]+$/, 'expected a header name'))), d('Request headers a preflight allows.')),
+      ['Authorization', 'Content-Type', 'Accept', 'X-Session-Token', 'X-CSRF-Token', 'X-Request-Id', 'Cookie'],
+    ),
+    exposedHeaders: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z0-9-]+$/, 'expected a header name'))), d('Response headers the page may read.')), ['Content-Type', 'X-Request-Id', 'Link', 'X-Total-Count']),
+    allowCredentials: v.optional(v.pipe(v.boolean('expected true or false'), d('Let the page send cookies (the session and CSRF cookies of browser flows).')), true),
+    maxAge: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), d('How long a browser may cache a preflight, in seconds (0: not sent).')), 0),
+  }),
+  v.forward(
+    v.check((c) => !(c.allowCredentials && c.allowedOrigins.includes('*')), 'allowedOrigins "*" with allowCredentials would let every site use the visitor\'s session: name the origins, or set allowCredentials: false'),
+    ['allowedOrigins'],
+  ),
+  v.forward(v.check((c) => !c.enabled || c.allowedOrigins.length > 0, 'CORS is enabled but no origin is allowed: list them, e.g. allowedOrigins: [https://app.example.com]'), ['allowedOrigins']),
+)
+export type CorsConfig = v.InferOutput<typeof CorsSchema>
+
 export const PublicListenerSchema = v.strictObject({
   host: v.optional(v.pipe(Host, d('Interface the public listener binds. Env: SERVE_PUBLIC_HOST.')), '0.0.0.0'),
   port: v.optional(v.pipe(Port, d('Port of the public listener (browser- and app-facing APIs). Env: SERVE_PUBLIC_PORT.')), 4433),
@@ -54,6 +84,7 @@ export const PublicListenerSchema = v.strictObject({
     v.pipe(BaseUrl, d("The URL browsers and apps reach the public API at (behind a proxy, the proxy's URL). Env: SERVE_PUBLIC_BASE_URL.")),
   ),
   reusePort: ReusePort('public'),
+  cors: v.optional(v.pipe(CorsSchema, d('CORS for browser apps on other origins (a UI of your own): off by default.'))),
 })
 
 export const AdminListenerSchema = v.strictObject({
