@@ -11,7 +11,7 @@ import { type CourierMessageRequest, type CourierService, type PeriodicJob, type
 import { type DeliveryChannel, type Outgoing, httpChannel, outboxChannel, smtpChannel } from './channels.ts'
 import type { CourierOptions } from './options.ts'
 import { Templates, isTemplateId, templateType } from './templates.ts'
-import { TEMPLATE_IDS } from './texts/index.ts'
+import { TEMPLATE_IDS } from 'tessera/i18n'
 
 export const STATUSES = ['queued', 'processing', 'sent', 'abandoned'] as const
 export type Status = (typeof STATUSES)[number]

@@ -17,7 +17,7 @@ export { CourierOptions, type CourierOptionsInput } from './options.ts'
 export { Courier, STATUSES, type MessageRow } from './courier.ts'
 export { Templates, primaryLanguage, templateType, type Rendered } from './templates.ts'
 export { compile as compileTemplate, templateModel, type Escape } from './render.ts'
-export { catalogues, TEMPLATE_IDS, LANGUAGES, type Catalogue, type Language, type MessageText, type Paragraph, type TemplateId } from './texts/index.ts'
+export { TEMPLATE_IDS, type TemplateId } from 'tessera/i18n'
 
 export const courier = definePlugin({
   id: 'courier',

@@ -1,6 +1,6 @@
 /**
  * Templates by Kratos' ids, rendered in the recipient's language: a subject, a plain-text and an HTML body for
- * e-mail, a text for SMS. The built-in texts come from the catalogue (texts/); a template directory overrides
+ * e-mail, a text for SMS. The built-in texts come from the catalogue (`tessera/i18n`, its `mail` texts); a template directory overrides
  * them with files in Kratos' layout:
  *
  *   <dir>/recovery_code/valid/email.subject.gotmpl
@@ -15,7 +15,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Compiled, type Escape, compile, templateModel } from './render.ts'
-import { LANGUAGES, type Language, type Paragraph, TEMPLATE_IDS, type TemplateId, catalogues } from './texts/index.ts'
+import { LANGUAGES, type Language, type Paragraph, TEMPLATE_IDS, type TemplateId, catalogues, isLanguage } from 'tessera/i18n'
 
 export type Part = 'subject' | 'html' | 'text' | 'sms'
 const FILES: Record<Part, string> = { subject: 'email.subject', html: 'email.body', text: 'email.body.plaintext', sms: 'sms.body' }
@@ -66,7 +66,7 @@ function htmlOf(ps: readonly Paragraph[]): string[] {
 }
 
 function builtIn(id: TemplateId, lang: Language, part: Part): string {
-  const t = catalogues[lang][id]
+  const t = catalogues[lang].mail[id]
   if (part === 'subject') return t.subject
   if (part === 'sms') return t.sms
   if (part === 'text') return `${textOf(t.body).join('\n\n')}\n`
@@ -110,7 +110,7 @@ export class Templates {
 
   #pick(id: TemplateId, part: Part, lang: string): Compiled {
     for (const key of [`${id}/${part}/${lang}`, `${id}/${part}/`]) if (this.#files.has(key)) return this.#compiled.get(key)!
-    const builtin = (LANGUAGES as readonly string[]).includes(lang) ? lang : 'en'
+    const builtin = isLanguage(lang) ? lang : 'en'
     return this.#compiled.get(`${id}/${part}/builtin:${builtin}`)!
   }
 
@@ -119,6 +119,6 @@ export class Templates {
     const lang = primaryLanguage(locale)
     const model = templateModel(data)
     const r = (part: Part) => this.#pick(id, part, lang)(model)
-    return { subject: r('subject').trim(), text: r('text'), html: r('html'), sms: r('sms').trim(), language: (LANGUAGES as readonly string[]).includes(lang) ? lang : 'en' }
+    return { subject: r('subject').trim(), text: r('text'), html: r('html'), sms: r('sms').trim(), language: isLanguage(lang) ? lang : 'en' }
   }
 }

@@ -19,7 +19,7 @@ import type { Flow, NodeRenderer, Page } from './render.tsx'
 import { stylesheet } from './theme.ts'
 
 export { UiOptions, type UiOptionsInput, LANGUAGES, type Language } from './options.ts'
-export { catalogues, negotiate, translator } from './i18n/index.ts'
+export { negotiate, translator } from './i18n/index.ts'
 export type { NodeRenderer, NodeRenderContext } from './render.tsx'
 export type { ConsentView, DeviceView, LogoutView } from './pages.tsx'
 

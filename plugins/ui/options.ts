@@ -3,6 +3,7 @@
  * logo, colours, light and dark), which language they speak by default, and where the server reaches the public
  * API it renders flows from.
  */
+import { LANGUAGES } from 'tessera/i18n'
 import * as v from 'valibot'
 
 const d = v.description
@@ -21,8 +22,7 @@ const Palette = v.object({
 })
 export type Palette = v.InferOutput<typeof Palette>
 
-export const LANGUAGES = ['en', 'de', 'ru', 'zh'] as const
-export type Language = (typeof LANGUAGES)[number]
+export { LANGUAGES, type Language } from 'tessera/i18n'
 
 export const UiOptions = v.object({
   basePath: v.optional(v.pipe(v.string(), v.regex(/^\/[a-z0-9-]+(\/[a-z0-9-]+)*$/, 'expected a path such as /ui'), d('Where the pages are served on the public listener (default `/ui`): `/ui/login`, `/ui/settings`, …')), '/ui'),

@@ -1,19 +1,13 @@
 /**
- * The ui's catalogue: page texts and Kratos message ids in en, de, ru, zh, and how a request's language is
- * chosen: `?lang=`, then the `tessera_lang` cookie, then Accept-Language, then the configured default.
+ * The ui's languages: how a request's language is chosen (`?lang=`, then the `tessera_lang` cookie, then
+ * Accept-Language, then the configured default) and a translator over the page texts and Kratos message ids of
+ * the catalogue in `tessera/i18n`.
  */
 import type { UiText } from 'tessera'
-import { LANGUAGES, type Language } from '../options.ts'
-import { de } from './de.ts'
-import { type Catalogue, type MessageKey, en } from './en.ts'
-import { ru } from './ru.ts'
-import { zh } from './zh.ts'
+import { type Language, type UiKey, catalogues, isLanguage } from 'tessera/i18n'
 
-export type { Catalogue, MessageKey }
-export const catalogues: Readonly<Record<Language, Catalogue>> = { en, de, ru, zh }
+export type MessageKey = UiKey
 export const LANG_COOKIE = 'tessera_lang'
-
-const isLanguage = (s: string | null | undefined): s is Language => !!s && (LANGUAGES as readonly string[]).includes(s)
 
 /** The language of a request, and whether `?lang=` chose it (then the cookie is set). */
 export function negotiate(request: Request, fallback: Language): { lang: Language; fromQuery: boolean } {
@@ -41,7 +35,8 @@ export type T = (key: MessageKey, vars?: Record<string, unknown>) => string
 
 /** A translator for one language. */
 export function translator(lang: Language): { t: T; message: (m: UiText | undefined) => string } {
-  const c = catalogues[lang]
+  const c = catalogues[lang].ui
+  const en = catalogues.en.ui
   const t: T = (key, vars = {}) => fill(c[key] ?? en[key] ?? key, vars)
   /**
    * A Kratos message in this language: by id, filled from its context (and `{text}`: the message's own text);

@@ -1,9 +1,15 @@
 /**
- * English: every page text, and every Kratos message id the first-party methods produce (kratos/text/id.go).
+ * English, the reference language: its keys are the catalogue's keys, and every other language falls back to it.
+ *
+ * `ui`: every page text, and every Kratos message id the first-party methods produce (kratos/text/id.go).
  * `{name}` is filled from the message's `context`; a message whose text is its data (a TOTP secret, a backup
  * code, a schema title) has `{text}`.
+ *
+ * `mail`: the courier's texts by Kratos template id (see types.ts).
  */
-export const en = {
+import type { MailTexts } from './types.ts'
+
+const ui = {
   'lang.name': 'English',
   skip: 'Skip to content',
   language: 'Language',
@@ -180,5 +186,72 @@ export const en = {
   '4070005': 'The verification took too long and expired. Please try again.',
   '4070006': 'The verification code is invalid or has already been used. Please try again.',
 }
-export type MessageKey = keyof typeof en
-export type Catalogue = Record<MessageKey, string>
+
+/** A key of the ui's texts: a page text (`nav.home`) or a Kratos message id (`'4000006'`). */
+export type UiKey = keyof typeof ui
+/** The ui's texts in one language: every key English has. */
+export type UiTexts = Readonly<Record<UiKey, string>>
+/** One language's texts: the ui's, and the courier's mail. */
+export interface Texts {
+  readonly ui: UiTexts
+  readonly mail: MailTexts
+}
+
+// The courier's mail texts
+const expires = { when: '.ExpiresInMinutes', then: ['It expires in {{ .ExpiresInMinutes }} minutes.'] }
+const ignore = 'If you did not ask for this, you can ignore this message.'
+
+const mail: MailTexts = {
+  'recovery_code.valid': {
+    subject: 'Recover access to your account',
+    body: ['Hi,', 'please recover access to your account by entering the following code:', { code: '.RecoveryCode' }, expires, ignore],
+    sms: 'Your recovery code is: {{ .RecoveryCode }}',
+  },
+  'recovery_code.invalid': {
+    subject: 'Account access attempted',
+    body: ['Hi,', 'you (or someone else) entered this email address when trying to recover access to an account.', 'However, this email address is not on our database of registered users and therefore the attempt has failed.', 'If this was you, check if you signed up using a different address.', ignore],
+    sms: 'Someone tried to recover an account with this number, but there is no account for it.',
+  },
+  'recovery.valid': {
+    subject: 'Recover access to your account',
+    body: ['Hi,', 'please recover access to your account by clicking the following link:', { link: '.RecoveryURL' }, expires, ignore],
+    sms: 'Recover access to your account: {{ .RecoveryURL }}',
+  },
+  'recovery.invalid': {
+    subject: 'Account access attempted',
+    body: ['Hi,', 'you (or someone else) entered this email address when trying to recover access to an account.', 'However, this email address is not on our database of registered users and therefore the attempt has failed.', 'If this was you, check if you signed up using a different address.', ignore],
+    sms: 'Someone tried to recover an account with this number, but there is no account for it.',
+  },
+  'verification_code.valid': {
+    subject: 'Please verify your email address',
+    body: ['Hi,', 'please verify your account by entering the following code:', { code: '.VerificationCode' }, { when: '.VerificationURL', then: ['or clicking the following link:', { link: '.VerificationURL' }] }, expires],
+    sms: 'Your verification code is: {{ .VerificationCode }}',
+  },
+  'verification_code.invalid': {
+    subject: 'Someone tried to verify this email address',
+    body: ['Hi,', 'someone asked to verify this email address, but we were unable to find an account for this address.', ignore],
+    sms: 'Someone tried to verify this number, but there is no account for it.',
+  },
+  'verification.valid': {
+    subject: 'Please verify your email address',
+    body: ['Hi,', 'please verify your account by clicking the following link:', { link: '.VerificationURL' }, expires],
+    sms: 'Verify your account: {{ .VerificationURL }}',
+  },
+  'verification.invalid': {
+    subject: 'Someone tried to verify this email address',
+    body: ['Hi,', 'someone asked to verify this email address, but we were unable to find an account for this address.', ignore],
+    sms: 'Someone tried to verify this number, but there is no account for it.',
+  },
+  'login_code.valid': {
+    subject: 'Login to your account',
+    body: ['Login to your account with the following code:', { code: '.LoginCode' }, { when: '.LoginURL', then: ['or open this link in the browser where you started to log in:', { link: '.LoginURL' }] }, expires, ignore],
+    sms: 'Your login code is: {{ .LoginCode }}',
+  },
+  'registration_code.valid': {
+    subject: 'Complete your account registration',
+    body: ['Hi,', 'please complete your account registration by entering the following code:', { code: '.RegistrationCode' }, expires, ignore],
+    sms: 'Your registration code is: {{ .RegistrationCode }}',
+  },
+}
+
+export const en: Texts = { ui, mail }
