@@ -1,13 +1,15 @@
 /**
  * The page the Ory Elements suite bundles (Bun.build, at test time, no CDN): `@ory/elements-react`'s own flow
  * components — Login, Registration, Recovery, Verification, Settings and Error — render Tessera's browser flows,
- * fetched from Tessera's public listener with the browser's cookies, as an SPA built on Elements does: a page
- * without `?flow=` starts the browser flow at Tessera (which sends the browser back here with one); a flow that
- * cannot be fetched starts a new one, except settings without a session, which goes to login. `/error?id=` feeds
- * /self-service/errors to Elements' Error. Any other path shows whoami and Tessera's logout link.
+ * fetched with Ory's SDK (`@ory/client-fetch`) from Tessera's public listener with the browser's cookies, as an SPA
+ * built on Elements does: a page without `?flow=` starts the browser flow at Tessera (which sends the browser back
+ * here with one); a flow that cannot be fetched starts a new one, except settings without a session, which goes to
+ * login. `/error?id=` feeds /self-service/errors (getFlowError) to Elements' Error. Any other path shows whoami and
+ * Tessera's logout link.
  * Plain `createElement`, no JSX, so the repository's type-check needs no JSX setting. Elements' stylesheet is
  * bundled beside it (a second entry point).
  */
+import { Configuration, FrontendApi, ResponseError } from '@ory/client-fetch'
 import { SessionProvider } from '@ory/elements-react/client'
 import { Error as OryError, Login, Recovery, Registration, Settings, Verification } from '@ory/elements-react/theme'
 import { createElement as h } from 'react'
@@ -42,7 +44,23 @@ const config = {
 const FLOWS = { login: Login, registration: Registration, recovery: Recovery, verification: Verification, settings: Settings } as const
 type Kind = keyof typeof FLOWS
 
-const get = (path: string) => fetch(`${api}${path}`, { credentials: 'include', headers: { accept: 'application/json' } })
+/** Ory's SDK on Tessera's public listener, with the browser's cookies (as an SPA built on Elements fetches its flows). */
+const sdk = new FrontendApi(new Configuration({ basePath: api, credentials: 'include', headers: { accept: 'application/json' } }))
+const getFlow = (kind: Kind, id: string): Promise<unknown> => {
+  switch (kind) {
+    case 'login':
+      return sdk.getLoginFlow({ id })
+    case 'registration':
+      return sdk.getRegistrationFlow({ id })
+    case 'recovery':
+      return sdk.getRecoveryFlow({ id })
+    case 'verification':
+      return sdk.getVerificationFlow({ id })
+    case 'settings':
+      return sdk.getSettingsFlow({ id })
+  }
+}
+const sessionOrNull = () => sdk.toSession().catch(() => null)
 
 async function main() {
   const root = createRoot(document.getElementById('root')!)
@@ -54,39 +72,36 @@ async function main() {
       window.location.assign(`${api}/self-service/${kind}/browser${url.search}`)
       return
     }
-    const res = await get(`/self-service/${kind}/flows?id=${encodeURIComponent(id)}`)
-    if (!res.ok) {
-      // settings without a session: log in first, as Elements' own settings submit does on a 401
-      window.location.assign(res.status === 401 ? `${api}/self-service/login/browser?return_to=${encodeURIComponent(`${here}/settings`)}` : `${api}/self-service/${kind}/browser`)
-      return
-    }
-    const flow = await res.json()
+    const flow = await getFlow(kind as Kind, id).catch((e: unknown) => {
+      // settings without a session: log in first, as Elements' own settings submit does on a 401; else a new flow
+      const status = e instanceof ResponseError ? e.response.status : 0
+      window.location.assign(status === 401 ? `${api}/self-service/login/browser?return_to=${encodeURIComponent(`${here}/settings`)}` : `${api}/self-service/${kind}/browser`)
+      return null
+    })
+    if (!flow) return
     const component = h(FLOWS[kind as Kind] as never, { flow, config } as never)
     root.render(kind === 'settings' ? h(SessionProvider, { baseUrl: api } as never, component) : component)
     return
   }
   if (kind === 'error') {
-    const res = await get(`/self-service/errors?id=${encodeURIComponent(url.searchParams.get('id') ?? '')}`)
-    const error = await res.json()
-    const who = await get('/sessions/whoami')
-    root.render(h(OryError, { error, config, session: who.ok ? await who.json() : undefined } as never))
+    const error = await sdk.getFlowError({ id: url.searchParams.get('id') ?? '' }).catch(async (e: unknown) => (e instanceof ResponseError ? await e.response.json() : { error: { code: 500, message: String(e) } }))
+    root.render(h(OryError, { error, config, session: (await sessionOrNull()) ?? undefined } as never))
     return
   }
-  const who = await get('/sessions/whoami')
-  if (!who.ok) {
+  const session = await sessionOrNull()
+  if (!session) {
     root.render(h('main', null, h('p', { id: 'where' }, url.pathname), h('p', { id: 'who' }, 'anonymous')))
     return
   }
-  const session = await who.json()
-  const logout = await (await get('/self-service/logout/browser')).json()
+  const logout = await sdk.createBrowserLogoutFlow()
   root.render(
     h(
       'main',
       null,
       h('p', { id: 'where' }, url.pathname),
-      h('p', { id: 'who' }, session.identity.traits.email),
-      h('p', { id: 'aal' }, session.authenticator_assurance_level),
-      h('p', { id: 'methods' }, session.authentication_methods.map((m: { method: string }) => m.method).join(',')),
+      h('p', { id: 'who' }, String(session.identity?.traits.email)),
+      h('p', { id: 'aal' }, String(session.authenticator_assurance_level)),
+      h('p', { id: 'methods' }, (session.authentication_methods ?? []).map((m) => m.method).join(',')),
       h('a', { id: 'logout', href: logout.logout_url }, 'Log out'),
     ),
   )
