@@ -307,6 +307,8 @@ for (const driver of drivers('code')) {
         expect(answers.map((a) => a.status)).toEqual([400, 400])
         expect(answers[1]!.shape).toEqual(answers[0]!.shape)
         expect(answers[0]!.flow.ui.messages[0].id).toBe(1010014)
+        // Kratos marks the flow's active method once the code is sent (Ory Elements shows the code step by it)
+        expect(answers.map((a) => a.flow.active)).toEqual(['code', 'code'])
         expect(courier.sent.slice(before).map((m) => m.template)).toEqual(['login_code.valid'])
         const c = courier.last('passwordless@example.com', 'login_code.valid')!.data.login_code
         const ok = await call(apps.public, 'POST', `/self-service/login?flow=${answers[0]!.flow.id}`, { body: { method: 'code', code: c } })
@@ -323,6 +325,7 @@ for (const driver of drivers('code')) {
         const sent = await call(apps.public, 'POST', `/self-service/registration?flow=${flow.id}`, { body: { method: 'code', traits } })
         expect(sent.status).toBe(400) // Kratos: a sent code is a 400 with the flow
         expect(sent.json.state).toBe('sent_email')
+        expect(sent.json.active).toBe('code')
         const c = courier.last('code-signup@example.com', 'registration_code.valid')!.data.registration_code
         const done = await call(apps.public, 'POST', `/self-service/registration?flow=${flow.id}`, { body: { method: 'code', traits, code: c } })
         expect(done.status).toBe(200)

@@ -131,6 +131,8 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
   /** The code-entry step of a flow: a hidden address, the code input, submit and resend. */
   function codeStep(flow: SelfServiceFlow, kind: CodeKind, addressField: string, address: string, label: UiText, submitLabel: UiText) {
     flow.state = 'sent_email'
+    // Kratos marks the method that sent the code active (Ory Elements shows the code step by it)
+    flow.active = 'code'
     replaceGroup(flow, 'code', [
       inputNode('code', addressField, addressField === 'identifier' ? 'hidden' : addressField === 'email' ? 'hidden' : 'hidden', { value: address }),
       inputNode('code', 'code', 'text', { required: true, autocomplete: 'one-time-code', pattern: '[0-9]+', maxlength: o.length }, label),
@@ -361,6 +363,7 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
           if (name.startsWith('traits.')) (n.attributes as { value?: unknown }).value = getPath(ctx.registration?.traits, name.slice(7))
         }
         flow.state = 'sent_email'
+        flow.active = 'code'
         replaceGroup(flow, 'code', [
           inputNode('code', 'code', 'text', { required: true, autocomplete: 'one-time-code', pattern: '[0-9]+', maxlength: o.length }, info(1070012, 'Registration code')),
           inputNode('code', 'method', 'submit', { value: 'code' }, info(1040001, 'Sign up')),

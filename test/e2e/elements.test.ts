@@ -165,6 +165,10 @@ describe.skipIf(!available)('Ory Elements (@ory/elements-react 1.2.1) on Tessera
       await page.locator('input[name="identifier"]').fill(email)
       await page.locator('button[type="submit"][value="code"]').click()
       await seeText(page, 'A code was sent to the address you provided')
+      // the flow says the code method is active: reloaded, Elements shows the code step again, not every method
+      await page.reload()
+      await page.locator('input[name="code"]').waitFor()
+      expect(await page.locator('input[name="password"]').count()).toBe(0)
       const mail = await stack.message(email, 'login_code_valid')
       const code = codeIn(mail.body)
       await page.locator('input[name="code"]').fill(code === '000000' ? '111111' : '000000')
