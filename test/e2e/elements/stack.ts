@@ -115,11 +115,14 @@ export async function startStack() {
     api,
     page: pageOrigin,
     admin,
-    /** The next message to `recipient` not read before (of `template`, when given), as the courier's admin API shows it. */
+    /**
+     * The next message to `recipient` not read before (of `template`, when given) once the courier delivered it (to
+     * its development outbox: `sent`), as the courier's admin API shows it (codes revealed).
+     */
     async message(recipient: string, template?: string, ms = 10_000): Promise<CourierMessage> {
       const deadline = Date.now() + ms
       for (;;) {
-        const list = await admin<CourierMessage[]>('GET', `/admin/courier/messages?recipient=${encodeURIComponent(recipient)}`)
+        const list = await admin<CourierMessage[]>('GET', `/admin/courier/messages?recipient=${encodeURIComponent(recipient)}&status=sent`)
         const m = [...list].reverse().find((x) => !seen.has(x.id) && (!template || x.template_type === template))
         if (m) {
           seen.add(m.id)
@@ -144,4 +147,4 @@ export async function startStack() {
 export type Stack = Awaited<ReturnType<typeof startStack>>
 
 /** The first 6-digit number on its own line of a message body (the code Tessera's templates show). */
-export const codeIn = (text: string) => /^\s*(\d{6})\s*$/m.exec(text)?.[1] ?? /\b(\d{6})\b/.exec(text)?.[1] ?? ''
+export const codeIn = (text: string) => /^\s*(\d{6})\s*$/m.exec(text)?.[1] ?? ''
