@@ -307,6 +307,8 @@ for (const driver of drivers('code')) {
         expect(answers.map((a) => a.status)).toEqual([400, 400])
         expect(answers[1]!.shape).toEqual(answers[0]!.shape)
         expect(answers[0]!.flow.ui.messages[0].id).toBe(1010014)
+        // Kratos marks the flow's active method once the code is sent (Ory Elements shows the code step by it)
+        expect(answers.map((a) => a.flow.active)).toEqual(['code', 'code'])
         expect(courier.sent.slice(before).map((m) => m.template)).toEqual(['login_code.valid'])
         const c = courier.last('passwordless@example.com', 'login_code.valid')!.data.login_code
         const ok = await call(apps.public, 'POST', `/self-service/login?flow=${answers[0]!.flow.id}`, { body: { method: 'code', code: c } })
@@ -323,6 +325,7 @@ for (const driver of drivers('code')) {
         const sent = await call(apps.public, 'POST', `/self-service/registration?flow=${flow.id}`, { body: { method: 'code', traits } })
         expect(sent.status).toBe(400) // Kratos: a sent code is a 400 with the flow
         expect(sent.json.state).toBe('sent_email')
+        expect(sent.json.active).toBe('code')
         const c = courier.last('code-signup@example.com', 'registration_code.valid')!.data.registration_code
         const done = await call(apps.public, 'POST', `/self-service/registration?flow=${flow.id}`, { body: { method: 'code', traits, code: c } })
         expect(done.status).toBe(200)
@@ -331,6 +334,30 @@ for (const driver of drivers('code')) {
         await call(apps.public, 'POST', `/self-service/login?flow=${login.id}`, { body: { method: 'code', identifier: 'code-signup@example.com' } })
         const lc = courier.last('code-signup@example.com', 'login_code.valid')!.data.login_code
         expect((await call(apps.public, 'POST', `/self-service/login?flow=${login.id}`, { body: { method: 'code', code: lc } })).status).toBe(200)
+      })
+
+      it('a code with an empty `resend` (as Ory Elements submits it) logs in and registers; only `resend: code` sends another', async () => {
+        await registerApi('elements-resend@example.com')
+        const flow = (await call(apps.public, 'GET', '/self-service/login/api')).json
+        await call(apps.public, 'POST', `/self-service/login?flow=${flow.id}`, { body: { method: 'code', identifier: 'elements-resend@example.com' } })
+        const first = courier.last('elements-resend@example.com', 'login_code.valid')!.data.login_code
+        // Kratos resends only for `resend` equal to "code" (any case); the new code replaces the first
+        const resent = await call(apps.public, 'POST', `/self-service/login?flow=${flow.id}`, { body: { method: 'code', identifier: 'elements-resend@example.com', code: first, resend: 'Code' } })
+        expect(resent.status).toBe(400)
+        expect(resent.json.ui.messages[0].id).toBe(1010014)
+        const second = courier.last('elements-resend@example.com', 'login_code.valid')!.data.login_code
+        expect(second).not.toBe(first)
+        const ok = await call(apps.public, 'POST', `/self-service/login?flow=${flow.id}`, { body: { method: 'code', identifier: 'elements-resend@example.com', code: second, resend: '' } })
+        expect(ok.status).toBe(200)
+        expect(ok.json.session.identity.traits.email).toBe('elements-resend@example.com')
+
+        const reg = (await call(apps.public, 'GET', '/self-service/registration/api')).json
+        const traits = { email: 'elements-signup@example.com' }
+        await call(apps.public, 'POST', `/self-service/registration?flow=${reg.id}`, { body: { method: 'code', traits } })
+        const rc = courier.last('elements-signup@example.com', 'registration_code.valid')!.data.registration_code
+        const done = await call(apps.public, 'POST', `/self-service/registration?flow=${reg.id}`, { body: { method: 'code', traits, code: rc, resend: '' } })
+        expect(done.status).toBe(200)
+        expect(done.json.identity.traits.email).toBe('elements-signup@example.com')
       })
 
       it('the magic link logs in only the browser that started the flow; in another browser it shows the code', async () => {

@@ -97,6 +97,8 @@ function replaceGroup(flow: SelfServiceFlow, group: string, nodes: UiNode[], dro
 const CodeConfig = v.object({ addresses: v.array(v.object({ channel: v.string(), address: v.string() })) })
 
 const str = (x: unknown) => (typeof x === 'string' ? x.trim() : '')
+/** A resend is asked for by `resend: "code"` (any case), as Kratos reads it; Ory Elements sends `resend: ""` with a typed code. */
+const resendAsked = (body: Record<string, unknown>) => typeof body.resend === 'string' && body.resend.toLowerCase() === 'code'
 const channelOf = (via: string | null | undefined): 'email' | 'sms' => (via === 'sms' ? 'sms' : 'email')
 
 function courierOf(ctx: FlowMethodContext): CourierService {
@@ -129,6 +131,8 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
   /** The code-entry step of a flow: a hidden address, the code input, submit and resend. */
   function codeStep(flow: SelfServiceFlow, kind: CodeKind, addressField: string, address: string, label: UiText, submitLabel: UiText) {
     flow.state = 'sent_email'
+    // Kratos marks the method that sent the code active (Ory Elements shows the code step by it)
+    flow.active = 'code'
     replaceGroup(flow, 'code', [
       inputNode('code', addressField, addressField === 'identifier' ? 'hidden' : addressField === 'email' ? 'hidden' : 'hidden', { value: address }),
       inputNode('code', 'code', 'text', { required: true, autocomplete: 'one-time-code', pattern: '[0-9]+', maxlength: o.length }, label),
@@ -166,7 +170,7 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
       },
       async submit(flow, body, ctx): Promise<RecoveryOutcome> {
         const typed = str(body.code)
-        if (typed && flow.state === 'sent_email' && body.resend === undefined) {
+        if (typed && flow.state === 'sent_email' && !resendAsked(body)) {
           const row = await store.use(ctx.db, 'recovery', flow.id, typed)
           if (!row?.identity_id) return { kind: 'invalid', nodeMessages: { code: [M.recoveryInvalid()] } }
           return { kind: 'success', identityId: row.identity_id }
@@ -194,7 +198,7 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
       },
       async submit(flow, body, ctx): Promise<VerificationOutcome> {
         const typed = str(body.code)
-        if (typed && flow.state === 'sent_email' && body.resend === undefined) return verify(flow, typed, ctx)
+        if (typed && flow.state === 'sent_email' && !resendAsked(body)) return verify(flow, typed, ctx)
         const email = ctx.credentials.normalise(str(body.email) || str(flowValue(flow, 'email')))
         if (!email) return { kind: 'invalid', nodeMessages: { email: [M.required('email')] } }
         const a = await ctx.addresses.find('verification', email)
@@ -255,7 +259,7 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
       const id = ctx.login?.identityId
       if (!id) return { kind: 'invalid', messages: [M.loginInvalid()] }
       const typed = str(body.code)
-      if (typed && flow.state === 'sent_email' && body.resend === undefined) {
+      if (typed && flow.state === 'sent_email' && !resendAsked(body)) {
         const row = await store.use(ctx.db, 'login_mfa', flow.id, typed)
         // the code counts only for the session's identity (the engine checks it again)
         if (!row?.identity_id || row.identity_id !== id) return { kind: 'invalid', nodeMessages: { code: [M.loginInvalid()] } }
@@ -287,7 +291,7 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
       },
       async submit(flow, body, ctx): Promise<LoginOutcome> {
         const typed = str(body.code)
-        if (typed && flow.state === 'sent_email' && body.resend === undefined) {
+        if (typed && flow.state === 'sent_email' && !resendAsked(body)) {
           const row = await store.use(ctx.db, 'login', flow.id, typed)
           if (!row?.identity_id) return { kind: 'invalid', nodeMessages: { code: [M.loginInvalid()] } }
           return { kind: 'success', identityId: row.identity_id, aal: 'aal1' }
@@ -339,7 +343,7 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
         const identifiers = ctx.registration?.identifiers ?? []
         if (identifiers.length === 0) return { kind: 'invalid', messages: [err(4000001, 'No identifiers found. Are you sure your identity schema marks a trait as code identifier?')] }
         const typed = str(body.code)
-        if (typed && flow.state === 'sent_email' && body.resend === undefined) {
+        if (typed && flow.state === 'sent_email' && !resendAsked(body)) {
           const row = await store.use(ctx.db, 'registration', flow.id, typed)
           // The code proves the address it was sent to, which must still be among the submitted identifiers.
           if (!row?.address || !identifiers.includes(row.address)) return { kind: 'invalid', nodeMessages: { code: [M.registrationInvalid()] } }
@@ -359,6 +363,7 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
           if (name.startsWith('traits.')) (n.attributes as { value?: unknown }).value = getPath(ctx.registration?.traits, name.slice(7))
         }
         flow.state = 'sent_email'
+        flow.active = 'code'
         replaceGroup(flow, 'code', [
           inputNode('code', 'code', 'text', { required: true, autocomplete: 'one-time-code', pattern: '[0-9]+', maxlength: o.length }, info(1070012, 'Registration code')),
           inputNode('code', 'method', 'submit', { value: 'code' }, info(1040001, 'Sign up')),

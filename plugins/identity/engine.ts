@@ -230,14 +230,14 @@ export class FlowEngine {
     ip: string | null,
     opts: CreateOptions & { skipLimit?: boolean } = {},
   ) {
+    // first: a refused creation counts too, so the errors a browser is sent to the error page with are bounded by it
+    if (!opts.skipLimit) await this.takeFlowCreation(db, ip)
     if ((kind === 'recovery' || kind === 'verification') && !this.addressMethod(kind)) {
       throw new BadRequestError('The request was malformed or contained invalid parameters', {
         id: 'self_service_flow_disabled',
         reason: `The ${kind} flow is disabled: no ${kind} method is installed and enabled (selfservice.${kind}.use = "${this.opts[kind].use}").`,
       })
     }
-    if (opts.skipLimit) return this.createUnlimited(kind, type, request, db, ip, opts)
-    await this.takeFlowCreation(db, ip)
     return this.createUnlimited(kind, type, request, db, ip, opts)
   }
 

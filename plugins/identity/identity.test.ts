@@ -199,11 +199,46 @@ for (const driver of drivers('identity')) {
       const ok = await call(apps.public, 'GET', '/self-service/login/browser?return_to=https://a.example.com/x')
       expect(ok.status).toBe(303)
       for (const bad of ['https://evilexample.com/', 'https://example.com.evil.com/', 'https://shop.test/application', 'http://a.example.com/']) {
-        const r = await call(apps.public, 'GET', `/self-service/login/browser?return_to=${encodeURIComponent(bad)}`)
+        const r = await call(apps.public, 'GET', `/self-service/login/browser?return_to=${encodeURIComponent(bad)}`, { headers: { accept: 'application/json' } })
         expect(r.status).toBe(400)
         expect(r.json.error.id).toBe('self_service_flow_return_to_forbidden')
       }
       expect((await call(apps.public, 'GET', `/self-service/login/browser?return_to=${encodeURIComponent('https://shop.test/app/cart')}`)).status).toBe(303)
+    })
+
+    it("a browser whose flow cannot be made is sent to the UI's error page; GET /self-service/errors shows the error (Kratos' errorx)", async () => {
+      const evil = `return_to=${encodeURIComponent('https://evil.example.org/')}`
+      const forbidden = { id: 'self_service_flow_return_to_forbidden', reason: 'Requested return_to URL "https://evil.example.org/" is not allowed.' }
+      for (const [path, error] of [
+        [`/self-service/login/browser?${evil}`, forbidden],
+        [`/self-service/registration/browser?${evil}`, forbidden],
+        // this kernel has no recovery method
+        ['/self-service/recovery/browser', { id: 'self_service_flow_disabled' }],
+      ] as const) {
+        const r = await call(apps.public, 'GET', path, { headers: { accept: 'text/html' } })
+        expect(r.status).toBe(303)
+        const to = new URL(r.headers.get('location')!)
+        expect(`${to.origin}${to.pathname}`).toBe('http://ui.test/error')
+        const id = to.searchParams.get('id')!
+        const e = await call(apps.public, 'GET', `/self-service/errors?id=${id}`)
+        expect(e.status).toBe(200)
+        expect(e.json).toMatchObject({ id, error: { code: 400, status: 'Bad Request', ...error } })
+        expect(Date.parse(e.json.created_at)).toBeGreaterThan(Date.now() - 60_000)
+        // Kratos also takes ?error=
+        expect((await call(apps.public, 'GET', `/self-service/errors?error=${id}`)).json.id).toBe(id)
+        // an SPA gets the error itself
+        const spa = await call(apps.public, 'GET', path, { headers: { accept: 'application/json' } })
+        expect(spa.status).toBe(400)
+        expect(spa.json.error.id).toBe(error.id)
+      }
+      // an unknown or malformed id: 404 in Ory's shape; Kratos' stub for building an error page
+      for (const id of [crypto.randomUUID(), 'not-an-id', '']) {
+        const r = await call(apps.public, 'GET', `/self-service/errors?id=${encodeURIComponent(id)}`)
+        expect(r.status).toBe(404)
+        expect(r.json.error.code).toBe(404)
+      }
+      const stub = await call(apps.public, 'GET', '/self-service/errors?id=stub:500')
+      expect(stub.json.error).toMatchObject({ code: 500, reason: 'This is a stub error.' })
     })
 
     it('an expired login flow answers 410 self_service_flow_expired and the new flow carries 4010001', async () => {

@@ -18,7 +18,7 @@ import { identityOperations } from './openapi.ts'
 import { adminRoutes } from './routes-admin.ts'
 import { publicRoutes } from './routes-public.ts'
 import { adminRecoveryRoutes } from './routes-flows.ts'
-import { sweepExpiredFlows, sweepFlowCreationCounters } from './sweep.ts'
+import { sweepExpiredFlows, sweepFlowCreationCounters, sweepFlowErrors } from './sweep.ts'
 import { sessionEnd } from './session-end.ts'
 
 declare module 'tessera/events' {
@@ -35,7 +35,7 @@ declare module 'tessera/events' {
 export type { FlowMethodContext } from './engine.ts'
 export { IdentityOptions, type IdentityOptionsInput } from './options.ts'
 
-export { sweepExpiredFlows, sweepFlowCreationCounters } from './sweep.ts'
+export { sweepExpiredFlows, sweepFlowCreationCounters, sweepFlowErrors } from './sweep.ts'
 
 /** The plugin's state: its core and flow engine, and the sweep job while running. */
 interface IdentityState {
@@ -69,7 +69,11 @@ export const identity = definePlugin({
     const limit = ctx.options.flowRateLimit
     ctx.state.sweeper = periodic(
       c.intervalSeconds * 1000,
-      async () => (await sweepExpiredFlows(ctx.storage, c)) + (limit.enabled ? await sweepFlowCreationCounters(ctx.storage, limit.windowSeconds) : 0),
+      async () =>
+        (await sweepExpiredFlows(ctx.storage, c)) +
+        // an error outlives its page as a flow does: lifespan and grace
+        (await sweepFlowErrors(ctx.storage, ctx.options.selfservice.flowLifespan + c.graceSeconds, c)) +
+        (limit.enabled ? await sweepFlowCreationCounters(ctx.storage, limit.windowSeconds) : 0),
       ctx.log,
       'expired-flow sweep',
     )

@@ -145,4 +145,21 @@ CREATE INDEX identity_recovery_addresses_identity_idx ON identity_recovery_addre
     id: '0007_flow_locale',
     up: `ALTER TABLE selfservice_flows ADD COLUMN locale TEXT;`,
   },
+  {
+    // Kratos' selfservice_errors: errors a browser is sent to the UI's error page with (flow-errors.ts), read by id.
+    id: '0008_selfservice_errors',
+    up: `
+CREATE TABLE selfservice_errors (
+  nid TEXT NOT NULL,
+  id TEXT NOT NULL,
+  errors JSONB NOT NULL,
+  was_seen BOOLEAN NOT NULL,
+  seen_at TIMESTAMPTZ,
+  created_at TIMESTAMPTZ NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (nid, id)
+);
+CREATE INDEX selfservice_errors_created_idx ON selfservice_errors (nid, created_at);
+`,
+  },
 ]

@@ -122,6 +122,8 @@ admin.push(
   { method: 'POST', path: '/admin/recovery/link', operationId: 'createRecoveryLinkForIdentity', summary: 'Create a recovery link for an identity', tags: IDENTITY, body: RecoveryBody, responses: { 201: 'recovery_link, expires_at', 400: 'Invalid request, or recovery by link is not installed', 404: 'No such identity' } },
 )
 
+const FlowErrorQuery = v.object({ id: v.pipe(v.string(), d('The error id (from the error page URL); `stub:500` gives a stub error.')) })
+
 const publicOps: Operation[] = [
   ...flows,
   ...accountFlows,
@@ -134,6 +136,7 @@ const publicOps: Operation[] = [
   { method: 'GET', path: '/self-service/logout/browser', operationId: 'createBrowserLogoutFlow', summary: 'A logout URL for a browser', tags: SESSION, query: LogoutQuery, responses: { 200: 'The logout URL and token', 400: 'return_to not allowed', 401: 'No active session' } },
   { method: 'GET', path: '/self-service/logout', operationId: 'updateLogoutFlow', summary: 'Log a browser out', tags: SESSION, query: LogoutToken, responses: { 204: 'Logged out (SPA)', 303: 'Logged out, onward', 403: 'The token is not for this session' } },
   { method: 'DELETE', path: '/self-service/logout/api', operationId: 'performNativeLogout', summary: 'Log a native app out', tags: SESSION, body: NativeLogout, responses: { 204: 'Logged out', 400: 'No session token', 403: 'The session token is not active' } },
+  { method: 'GET', path: '/self-service/errors', operationId: 'getFlowError', summary: 'A self-service error a browser was sent to the error page with', tags: SESSION, query: FlowErrorQuery, responses: { 200: 'The error (flowError: id, error, created_at, updated_at)', 404: 'No such error' } },
   { method: 'GET', path: '/schemas', operationId: 'listIdentitySchemas', summary: 'The identity schemas', tags: IDENTITY, responses: { 200: 'The schemas' } },
   { method: 'GET', path: '/schemas/:id', operationId: 'getIdentitySchema', summary: 'An identity schema', tags: IDENTITY, responses: { 200: 'The schema', 404: 'No such schema' } },
 ]

@@ -34,6 +34,7 @@ import { IdentityRepo, SessionRepo } from './repo.ts'
 import { type Ip, answerNewFlow, csrfCookies, expiredSubmission, expiredText, ipOf, json, openSubmission, redirect, wantsJson } from './routes-public.ts'
 import { identifiersOf, validateTraits } from './schemas.ts'
 import { aal2Required, anySecondFactor, availableAal, removalRefused, stepUpUrl } from './aal.ts'
+import { forwardToErrorUi } from './flow-errors.ts'
 
 type AddressKind = 'recovery' | 'verification'
 
@@ -120,7 +121,9 @@ export function addressFlowRoutes(
         const q = query as Record<string, string | undefined>
         const ip = ipOf(server as Ip, request, tessera)
         const returnTo = type === 'browser' ? q.return_to : undefined
-        let created: { flow: SelfServiceFlow; csrf: string }
+        // Kratos: a browser whose flow cannot be made is sent to the UI's error page
+        const forwarded = (e: unknown) => (type === 'browser' ? forwardToErrorUi(e, request, engine, tessera.db, tessera.publicBaseUrl, tessera.requestId) : Promise.reject(e))
+        let created: { flow: SelfServiceFlow; csrf: string } | Response
         if (kind === 'settings') {
           const s = await core.fromRequest(request, tessera.tenant)
           if (!s) {
@@ -131,10 +134,12 @@ export function addressFlowRoutes(
           const refused = await settingsAalRefusal(tessera.db, s, type === 'browser' && !wantsJson(request), tessera.publicBaseUrl, undefined, tessera.requestId)
           if (refused) return refused
           const row = (await new IdentityRepo(tessera.db).get(s.identityId))!
-          created = await engine.create(kind, type, request, tessera.db, ip, { returnTo, settings: await settingsBase(tessera.db, s.identityId, s), identity: await core.identityJsonStored(tessera.db, row) })
+          const more = { settings: await settingsBase(tessera.db, s.identityId, s), identity: await core.identityJsonStored(tessera.db, row) }
+          created = await engine.create(kind, type, request, tessera.db, ip, { returnTo, ...more }).catch((e) => forwarded(e))
         } else {
-          created = await engine.create(kind, type, request, tessera.db, ip, { returnTo })
+          created = await engine.create(kind, type, request, tessera.db, ip, { returnTo }).catch((e) => forwarded(e))
         }
+        if (created instanceof Response) return created
         return answerNewFlow(engine, kind, type, created, request, tessera.publicBaseUrl)
       })
     }

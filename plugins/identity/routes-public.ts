@@ -14,6 +14,7 @@ import { SessionTokenizer } from './tokenize.ts'
 import { type IdentityLogin, LOGIN_CHALLENGE } from './login-challenge.ts'
 import { AddressRepo } from './addresses.ts'
 import { addressFlowRoutes, page } from './routes-flows.ts'
+import { flowErrorRoutes, forwardToErrorUi } from './flow-errors.ts'
 
 const KINDS = ['login', 'registration'] as const
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' }
@@ -68,6 +69,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
   const tokenizer = new SessionTokenizer(core)
   // Settings, recovery and verification (routes-flows.ts); login and registration links land here too.
   const flows = addressFlowRoutes(app, core, engine, { loginOutcome: (...a) => loginOutcome(...a) })
+  flowErrorRoutes(app)
 
   /** Answer a flow that failed validation: 400 with the flow (API, SPA), or back to the UI (browser form). */
   const showFlow = async (kind: FlowKind, flow: SelfServiceFlow, request: Request) =>
@@ -156,7 +158,13 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
           return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
         }
         const sessionIdentityId = existing && (refresh || requestedAal !== 'aal1') ? existing.identityId : undefined
-        const created = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: type === 'browser' ? q.return_to : undefined, loginChallenge: type === 'browser' && kind === 'login' ? q.login_challenge : undefined, refresh: refresh && !!existing, requestedAal, sessionIdentityId })
+        let created: { flow: SelfServiceFlow; csrf: string }
+        try {
+          created = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: type === 'browser' ? q.return_to : undefined, loginChallenge: type === 'browser' && kind === 'login' ? q.login_challenge : undefined, refresh: refresh && !!existing, requestedAal, sessionIdentityId })
+        } catch (e) {
+          if (type === 'browser') return forwardToErrorUi(e, request, engine, tessera.db, tessera.publicBaseUrl, tessera.requestId)
+          throw e
+        }
         return answerNewFlow(engine, kind, type, created, request, tessera.publicBaseUrl)
       })
     }

@@ -1,14 +1,15 @@
 /**
  * Cleanup of expired self-service flows: bounded, tenant-scoped deletes; flows
  * still inside the grace period (a late submit answers 410 "flow expired") and
- * live flows stay. The periodic sweep starts with the server and stops with it.
+ * live flows stay; old self-service errors go too. The periodic sweep starts with
+ * the server and stops with it.
  * On SQLite and PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { sql } from 'tessera'
 import { call } from '../../test/helpers/app.ts'
 import { type ScratchDatabase, drivers } from '../../test/helpers/databases.ts'
-import { sweepExpiredFlows } from './index.ts'
+import { sweepExpiredFlows, sweepFlowErrors } from './index.ts'
 import { boot } from '../../test/helpers/identity.ts'
 
 const T = (tenant: string) => ({ 'x-tenant': tenant })
@@ -61,6 +62,20 @@ for (const driver of drivers('identitysweep')) {
       await sweepExpiredFlows(apps.kernel.storage, { graceSeconds: 3600, batchSize: 100, maxBatches: 10 })
       const r = await call(apps.public, 'POST', `/self-service/login?flow=${id}`, { headers: T('tenant-a'), body: { method: 'password', identifier: 'x@example.com', password: 'whatever it is' } })
       expect(r.status).toBe(410)
+    })
+
+    it('deletes self-service errors older than the given age, in every tenant; a newer one still reads', async () => {
+      const made: Record<string, string> = {}
+      for (const t of ['tenant-a', 'tenant-b']) {
+        const r = await call(apps.public, 'GET', `/self-service/login/browser?return_to=${encodeURIComponent('https://evil.example.org/')}`, { headers: { ...T(t), accept: 'text/html' } })
+        made[t] = new URL(r.headers.get('location')!).searchParams.get('id')!
+      }
+      await scratch.db.exec(sql`UPDATE selfservice_errors SET created_at = ${new Date(Date.now() - 3 * HOUR)} WHERE nid = ${'tenant-a'} AND id = ${made['tenant-a']!}`)
+      expect(await sweepFlowErrors(apps.kernel.storage, 2 * 3600, { batchSize: 10, maxBatches: 10 })).toBe(1)
+      expect((await call(apps.public, 'GET', `/self-service/errors?id=${made['tenant-a']}`, { headers: T('tenant-a') })).status).toBe(404)
+      expect((await call(apps.public, 'GET', `/self-service/errors?id=${made['tenant-b']}`, { headers: T('tenant-b') })).status).toBe(200)
+      // an error belongs to its tenant
+      expect((await call(apps.public, 'GET', `/self-service/errors?id=${made['tenant-b']}`, { headers: T('tenant-a') })).status).toBe(404)
     })
 
     it('runs periodically from onStart and stops in onStop', async () => {
