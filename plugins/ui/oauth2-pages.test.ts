@@ -108,6 +108,21 @@ for (const driver of drivers('ui-oauth2-pages')) {
       }
     })
 
+    it('a consent answered after its client was deleted: the error page, not a server error', async () => {
+      const gone = await admin('/admin/clients', { client_name: 'Short-lived', grant_types: ['authorization_code'], response_types: ['code'], scope: 'openid', redirect_uris: [APP] })
+      // signed in already (the first test): straight to the consent page
+      let res = await send(`/oauth2/auth?${new URLSearchParams({ client_id: gone.client_id, response_type: 'code', redirect_uri: APP, scope: 'openid', state: 'state-123456' })}`)
+      while (res.status === 303 && !new URL(res.headers.get('location')!, BASE).pathname.startsWith('/oauth2/consent')) res = await send(res.headers.get('location')!)
+      res = await send(res.headers.get('location')!)
+      const field = fieldOf(await res.text())
+      expect(field('consent_challenge')).not.toBe('')
+      await apps.admin.handle(new Request(`http://admin/admin/clients/${gone.client_id}`, { method: 'DELETE' }))
+      res = await form('/oauth2/consent', { consent_challenge: field('consent_challenge'), csrf_token: field('csrf_token'), decision: 'accept' })
+      expect(res.status).toBe(400)
+      expectUiPage(res)
+      expect(await res.text()).toContain('<code id="error-code">invalid_client</code>')
+    })
+
     it('logout: the ui asks first; no keeps the session, yes ends it and goes to the post_logout_redirect_uri', async () => {
       expect((await send('/sessions/whoami')).status).toBe(200)
       const start = `/oauth2/sessions/logout?${new URLSearchParams({ id_token_hint: tokens.id_token, post_logout_redirect_uri: AFTER, state: 'bye' })}`
