@@ -35,7 +35,7 @@ export { Registry, Services, type Registries, type TesseraServices } from './reg
 export type { Subject, SubjectResolver } from './subject.ts'
 export type { ActiveSession, SessionService, IdentityLoginService, LoginChallengeHandler, PermissionCheckRequest, PermissionService, CourierMessageRequest, CourierService } from './services.ts'
 export type { KeyRotation, KeyStore, PublicJwk, SigningKey } from './services.ts'
-export type { ClientCredentialsToken, OAuth2TokenService, SessionEndService, TokenIntrospection, OAuth2PagesService, OAuth2ConsentView, OAuth2DeviceView, OAuth2LogoutView } from './services.ts'
+export type { ClientCredentialsToken, OAuth2TokenService, SessionEndService, TokenIntrospection, OAuth2PagesService, OAuth2ConsentView, OAuth2DeviceView, OAuth2LogoutView, OAuth2ErrorView } from './services.ts'
 export { configuredPublicBaseUrl, requestIdFor, type RequestContext, type RouteApp, type ContextResolver, type PeerLookup } from './http/context.ts'
 export { MAX_JSON_DEPTH, parseJsonBody, unstorable } from './http/edge.ts'
 export { cidrList, cidrProblem, clientAddressOf, inCidrList } from './net.ts'

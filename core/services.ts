@@ -8,7 +8,7 @@
  *   identity     provides 'identity.login'     (used by oauth2: its login flow as the OAuth2 login, Kratos' oauth2_provider)
  *   oauth2       provides 'oauth2.keys'        (its KeyStore: the built-in one, or one given in its options)
  *   courier      provides 'courier'            (used by identity flows and credential methods to send e-mail and SMS)
- *   ui           provides 'oauth2.pages'       (used by oauth2: its consent, device-code and logout confirmation pages)
+ *   ui           provides 'oauth2.pages'       (used by oauth2: its consent, device-code, logout confirmation and error pages)
  *
  * Get one with `ctx.services.get('identity.sessions')` — undefined when the plugin is not installed.
  */
@@ -233,12 +233,15 @@ declare module './registry.ts' {
 
 /**
  * The OAuth2 pages another plugin renders for the oauth2 plugin (`oauth2.pages`, the ui plugin): the consent,
- * device-code and logout confirmation pages. The oauth2 plugin hands the view data and verifies what the form
- * posts (the hidden fields, among them its CSRF token); without the service it serves its own minimal pages.
+ * device-code and logout confirmation pages, and the error page a browser sees when a request cannot go back to
+ * the client (an unknown client or redirect URI, a failed CSRF check). The oauth2 plugin hands the view data and
+ * verifies what the form posts (the hidden fields, among them its CSRF token); without the service it serves its
+ * own minimal pages.
  */
 export interface OAuth2ConsentView {
   client: { id: string; name?: string; logoUri?: string; clientUri?: string }
   scopes: string[]
+  /** The subject the consent is for (with the identity plugin's login: the identity id). */
   subject?: string
   /** Where the form posts; `decision` is `accept` or `reject`, `remember` is `true` when ticked. */
   action: string
@@ -250,6 +253,8 @@ export interface OAuth2DeviceView {
   hidden: Record<string, string>
   /** The user-code field's name. */
   field: string
+  /** The code to fill in (from `verification_uri_complete`): the user checks it against the device's and goes on. */
+  userCode?: string
   error?: string
 }
 export interface OAuth2LogoutView {
@@ -258,10 +263,19 @@ export interface OAuth2LogoutView {
   action: string
   hidden: Record<string, string>
 }
+/** An error shown to the browser, never sent to the client: RFC 6749's `error` and its (English) description. */
+export interface OAuth2ErrorView {
+  error: string
+  description: string
+  /** The HTTP status of the page. */
+  status: number
+}
 export interface OAuth2PagesService {
   consent(request: Request, rc: RequestContext, view: OAuth2ConsentView): Promise<Response>
   device(request: Request, rc: RequestContext, view: OAuth2DeviceView): Promise<Response>
   logout(request: Request, rc: RequestContext, view: OAuth2LogoutView): Promise<Response>
+  /** Without it, the oauth2 plugin's own minimal error page. */
+  error?(request: Request, rc: RequestContext, view: OAuth2ErrorView): Promise<Response>
 }
 
 declare module './registry.ts' {

@@ -34,7 +34,7 @@ const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 /** An error shown to the browser (no trustworthy redirect URI): a page, never a redirect. */
 export class ErrorPage extends Error {
-  constructor(readonly error: string, readonly description: string) {
+  constructor(readonly error: string, readonly description: string, readonly status = 400) {
     super(description)
   }
 }
@@ -46,6 +46,7 @@ class RedirectError extends Error {
   }
 }
 
+/** This plugin's own error page (the ui's, through `oauth2.pages`, is preferred: see `Authorizer.errorResponse`). */
 export function errorPage(error: string, description: string, status = 400): Response {
   const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error</title></head><body><h1>The request could not be completed</h1><p id="error">${esc(error)}</p><p id="error_description">${esc(description)}</p></body></html>`
   return new Response(body, { status, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-frame-options': 'DENY', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'" } })
@@ -128,7 +129,7 @@ async function paramsOf(request: Request): Promise<URLSearchParams> {
 
 export class Authorizer {
   /** The device flow (device.ts): where a device request's login and consent end instead of a redirect. */
-  device?: { finish(rc: RequestContext, flow: FlowRow, outcome: { error: Rejection } | { session: CodeSession; scope: string[]; audience: string[] }): Promise<Response> }
+  device?: { finish(request: Request, rc: RequestContext, flow: FlowRow, outcome: { error: Rejection } | { session: CodeSession; scope: string[]; audience: string[] }): Promise<Response> }
 
   constructor(readonly o: OAuth2) {}
 
@@ -146,8 +147,8 @@ export class Authorizer {
     try {
       params = await paramsOf(request)
     } catch (e) {
-      if (e instanceof ErrorPage) return errorPage(e.error, e.description)
-      if (e instanceof OAuth2Error) return errorPage(e.error, e.errorDescription ?? e.message)
+      if (e instanceof ErrorPage) return this.errorResponse(request, rc, e)
+      if (e instanceof OAuth2Error) return this.errorResponse(request, rc, new ErrorPage(e.error, e.errorDescription ?? e.message))
       throw e
     }
     const loginVerifier = params.get('login_verifier')
@@ -157,9 +158,16 @@ export class Authorizer {
       if (loginVerifier !== null) return await this.afterLogin(request, rc, loginVerifier)
       return await this.start(request, rc, params)
     } catch (e) {
-      if (e instanceof ErrorPage) return errorPage(e.error, e.description)
+      if (e instanceof ErrorPage) return this.errorResponse(request, rc, e)
       throw e
     }
+  }
+
+  /** The error page for the browser, in the reader's language: the ui's (`oauth2.pages`) when installed, else this plugin's own. */
+  async errorResponse(request: Request, rc: RequestContext, e: ErrorPage): Promise<Response> {
+    const pages = this.ctx.services.get('oauth2.pages')
+    if (pages?.error) return pages.error(request, rc, { error: e.error, description: e.description, status: e.status })
+    return errorPage(e.error, e.description, e.status)
   }
 
   /** A new authorization request. */
@@ -371,7 +379,7 @@ export class Authorizer {
     if (login.error) {
       const used = await flows.useLoginVerifier(verifier, null)
       if (!used) throw new ErrorPage('invalid_request', 'The login verifier was used already.')
-      if (peek.request.device_code_hash && this.device) return this.device.finish(rc, used.row, { error: login.error })
+      if (peek.request.device_code_hash && this.device) return this.device.finish(request, rc, used.row, { error: login.error })
       return deliver(peek.request, { error: login.error.error, error_description: login.error.error_description, state: peek.request.state, iss: issuer })
     }
     // the login session: the identity session's, or Hydra's remembered authentication
@@ -443,7 +451,7 @@ export class Authorizer {
     const req = row.request
     const consent = row.consent!
     const login = row.login!
-    if (consent.error && req.device_code_hash && this.device) return this.device.finish(rc, row, { error: consent.error })
+    if (consent.error && req.device_code_hash && this.device) return this.device.finish(request, rc, row, { error: consent.error })
     if (consent.error) return deliver(req, { error: consent.error.error, error_description: consent.error.error_description, state: req.state, iss: issuer })
     const client = await this.clientOf(rc.db, row.client_id)
     const now = new Date()
@@ -465,7 +473,7 @@ export class Authorizer {
       id_token: { subject: row.subject!, auth_time: login.auth_time, acr: login.acr, amr: login.amr, sid: row.login_session_id ?? undefined, nonce: req.nonce, extra: consent.session.id_token ?? {} },
       access_token: consent.session.access_token ?? {},
     }
-    if (req.device_code_hash && this.device) return this.device.finish(rc, row, { session, scope: consent.grant_scope, audience: consent.grant_access_token_audience })
+    if (req.device_code_hash && this.device) return this.device.finish(request, rc, row, { session, scope: consent.grant_scope, audience: consent.grant_access_token_audience })
     const code = CODE_PREFIX + randomToken(32)
     await rc.db.exec(sql`INSERT INTO oauth2_authorization_codes (nid, signature, chain_id, client_id, subject, scope, audience, redirect_uri, nonce, code_challenge, code_challenge_method, session, consent_id, active, used_at, issued_at, expires_at)
       VALUES (${rc.db.nid}, ${signatureOf(code)}, ${crypto.randomUUID()}, ${client.client_id}, ${row.subject!}, ${consent.grant_scope.join(' ')}, ${sql.json(consent.grant_access_token_audience)}, ${req.redirect_uri}, ${req.nonce ?? null}, ${req.code_challenge ?? null}, ${req.code_challenge_method ?? null}, ${sql.json(session)}, ${row.id}, ${true}, ${null}, ${now}, ${new Date(now.getTime() + this.o.options.lifespans.authorizationCode * 1000)})`)

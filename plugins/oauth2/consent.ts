@@ -6,7 +6,7 @@
  */
 import * as v from 'valibot'
 import { BadRequestError, NotFoundError, type RawRoute, type RequestContext, ValidationError, constantTimeEqual, parse, sha256HexSync } from 'tessera'
-import { type Authorizer, consentRequestJson, errorPage, oidcContext, publicClient } from './authorize.ts'
+import { type Authorizer, ErrorPage, consentRequestJson, oidcContext, publicClient } from './authorize.ts'
 import { FlowRepo, type FlowRow, type Rejection } from './flows.ts'
 
 const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8' } })
@@ -233,10 +233,10 @@ export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; ad
     if (request.method === 'GET') {
       const challenge = new URL(request.url).searchParams.get('consent_challenge') ?? ''
       const row = challenge.length > 0 && challenge.length <= 256 ? await flows.byConsentChallenge(challenge) : undefined
-      if (!live(row) || (row.state !== 'consent_unused' && row.state !== 'consent_handled')) return errorPage('invalid_request', 'The consent request is unknown, expired or answered already. Start again at the application.', 404)
+      if (!live(row) || (row.state !== 'consent_unused' && row.state !== 'consent_handled')) throw new ErrorPage('invalid_request', 'The consent request is unknown, expired or answered already. Start again at the application.', 404)
       const client = await a.clientOf(rc.db, row.client_id)
       const csrf = csrfOf(request, row.client_id)
-      if (!csrf || !constantTimeEqual(sha256HexSync(csrf), row.csrf_hash)) return errorPage('invalid_request', 'The consent request was started in another browser (CSRF). Start again at the application.', 403)
+      if (!csrf || !constantTimeEqual(sha256HexSync(csrf), row.csrf_hash)) throw new ErrorPage('invalid_request', 'The consent request was started in another browser (CSRF). Start again at the application.', 403)
       const pages = o.ctx.services.get('oauth2.pages')
       if (pages) {
         const c = client as Record<string, unknown>
@@ -244,6 +244,7 @@ export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; ad
         return pages.consent(request, rc, {
           client: { id: client.client_id, name: str(c.client_name), logoUri: str(c.logo_uri), clientUri: str(c.client_uri) },
           scopes: row.request.scope,
+          ...(row.subject ? { subject: row.subject } : {}),
           action: `${rc.publicBaseUrl}/oauth2/consent`,
           hidden: { consent_challenge: challenge, csrf_token: csrf },
         })
@@ -263,17 +264,17 @@ export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; ad
     }
     if (request.method !== 'POST') return methodNotAllowed('GET, POST')
     const type = request.headers.get('content-type') ?? ''
-    if (!type.startsWith('application/x-www-form-urlencoded')) return errorPage('invalid_request', 'The form must be application/x-www-form-urlencoded.')
+    if (!type.startsWith('application/x-www-form-urlencoded')) throw new ErrorPage('invalid_request', 'The form must be application/x-www-form-urlencoded.')
     const text = await request.text()
-    if (text.length > 8192) return errorPage('invalid_request', 'The form is too large.')
+    if (text.length > 8192) throw new ErrorPage('invalid_request', 'The form is too large.')
     const form = new URLSearchParams(text)
     const challenge = form.get('consent_challenge') ?? ''
     const row = challenge.length > 0 && challenge.length <= 256 ? await flows.byConsentChallenge(challenge) : undefined
-    if (!live(row) || (row.state !== 'consent_unused' && row.state !== 'consent_handled')) return errorPage('invalid_request', 'The consent request is unknown, expired or answered already.', 404)
+    if (!live(row) || (row.state !== 'consent_unused' && row.state !== 'consent_handled')) throw new ErrorPage('invalid_request', 'The consent request is unknown, expired or answered already.', 404)
     // double submit: the form's token, the browser's cookie and the flow must agree
     const token = form.get('csrf_token') ?? ''
     const cookie = csrfOf(request, row.client_id) ?? ''
-    if (!token || !constantTimeEqual(token, cookie) || !constantTimeEqual(sha256HexSync(token), row.csrf_hash)) return errorPage('invalid_request', 'The consent form failed its CSRF check. Start again at the application.', 403)
+    if (!token || !constantTimeEqual(token, cookie) || !constantTimeEqual(sha256HexSync(token), row.csrf_hash)) throw new ErrorPage('invalid_request', 'The consent form failed its CSRF check. Start again at the application.', 403)
     let verifier: string | null
     if (form.get('decision') === 'accept') {
       const remember = form.get('remember') === 'true'
@@ -281,13 +282,19 @@ export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; ad
     } else {
       verifier = await flows.handleConsent(row.id, { skip: false, grant_scope: [], grant_access_token_audience: [], session: {}, remember: false, remember_for: 0, context: {}, handled_at: new Date().toISOString(), error: { error: 'access_denied', error_description: 'The resource owner denied the request.' } })
     }
-    if (!verifier) return errorPage('invalid_request', 'The consent request was answered already.')
+    if (!verifier) throw new ErrorPage('invalid_request', 'The consent request was answered already.')
     return a.afterConsent(request, rc, verifier, token)
   }
 
   const admin = (path: string, fn: (request: Request, rc: RequestContext) => Promise<Response>): RawRoute<any, any> => ({ path, handle: (request, rc) => fn(request, rc) })
   return {
-    public: [{ path: '/oauth2/consent', handle: (request, rc) => page(request, rc) }],
+    public: [
+      {
+        path: '/oauth2/consent',
+        // a failed check (CSRF, an unknown or answered challenge) is a page in the reader's language, never a redirect
+        handle: (request, rc) => page(request, rc).catch((e) => (e instanceof ErrorPage ? a.errorResponse(request, rc, e) : Promise.reject(e))),
+      },
+    ],
     admin: [
       admin('/admin/oauth2/auth/requests/login', (r, rc) => loginRequest(r, rc, '')),
       admin('/admin/oauth2/auth/requests/login/accept', (r, rc) => loginRequest(r, rc, 'accept')),

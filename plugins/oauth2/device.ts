@@ -14,7 +14,7 @@
  */
 import * as v from 'valibot'
 import { BadRequestError, OAuth2Error, type RawRoute, type RequestContext, ValidationError, constantTimeEqual, parse, randomToken, sha256HexSync, sql } from 'tessera'
-import { type Authorizer, type CodeSession, ErrorPage, errorPage } from './authorize.ts'
+import { type Authorizer, type CodeSession, ErrorPage } from './authorize.ts'
 import type { AuthRequest, FlowRow, Rejection } from './flows.ts'
 import { idToken } from './id-token.ts'
 import { type OAuth2, RateLimiter } from './oauth2.ts'
@@ -174,16 +174,18 @@ export class DeviceFlow {
    * The end of a device flow's login and consent (called by the Authorizer): an approval or a denial recorded on
    * the device code, then the page that sends the user back to the device.
    */
-  async finish(rc: RequestContext, flow: FlowRow, outcome: { error: Rejection } | { session: CodeSession; scope: string[]; audience: string[] }): Promise<Response> {
+  async finish(request: Request, rc: RequestContext, flow: FlowRow, outcome: { error: Rejection } | { session: CodeSession; scope: string[]; audience: string[] }): Promise<Response> {
     const hash = flow.request.device_code_hash!
     const now = new Date()
     const live = sql`nid = ${rc.db.nid} AND device_code_hash = ${hash} AND status = ${'pending'} AND expires_at > ${now}`
     const r = 'error' in outcome
       ? await rc.db.exec(sql`UPDATE oauth2_device_codes SET status = ${'denied'}, flow_id = ${flow.id} WHERE ${live}`)
       : await rc.db.exec(sql`UPDATE oauth2_device_codes SET status = ${'approved'}, subject = ${outcome.session.id_token.subject}, session = ${sql.json(outcome.session)}, scope = ${outcome.scope.join(' ')}, audience = ${sql.json(outcome.audience)}, flow_id = ${flow.id} WHERE ${live}`)
-    if (r.rowCount !== 1) return errorPage('expired_token', 'This device request has expired or was answered already. Start again on the device.')
+    if (r.rowCount !== 1) throw new ErrorPage('expired_token', 'This device request has expired or was answered already. Start again on the device.')
     const pages = this.o.ctx.services.get('oauth2.pages')
-    if ('error' in outcome && pages) return pages.device(new Request(this.verificationUri(rc)), rc, { state: 'denied', action: this.verificationUri(rc), hidden: {}, field: 'user_code' })
+    // the browser's language (its cookie, Accept-Language) and session are the page's; its links (the language
+    // links) are those of the code page, not of the form post this answers
+    if ('error' in outcome && pages) return pages.device(new Request(this.verificationUri(rc), { headers: request.headers }), rc, { state: 'denied', action: this.verificationUri(rc), hidden: {}, field: 'user_code' })
     if ('error' in outcome) return page('Device not authorized', `<p id="denied">The device was not authorized: ${esc(outcome.error.error_description)}</p><p>You may close this window.</p>`)
     const success = this.o.options.device.successUrl
     const url = new URL(success ?? `${rc.publicBaseUrl}/oauth2/fallbacks/device/done`)
@@ -218,7 +220,7 @@ export class DeviceFlow {
     try {
       return await this.#verify(request, rc)
     } catch (e) {
-      if (e instanceof ErrorPage) return errorPage(e.error, e.description)
+      if (e instanceof ErrorPage) return this.a.errorResponse(request, rc, e)
       throw e
     }
   }
@@ -236,9 +238,9 @@ export class DeviceFlow {
       // an external page accepted the user code: the same browser must come back with it (its CSRF cookie)
       const claims = await this.open('verifier', deviceVerifier, rc.tenant)
       const csrf = cookieOf(request, CSRF_COOKIE)
-      if (!claims || !csrf || !constantTimeEqual(sha256HexSync(csrf), claims.c!)) return errorPage('invalid_request', 'The device verifier is unknown or expired, or was issued to another browser (CSRF). Enter the code again.', 403)
+      if (!claims || !csrf || !constantTimeEqual(sha256HexSync(csrf), claims.c!)) throw new ErrorPage('invalid_request', 'The device verifier is unknown or expired, or was issued to another browser (CSRF). Enter the code again.', 403)
       const row = await rc.db.one<DeviceRow>(sql`SELECT ${COLUMNS} FROM oauth2_device_codes WHERE nid = ${rc.db.nid} AND device_code_hash = ${claims.d!}`)
-      if (!row || row.status !== 'pending' || row.expires_at.getTime() <= Date.now()) return errorPage('expired_token', 'The code has expired or was used already. Start again on the device.')
+      if (!row || row.status !== 'pending' || row.expires_at.getTime() <= Date.now()) throw new ErrorPage('expired_token', 'The code has expired or was used already. Start again on the device.')
       return this.start(request, rc, row)
     }
     const userCode = (q.get('user_code') ?? '').slice(0, 64)
@@ -260,21 +262,23 @@ export class DeviceFlow {
   /** The built-in page's form: CSRF (double submit), the per-address limit, the code. */
   async submit(request: Request, rc: RequestContext): Promise<Response> {
     const type = request.headers.get('content-type') ?? ''
-    if (!type.startsWith('application/x-www-form-urlencoded')) return errorPage('invalid_request', 'The form must be application/x-www-form-urlencoded.')
+    if (!type.startsWith('application/x-www-form-urlencoded')) throw new ErrorPage('invalid_request', 'The form must be application/x-www-form-urlencoded.')
     const text = await request.text()
-    if (text.length > 4096) return errorPage('invalid_request', 'The form is too large.')
+    if (text.length > 4096) throw new ErrorPage('invalid_request', 'The form is too large.')
     const f = new URLSearchParams(text)
     const token = f.get('csrf_token') ?? ''
     const cookie = cookieOf(request, CSRF_COOKIE) ?? ''
-    if (!token || !constantTimeEqual(token, cookie)) return errorPage('invalid_request', 'The form failed its CSRF check. Open the page again.', 403)
+    if (!token || !constantTimeEqual(token, cookie)) throw new ErrorPage('invalid_request', 'The form failed its CSRF check. Open the page again.', 403)
     const wait = this.attempts.take(`${rc.tenant}\u0000${rc.remoteAddress ?? 'unknown'}`)
     if (wait > 0) {
-      const res = errorPage('too_many_requests', 'Too many codes were entered from this address. Wait a minute and try again.', 429)
+      const res = await this.a.errorResponse(request, rc, new ErrorPage('too_many_requests', 'Too many codes were entered from this address. Wait a minute and try again.', 429))
       res.headers.set('retry-after', String(Math.max(1, Math.ceil(wait))))
       return res
     }
-    const row = await this.byUserCode(rc, f.get('user_code') ?? '')
-    if (!row) return this.form(request, rc, token, '', 'The code is wrong or has expired. Check it on your device and try again.', 400)
+    const typed = (f.get('user_code') ?? '').slice(0, 64)
+    const row = await this.byUserCode(rc, typed)
+    // the page again, with what was typed (to be corrected)
+    if (!row) return this.form(request, rc, token, typed, 'The code is wrong or has expired. Check it on your device and try again.', 400)
     return this.start(request, rc, row)
   }
 
@@ -282,7 +286,7 @@ export class DeviceFlow {
   async form(request: Request, rc: RequestContext, csrf: string, userCode: string, error?: string, status = 200): Promise<Response> {
     const pages = this.o.ctx.services.get('oauth2.pages')
     if (!pages) return form(rc, csrf, userCode, error, status)
-    return pages.device(request, rc, { state: 'enter', action: `${rc.publicBaseUrl}/oauth2/device/verify`, hidden: { csrf_token: csrf }, field: 'user_code', ...(error ? { error } : {}) })
+    return pages.device(request, rc, { state: 'enter', action: `${rc.publicBaseUrl}/oauth2/device/verify`, hidden: { csrf_token: csrf }, field: 'user_code', ...(userCode ? { userCode } : {}), ...(error ? { error } : {}) })
   }
 
   /** Hydra's `PUT /admin/oauth2/auth/requests/device/accept?device_challenge=` (`acceptUserCodeRequest`). */

@@ -279,13 +279,23 @@ const notFound = () => new NotFoundError('Unable to locate the resource', { reas
 
 export function logoutPublicRoutes(app: RouteApp, o: OAuth2) {
   const logout = new Logout(o)
-  const handle = async (request: Request, rc: RequestContext) => {
+  const answer = async (request: Request, rc: RequestContext) => {
     const { db, publicBaseUrl } = rc
     const p = await paramsOf(request)
     const issuer = o.issuer({ publicBaseUrl })
     if (p.logout_verifier !== undefined) return logout.verify(db, issuer, publicBaseUrl, p.logout_verifier)
     if (p.logout_challenge !== undefined) return logout.confirm(request, db, issuer, publicBaseUrl, p)
     return logout.start(request, db, issuer, publicBaseUrl, p, rc)
+  }
+  // a browser's request: with the ui installed, a refused one is its error page in the reader's language (else RFC 6749 JSON)
+  const handle = async (request: Request, rc: RequestContext) => {
+    try {
+      return await answer(request, rc)
+    } catch (e) {
+      const pages = o.ctx.services.get('oauth2.pages')
+      if (!(e instanceof OAuth2Error) || !pages?.error) throw e
+      return pages.error(request, rc, { error: e.error, description: e.errorDescription ?? e.message, status: e.status })
+    }
   }
   return app
     .get(LOGOUT_PATH, ({ request, tessera }) => handle(request, tessera))

@@ -9,19 +9,19 @@
  * Services it provides (no plugin imports another):
  *   'ui.pages'     { baseUrl(publicBaseUrl) }: the identity plugin's default `selfservice.uiUrl`
  *   'ui.renderers' { register(group, renderer) }: a plugin's own renderer for its node group
- *   'oauth2.pages' { consent, device, logout (request, rc, view) }: the oauth2 plugin's pages (core's OAuth2PagesService)
+ *   'oauth2.pages' { consent, device, logout, error (request, rc, view) }: the oauth2 plugin's pages (core's OAuth2PagesService)
  */
 import { type RequestContext, constantTimeEqual, definePlugin, randomToken } from 'tessera'
 import { LANG_COOKIE, negotiate, translator } from './i18n/index.ts'
 import { UiOptions } from './options.ts'
-import { type ConsentView, type DeviceView, type FlowKind, type OutboxMessage, consentPage, devicePage, errorPage, flowPage, homePage, type LogoutView, logoutPage, outboxPage } from './pages.tsx'
+import { type ConsentView, type DeviceView, type FlowKind, type LogoutView, type OAuth2ErrorView, type OutboxMessage, accountName, consentPage, devicePage, errorPage, flowPage, homePage, logoutPage, oauth2ErrorPage, outboxPage } from './pages.tsx'
 import type { Flow, NodeRenderer, Page } from './render.tsx'
 import { stylesheet } from './theme.ts'
 
 export { UiOptions, type UiOptionsInput, LANGUAGES, type Language } from './options.ts'
 export { negotiate, translator } from './i18n/index.ts'
 export type { NodeRenderer, NodeRenderContext } from './render.tsx'
-export type { ConsentView, DeviceView, LogoutView } from './pages.tsx'
+export type { ConsentView, DeviceView, LogoutView, OAuth2ErrorView } from './pages.tsx'
 
 const FLOWS: readonly FlowKind[] = ['login', 'registration', 'recovery', 'verification', 'settings']
 /** Query parameters a flow's start passes on (Kratos' browser flow parameters). */
@@ -52,12 +52,24 @@ export const ui = definePlugin({
     ctx.services.provide(
       'oauth2.pages',
       {
-        consent: async (request: Request, rc: RequestContext, view: ConsentView) => respond(await pageFor(request, rc, false), (p) => consentPage(p, view)),
-        device: async (request: Request, rc: RequestContext, view: DeviceView) => respond(await pageFor(request, rc, false), (p) => devicePage(p, view), view.error ? 400 : 200),
-        logout: async (request: Request, rc: RequestContext, view: LogoutView) => respond(await pageFor(request, rc, false), (p) => logoutPage(p, view)),
+        consent: async (request: Request, rc: RequestContext, view: ConsentView) => {
+          const { page, who } = await oauth2Page(request, rc)
+          const identity = who.session?.identity as Record<string, any> | undefined
+          const account = identity && (!view.subject || identity.id === view.subject) ? accountName(identity) : undefined
+          return respond(page, (p) => consentPage(p, view, account))
+        },
+        device: async (request: Request, rc: RequestContext, view: DeviceView) => respond((await oauth2Page(request, rc)).page, (p) => devicePage(p, view), view.error ? 400 : 200),
+        logout: async (request: Request, rc: RequestContext, view: LogoutView) => respond((await oauth2Page(request, rc)).page, (p) => logoutPage(p, view)),
+        error: async (request: Request, rc: RequestContext, view: OAuth2ErrorView) => respond((await oauth2Page(request, rc)).page, (p) => oauth2ErrorPage(p, view), view.status),
       },
       ctx.id,
     )
+
+    /** A page the oauth2 plugin hands over: its header is that of whoever is signed in (it often is someone). */
+    async function oauth2Page(request: Request, rc: RequestContext) {
+      const who = await whoami(rc, request)
+      return { who, page: await pageFor(request, rc, !!who.session || who.aal2, who.logoutUrl) }
+    }
 
     async function pageFor(request: Request, rc: RequestContext, withSession: boolean, logoutUrl?: string): Promise<Page & { setLang?: string }> {
       const { lang, fromQuery } = negotiate(request, ctx.options.defaultLanguage)

@@ -1,7 +1,7 @@
 /**
  * The ui renders the oauth2 plugin's pages (`oauth2.pages`): the consent page (the ui's CSP with a nonce, the
- * client's name, the scopes in plain language; allowing issues a code), the device-code page, and the RP-initiated
- * logout confirmation ("Sign out of <client>?": no keeps the session, yes ends it and goes to the registered
+ * client's name, the scopes in plain language; allowing issues a code), the device-code page, the error page of a
+ * request that cannot go back to the client, and the RP-initiated logout confirmation ("Sign out of <client>?": no keeps the session, yes ends it and goes to the registered
  * post_logout_redirect_uri). A real login through the identity plugin; SQLite and PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
@@ -90,6 +90,37 @@ for (const driver of drivers('ui-oauth2-pages')) {
       expect(await res.text()).toContain('This code is unknown or has expired.')
       res = await form('/oauth2/device/verify', { csrf_token: field('csrf_token'), user_code: auth.user_code })
       expect(res.status).toBe(303)
+    })
+
+    it('an unknown client or redirect URI: the ui\'s error page in the reader\'s language, never a redirect', async () => {
+      for (const [query, error] of [
+        [{ client_id: 'no-such-client', response_type: 'code', redirect_uri: APP, state: 'state-123456' }, 'invalid_client'],
+        [{ client_id: client.client_id, response_type: 'code', redirect_uri: 'https://evil.example/callback', state: 'state-123456' }, 'invalid_request'],
+      ] as const) {
+        const res = await send(`/oauth2/auth?${new URLSearchParams(query)}`, { headers: { 'accept-language': 'de-DE,de;q=0.9' } })
+        expect(res.status).toBe(400)
+        expect(res.headers.get('location')).toBeNull()
+        expectUiPage(res)
+        const page = await res.text()
+        expect(page).toContain('<html lang="de">')
+        expect(page).toContain('Die Anfrage konnte nicht abgeschlossen werden.')
+        expect(page).toContain(`<code id="error-code">${error}</code>`)
+      }
+    })
+
+    it('a consent answered after its client was deleted: the error page, not a server error', async () => {
+      const gone = await admin('/admin/clients', { client_name: 'Short-lived', grant_types: ['authorization_code'], response_types: ['code'], scope: 'openid', redirect_uris: [APP] })
+      // signed in already (the first test): straight to the consent page
+      let res = await send(`/oauth2/auth?${new URLSearchParams({ client_id: gone.client_id, response_type: 'code', redirect_uri: APP, scope: 'openid', state: 'state-123456' })}`)
+      while (res.status === 303 && !new URL(res.headers.get('location')!, BASE).pathname.startsWith('/oauth2/consent')) res = await send(res.headers.get('location')!)
+      res = await send(res.headers.get('location')!)
+      const field = fieldOf(await res.text())
+      expect(field('consent_challenge')).not.toBe('')
+      await apps.admin.handle(new Request(`http://admin/admin/clients/${gone.client_id}`, { method: 'DELETE' }))
+      res = await form('/oauth2/consent', { consent_challenge: field('consent_challenge'), csrf_token: field('csrf_token'), decision: 'accept' })
+      expect(res.status).toBe(400)
+      expectUiPage(res)
+      expect(await res.text()).toContain('<code id="error-code">invalid_client</code>')
     })
 
     it('logout: the ui asks first; no keeps the session, yes ends it and goes to the post_logout_redirect_uri', async () => {

@@ -71,10 +71,13 @@ function describe(s: SessionRow, page: Page): string {
   return [d?.user_agent?.slice(0, 80), d?.ip_address, when ? page.t('sessions.since', { date: `${when} UTC` }) : ''].filter(Boolean).join(' · ')
 }
 
+/** How an identity is named on a page: its e-mail address, username or phone number (else its id). */
+export const accountName = (identity: Record<string, any>): string => String(identity.traits?.email ?? identity.traits?.username ?? identity.traits?.phone ?? identity.id)
+
 export function homePage(page: Page, session: Record<string, any> | null, needsAal2: boolean): string {
   const { t } = page
   const identity = session?.identity as Record<string, any> | undefined
-  const name = identity ? String(identity.traits?.email ?? identity.traits?.username ?? identity.traits?.phone ?? identity.id) : ''
+  const name = identity ? accountName(identity) : ''
   const addresses = (identity?.verifiable_addresses ?? []) as { value: string; verified: boolean }[]
   return html(
     <Layout page={page} title={t('title.home')}>
@@ -177,12 +180,14 @@ const KNOWN_SCOPES = ['openid', 'profile', 'email', 'phone', 'address', 'offline
 export interface ConsentView {
   client: { id: string; name?: string; logoUri?: string; clientUri?: string }
   scopes: string[]
+  /** The subject (identity id) the consent is for. */
   subject?: string
   action: string
   hidden: Record<string, string>
 }
 
-export function consentPage(page: Page, v: ConsentView): string {
+/** The consent page; `account` names the signed-in identity when it is the consent's subject. */
+export function consentPage(page: Page, v: ConsentView, account?: string): string {
   const { t } = page
   const name = v.client.name || v.client.id
   const logo = v.client.logoUri && (v.client.logoUri.startsWith('data:image/') || v.client.logoUri.startsWith(`${new URL(page.base).origin}/`)) ? v.client.logoUri : undefined
@@ -190,7 +195,11 @@ export function consentPage(page: Page, v: ConsentView): string {
     <Layout page={page} title={t('title.consent')}>
       <p>{logo ? <img src={logo} alt="" width={48} height={48} /> : <span class="logo-fallback" aria-hidden="true">{name.slice(0, 1).toUpperCase()}</span>}</p>
       <p id="client">{t('consent.asks', { client: name })}</p>
-      {v.subject ? <p class="muted">{t('consent.signedInAs', { name: v.subject })}</p> : null}
+      {account ? (
+        <p class="muted" id="account">
+          {t('consent.signedInAs', { name: account })}
+        </p>
+      ) : null}
       <p>{t('consent.wants')}</p>
       <ul id="scopes">
         {(v.scopes.length ? v.scopes : ['openid']).map((s) => (
@@ -230,6 +239,8 @@ export interface DeviceView {
   hidden: Record<string, string>
   /** The user-code field's name. */
   field: string
+  /** The code to fill in (from `verification_uri_complete`): the user checks it against the device's and goes on. */
+  userCode?: string
   error?: string
 }
 
@@ -257,9 +268,52 @@ export function devicePage(page: Page, v: DeviceView): string {
           <input type="hidden" name={k} value={val} />
         ))}
         <label for="user_code">{t('device.code')}</label>
-        <input id="user_code" name={v.field} type="text" autocomplete="one-time-code" autocapitalize="characters" required aria-invalid={v.error ? 'true' : undefined} />
+        <input
+          id="user_code"
+          name={v.field}
+          type="text"
+          value={v.userCode}
+          autocomplete="one-time-code"
+          autocapitalize="characters"
+          spellcheck={false}
+          required
+          aria-invalid={v.error ? 'true' : undefined}
+          aria-describedby={v.error ? 'error' : undefined}
+        />
         <button type="submit">{t('device.submit')}</button>
       </form>
+    </Layout>,
+  )
+}
+
+/** What the oauth2 plugin hands its error page: RFC 6749's `error` and its description (in English). */
+export interface OAuth2ErrorView {
+  error: string
+  description: string
+  status: number
+}
+
+/**
+ * An OAuth2 request that cannot go back to the client (an unknown client or redirect URI, a failed CSRF check):
+ * what happened in the reader's language, the protocol's error code and its English description for whoever
+ * investigates (marked `lang="en"`, so a screen reader reads it as English).
+ */
+export function oauth2ErrorPage(page: Page, v: OAuth2ErrorView): string {
+  const { t } = page
+  return html(
+    <Layout page={page} title={t('title.error')}>
+      <div role="alert">
+        <p id="error">{t('error.generic')}</p>
+      </div>
+      <p class="muted">
+        <code id="error-code">{v.error}</code>
+      </p>
+      <p class="muted" id="error-description" lang="en">
+        {v.description}
+      </p>
+      <p class="links">
+        <a href={`${page.base}/`}>{t('error.back')}</a>
+      </p>
     </Layout>,
   )
 }

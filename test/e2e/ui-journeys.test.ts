@@ -1,11 +1,9 @@
 /**
- * Two more journeys through the ui plugin's pages in real headless Chromium against a real `tessera serve`
+ * A passkey journey through the ui plugin's pages in real headless Chromium against a real `tessera serve`
  * (identity, password, webauthn with passkeys, oauth2, ui): a passkey added in settings with the DevTools virtual
- * authenticator and used to sign in without typing an identifier; and an OAuth2 authorization (code + PKCE) signed
- * in and consented on the ui's pages, landing on the client's redirect URI with a code — in English and with
- * `?lang=de`. Every page: axe-core (from node_modules) without serious or critical violations, at most 60 kB on the
- * wire, no request leaving the origin, a screenshot in .tmp/artifacts/ui/. Without Chromium the suite says it was
- * skipped.
+ * authenticator and used to sign in without typing an identifier. Every page: axe-core (from node_modules) without
+ * serious or critical violations, at most 60 kB on the wire, no request leaving the origin, a screenshot in
+ * .tmp/artifacts/ui/. Without Chromium the suite says it was skipped. (The OAuth2 journeys: ui-oauth2.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { existsSync, mkdirSync } from 'node:fs'
@@ -20,9 +18,8 @@ const available = existsSync(CHROMIUM)
 if (!available) console.warn(`[skipped] ui journeys in the browser: no Chromium at ${CHROMIUM} (set CHROMIUM_PATH)`)
 
 const PASSWORD = 'correct horse battery staple'
-const CALLBACK = 'https://notes.example.com/callback'
 
-describe.skipIf(!available)('ui journeys in headless Chromium: passkey, oauth2 consent', () => {
+describe.skipIf(!available)('ui journeys in headless Chromium: passkey', () => {
   let server: ServerProcess
   let browser: Browser
   let scratch: ReturnType<typeof scratchDir>
@@ -118,56 +115,4 @@ describe.skipIf(!available)('ui journeys in headless Chromium: passkey, oauth2 c
       await context.close()
     }
   }, 60_000)
-
-  for (const [lang, heading] of [
-    ['en', 'Allow access?'],
-    ['de', 'Zugriff erlauben?'],
-  ] as const) {
-    it(`authorizes an oauth2 client through the ui's sign-in and consent pages (${lang})`, async () => {
-      const email = `oauth-${lang}@example.com`
-      const admin = async (path: string, body: unknown) => (await fetch(`${server.adminUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<any>
-      await admin('/admin/identities', { schema_id: 'default', traits: { email }, credentials: { password: { config: { password: PASSWORD } } } })
-      const client = await admin('/admin/clients', { client_name: 'Acme Notes', grant_types: ['authorization_code'], response_types: ['code'], scope: 'openid profile email', redirect_uris: [CALLBACK], token_endpoint_auth_method: 'none' })
-      expect(client.client_id).toBeTruthy()
-      const verifier = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')
-      const challenge = Buffer.from(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))).toString('base64url')
-
-      const { context, page, check, visit, foreign, reset } = await open(`oauth2-${lang}`, lang)
-      // the client's redirect URI: intercepted, so nothing leaves the machine
-      let landed = ''
-      await page.route(`${CALLBACK}**`, (route) => {
-        landed = route.request().url()
-        return route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><html lang="en"><title>Acme Notes</title><p id="back">back</p></html>' })
-      })
-      try {
-        if (lang !== 'en') await visit(`${api}/ui/?lang=${lang}`) // the ui remembers the language chosen with ?lang=
-        const query = new URLSearchParams({ client_id: client.client_id, response_type: 'code', redirect_uri: CALLBACK, scope: 'openid profile email', state: 'state-0123456789', code_challenge: challenge, code_challenge_method: 'S256' })
-        await visit(`${api}/oauth2/auth?${query}`)
-        await page.waitForURL(/\/ui\/login\?flow=/)
-        await check('login')
-        await page.locator('#form-password input[name="identifier"]').fill(email)
-        await page.locator('#form-password input[name="password"]').fill(PASSWORD)
-        reset()
-        await page.locator('#form-password button[type=submit]').click()
-        await page.waitForURL(/\/oauth2\/consent/)
-        await check('consent')
-        await expect(page.locator('h1').textContent()).resolves.toBe(heading)
-        await expect(page.locator('#client').textContent()).resolves.toContain('Acme Notes')
-        await expect(page.locator('#scopes li').evaluateAll((els) => els.map((e) => e.getAttribute('data-scope')))).resolves.toEqual(['openid', 'profile', 'email'])
-        await page.locator('#accept').click()
-        await page.waitForURL(`${CALLBACK}**`)
-        expect([...new Set(foreign)]).toEqual([landed])
-        const back = new URL(landed)
-        expect(back.searchParams.get('state')).toBe('state-0123456789')
-        const code = back.searchParams.get('code')!
-        expect(code).toBeTruthy()
-        // the code is real: the client exchanges it with its PKCE verifier
-        const tokens = (await (await fetch(`${api}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: CALLBACK, client_id: client.client_id, code_verifier: verifier }) })).json()) as any
-        expect(tokens.access_token).toBeTruthy()
-        expect(tokens.id_token).toBeTruthy()
-      } finally {
-        await context.close()
-      }
-    }, 60_000)
-  }
 })
