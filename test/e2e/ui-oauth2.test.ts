@@ -26,7 +26,8 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import * as client from 'openid-client'
 import { type Browser, type Page, chromium } from 'playwright-core'
-import { type Language, catalogues, translator } from '../../plugins/ui/index.ts'
+import { catalogues } from '../../i18n/index.ts'
+import { type Language, translator } from '../../plugins/ui/index.ts'
 import { quickstartSchema } from '../helpers/identity.ts'
 import { REPO, SECRET, type ServerProcess, scratchDir, startServer } from '../helpers/process.ts'
 import { ARTIFACTS, watchedPage } from './ui-checks.ts'
@@ -62,7 +63,7 @@ const LANGS: Lang[] = [
 type MessageKey = Parameters<ReturnType<typeof translator>['t']>[0]
 /** The text of `key` in `lang` as the catalogue has it (and it must have it: no fallback to English). */
 function say(lang: Language, key: MessageKey, vars?: Record<string, unknown>): string {
-  expect((catalogues[lang] as Record<string, string | undefined>)[key], `${lang} has ${key}`).toBeString()
+  expect((catalogues[lang].ui as Record<string, string | undefined>)[key], `${lang} has ${key}`).toBeString()
   return translator(lang).t(key, vars)
 }
 
