@@ -280,7 +280,7 @@ export class FlowEngine {
     const login = kind === 'login' ? { requestedAal: opts.requestedAal ?? 'aal1', refresh: opts.refresh === true, ...(opts.sessionIdentityId ? { identityId: opts.sessionIdentityId } : {}) } : undefined
     if (kind === 'login') Object.assign(flow, { refresh: opts.refresh === true, requested_aal: login!.requestedAal, organization_id: null }, opts.loginChallenge ? { oauth2_login_challenge: opts.loginChallenge } : {})
     if (kind === 'registration') {
-      Object.assign(flow, { organization_id: null })
+      Object.assign(flow, { organization_id: null }, opts.loginChallenge ? { oauth2_login_challenge: opts.loginChallenge } : {})
       const schema = this.core.schemas.get(this.core.defaultSchemaId)!
       for (const f of schema.fields) {
         flow.ui.nodes.push(

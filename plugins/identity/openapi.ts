@@ -56,7 +56,7 @@ const LoginCreateQuery = v.object({
   aal: Aal,
   refresh: Refresh,
   return_to: v.optional(v.pipe(v.string(), d('Where to go afterwards (browser; must be allowed).'))),
-  login_challenge: v.optional(v.pipe(v.string(), d('An OAuth 2.0 login challenge this login answers (browser).'))),
+  login_challenge: v.optional(v.pipe(v.string(), d('An OAuth 2.0 login challenge this login or registration answers (browser): after it, the browser goes on with the authorization.'))),
 })
 const NativeLoginCreateQuery = v.object({ aal: Aal, refresh: Refresh })
 /** What a flow submission carries: the method and its fields (password: identifier, password, traits, csrf_token). */

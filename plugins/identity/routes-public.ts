@@ -144,7 +144,8 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         // Kratos: aal2 is a step-up of a session; without one it is 401 session_aal1_required.
         if (requestedAal !== 'aal1' && !existing) return renderError(aal1Required(), tessera.requestId)
         if (type === 'browser') {
-          const challenge = kind === 'login' && q.login_challenge !== undefined ? q.login_challenge : undefined
+          // Kratos: login and registration flows carry an OAuth 2.0 provider's login challenge (sign up mid-authorization)
+          const challenge = (kind === 'login' || kind === 'registration') && q.login_challenge !== undefined ? q.login_challenge : undefined
           if (challenge !== undefined && !LOGIN_CHALLENGE.test(challenge)) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: 'login_challenge is malformed.' })
           if (existing && !refresh && aalRank(existing.aal) >= aalRank(requestedAal)) {
             // Kratos: a session that exists already completes a provider's login challenge at once
@@ -160,7 +161,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         const sessionIdentityId = existing && (refresh || requestedAal !== 'aal1') ? existing.identityId : undefined
         let created: { flow: SelfServiceFlow; csrf: string }
         try {
-          created = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: type === 'browser' ? q.return_to : undefined, loginChallenge: type === 'browser' && kind === 'login' ? q.login_challenge : undefined, refresh: refresh && !!existing, requestedAal, sessionIdentityId })
+          created = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: type === 'browser' ? q.return_to : undefined, loginChallenge: type === 'browser' && (kind === 'login' || kind === 'registration') ? q.login_challenge : undefined, refresh: refresh && !!existing, requestedAal, sessionIdentityId })
         } catch (e) {
           if (type === 'browser') return forwardToErrorUi(e, request, engine, tessera.db, tessera.publicBaseUrl, tessera.requestId)
           throw e
