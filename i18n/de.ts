@@ -72,7 +72,7 @@ const ui: UiTexts = {
   'consent.allow': 'Erlauben',
   'consent.deny': 'Ablehnen',
   'consent.visit': 'Website der Anwendung besuchen',
-  'logout.confirm': 'Möchtest du dich von {client} abmelden?',
+  'logout.confirm': '{client} möchte dich abmelden. Du wirst von diesem Konto und von den Apps abgemeldet, bei denen du dich damit angemeldet hast.',
   'logout.confirmAll': 'Von diesem Konto abmelden?',
   'logout.yes': 'Ja, abmelden',
   'logout.no': 'Nein, angemeldet bleiben',

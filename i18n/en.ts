@@ -79,7 +79,7 @@ const ui = {
   'consent.allow': 'Allow',
   'consent.deny': 'Deny',
   'consent.visit': 'Visit the application’s website',
-  'logout.confirm': 'Do you want to sign out of {client}?',
+  'logout.confirm': '{client} asks to sign you out. You will be signed out of this account and of the apps you signed in to with it.',
   'logout.confirmAll': 'Sign out of this account?',
   'logout.yes': 'Yes, sign out',
   'logout.no': 'No, stay signed in',

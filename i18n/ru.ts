@@ -72,7 +72,7 @@ const ui: UiTexts = {
   'consent.allow': 'Разрешить',
   'consent.deny': 'Отклонить',
   'consent.visit': 'Открыть сайт приложения',
-  'logout.confirm': 'Выйти из {client}?',
+  'logout.confirm': '{client} просит выйти из системы. Вы выйдете из этой учётной записи и из приложений, в которые вошли с её помощью.',
   'logout.confirmAll': 'Выйти из этой учётной записи?',
   'logout.yes': 'Да, выйти',
   'logout.no': 'Нет, остаться',

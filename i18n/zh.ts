@@ -72,7 +72,7 @@ const ui: UiTexts = {
   'consent.allow': '允许',
   'consent.deny': '拒绝',
   'consent.visit': '访问该应用的网站',
-  'logout.confirm': '要退出 {client} 吗？',
+  'logout.confirm': '{client} 请求将你登出。你将退出此账户以及使用它登录的所有应用。',
   'logout.confirmAll': '要退出此账户吗？',
   'logout.yes': '是，退出登录',
   'logout.no': '否，保持登录',

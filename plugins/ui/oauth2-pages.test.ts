@@ -1,7 +1,7 @@
 /**
  * The ui renders the oauth2 plugin's pages (`oauth2.pages`): the consent page (the ui's CSP with a nonce, the
  * client's name, the scopes in plain language; allowing issues a code), the device-code page, the error page of a
- * request that cannot go back to the client, and the RP-initiated logout confirmation ("Sign out of <client>?": no keeps the session, yes ends it and goes to the registered
+ * request that cannot go back to the client, and the RP-initiated logout confirmation ("<client> asks to sign you out": no keeps the session, yes ends it and goes to the registered
  * post_logout_redirect_uri). A real login through the identity plugin; SQLite and PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
@@ -130,7 +130,7 @@ for (const driver of drivers('ui-oauth2-pages')) {
       expect(res.status).toBe(200)
       expectUiPage(res)
       let page = await res.text()
-      expect(page).toContain('Do you want to sign out of Acme Notes?')
+      expect(page).toContain('Acme Notes asks to sign you out. You will be signed out of this account and of the apps you signed in to with it.')
       let field = fieldOf(page)
       // without the CSRF token nothing happens
       res = await form('/oauth2/sessions/logout', { logout_challenge: field('logout_challenge'), csrf_token: 'forged-token-forged-token', decision: 'accept' })
