@@ -163,7 +163,7 @@ export class Logout {
     }
     const pages = rc ? this.o.ctx.services.get('oauth2.pages') : undefined
     if (pages && rc) {
-      // the ui is installed: it asks "Sign out of <client>?" first; the answer posts back here (confirm)
+      // the ui is installed: it asks "<client> asks to sign you out" first; the answer posts back here (confirm)
       const csrf = randomToken(32)
       const res = await pages.logout(request, rc, {
         ...(client ? { client: { id: client.client_id, ...(client.client_name ? { name: String(client.client_name) } : {}) } } : {}),
