@@ -123,7 +123,6 @@ export const ui = definePlugin({
         return {}
       }
     }
-    /** A redirect; a language chosen with `?lang=` is remembered on the way (a flow's page is reached through the API). */
     /** An API error's id, message and reason (Ory's generic error), nothing else. */
     const apiError = (e: unknown): ErrorDetail | null => {
       if (!e || typeof e !== 'object') return null
@@ -131,6 +130,7 @@ export const ui = definePlugin({
       const s = (x: unknown) => (typeof x === 'string' ? x : undefined)
       return { id: s(id), message: s(message), reason: s(reason) }
     }
+    /** A redirect; a language chosen with `?lang=` is remembered on the way (a flow's page is reached through the API). */
     const see = (to: string, request: Request) => {
       const headers = new Headers({ location: to, 'cache-control': 'no-store' })
       const { lang, fromQuery } = negotiate(request, ctx.options.defaultLanguage)
