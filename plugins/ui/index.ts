@@ -14,7 +14,7 @@
 import { type RequestContext, constantTimeEqual, definePlugin, randomToken } from 'tessera'
 import { LANG_COOKIE, negotiate, translator } from './i18n/index.ts'
 import { UiOptions } from './options.ts'
-import { type ConsentView, type DeviceView, type FlowKind, type LogoutView, type OAuth2ErrorView, type OutboxMessage, accountName, consentPage, devicePage, errorPage, flowPage, homePage, logoutPage, oauth2ErrorPage, outboxPage } from './pages.tsx'
+import { type ConsentView, type DeviceView, type ErrorDetail, type FlowKind, type LogoutView, type OAuth2ErrorView, type OutboxMessage, accountName, consentPage, devicePage, errorPage, flowPage, homePage, logoutPage, oauth2ErrorPage, outboxPage } from './pages.tsx'
 import type { Flow, NodeRenderer, Page } from './render.tsx'
 import { stylesheet } from './theme.ts'
 
@@ -27,6 +27,7 @@ const FLOWS: readonly FlowKind[] = ['login', 'registration', 'recovery', 'verifi
 /** Query parameters a flow's start passes on (Kratos' browser flow parameters). */
 const PASS = ['return_to', 'aal', 'refresh', 'login_challenge', 'via', 'organization']
 const CSRF = 'tessera_ui_csrf'
+const langCookie = (lang: string) => `${LANG_COOKIE}=${lang}; Path=/; Max-Age=31536000; SameSite=Lax`
 
 /** The courier's development outbox, as the courier offers it (`courier.outbox`). */
 interface OutboxService {
@@ -113,7 +114,7 @@ export const ui = definePlugin({
         'cross-origin-opener-policy': 'same-origin',
         'permissions-policy': 'camera=(), microphone=(), geolocation=()',
       })
-      if (page.setLang) headers.append('set-cookie', `${LANG_COOKIE}=${page.setLang}; Path=/; Max-Age=31536000; SameSite=Lax`)
+      if (page.setLang) headers.append('set-cookie', langCookie(page.setLang))
       for (const c of page.cookies ?? []) headers.append('set-cookie', c)
       return new Response(render(page), { status, headers })
     }
@@ -134,7 +135,20 @@ export const ui = definePlugin({
         return {}
       }
     }
-    const see = (to: string) => new Response(null, { status: 303, headers: { location: to, 'cache-control': 'no-store' } })
+    /** An API error's id, message and reason (Ory's generic error), nothing else. */
+    const apiError = (e: unknown): ErrorDetail | null => {
+      if (!e || typeof e !== 'object') return null
+      const { id, message, reason } = e as Record<string, unknown>
+      const s = (x: unknown) => (typeof x === 'string' ? x : undefined)
+      return { id: s(id), message: s(message), reason: s(reason) }
+    }
+    /** A redirect; a language chosen with `?lang=` is remembered on the way (a flow's page is reached through the API). */
+    const see = (to: string, request: Request) => {
+      const headers = new Headers({ location: to, 'cache-control': 'no-store' })
+      const { lang, fromQuery } = negotiate(request, ctx.options.defaultLanguage)
+      if (fromQuery) headers.append('set-cookie', langCookie(lang))
+      return new Response(null, { status: 303, headers })
+    }
 
     /** Who is signed in (Kratos' whoami), and the logout URL. */
     async function whoami(rc: RequestContext, request: Request): Promise<{ session: Record<string, any> | null; aal2: boolean; logoutUrl?: string }> {
@@ -158,16 +172,16 @@ export const ui = definePlugin({
           const v = url.searchParams.get(k)
           if (v !== null && v.length <= 2048) to.searchParams.set(k, v)
         }
-        return see(to.toString())
+        return see(to.toString(), request)
       }
       if (!id || id.length > 64) return start()
       const r = await call(rc, request, `/self-service/${kind}/flows?id=${encodeURIComponent(id)}`)
       const body = await json(r)
-      if (r.status === 401) return see(`${rc.publicBaseUrl}${base}/login`)
-      if (r.status === 403 && body.redirect_browser_to) return see(String(body.redirect_browser_to))
-      if (r.status === 403 && body.error?.id === 'session_aal2_required') return see(`${rc.publicBaseUrl}${base}/login?aal=aal2`)
+      if (r.status === 401) return see(`${rc.publicBaseUrl}${base}/login`, request)
+      if (r.status === 403 && body.redirect_browser_to) return see(String(body.redirect_browser_to), request)
+      if (r.status === 403 && body.error?.id === 'session_aal2_required') return see(`${rc.publicBaseUrl}${base}/login?aal=aal2`, request)
       if (r.status === 404 || r.status === 410 || (r.status === 400 && !body.ui)) return start()
-      if (!r.ok || !body.ui) return respond(await pageFor(request, rc, false), (p) => errorPage(p, body.error ?? null), r.status >= 400 ? r.status : 500)
+      if (!r.ok || !body.ui) return respond(await pageFor(request, rc, false), (p) => errorPage(p, apiError(body.error)), r.status >= 400 ? r.status : 500)
       const who = kind === 'settings' || kind === 'login' || kind === 'verification' ? await whoami(rc, request) : { session: null, aal2: false }
       const page = await pageFor(request, rc, !!who.session, who.logoutUrl)
       if (kind !== 'settings') return respond(page, (p) => flowPage(p, kind, body as Flow & Record<string, unknown>))
@@ -195,11 +209,13 @@ export const ui = definePlugin({
       const form = new URLSearchParams(text)
       const cookie = csrfOf(request)
       const token = form.get('csrf_token') ?? ''
-      if (!cookie || !constantTimeEqual(cookie, token)) return respond(await pageFor(request, rc, false), (p) => errorPage(p, { id: 'security_csrf_violation', message: p.t('error.generic') }), 403)
+      if (!cookie || !constantTimeEqual(cookie, token)) return respond(await pageFor(request, rc, false), (p) => errorPage(p, { id: 'security_csrf_violation', text: p.t('error.generic') }), 403)
       const id = form.get('session_id') ?? ''
       if (form.get('all') === 'true') await call(rc, request, '/sessions', { method: 'DELETE' })
       else if (/^[0-9a-f-]{36}$/i.test(id)) await call(rc, request, `/sessions/${id}`, { method: 'DELETE' })
-      return see(`${rc.publicBaseUrl}${base}/settings?revoked=1`)
+      // back to the settings flow the form was on (a new flow would lose the notice on its way through the API)
+      const flowId = form.get('flow') ?? ''
+      return see(`${rc.publicBaseUrl}${base}/settings?${/^[0-9a-f-]{36}$/i.test(flowId) ? `flow=${flowId}&` : ''}revoked=1`, request)
     }
 
     async function route(request: Request, rc: RequestContext): Promise<Response> {
@@ -216,14 +232,14 @@ export const ui = definePlugin({
         const id = new URL(request.url).searchParams.get('id') ?? ''
         const r = id && id.length <= 64 ? await call(rc, request, `/self-service/errors?id=${encodeURIComponent(id)}`) : null
         const body = r?.ok ? await json(r) : null
-        return respond(await pageFor(request, rc, false), (p) => errorPage(p, body?.error ?? null))
+        return respond(await pageFor(request, rc, false), (p) => errorPage(p, apiError(body?.error)))
       }
       if (path === '/outbox' && outboxOn()) {
         const outbox = ctx.services.get('courier.outbox') as OutboxService | undefined
         const messages = outbox ? await outbox.list(rc.tenant, 50) : []
         return respond(await pageFor(request, rc, false), (p) => outboxPage(p, messages))
       }
-      return respond(await pageFor(request, rc, false), (p) => errorPage(p, { message: p.t('error.notFound') }), 404)
+      return respond(await pageFor(request, rc, false), (p) => errorPage(p, { text: p.t('error.notFound') }), 404)
     }
     ctx.state.route = route
   },

@@ -32,7 +32,7 @@ export function flowPage(page: Page, kind: FlowKind, flow: Flow & Record<string,
   const s = extra.sessions
   return html(
     <Layout page={page} title={t(flowTitle(kind, flow))}>
-      <FlowForms page={page} flow={flow} headings={kind === 'settings' || kind === 'login'} />
+      <FlowForms page={page} flow={flow} headings={kind === 'settings' || kind === 'login' || kind === 'registration'} />
       {s ? (
         <section aria-labelledby="sessions-h" id="sessions">
           <h2 id="sessions-h">{t('sessions.title')}</h2>
@@ -43,6 +43,7 @@ export function flowPage(page: Page, kind: FlowKind, flow: Flow & Record<string,
             <form method="post" action={`${page.base}/sessions/revoke`} class="session">
               <p>{describe(o, page)}</p>
               <input type="hidden" name="csrf_token" value={s.csrf} />
+              <input type="hidden" name="flow" value={flow.id} />
               <input type="hidden" name="session_id" value={o.id} />
               <button type="submit" class="secondary">
                 {t('sessions.revoke')}
@@ -52,6 +53,7 @@ export function flowPage(page: Page, kind: FlowKind, flow: Flow & Record<string,
           {s.others.length > 1 ? (
             <form method="post" action={`${page.base}/sessions/revoke`}>
               <input type="hidden" name="csrf_token" value={s.csrf} />
+              <input type="hidden" name="flow" value={flow.id} />
               <input type="hidden" name="all" value="true" />
               <button type="submit" class="secondary">
                 {t('sessions.revokeAll')}
@@ -121,12 +123,32 @@ export function homePage(page: Page, session: Record<string, any> | null, needsA
   )
 }
 
-export function errorPage(page: Page, detail: { id?: string; message?: string; reason?: string } | null): string {
+/** An error: the API's (`id`, `message`, `reason`, in English) or the ui's own (`text`, in the page's language). */
+export interface ErrorDetail {
+  id?: string
+  message?: string
+  reason?: string
+  text?: string
+}
+
+/**
+ * An error in the page's language: the ui's own text; the catalogue's text for the error's id (`error.<id>`) when
+ * it has one; else the API's message, which is English, on an English page, and the generic text on any other.
+ */
+function errorText(page: Page, detail: ErrorDetail | null): string {
+  if (detail?.text) return detail.text
+  const key = `error.${detail?.id ?? ''}` as MessageKey
+  if (detail?.id && /^[a-z0-9_]+$/.test(detail.id) && page.t(key) !== key) return page.t(key)
+  if (detail?.message && page.lang === 'en') return `${detail.message}${detail.reason ? ` ${detail.reason}` : ''}`
+  return page.t('error.generic')
+}
+
+export function errorPage(page: Page, detail: ErrorDetail | null): string {
   const { t } = page
   return html(
     <Layout page={page} title={t('title.error')}>
       <div role="alert">
-        <p id="error">{detail?.message ? `${detail.message}${detail.reason ? ` ${detail.reason}` : ''}` : t('error.generic')}</p>
+        <p id="error">{errorText(page, detail)}</p>
         {detail?.id ? <p class="muted">{detail.id}</p> : null}
       </div>
       <p class="links">

@@ -159,8 +159,11 @@ function NodeView(props: { page: Page; node: UiNode; form: string }): VNode | nu
   if (custom) return custom
   const a = attrs(node)
   const label = node.meta.label ? page.message(node.meta.label) : undefined
+  // a field's messages are its description (read with the field) and, shown as the page loads, an alert
+  const id = `${form}-${String(a.name ?? a.id ?? node.group).replace(/[^A-Za-z0-9_-]/g, '_')}-${++seq}`
+  const described = node.messages.length ? `${id}-msg` : undefined
   const errors = node.messages.length ? (
-    <div role="alert">
+    <div role="alert" id={described}>
       {node.messages.map((m) => (
         <p class="field-msg" data-id={m.id}>
           {page.message(m)}
@@ -197,12 +200,11 @@ function NodeView(props: { page: Page; node: UiNode; form: string }): VNode | nu
           </>
         )
       }
-      const id = `${form}-${name.replace(/[^A-Za-z0-9_-]/g, '_')}-${++seq}`
       if (type === 'checkbox') {
         return (
           <>
             <label class="check" for={id}>
-              <input id={id} type="checkbox" name={name} value="true" checked={a.value === true} required={a.required === true} aria-invalid={node.messages.length ? 'true' : undefined} />
+              <input id={id} type="checkbox" name={name} value="true" checked={a.value === true} required={a.required === true} aria-invalid={node.messages.length ? 'true' : undefined} aria-describedby={described} />
               {label ?? name}
             </label>
             {errors}
@@ -223,6 +225,7 @@ function NodeView(props: { page: Page; node: UiNode; form: string }): VNode | nu
             pattern={str(a.pattern)}
             maxlength={typeof a.maxlength === 'number' ? a.maxlength : undefined}
             aria-invalid={node.messages.length ? 'true' : undefined}
+            aria-describedby={described}
           />
           {errors}
         </>
@@ -283,14 +286,16 @@ export interface Flow {
   ui: { action: string; method: string; nodes: UiNode[]; messages?: UiText[] }
 }
 
-/** A flow's forms: one per node group, each with the `default` group's nodes. */
+const isTrigger = (n: UiNode) => typeof attrs(n).onclickTrigger === 'string' || typeof attrs(n).onloadTrigger === 'string'
+
+/** A flow's forms: one per node group (two for a group with script and plain buttons), each with the `default` group's nodes. */
 export function FlowForms(props: { page: Page; flow: Flow; headings?: boolean }): VNode {
   const { page, flow } = props
   const nodes = flow.ui.nodes
   const groups = [...new Set(nodes.map((n) => n.group))].filter((g) => g !== 'default')
   const defaults = nodes.filter((n) => n.group === 'default')
   const scripts = nodes.filter((n) => n.type === 'script')
-  const hasTriggers = nodes.some((n) => typeof attrs(n).onclickTrigger === 'string' || typeof attrs(n).onloadTrigger === 'string')
+  const hasTriggers = nodes.some(isTrigger)
   const list = groups.length ? groups : ['default']
   return (
     <>
@@ -299,13 +304,31 @@ export function FlowForms(props: { page: Page; flow: Flow; headings?: boolean })
         const own = g === 'default' ? defaults : nodes.filter((n) => n.group === g && n.type !== 'script')
         if (own.length === 0) return null
         const form = `form-${g.replace(/[^A-Za-z0-9_-]/g, '_')}`
+        const shared = g === 'default' ? [] : defaults
+        const method = flow.ui.method.toLowerCase() === 'get' ? 'get' : 'post'
+        // A group is its method. Buttons that do not say so (`totp_unlink`, `lookup_secret_regenerate`,
+        // `passkey_remove`, …) get it from a hidden field, as Ory Elements adds it with script; a form the WebAuthn
+        // script submits gets its method from the script, so such buttons beside a script's go in a form of their own.
+        const named = g === 'default' || own.some((n) => attrs(n).name === 'method')
+        const scripted = own.some(isTrigger)
+        const apart = named || !scripted ? [] : own.filter((n) => attrs(n).node_type === 'input' && attrs(n).type === 'submit')
+        const rest = own.filter((n) => !apart.includes(n))
         return (
           <section aria-labelledby={props.headings && list.length > 1 ? `${form}-h` : undefined}>
             {props.headings && list.length > 1 ? <h2 id={`${form}-h`}>{groupTitle(page, g)}</h2> : null}
-            <form id={form} action={flow.ui.action} method={flow.ui.method.toLowerCase() === 'get' ? 'get' : 'post'}>
-              {(g === 'default' ? [] : defaults).concat(own).map((n) => (
+            {apart.length ? (
+              <form id={`${form}-manage`} action={flow.ui.action} method={method}>
+                {shared.concat(apart).map((n) => (
+                  <NodeView page={page} node={n} form={`${form}-manage`} />
+                ))}
+                <input type="hidden" name="method" value={g} />
+              </form>
+            ) : null}
+            <form id={form} action={flow.ui.action} method={method}>
+              {shared.concat(rest).map((n) => (
                 <NodeView page={page} node={n} form={form} />
               ))}
+              {named || scripted ? null : <input type="hidden" name="method" value={g} />}
             </form>
           </section>
         )

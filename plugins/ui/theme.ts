@@ -28,7 +28,7 @@ nav ul{display:flex;gap:1rem;list-style:none;margin:0;padding:0;flex-wrap:wrap}
 main{max-width:30rem;margin:1rem auto 3rem;padding:0 1rem}
 .card{background:var(--t-surface);border-radius:12px;padding:1.5rem;box-shadow:0 1px 3px rgba(0,0,0,.12)}
 h1{font-size:1.5rem;margin:0 0 1rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
-section+section{border-top:1px solid color-mix(in srgb,var(--t-muted) 35%,transparent);margin-top:1.25rem}
+section~section{border-top:1px solid color-mix(in srgb,var(--t-muted) 35%,transparent);margin-top:1.25rem}
 label{display:block;margin:.75rem 0 .25rem;font-weight:500}
 input[type=text],input[type=email],input[type=password],input[type=tel],input[type=number],input[type=url],input[type=date],input:not([type]){width:100%;padding:.6rem .7rem;border:1px solid var(--t-muted);border-radius:8px;background:var(--t-background);color:var(--t-text);font:inherit}
 input:focus-visible,button:focus-visible,a:focus-visible{outline:3px solid var(--t-accent);outline-offset:2px}
