@@ -77,6 +77,32 @@ for (const driver of drivers('ui-oauth2-pages')) {
       expect(tokens.id_token).toBeTruthy()
     })
 
+    it("sign-in page during an authorization: its sign-up link keeps the login challenge, so a new account goes on to consent", async () => {
+      const fresh = inProcessBrowser(() => apps, BASE)
+      let res = await fresh.send(`/oauth2/auth?${new URLSearchParams({ client_id: client.client_id, response_type: 'code', redirect_uri: APP, scope: 'openid profile', state: 'state-654321' })}`)
+      res = await fresh.send(res.headers.get('location')!) // the identity login flow, with the challenge
+      res = await fresh.send(res.headers.get('location')!) // the ui's sign-in page
+      expect(res.status).toBe(200)
+      const signIn = await res.text()
+      const signUp = /href="([^"]*\/ui\/registration\?login_challenge=[^"]+)"/.exec(signIn)?.[1]?.replaceAll('&amp;', '&')
+      expect(signUp).toBeTruthy()
+      res = await fresh.send(signUp!)
+      expect(res.headers.get('location')).toContain('/self-service/registration/browser?login_challenge=')
+      res = await fresh.send(res.headers.get('location')!)
+      const reg = new URL(res.headers.get('location')!)
+      expect(reg.pathname).toBe('/ui/registration')
+      const page = await (await fresh.send(reg.toString())).text()
+      // and back to sign-in keeps it too
+      expect(page).toMatch(/href="[^"]*\/ui\/login\?login_challenge=[^"]+"/)
+      const flow = (await (await fresh.send(`/self-service/registration/flows?id=${reg.searchParams.get('flow')}`, { headers: { accept: 'application/json' } })).json()) as any
+      const csrf = flow.ui.nodes.find((n: any) => n.attributes.name === 'csrf_token').attributes.value
+      res = await fresh.form(flow.ui.action, { method: 'password', csrf_token: csrf, 'traits.email': 'grace@example.com', password: 'correct horse battery staple' })
+      res = await fresh.send(res.headers.get('location')!) // /oauth2/auth with the login verifier
+      res = await fresh.send(res.headers.get('location')!)
+      expect(res.status).toBe(200)
+      expect(await res.text()).toContain('Acme Notes asks for access to your account.')
+    })
+
     it('device: the ui page to enter the code; a wrong code is refused on it, a right one goes on', async () => {
       const tv = await admin('/admin/clients', { client_name: 'Living-room TV', grant_types: [DEVICE_GRANT], scope: 'openid', token_endpoint_auth_method: 'none', response_types: [] })
       const auth = (await (await send('/oauth2/device/auth', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: tv.client_id, scope: 'openid' }) })).json()) as any

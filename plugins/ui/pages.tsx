@@ -22,12 +22,14 @@ export interface SessionRow {
 export function flowPage(page: Page, kind: FlowKind, flow: Flow & Record<string, unknown>, extra: { sessions?: { current?: SessionRow; others: SessionRow[]; csrf: string; notice?: UiText } } = {}): string {
   const { t } = page
   const links: VNode[] = []
+  // during an OAuth2 authorization, switching between sign-in and sign-up keeps the provider's login challenge
+  const challenge = typeof flow.oauth2_login_challenge === 'string' ? `?login_challenge=${encodeURIComponent(flow.oauth2_login_challenge)}` : ''
   if (kind === 'login' && flow.requested_aal !== 'aal2' && flow.refresh !== true) {
-    links.push(<a href={`${page.base}/registration`}>{`${t('login.noAccount')} ${t('nav.signUp')}`}</a>)
+    links.push(<a href={`${page.base}/registration${challenge}`}>{`${t('login.noAccount')} ${t('nav.signUp')}`}</a>)
     links.push(<a href={`${page.base}/recovery`}>{t('login.forgot')}</a>)
   }
   if (kind === 'login' && (flow.requested_aal === 'aal2' || flow.refresh === true) && page.logoutUrl) links.push(<a href={page.logoutUrl}>{t('login.signOutInstead')}</a>)
-  if (kind === 'registration') links.push(<a href={`${page.base}/login`}>{`${t('login.haveAccount')} ${t('nav.signIn')}`}</a>)
+  if (kind === 'registration') links.push(<a href={`${page.base}/login${challenge}`}>{`${t('login.haveAccount')} ${t('nav.signIn')}`}</a>)
   if (kind === 'recovery' || kind === 'verification') links.push(<a href={`${page.base}/login`}>{t('nav.signIn')}</a>)
   const s = extra.sessions
   return html(
