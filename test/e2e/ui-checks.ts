@@ -95,6 +95,9 @@ const inPage = async ({ english, words }: { english: boolean; words: string[] })
       const el = n.parentElement
       // data, not page text: codes and secrets, the mails in the outbox (in their recipients' languages), the language names
       if (!el || !visible(el) || el.closest('pre, code, .secret, script, style, footer, .mail h2')) continue
+      // a passage the page itself marks as English (WCAG 3.1.2, language of parts): an OAuth2 error's technical
+      // description beside the translated message
+      if (el.closest('[lang]')?.getAttribute('lang')?.startsWith('en')) continue
       readable.push(n.textContent ?? '')
     }
     for (const el of document.querySelectorAll('[alt], [aria-label], [placeholder], [title]')) {
