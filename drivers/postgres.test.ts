@@ -67,11 +67,12 @@ describe.if(enabled)('postgres driver: connections terminated under load', () =>
           },
         ),
       )
-      // kill the pool's connections while the reads run: as soon as any is there (after a round's kills the pool
-      // reconnects, and a connection still starting is not in pg_stat_activity under its name yet)
-      let killed = 0
-      for (let i = 0; i < 500 && killed === 0; i++) {
-        await Bun.sleep(2)
+      // kill the pool's connections while the reads run; if none is listed yet (after a round's kills the pool
+      // reconnects, and a connection still starting is not in pg_stat_activity under its name), a little later
+      await Bun.sleep(5)
+      let killed = await terminate()
+      for (let i = 0; i < 100 && killed === 0; i++) {
+        await Bun.sleep(5)
         killed = await terminate()
       }
       expect(killed).toBeGreaterThan(0)
