@@ -249,8 +249,12 @@ export class Secrets {
     private readonly o: { minSecretLength: number; fastHashMinLength: number },
   ) {}
 
+  /** 256 random bits, base64url; never starting with "-", which a command line would read as an option. */
   generate(): string {
-    return randomToken(32)
+    for (;;) {
+      const secret = randomToken(32)
+      if (!secret.startsWith('-')) return secret
+    }
   }
 
   /** Check a client-supplied secret; throws a 400 when it is too short. */
