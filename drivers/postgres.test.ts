@@ -1,7 +1,7 @@
 /**
  * The PostgreSQL driver when its connections are terminated under load (issue 11: "PostgreSQL connection loss"):
  * real terminations with pg_terminate_backend, as a restart or failover does. A read outside a transaction runs
- * once more on a fresh connection; what cannot be retried is a 503 (StorageUnavailableError), never a 500.
+ * again on a fresh connection (up to twice); what cannot be retried is a 503 (StorageUnavailableError), never a 500.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import postgres from 'postgres'
@@ -55,7 +55,7 @@ describe.if(enabled)('postgres driver: connections terminated under load', () =>
     await scratch?.drop()
   }, 20_000)
 
-  it('answers every read while its connections are killed (run once more on a fresh connection)', async () => {
+  it('answers every read while its connections are killed (run again on a fresh connection)', async () => {
     let failed = 0
     for (let round = 0; round < 5; round++) {
       const reads = Array.from({ length: 40 }, () =>

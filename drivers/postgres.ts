@@ -142,16 +142,21 @@ class PgQueryable implements Queryable {
     try {
       return await runner.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })
     } catch (e) {
-      // a read outside a transaction whose connection died runs once more, on a fresh pool; a write never runs
+      // a read outside a transaction whose connection died runs again, on a fresh pool; a write never runs
       // twice (it may have been applied), and a transaction fails as a whole: both are a 503
+      // (up to twice: a fresh pool's first connection can itself be reset while the old ones are being killed)
       if (this.lost(runner, e) && this.kind === 'pool' && READ_ONLY.test(text)) {
-        const fresh = this.runner
-        try {
-          return await fresh.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })
-        } catch (again) {
-          this.lost(fresh, again)
-          throw mapError(again)
+        let last: unknown = e
+        for (let attempt = 0; attempt < 2; attempt++) {
+          const fresh = this.runner
+          try {
+            return await fresh.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })
+          } catch (again) {
+            last = again
+            if (!this.lost(fresh, again)) break
+          }
         }
+        throw mapError(last)
       }
       throw mapError(e)
     } finally {
