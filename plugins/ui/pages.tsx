@@ -1,7 +1,7 @@
 /** @jsxImportSource preact */
 /** The pages: each a preact component rendered to a string by `html()`. */
 import type { VNode } from 'preact'
-import type { UiText } from 'tessera'
+import type { OAuth2ConsentView as ConsentView, OAuth2DeviceView as DeviceView, OAuth2ErrorView, OAuth2LogoutView as LogoutView, UiText } from 'tessera'
 import type { MessageKey } from './i18n/index.ts'
 import { type Flow, FlowForms, Layout, Messages, type Page, html } from './render.tsx'
 
@@ -198,17 +198,10 @@ function linkify(body: string): (string | VNode)[] {
   return out
 }
 
-const KNOWN_SCOPES = ['openid', 'profile', 'email', 'phone', 'address', 'offline_access'] as const
+/** The views the oauth2 plugin hands these pages: the core's contract (OAuth2PagesService). */
+export type { OAuth2ConsentView as ConsentView, OAuth2DeviceView as DeviceView, OAuth2ErrorView, OAuth2LogoutView as LogoutView } from 'tessera'
 
-/** What the oauth2 plugin hands the consent page. */
-export interface ConsentView {
-  client: { id: string; name?: string; logoUri?: string; clientUri?: string }
-  scopes: string[]
-  /** The subject (identity id) the consent is for. */
-  subject?: string
-  action: string
-  hidden: Record<string, string>
-}
+const KNOWN_SCOPES = ['openid', 'profile', 'email', 'phone', 'address', 'offline_access'] as const
 
 /** The consent page; `account` names the signed-in identity when it is the consent's subject. */
 export function consentPage(page: Page, v: ConsentView, account?: string): string {
@@ -256,18 +249,6 @@ export function consentPage(page: Page, v: ConsentView, account?: string): strin
   )
 }
 
-/** What the oauth2 plugin hands the device page. */
-export interface DeviceView {
-  state: 'enter' | 'done' | 'denied'
-  action: string
-  hidden: Record<string, string>
-  /** The user-code field's name. */
-  field: string
-  /** The code to fill in (from `verification_uri_complete`): the user checks it against the device's and goes on. */
-  userCode?: string
-  error?: string
-}
-
 export function devicePage(page: Page, v: DeviceView): string {
   const { t } = page
   if (v.state !== 'enter') {
@@ -310,13 +291,6 @@ export function devicePage(page: Page, v: DeviceView): string {
   )
 }
 
-/** What the oauth2 plugin hands its error page: RFC 6749's `error` and its description (in English). */
-export interface OAuth2ErrorView {
-  error: string
-  description: string
-  status: number
-}
-
 /**
  * An OAuth2 request that cannot go back to the client (an unknown client or redirect URI, a failed CSRF check):
  * what happened in the reader's language, the protocol's error code and its English description for whoever
@@ -340,13 +314,6 @@ export function oauth2ErrorPage(page: Page, v: OAuth2ErrorView): string {
       </p>
     </Layout>,
   )
-}
-
-/** What the oauth2 plugin hands the logout confirmation page. */
-export interface LogoutView {
-  client?: { id: string; name?: string }
-  action: string
-  hidden: Record<string, string>
 }
 
 export function logoutPage(page: Page, v: LogoutView): string {
