@@ -24,6 +24,10 @@ export interface ServerHandle {
 
 /** Start a process and wait until `ready` (a URL) answers 200. */
 export async function startServer(cmd: string[], opts: { env?: Record<string, string>; cwd?: string; ready: string; cpu?: number }): Promise<ServerHandle> {
+  // a server left over from an earlier run would answer `ready` and take the load meant for this one
+  if (await fetch(opts.ready).then(() => true, () => false)) {
+    throw new Error(`${new URL(opts.ready).host} already answers before the server under test starts: stop the process listening there (a server left over from an earlier run?)`)
+  }
   const proc = Bun.spawn(pinned(opts.cpu ?? 0, cmd), {
     cwd: opts.cwd ?? REPO,
     env: { ...process.env, LOG_LEVEL: 'warn', ...opts.env },
@@ -31,10 +35,14 @@ export async function startServer(cmd: string[], opts: { env?: Record<string, st
     stderr: 'inherit',
   })
   const deadline = Date.now() + 20_000
-  while (Date.now() < deadline) {
+  for (;;) {
     const ok = await fetch(opts.ready).then((r) => r.ok, () => false)
     if (ok) break
     if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}`)
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL')
+      throw new Error(`${opts.ready} did not answer 200 within 20 s`)
+    }
     await Bun.sleep(100)
   }
   return {
@@ -147,9 +155,12 @@ export function row(target: string, r: LoadResult): Record<string, string | numb
   return { target, 'req/s': Math.round(r.rps), 'p50 ms': r.p50, 'p99 ms': r.p99, errors: r.errors, tool: r.tool }
 }
 
-/** A bare Bun.serve hello world, pinned like the server under test: the ceiling. */
-export function startBare(port = 45499): Promise<ServerHandle> {
-  return startServer(['bun', 'bench/lib/bare-server.ts'], { env: { PORT: String(port) }, ready: `http://127.0.0.1:${port}/` })
+/**
+ * A bare Bun.serve, pinned like the server under test: the ceiling. `mode: 'form'` reads a form body and answers
+ * JSON (bench/lib/bare-server.ts), the floor of a POST endpoint; the default answers a GET with a hello world.
+ */
+export function startBare(port = 45499, mode: 'hello' | 'form' = 'hello'): Promise<ServerHandle> {
+  return startServer(['bun', 'bench/lib/bare-server.ts'], { env: { PORT: String(port), MODE: mode }, ready: `http://127.0.0.1:${port}/` })
 }
 
 export interface Target {
