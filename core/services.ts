@@ -51,9 +51,20 @@ export interface IdentityLoginService {
   identity(tenant: string, id: string): Promise<Record<string, unknown> | null>
   /** Set by the OAuth 2.0 provider: the session that completed a challenged login, and where the browser goes next. */
   onChallenge(handler: LoginChallengeHandler): void
+  /**
+   * Set by the OAuth 2.0 provider: its login request for a challenge, which login and registration flows carry as
+   * `oauth2_login_request` (as Kratos' do), so that a login page can say which application asks.
+   */
+  onLoginRequest(lookup: LoginRequestLookup): void
 }
 /** Where the browser goes next; null when the challenge is unknown or expired (the login flow's usual return_to then). */
 export type LoginChallengeHandler = (event: { tenant: string; loginChallenge: string; session: ActiveSession; request: Request }) => Promise<string | null>
+/**
+ * The provider's login request for `loginChallenge` in Hydra's `OAuth2LoginRequest` shape (as `GET
+ * /admin/oauth2/auth/requests/login` answers it: challenge, client without secrets, requested scope, …); null when
+ * the challenge is unknown, expired or handled already.
+ */
+export type LoginRequestLookup = (tenant: string, loginChallenge: string) => Promise<Record<string, unknown> | null>
 
 /** A Keto-style check: may `subject` have `relation` on `namespace:object`? */
 export interface PermissionCheckRequest {

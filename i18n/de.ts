@@ -41,6 +41,8 @@ const ui: UiTexts = {
   'login.forgot': 'Passwort vergessen?',
   'login.haveAccount': 'Du hast schon ein Konto?',
   'login.signOutInstead': 'Stattdessen abmelden',
+  'login.continueTo': 'Melde dich an, um zu {client} weiterzugehen.',
+  'registration.continueTo': 'Erstelle ein Konto, um zu {client} weiterzugehen.',
   'sessions.title': 'Angemeldete Geräte',
   'sessions.none': 'Du bist auf keinem anderen Gerät angemeldet.',
   'sessions.current': 'Dieses Gerät',

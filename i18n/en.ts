@@ -48,6 +48,8 @@ const ui = {
   'login.forgot': 'Forgot your password?',
   'login.haveAccount': 'Already have an account?',
   'login.signOutInstead': 'Sign out instead',
+  'login.continueTo': 'Sign in to continue to {client}.',
+  'registration.continueTo': 'Create an account to continue to {client}.',
   'sessions.title': 'Signed-in devices',
   'sessions.none': 'You are signed in on no other device.',
   'sessions.current': 'This device',

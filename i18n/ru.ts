@@ -41,6 +41,8 @@ const ui: UiTexts = {
   'login.forgot': 'Забыли пароль?',
   'login.haveAccount': 'Уже есть учётная запись?',
   'login.signOutInstead': 'Выйти вместо этого',
+  'login.continueTo': 'Войдите, чтобы перейти в {client}.',
+  'registration.continueTo': 'Создайте учётную запись, чтобы перейти в {client}.',
   'sessions.title': 'Устройства, на которых выполнен вход',
   'sessions.none': 'Вы не вошли ни на одном другом устройстве.',
   'sessions.current': 'Это устройство',

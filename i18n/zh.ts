@@ -41,6 +41,8 @@ const ui: UiTexts = {
   'login.forgot': '忘记密码？',
   'login.haveAccount': '已有账户？',
   'login.signOutInstead': '改为退出登录',
+  'login.continueTo': '登录以继续使用 {client}。',
+  'registration.continueTo': '创建账户以继续使用 {client}。',
   'sessions.title': '已登录的设备',
   'sessions.none': '你没有在其他设备上登录。',
   'sessions.current': '当前设备',

@@ -4,7 +4,7 @@
  * `/self-service/login/browser?login_challenge=…`; the flow keeps the challenge (`oauth2_login_challenge`, as
  * Kratos' flow does) and, once the login succeeds, the browser goes where the provider's handler says.
  */
-import type { ActiveSession, IdentityLoginService, LoginChallengeHandler } from 'tessera'
+import type { ActiveSession, IdentityLoginService, LoginChallengeHandler, LoginRequestLookup } from 'tessera'
 import type { IdentityCore } from './core.ts'
 import { IdentityRepo } from './repo.ts'
 
@@ -13,6 +13,7 @@ export const LOGIN_CHALLENGE = /^[A-Za-z0-9_-]{16,128}$/
 
 export class IdentityLogin implements IdentityLoginService {
   #handler: LoginChallengeHandler | undefined
+  #lookup: LoginRequestLookup | undefined
   constructor(private readonly core: IdentityCore) {}
 
   loginUrl(publicBaseUrl: string, opts: { loginChallenge: string; refresh?: boolean }): string {
@@ -29,6 +30,23 @@ export class IdentityLogin implements IdentityLoginService {
 
   onChallenge(handler: LoginChallengeHandler): void {
     this.#handler = handler
+  }
+
+  onLoginRequest(lookup: LoginRequestLookup): void {
+    this.#lookup = lookup
+  }
+
+  /**
+   * A login or registration flow as the public API shows it: with the provider's login request
+   * (`oauth2_login_request`) when the flow carries a challenge the provider still knows (Kratos adds it when a
+   * flow is fetched). A challenge the provider no longer knows (expired, handled) leaves the field out: the flow
+   * itself still works and the login then goes to the flow's usual return_to.
+   */
+  async withLoginRequest<F extends object>(tenant: string, flow: F): Promise<F> {
+    const challenge = (flow as { oauth2_login_challenge?: unknown }).oauth2_login_challenge
+    if (!this.#lookup || typeof challenge !== 'string') return flow
+    const request = await this.#lookup(tenant, challenge)
+    return request ? { ...flow, oauth2_login_request: request } : flow
   }
 
   /** Where a browser goes after a login that carried `challenge` (null: no provider, the flow's usual return_to). */

@@ -166,6 +166,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
           if (type === 'browser') return forwardToErrorUi(e, request, engine, tessera.db, tessera.publicBaseUrl, tessera.requestId)
           throw e
         }
+        if (login && created.flow.oauth2_login_challenge !== undefined) created = { ...created, flow: await login.withLoginRequest(tessera.tenant, created.flow) }
         return answerNewFlow(engine, kind, type, created, request, tessera.publicBaseUrl)
       })
     }
@@ -178,7 +179,7 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
         const next = await engine.create(kind, stored.flow.type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: stored.flow.return_to, loginChallenge: stored.flow.oauth2_login_challenge as string | undefined, messages: [expiredText(kind, stored.flow)], ...(await sameAal(stored.flow, request, tessera.tenant)) })
         return flowExpiredResponse(next.flow.id, stored.flow.expires_at, tessera.requestId)
       }
-      return json(stored.flow)
+      return json(login ? await login.withLoginRequest(tessera.tenant, stored.flow) : stored.flow)
     })
 
     app.post(`/self-service/${kind}`, async (c) => {

@@ -5,8 +5,9 @@
  * `oauth2.pages` service when installed, else minimal HTML of its own.
  */
 import * as v from 'valibot'
-import { BadRequestError, NotFoundError, type RawRoute, type RequestContext, ValidationError, constantTimeEqual, parse, sha256HexSync } from 'tessera'
+import { BadRequestError, NotFoundError, type RawRoute, type RequestContext, type ScopedDb, ValidationError, constantTimeEqual, parse, sha256HexSync } from 'tessera'
 import { type Authorizer, ErrorPage, consentRequestJson, oidcContext, publicClient } from './authorize.ts'
+import type { Client } from './clients.ts'
 import { FlowRepo, type FlowRow, type Rejection } from './flows.ts'
 
 const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8' } })
@@ -67,6 +68,32 @@ function rejection(r: v.InferOutput<typeof RejectBody>, fallback: string): Rejec
   return { error: r.error || fallback, error_description: r.error_description || (fallback === 'access_denied' ? 'The resource owner or authorization server denied the request.' : 'The request was rejected.'), error_hint: r.error_hint, error_debug: r.error_debug, status_code: r.status_code }
 }
 
+/** Hydra's OAuth2LoginRequest for a login flow row (`GET /admin/oauth2/auth/requests/login`, the login flows' `oauth2_login_request`). */
+function loginRequestJson(row: FlowRow, client: Client, challenge: string): Record<string, unknown> {
+  return {
+    challenge,
+    client: publicClient(client),
+    oidc_context: oidcContext(row.request),
+    request_url: row.request.request_url,
+    requested_scope: row.request.scope,
+    requested_access_token_audience: row.request.audience,
+    session_id: row.login_session_id ?? undefined,
+    skip: row.login?.skip ?? false,
+    subject: row.login?.skip ? (row.login.challenge_subject ?? row.subject ?? '') : '',
+  }
+}
+
+const liveRow = (row: FlowRow | undefined): row is FlowRow => !!row && row.expires_at.getTime() > Date.now()
+const loginHandled = (row: FlowRow) => row.state !== 'login_unused' && row.state !== 'login_handled'
+
+/** The login request of a challenge still waiting for its login (for the identity plugin's flows); null otherwise. */
+export async function pendingLoginRequest(a: Authorizer, db: ScopedDb, challenge: string): Promise<Record<string, unknown> | null> {
+  const row = await new FlowRepo(db).byLoginChallenge(challenge)
+  if (!liveRow(row) || loginHandled(row)) return null
+  const client = await a.clientOf(db, row.client_id).catch(() => null)
+  return client ? loginRequestJson(row, client, challenge) : null
+}
+
 export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; admin: RawRoute<any, any>[] } {
   const o = a.o
   const verifierUrl = (row: FlowRow, name: 'login_verifier' | 'consent_verifier', verifier: string) => {
@@ -74,29 +101,18 @@ export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; ad
     url.searchParams.set(name, verifier)
     return url.toString()
   }
-  const live = (row: FlowRow | undefined): row is FlowRow => !!row && row.expires_at.getTime() > Date.now()
+  const live = liveRow
 
   const loginRequest = async (request: Request, rc: RequestContext, verb: '' | 'accept' | 'reject') => {
     const q = parse(ChallengeQuery('login_challenge'), query(request))
     const flows = new FlowRepo(rc.db)
     const row = await flows.byLoginChallenge(q.login_challenge as string)
     if (!live(row)) throw notFound('login')
-    const handled = row.state !== 'login_unused' && row.state !== 'login_handled'
+    const handled = loginHandled(row)
     if (verb === '') {
       if (request.method !== 'GET') return methodNotAllowed('GET')
       if (handled) return json({ redirect_to: row.request.redirect_uri }, 410)
-      const client = await a.clientOf(rc.db, row.client_id)
-      return json({
-        challenge: q.login_challenge,
-        client: publicClient(client),
-        oidc_context: oidcContext(row.request),
-        request_url: row.request.request_url,
-        requested_scope: row.request.scope,
-        requested_access_token_audience: row.request.audience,
-        session_id: row.login_session_id ?? undefined,
-        skip: row.login?.skip ?? false,
-        subject: row.login?.skip ? (row.login.challenge_subject ?? row.subject ?? '') : '',
-      })
+      return json(loginRequestJson(row, await a.clientOf(rc.db, row.client_id), q.login_challenge as string))
     }
     if (request.method !== 'PUT') return methodNotAllowed('PUT')
     if (handled) throw new BadRequestError('The request was malformed or contained invalid parameters', { reason: 'The login request has been used already.' })

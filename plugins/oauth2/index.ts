@@ -6,7 +6,7 @@
  */
 import { type PeriodicJob, definePlugin, periodic, sql } from 'tessera'
 import { Authorizer, authorizationCode, authorizeRoutes, refreshWithIdToken } from './authorize.ts'
-import { consentRoutes } from './consent.ts'
+import { consentRoutes, pendingLoginRequest } from './consent.ts'
 import { FlowRepo } from './flows.ts'
 import { userinfoRoutes } from './userinfo.ts'
 import { clientsCommand, keysCommand, tokenCommand, trustCommand } from './cli.ts'
@@ -60,7 +60,12 @@ export const oauth2 = definePlugin({
   onStart(ctx) {
     const o = ctx.state
     // the identity plugin's login flow is this provider's login (unless an external login app is configured)
-    if (!ctx.options.urls.login) ctx.services.get('identity.login')?.onChallenge((e) => o.authorizer.identityLoginDone(e.tenant, e.loginChallenge, e.session))
+    if (!ctx.options.urls.login) {
+      const identityLogin = ctx.services.get('identity.login')
+      identityLogin?.onChallenge((e) => o.authorizer.identityLoginDone(e.tenant, e.loginChallenge, e.session))
+      // the login and registration flows name the application that asks (`oauth2_login_request`, as Kratos' do)
+      identityLogin?.onLoginRequest((tenant, challenge) => pendingLoginRequest(o.authorizer, ctx.storage.scoped(tenant), challenge))
+    }
     // every tenant with rows of its own, and the default one
     const tenants = async (table: 'oauth2_jwks' | 'oauth2_access_tokens' | 'oauth2_logout_deliveries') => {
       const rows = await ctx.storage.db.query<{ nid: string }>(sql`SELECT DISTINCT nid FROM ${sql.id(table)}`)

@@ -3,7 +3,9 @@
  * `login_challenge` and keeps it as `oauth2_login_challenge`): the browser is sent to the login flow with the
  * challenge, the person has no account and follows "sign up", the registration flow starts with the same challenge,
  * and once the registration signs them in the browser goes on to the consent page — the authorization completes
- * with a code whose ID token names the new identity. A malformed challenge is refused. SQLite and PostgreSQL.
+ * with a code whose ID token names the new identity. A malformed challenge is refused. The login and registration
+ * flows carry the provider's login request (`oauth2_login_request`, as Kratos' getLoginFlow/getRegistrationFlow add
+ * it) while the challenge waits for its login, so a page can name the application. SQLite and PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { decodeJwt } from 'jose'
@@ -81,6 +83,57 @@ for (const driver of drivers('oauth2-register-challenge')) {
       expect(claims.sub).toBe(who.identity.id)
       expect(who.identity.traits.email).toBe('new@example.com')
       expect(claims.nonce).toBe('nonce-123456')
+    })
+
+    it('names the application on the login and registration flows (oauth2_login_request) until the login is done', async () => {
+      const { send, form, admin } = inProcessBrowser(() => apps, BASE)
+      const client = await admin('/admin/clients', { client_name: 'Acme Notes', grant_types: ['authorization_code'], response_types: ['code'], scope: 'openid email', redirect_uris: [APP] })
+      const res = await send(`/oauth2/auth?${new URLSearchParams({ client_id: client.client_id, response_type: 'code', redirect_uri: APP, scope: 'openid email', state: 'state-abcdef' })}`)
+      const challenge = new URL(res.headers.get('location')!).searchParams.get('login_challenge')!
+      const flowOf = async (kind: 'login' | 'registration', json = false) => {
+        const started = await send(`/self-service/${kind}/browser?login_challenge=${encodeURIComponent(challenge)}`, json ? { headers: { accept: 'application/json' } } : undefined)
+        if (json) return (await started.json()) as any
+        const id = new URL(started.headers.get('location')!).searchParams.get('flow')!
+        return (await (await send(`/self-service/${kind}/flows?id=${id}`, { headers: { accept: 'application/json' } })).json()) as any
+      }
+      for (const kind of ['login', 'registration'] as const) {
+        for (const json of [false, true]) {
+          const flow = await flowOf(kind, json)
+          expect(flow.oauth2_login_challenge).toBe(challenge)
+          const lr = flow.oauth2_login_request
+          expect(lr.challenge).toBe(challenge)
+          expect(lr.client.client_id).toBe(client.client_id)
+          expect(lr.client.client_name).toBe('Acme Notes')
+          expect(lr.client.client_secret).toBeUndefined()
+          expect(lr.requested_scope).toEqual(['openid', 'email'])
+          expect(lr.skip).toBe(false)
+          expect(lr.request_url).toContain('/oauth2/auth?')
+        }
+      }
+      // the login is done and its verifier used: a flow started with the handled challenge (another browser) carries it but names no request
+      const login = await flowOf('login')
+      await admin('/admin/identities', { schema_id: 'default', traits: { email: 'named@example.com' }, credentials: { password: { config: { password: PW } } } })
+      const csrf = login.ui.nodes.find((n: any) => n.attributes.name === 'csrf_token').attributes.value as string
+      const done = await form(login.ui.action, { method: 'password', csrf_token: csrf, identifier: 'named@example.com', password: PW })
+      const verifier = new URL(done.headers.get('location')!)
+      expect(verifier.searchParams.get('login_verifier')).toBeTruthy()
+      // the browser brings the login verifier back: the login request is used up (Hydra's GET answers 410 now)
+      expect((await send(verifier.toString())).status).toBe(303)
+      const other = inProcessBrowser(() => apps, BASE)
+      const again = await other.send(`/self-service/login/browser?login_challenge=${encodeURIComponent(challenge)}`, { headers: { accept: 'application/json' } })
+      expect(again.status).toBe(200)
+      const after = (await again.json()) as any
+      expect(after.oauth2_login_challenge).toBe(challenge)
+      expect(after.oauth2_login_request).toBeUndefined()
+    })
+
+    it('leaves oauth2_login_request out for a challenge the provider does not know', async () => {
+      const { send } = inProcessBrowser(() => apps, BASE)
+      const res = await send('/self-service/login/browser?login_challenge=unknown-challenge-0123456789', { headers: { accept: 'application/json' } })
+      expect(res.status).toBe(200)
+      const flow = (await res.json()) as any
+      expect(flow.oauth2_login_challenge).toBe('unknown-challenge-0123456789')
+      expect(flow.oauth2_login_request).toBeUndefined()
     })
 
     it('refuses a malformed login challenge on a registration', async () => {

@@ -2,7 +2,7 @@
  * The ui renders the oauth2 plugin's pages (`oauth2.pages`): the consent page (the ui's CSP with a nonce, the
  * client's name, the scopes in plain language; allowing issues a code), the device-code page, the error page of a
  * request that cannot go back to the client, and the RP-initiated logout confirmation ("<client> asks to sign you out": no keeps the session, yes ends it and goes to the registered
- * post_logout_redirect_uri). A real login through the identity plugin; SQLite and PostgreSQL.
+ * post_logout_redirect_uri); the sign-in and sign-up pages of an authorization name the application. A real login through the identity plugin; SQLite and PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { identity } from '../identity/index.ts'
@@ -84,6 +84,8 @@ for (const driver of drivers('ui-oauth2-pages')) {
       res = await fresh.send(res.headers.get('location')!) // the ui's sign-in page
       expect(res.status).toBe(200)
       const signIn = await res.text()
+      // the page names the application that asks (the flow's oauth2_login_request)
+      expect(signIn).toContain('Sign in to continue to Acme Notes.')
       const signUp = /href="([^"]*\/ui\/registration\?login_challenge=[^"]+)"/.exec(signIn)?.[1]?.replaceAll('&amp;', '&')
       expect(signUp).toBeTruthy()
       res = await fresh.send(signUp!)
@@ -92,6 +94,10 @@ for (const driver of drivers('ui-oauth2-pages')) {
       const reg = new URL(res.headers.get('location')!)
       expect(reg.pathname).toBe('/ui/registration')
       const page = await (await fresh.send(reg.toString())).text()
+      expect(page).toContain('Create an account to continue to Acme Notes.')
+      // in the reader's language too
+      const german = await (await fresh.send(reg.toString(), { headers: { 'accept-language': 'de' } })).text()
+      expect(german).toContain('Erstelle ein Konto, um zu Acme Notes weiterzugehen.')
       // and back to sign-in keeps it too
       expect(page).toMatch(/href="[^"]*\/ui\/login\?login_challenge=[^"]+"/)
       const flow = (await (await fresh.send(`/self-service/registration/flows?id=${reg.searchParams.get('flow')}`, { headers: { accept: 'application/json' } })).json()) as any
@@ -101,6 +107,14 @@ for (const driver of drivers('ui-oauth2-pages')) {
       res = await fresh.send(res.headers.get('location')!)
       expect(res.status).toBe(200)
       expect(await res.text()).toContain('Acme Notes asks for access to your account.')
+      // the challenge is used: a sign-in page for it (in another browser) no longer names the application
+      const other = inProcessBrowser(() => apps, BASE)
+      res = await other.send(signUp!.replace('/ui/registration', '/ui/login'))
+      for (let hops = 0; res.status === 303 && hops < 3; hops++) res = await other.send(res.headers.get('location')!)
+      expect(res.status).toBe(200)
+      const later = await res.text()
+      expect(later).toContain('name="identifier"')
+      expect(later).not.toContain('continue to Acme Notes')
     })
 
     it('device: the ui page to enter the code; a wrong code is refused on it, a right one goes on', async () => {

@@ -32,8 +32,16 @@ export function flowPage(page: Page, kind: FlowKind, flow: Flow & Record<string,
   if (kind === 'registration') links.push(<a href={`${page.base}/login${challenge}`}>{`${t('login.haveAccount')} ${t('nav.signIn')}`}</a>)
   if (kind === 'recovery' || kind === 'verification') links.push(<a href={`${page.base}/login`}>{t('nav.signIn')}</a>)
   const s = extra.sessions
+  // during an OAuth2 authorization the flow names the application that asks (`oauth2_login_request`, as Kratos' does)
+  const client = (flow.oauth2_login_request as { client?: { client_name?: string; client_id?: string } } | undefined)?.client
+  const clientName = client?.client_name || client?.client_id
   return html(
     <Layout page={page} title={t(flowTitle(kind, flow))}>
+      {clientName && (kind === 'login' || kind === 'registration') ? (
+        <p class="muted" id="continue-to">
+          {t(`${kind}.continueTo`, { client: clientName })}
+        </p>
+      ) : null}
       <FlowForms page={page} flow={flow} headings={kind === 'settings' || kind === 'login' || kind === 'registration'} />
       {s ? (
         <section aria-labelledby="sessions-h" id="sessions">
