@@ -3,26 +3,38 @@
  * issuance (client_secret_basic, opaque access tokens) and introspection of one opaque token. Each server runs
  * in its own process pinned to one core and is loaded from a second process (wrk, else autocannon); the
  * targets are measured in interleaved rounds. Targets (issue 12), on SQLite: token issuance ≥ 4× oidc-provider's
- * rate, introspection ≥ 6×. A bare Bun.serve row says how fast the machine was.
+ * rate, introspection ≥ 6×. Two bare Bun.serve rows say how fast the machine was: a GET hello world, and a POST
+ * that reads a form body and answers JSON (the least an introspection endpoint does on Bun).
  *
- *   bun bench/oauth2.ts [--duration 10] [--connections 64] [--rounds 3] [--postgres postgres://…]
+ *   bun bench/oauth2.ts [--duration 10] [--connections 64] [--rounds 3] [--postgres postgres://…] [--oidc-runtime both|node|bun]
  *
- * oidc-provider (bench/lib/oidc-provider-server.ts) runs under Bun (`--oidc-runtime node` runs it under Node
- * instead), with its in-memory adapter. Tessera runs `tessera serve` with the oauth2 plugin and one confidential
- * client; its rate limiter stays on, with a per-client rate above what one core can issue. With --postgres (or
+ * oidc-provider (bench/lib/oidc-provider-server.ts) runs with its in-memory adapter under Node.js, the runtime
+ * it supports (≥ 22), and under Bun, where it runs but warns that the runtime is unsupported; `both` (the
+ * default) measures it under each. When the `node` on PATH is older than 22, the script installs Node.js 22
+ * from the npm registry (the `node` package) into .tmp/bench-node once; when that fails, the Node rows are
+ * skipped with the reason. Tessera runs `tessera serve` with the oauth2 plugin and one confidential client; its
+ * rate limiter stays on, with a per-client rate above what one core can issue. With --postgres (or
  * TESSERA_BENCH_POSTGRES_URL) Tessera is also measured on PostgreSQL, in a schema it creates and drops.
  * BENCH_PROFILE=<dir> writes a CPU profile (markdown) of each Tessera server there when it exits.
  */
 import postgres from 'postgres'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { REPO, type Target, benchOptions, measureRounds, printTable, scratch, startBare, startServer } from './lib/harness.ts'
 
-const { durationSec, connections, rounds, values } = benchOptions({ postgres: { type: 'string' }, 'oidc-runtime': { type: 'string', default: 'bun' } })
+const { durationSec, connections, rounds, values } = benchOptions({ postgres: { type: 'string' }, 'oidc-runtime': { type: 'string', default: 'both' } })
 const pgUrl = values.postgres ?? process.env.TESSERA_BENCH_POSTGRES_URL
-const oidcRuntime = values['oidc-runtime'] === 'node' ? 'node' : 'bun'
+const runtimeOption = values['oidc-runtime']
+if (!['both', 'node', 'bun'].includes(runtimeOption ?? '')) {
+  console.error(`--oidc-runtime: expected both, node or bun, received ${JSON.stringify(runtimeOption)}`)
+  process.exit(2)
+}
+type Runtime = 'node' | 'bun'
 
 const s = scratch()
 const TESSERA = { public: 45641, admin: 45642 }
-const OIDC = 45643
+const OIDC: Record<Runtime, number> = { bun: 45643, node: 45644 }
+const BARE = { hello: 45499, form: 45498 }
 const OIDC_CLIENT = { id: 'bench', secret: `bench-${crypto.randomUUID()}` }
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`
@@ -90,22 +102,49 @@ async function prepareTessera(name: string): Promise<Target[]> {
   ]
 }
 
-async function oidcTargets() {
+/** The major version a `node` binary reports, or 0 when it does not run. */
+function nodeMajor(bin: string): number {
+  try {
+    const out = Bun.spawnSync([bin, '--version'], { stdout: 'pipe', stderr: 'ignore' })
+    return out.exitCode === 0 ? Number(/^v(\d+)/.exec(out.stdout.toString())?.[1] ?? 0) : 0
+  } catch {
+    return 0
+  }
+}
+
+/** A Node.js ≥ 22 to run oidc-provider on: the one on PATH, else Node.js 22 from the npm registry in .tmp/bench-node. */
+function nodeBinary(): { bin: string } | { skipped: string } {
+  const onPath = Bun.which('node')
+  if (onPath && nodeMajor(onPath) >= 22) return { bin: onPath }
+  const prefix = join(REPO, '.tmp', 'bench-node')
+  const local = join(prefix, 'node_modules', '.bin', 'node')
+  if (!existsSync(local) || nodeMajor(local) < 22) {
+    console.log(`oidc-provider needs Node.js ≥ 22 (PATH has ${onPath ? `v${nodeMajor(onPath)}` : 'none'}): installing node@22 from the npm registry into .tmp/bench-node`)
+    const npm = Bun.which('npm')
+    if (!npm) return { skipped: 'no npm to install Node.js 22 with' }
+    const done = Bun.spawnSync([npm, 'install', '--prefix', prefix, '--no-save', '--no-audit', '--no-fund', 'node@22'], { stdout: 'ignore', stderr: 'pipe' })
+    if (done.exitCode !== 0 || nodeMajor(local) < 22) return { skipped: `installing node@22 failed: ${done.stderr.toString().trim().split('\n').at(-1) ?? ''}` }
+  }
+  return { bin: local }
+}
+
+async function oidcTargets(runtime: Runtime, nodeBin?: string) {
   const script = 'bench/lib/oidc-provider-server.ts'
-  const cmd = oidcRuntime === 'node' ? ['node', '--experimental-strip-types', '--no-warnings', script] : ['bun', script]
+  const cmd = runtime === 'node' ? [nodeBin ?? 'node', '--experimental-strip-types', '--no-warnings', script] : ['bun', script]
+  const port = OIDC[runtime]
   const server = await startServer(cmd, {
-    env: { PORT: String(OIDC), CLIENT_ID: OIDC_CLIENT.id, CLIENT_SECRET: OIDC_CLIENT.secret, NODE_ENV: 'production' },
-    ready: `http://127.0.0.1:${OIDC}/.well-known/openid-configuration`,
+    env: { PORT: String(port), CLIENT_ID: OIDC_CLIENT.id, CLIENT_SECRET: OIDC_CLIENT.secret, NODE_ENV: 'production' },
+    ready: `http://127.0.0.1:${port}/.well-known/openid-configuration`,
   })
   try {
-    return { server, targets: await prepareOidc(server.url) }
+    return { server, targets: await prepareOidc(server.url, runtime) }
   } catch (e) {
     await server.stop()
     throw e
   }
 }
 
-async function prepareOidc(base: string): Promise<Target[]> {
+async function prepareOidc(base: string, runtime: Runtime): Promise<Target[]> {
   const auth = basic(OIDC_CLIENT.id, OIDC_CLIENT.secret)
   const tokenUrl = `${base}/token`
   const token = await issue(tokenUrl, auth)
@@ -114,33 +153,64 @@ async function prepareOidc(base: string): Promise<Target[]> {
   // oidc-provider requires the client to authenticate at its introspection endpoint (the same Basic credential)
   await checkActive(introspectUrl, { ...FORM, authorization: auth }, introspectBody)
   return [
-    { name: `oidc-provider (${oidcRuntime}): token`, url: tokenUrl, method: 'POST', headers: { ...FORM, authorization: auth }, body: 'grant_type=client_credentials&scope=read' },
-    { name: `oidc-provider (${oidcRuntime}): introspect`, url: introspectUrl, method: 'POST', headers: { ...FORM, authorization: auth }, body: introspectBody },
+    { name: `oidc-provider (${runtime}): token`, url: tokenUrl, method: 'POST', headers: { ...FORM, authorization: auth }, body: 'grant_type=client_credentials&scope=read' },
+    { name: `oidc-provider (${runtime}): introspect`, url: introspectUrl, method: 'POST', headers: { ...FORM, authorization: auth }, body: introspectBody },
   ]
 }
 
 const rate = (r: Record<string, string | number> | undefined) => Number(r?.['req/s'] ?? NaN)
+const ratio = (a: Record<string, string | number> | undefined, b: Record<string, string | number> | undefined, target: number) =>
+  `${(rate(a) / rate(b)).toFixed(1)}× (target ≥ ${target}×)`
 
-const bare = await startBare()
+const runtimes: Runtime[] = runtimeOption === 'both' ? ['node', 'bun'] : [runtimeOption as Runtime]
+let nodeBin: string | undefined
+if (runtimes.includes('node')) {
+  const found = nodeBinary()
+  if ('bin' in found) nodeBin = found.bin
+  else {
+    console.log(`[skipped] oidc-provider under Node.js: ${found.skipped}`)
+    runtimes.splice(runtimes.indexOf('node'), 1)
+  }
+}
+if (runtimes.length === 0) {
+  console.error('no runtime left to run oidc-provider on')
+  process.exit(1)
+}
+
+const stops: (() => Promise<void>)[] = []
 try {
-  const out: Record<string, string | number>[] = []
-  // SQLite: Tessera and oidc-provider both up, their targets interleaved with the machine's bare reference
-  const oidc = await oidcTargets()
+  const bare = await startBare(BARE.hello, 'hello')
+  stops.push(() => bare.stop())
+  const bareForm = await startBare(BARE.form, 'form')
+  stops.push(() => bareForm.stop())
+  // SQLite: Tessera and oidc-provider (each runtime) all up, their targets interleaved with the machine's bare references
+  const oidc: Partial<Record<Runtime, Target[]>> = {}
+  for (const runtime of runtimes) {
+    const o = await oidcTargets(runtime, nodeBin)
+    stops.push(() => o.server.stop())
+    oidc[runtime] = o.targets
+  }
+  const tessera = await tesseraTargets('sqlite', `sqlite://${s.dir}/oauth2.sqlite`)
+  const references: Target[] = [
+    { name: 'bare Bun.serve: GET hello world (machine reference)', url: `${bare.url}/` },
+    { name: 'bare Bun.serve: POST, read the form, answer JSON', url: `${bareForm.url}/`, method: 'POST', headers: FORM, body: tessera.targets[1]!.body },
+  ]
   let sqliteRows: Record<string, string | number>[]
   try {
-    const tessera = await tesseraTargets('sqlite', `sqlite://${s.dir}/oauth2.sqlite`)
-    try {
-      sqliteRows = await measureRounds([...tessera.targets, ...oidc.targets, { name: 'bare Bun.serve (machine reference)', url: `${bare.url}/` }], { durationSec, connections, rounds })
-    } finally {
-      await tessera.server.stop()
-    }
+    sqliteRows = await measureRounds([...tessera.targets, ...runtimes.flatMap((r) => oidc[r]!), ...references], { durationSec, connections, rounds })
   } finally {
-    await oidc.server.stop()
+    await tessera.server.stop()
   }
-  const [tToken, tIntro, oToken, oIntro, bareRow] = sqliteRows
-  tToken!['vs oidc-provider'] = `${(rate(tToken) / rate(oToken)).toFixed(1)}× (target ≥ 4×)`
-  tIntro!['vs oidc-provider'] = `${(rate(tIntro) / rate(oIntro)).toFixed(1)}× (target ≥ 6×)`
-  out.push(tToken!, tIntro!, oToken!, oIntro!)
+  const [tToken, tIntro] = sqliteRows
+  const byName = (name: string) => sqliteRows.find((r) => r.target === name)
+  const out: Record<string, string | number>[] = [tToken!, tIntro!]
+  for (const runtime of runtimes) {
+    const oToken = byName(`oidc-provider (${runtime}): token`)
+    const oIntro = byName(`oidc-provider (${runtime}): introspect`)
+    tToken![`vs oidc-provider (${runtime})`] = ratio(tToken, oToken, 4)
+    tIntro![`vs oidc-provider (${runtime})`] = ratio(tIntro, oIntro, 6)
+    out.push(oToken!, oIntro!)
+  }
 
   if (pgUrl) {
     const schema = `bench_${crypto.randomUUID().replaceAll('-', '').slice(0, 10)}`
@@ -149,14 +219,16 @@ try {
     try {
       const u = new URL(pgUrl)
       u.searchParams.set('search_path', schema)
-      const tessera = await tesseraTargets('postgres', u.toString())
+      const pg = await tesseraTargets('postgres', u.toString())
       try {
-        const pgRows = await measureRounds(tessera.targets, { durationSec, connections, rounds })
-        pgRows[0]!['vs oidc-provider'] = `${(rate(pgRows[0]) / rate(oToken)).toFixed(1)}× (its SQLite-run rate)`
-        pgRows[1]!['vs oidc-provider'] = `${(rate(pgRows[1]) / rate(oIntro)).toFixed(1)}× (its SQLite-run rate)`
+        const pgRows = await measureRounds(pg.targets, { durationSec, connections, rounds })
+        for (const runtime of runtimes) {
+          pgRows[0]![`vs oidc-provider (${runtime})`] = `${(rate(pgRows[0]) / rate(byName(`oidc-provider (${runtime}): token`))).toFixed(1)}× (its rate in the SQLite rounds)`
+          pgRows[1]![`vs oidc-provider (${runtime})`] = `${(rate(pgRows[1]) / rate(byName(`oidc-provider (${runtime}): introspect`))).toFixed(1)}× (its rate in the SQLite rounds)`
+        }
         out.push(...pgRows)
       } finally {
-        await tessera.server.stop()
+        await pg.server.stop()
       }
     } finally {
       await adminSql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
@@ -165,12 +237,12 @@ try {
   } else {
     console.log('[skipped] PostgreSQL: pass --postgres postgres://… (or TESSERA_BENCH_POSTGRES_URL)')
   }
-  out.push({ ...bareRow!, 'vs oidc-provider': '—' })
+  out.push(...sqliteRows.slice(-2))
   printTable(
     `oauth2: client_credentials (client_secret_basic, opaque) and introspection of an opaque token; servers pinned to one core, ${connections} connections, ${durationSec}s × ${rounds} interleaved rounds (median)`,
     out,
   )
 } finally {
-  await bare.stop()
+  for (const stop of stops.reverse()) await stop()
   s.remove()
 }
