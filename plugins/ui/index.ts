@@ -72,8 +72,8 @@ export const ui = definePlugin({
       return { who, page: await pageFor(request, rc, !!who.session || who.aal2, who.logoutUrl) }
     }
 
-    async function pageFor(request: Request, rc: RequestContext, withSession: boolean, logoutUrl?: string): Promise<Page & { setLang?: string }> {
-      const { lang, fromQuery } = negotiate(request, ctx.options.defaultLanguage)
+    async function pageFor(request: Request, rc: RequestContext, withSession: boolean, logoutUrl?: string, uiLocales?: readonly unknown[]): Promise<Page & { setLang?: string }> {
+      const { lang, fromQuery } = negotiate(request, ctx.options.defaultLanguage, uiLocales)
       const { t, message } = translator(lang)
       return {
         t,
@@ -183,7 +183,10 @@ export const ui = definePlugin({
       if (r.status === 404 || r.status === 410 || (r.status === 400 && !body.ui)) return start()
       if (!r.ok || !body.ui) return respond(await pageFor(request, rc, false), (p) => errorPage(p, apiError(body.error)), r.status >= 400 ? r.status : 500)
       const who = kind === 'settings' || kind === 'login' || kind === 'verification' ? await whoami(rc, request) : { session: null, aal2: false }
-      const page = await pageFor(request, rc, !!who.session, who.logoutUrl)
+      // during an OAuth2 authorization: the application's ui_locales and login_hint (OpenID Connect Core §3.1.2.1)
+      const oidc = body.oauth2_login_request?.oidc_context as { ui_locales?: unknown; login_hint?: unknown } | undefined
+      if (kind === 'login' && typeof oidc?.login_hint === 'string') prefillIdentifier(body, oidc.login_hint)
+      const page = await pageFor(request, rc, !!who.session, who.logoutUrl, Array.isArray(oidc?.ui_locales) ? oidc.ui_locales : undefined)
       if (kind !== 'settings') return respond(page, (p) => flowPage(p, kind, body as Flow & Record<string, unknown>))
       // settings: the signed-in devices, revocable with the page's own CSRF token
       const list = await call(rc, request, '/sessions')
@@ -194,6 +197,13 @@ export const ui = definePlugin({
       return respond(withCookie, (p) =>
         flowPage(p, kind, body as Flow & Record<string, unknown>, { sessions: { current: who.session ?? undefined, others: Array.isArray(others) ? others : [], csrf: token, ...(notice ? { notice } : {}) } } as never),
       )
+    }
+
+    /** The sign-in form's identifier, when still empty, takes an authorization's login_hint (bounded, as text). */
+    function prefillIdentifier(flow: Record<string, any>, hint: string) {
+      if (hint.length === 0 || hint.length > 256) return
+      const node = (flow.ui?.nodes as Record<string, any>[] | undefined)?.find((n) => n.attributes?.name === 'identifier' && n.attributes?.type !== 'hidden')
+      if (node && (node.attributes.value === undefined || node.attributes.value === '')) node.attributes.value = hint
     }
 
     const csrfOf = (request: Request) => {

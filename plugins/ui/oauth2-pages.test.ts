@@ -117,6 +117,26 @@ for (const driver of drivers('ui-oauth2-pages')) {
       expect(later).not.toContain('continue to Acme Notes')
     })
 
+    it('sign-in page during an authorization: in the language of ui_locales, the identifier filled from login_hint (OpenID Connect Core §3.1.2.1)', async () => {
+      const signInFor = async (params: Record<string, string>, headers: Record<string, string> = {}) => {
+        const b = inProcessBrowser(() => apps, BASE)
+        let res = await b.send(`/oauth2/auth?${new URLSearchParams({ client_id: client.client_id, response_type: 'code', redirect_uri: APP, scope: 'openid profile', state: 'state-ui-locales', ...params })}`, { headers })
+        for (let hops = 0; res.status === 303 && hops < 3; hops++) res = await b.send(res.headers.get('location')!, { headers })
+        expect(res.status).toBe(200)
+        return res.text()
+      }
+      // the application asks for Russian (an unsupported language first); the browser says English
+      const ru = await signInFor({ ui_locales: 'fr-CA ru de', login_hint: 'ada@example.com' }, { 'accept-language': 'en' })
+      expect(ru).toContain('<html lang="ru"')
+      expect(ru).toContain('Войдите, чтобы перейти в Acme Notes.')
+      expect(ru).toMatch(/name="identifier"[^>]*value="ada@example.com"|value="ada@example.com"[^>]*name="identifier"/)
+      // without ui_locales the browser's language rules; a login_hint is text, never markup
+      const en = await signInFor({ login_hint: '"><b id="x">hint' }, { 'accept-language': 'en' })
+      expect(en).toContain('<html lang="en"')
+      expect(en).not.toContain('<b id="x">')
+      expect(en).toContain('value="&quot;>&lt;b id=&quot;x&quot;>hint"')
+    })
+
     it('device: the ui page to enter the code; a wrong code is refused on it, a right one goes on', async () => {
       const tv = await admin('/admin/clients', { client_name: 'Living-room TV', grant_types: [DEVICE_GRANT], scope: 'openid', token_endpoint_auth_method: 'none', response_types: [] })
       const auth = (await (await send('/oauth2/device/auth', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: tv.client_id, scope: 'openid' }) })).json()) as any

@@ -1,6 +1,6 @@
 /**
- * The ui's languages: how a request's language is chosen (`?lang=`, then the `tessera_lang` cookie, then
- * Accept-Language, then the configured default) and a translator over the page texts and Kratos message ids of
+ * The ui's languages: how a request's language is chosen (`?lang=`, then the `tessera_lang` cookie, then the
+ * OIDC `ui_locales` of the authorization a page serves, then Accept-Language, then the configured default) and a translator over the page texts and Kratos message ids of
  * the catalogue in `tessera/i18n`.
  */
 import type { UiText } from 'tessera'
@@ -9,12 +9,20 @@ import { type Language, type UiKey, catalogues, isLanguage } from 'tessera/i18n'
 export type MessageKey = UiKey
 export const LANG_COOKIE = 'tessera_lang'
 
-/** The language of a request, and whether `?lang=` chose it (then the cookie is set). */
-export function negotiate(request: Request, fallback: Language): { lang: Language; fromQuery: boolean } {
+/**
+ * The language of a request, and whether `?lang=` chose it (then the cookie is set). `uiLocales` are an OIDC
+ * authorization's `ui_locales` (the application's wish, in order of preference: OpenID Connect Core §3.1.2.1),
+ * weighed after the reader's own choice and before the browser's Accept-Language.
+ */
+export function negotiate(request: Request, fallback: Language, uiLocales: readonly unknown[] = []): { lang: Language; fromQuery: boolean } {
   const q = new URL(request.url).searchParams.get('lang')?.toLowerCase().slice(0, 2)
   if (isLanguage(q)) return { lang: q, fromQuery: true }
   const cookie = /(?:^|;\s*)tessera_lang=([a-z]{2})(?:;|$)/.exec(request.headers.get('cookie') ?? '')?.[1]
   if (isLanguage(cookie)) return { lang: cookie, fromQuery: false }
+  for (const tag of uiLocales.slice(0, 20)) {
+    const lang = typeof tag === 'string' ? tag.toLowerCase().slice(0, 2) : undefined
+    if (isLanguage(lang)) return { lang, fromQuery: false }
+  }
   const ranked = (request.headers.get('accept-language') ?? '')
     .split(',')
     .slice(0, 20)
