@@ -18,5 +18,11 @@ import type { Language } from './types.ts'
 export type { Texts, UiKey, UiTexts }
 export { LANGUAGES, type Language, TEMPLATE_IDS, type TemplateId, type MailText, type MailTexts, type Paragraph, isLanguage } from './types.ts'
 
+/**
+ * The cookie that keeps the language a reader chose (the ui sets it from `?lang=`; a UI of one's own may set it
+ * too): the pages speak it, and flows started with it send their mail in it.
+ */
+export const LANG_COOKIE = 'tessera_lang'
+
 /** Every language's texts. */
 export const catalogues: Readonly<Record<Language, Texts>> = { en, de, ru, zh }

@@ -1,6 +1,7 @@
 /**
  * Messages in the identity's language (issue 13, Courier), on SQLite and PostgreSQL: a flow keeps the language it
- * was started in (the Accept-Language of the request that created it), an identity's `locale` trait wins over it,
+ * was started in (the reader's choice in the `tessera_lang` cookie, else the Accept-Language of the request that
+ * created it), an identity's `locale` trait wins over it,
  * an unknown recipient gets the flow's. With the recording courier (test/helpers/courier.ts), and once with the real
  * courier and an SMTP receiver, where the German subject is what the user sees.
  */
@@ -113,6 +114,12 @@ for (const driver of drivers('locale')) {
     it('sends no language when neither request names one (the courier falls back to English)', async () => {
       const m = await recover('de-user@example.com', {})
       expect(m.locale).toBeUndefined()
+    })
+
+    it('prefers the language the reader chose (the tessera_lang cookie the ui sets with ?lang=) over Accept-Language', async () => {
+      expect((await recover('de-user@example.com', { 'accept-language': 'en', cookie: 'other=1; tessera_lang=de' })).locale).toBe('de')
+      // a cookie that is not a language tag is ignored (Accept-Language then)
+      expect((await recover('de-user@example.com', { 'accept-language': 'ru', cookie: 'tessera_lang=%3Cx%3E' })).locale).toBe('ru')
     })
 
     it('stores the preferred language of Accept-Language as a canonical BCP 47 tag', async () => {

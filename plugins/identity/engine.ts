@@ -28,6 +28,7 @@ import {
   renderError,
   sql,
 } from 'tessera'
+import { LANG_COOKIE } from 'tessera/i18n'
 import { type IdentityCore, cookie, cookies } from './core.ts'
 import { CredentialTypes } from './credentials.ts'
 import { text } from './messages.ts'
@@ -391,11 +392,17 @@ export function populateProfile(flow: SelfServiceFlow, schema: CompiledSchema, t
 }
 
 /**
- * The request's preferred language for messages: of its Accept-Language (RFC 9110 §12.5.4), the well-formed
- * language range with the highest weight (the first of equals; `*` and q=0 never), as a canonical BCP 47 tag
- * (`de-de` → `de-DE`, `en_US` → `en-US`).
+ * The request's preferred language for messages: the language the reader chose (the `tessera_lang` cookie, which
+ * the ui sets from `?lang=`), else of its Accept-Language (RFC 9110 §12.5.4) the well-formed language range with
+ * the highest weight (the first of equals; `*` and q=0 never), as a canonical BCP 47 tag (`de-de` → `de-DE`,
+ * `en_US` → `en-US`).
  */
+const LANG_COOKIE_VALUE = new RegExp(`(?:^|;\\s*)${LANG_COOKIE}=([A-Za-z0-9_-]{2,35})(?:;|$)`)
+
 export function localeOf(request: Request): string | undefined {
+  const chosen = LANG_COOKIE_VALUE.exec(request.headers.get('cookie') ?? '')?.[1]
+  const tag = chosen === undefined ? undefined : localeTag(chosen)
+  if (tag) return tag
   const h = request.headers.get('accept-language')
   if (!h || h.length > 1024) return undefined
   let best: { tag: string; q: number } | undefined

@@ -4,10 +4,10 @@
  * the catalogue in `tessera/i18n`.
  */
 import type { UiText } from 'tessera'
-import { type Language, type UiKey, catalogues, isLanguage } from 'tessera/i18n'
+import { LANG_COOKIE, type Language, type UiKey, catalogues, isLanguage } from 'tessera/i18n'
 
 export type MessageKey = UiKey
-export const LANG_COOKIE = 'tessera_lang'
+export { LANG_COOKIE } from 'tessera/i18n'
 
 /**
  * The language of a request, and whether `?lang=` chose it (then the cookie is set). `uiLocales` are an OIDC
@@ -17,7 +17,7 @@ export const LANG_COOKIE = 'tessera_lang'
 export function negotiate(request: Request, fallback: Language, uiLocales: readonly unknown[] = []): { lang: Language; fromQuery: boolean } {
   const q = new URL(request.url).searchParams.get('lang')?.toLowerCase().slice(0, 2)
   if (isLanguage(q)) return { lang: q, fromQuery: true }
-  const cookie = /(?:^|;\s*)tessera_lang=([a-z]{2})(?:;|$)/.exec(request.headers.get('cookie') ?? '')?.[1]
+  const cookie = new RegExp(`(?:^|;\\s*)${LANG_COOKIE}=([a-z]{2})(?:;|$)`).exec(request.headers.get('cookie') ?? '')?.[1]
   if (isLanguage(cookie)) return { lang: cookie, fromQuery: false }
   for (const tag of uiLocales.slice(0, 20)) {
     const lang = typeof tag === 'string' ? tag.toLowerCase().slice(0, 2) : undefined
