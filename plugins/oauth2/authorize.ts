@@ -19,7 +19,7 @@ import { type AuthRequest, type ConsentResult, FlowRepo, type FlowRow, type Logi
 import { type IdTokenSession, idToken } from './id-token.ts'
 import type { Ctx, OAuth2 } from './oauth2.ts'
 import { ID_TOKEN_SET } from './options.ts'
-import { type GrantHandler, audiencesOf, formOf, scopesOf } from './token-endpoint.ts'
+import { type GrantHandler, audiencesOf, formOf, scopesOf, whitelisted } from './token-endpoint.ts'
 import { invalidGrant, signatureOf } from './tokens.ts'
 
 export const CODE_PREFIX = 'ory_ac_'
@@ -203,13 +203,7 @@ export class Authorizer {
     if (!client.response_types.includes('code') || !client.grant_types.includes('authorization_code')) throw new RedirectError('unauthorized_client', 'The client is not allowed to use the authorization code flow.')
     if (p.has('request')) throw new RedirectError('request_not_supported', 'Request objects (the request parameter) are not supported.')
     if (p.has('request_uri')) throw new RedirectError('request_uri_not_supported', 'The request_uri parameter is not supported.')
-    const scope = scopesOf(p.get('scope'))
-    const allowed = client.scope.split(' ')
-    const notAllowed = scope.filter((s) => !allowed.includes(s))
-    if (notAllowed.length) throw new RedirectError('invalid_scope', `The requested scope is invalid, unknown, or malformed. The client is not allowed to request scope ${notAllowed.join(' ').slice(0, 200)}.`)
-    const audience = audiencesOf(p)
-    const foreign = audience.filter((a) => !client.audience.includes(a))
-    if (foreign.length) throw new RedirectError('invalid_request', `Requested audience ${foreign.join(' ').slice(0, 200)} has not been whitelisted by the OAuth 2.0 Client.`)
+    const { scope, audience } = whitelisted(client, p, (error, description) => new RedirectError(error, description))
 
     // PKCE (RFC 7636, RFC 9700 §2.1.1)
     const challenge = p.get('code_challenge') ?? undefined

@@ -18,7 +18,7 @@ import { type Authorizer, type CodeSession, ErrorPage } from './authorize.ts'
 import type { AuthRequest, FlowRow, Rejection } from './flows.ts'
 import { idToken } from './id-token.ts'
 import { type OAuth2, RateLimiter } from './oauth2.ts'
-import { type GrantHandler, audiencesOf, authenticateClient, formOf, scopesOf, tokenJson } from './token-endpoint.ts'
+import { type GrantHandler, authenticateClient, formOf, tokenJson, whitelisted } from './token-endpoint.ts'
 import { invalidGrant, signatureOf } from './tokens.ts'
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
@@ -103,13 +103,7 @@ export class DeviceFlow {
     const record = await authenticateClient(this.o, request, form, rc, `${issuer}/oauth2/token`, issuer)
     const client = record.client
     if (!client.grant_types.includes(DEVICE_CODE_GRANT)) throw new OAuth2Error('unauthorized_client', `The client is not allowed to use the grant type ${DEVICE_CODE_GRANT}.`)
-    const scope = scopesOf(form.get('scope'))
-    const allowed = client.scope.split(' ')
-    const notAllowed = scope.filter((s) => !allowed.includes(s))
-    if (notAllowed.length) throw new OAuth2Error('invalid_scope', `The requested scope is invalid, unknown, or malformed. The client is not allowed to request scope ${notAllowed.join(' ').slice(0, 200)}.`)
-    const audience = audiencesOf(form)
-    const foreign = audience.filter((x) => !client.audience.includes(x))
-    if (foreign.length) throw new OAuth2Error('invalid_request', `Requested audience ${foreign.join(' ').slice(0, 200)} has not been whitelisted by the OAuth 2.0 Client.`)
+    const { scope, audience } = whitelisted(client, form)
     const d = this.o.options.device
     const deviceCode = DEVICE_CODE_PREFIX + randomToken(32)
     const now = new Date()

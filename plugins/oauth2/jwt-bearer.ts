@@ -12,7 +12,7 @@ import { type JWTPayload, type ProtectedHeaderParameters, decodeJwt, decodeProte
 import { OAuth2Error, UniqueViolationError, sha256HexSync, sql } from 'tessera'
 import { invalidGrant } from './tokens.ts'
 import { TRUST_ALGS, TrustRepo, type TrustedIssuer } from './trust.ts'
-import { type GrantHandler, audiencesOf, scopesOf } from './token-endpoint.ts'
+import { type GrantHandler, scopesOf, whitelisted } from './token-endpoint.ts'
 
 export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 const CLOCK_SKEW_SECONDS = 5
@@ -73,16 +73,10 @@ export const jwtBearer: GrantHandler = async ({ client, form, db, issuer, oauth2
   if (typeof claims.jti !== 'string' || claims.jti === '') throw invalidGrant('The JWT in "assertion" request parameter MUST contain an "jti" (JWT ID) claim.')
 
   // scopes: within the trust relationship's and the client's (fosite checks both)
-  const scope = scopesOf(form.get('scope'))
-  for (const s of scope) {
+  for (const s of scopesOf(form.get('scope'))) {
     if (!trust.scope.includes(s)) throw new OAuth2Error('invalid_scope', `The requested scope is invalid, unknown, or malformed. The public key registered for issuer "${trust.issuer}" and subject "${claims.sub}" is not allowed to request scope "${s}".`)
   }
-  const allowed = client.scope.split(' ')
-  const notAllowed = scope.filter((s) => !allowed.includes(s))
-  if (notAllowed.length) throw new OAuth2Error('invalid_scope', `The requested scope is invalid, unknown, or malformed. The client is not allowed to request scope ${notAllowed.join(' ')}.`)
-  const audience = audiencesOf(form)
-  const foreign = audience.filter((a) => !client.audience.includes(a))
-  if (foreign.length) throw new OAuth2Error('invalid_request', `Requested audience ${foreign.join(' ')} has not been whitelisted by the OAuth 2.0 Client.`)
+  const { scope, audience } = whitelisted(client, form)
 
   // jti single use (RFC 7523 §3 item 7), remembered until the assertion expires
   try {

@@ -69,6 +69,26 @@ export const scopesOf = (s: string | null): string[] => (s ? s.split(' ').filter
 /** `audience` as a list: repeated parameters, each possibly space-separated (as Hydra reads it). */
 export const audiencesOf = (form: URLSearchParams): string[] => form.getAll('audience').flatMap((a) => a.split(' ')).filter(Boolean)
 
+/**
+ * The requested `scope` and `audience` of `params`, each within the client's whitelist (exact matching, as Hydra):
+ * a scope it may not ask for is `invalid_scope`, an audience `invalid_request`, built by `fail` (an OAuth2Error by
+ * default; the authorization endpoint's goes back to the client).
+ */
+export function whitelisted(
+  client: Pick<Client, 'scope' | 'audience'>,
+  params: URLSearchParams,
+  fail: (error: 'invalid_scope' | 'invalid_request', description: string) => Error = (error, description) => new OAuth2Error(error, description),
+): { scope: string[]; audience: string[] } {
+  const scope = scopesOf(params.get('scope'))
+  const allowed = client.scope.split(' ')
+  const notAllowed = scope.filter((s) => !allowed.includes(s))
+  if (notAllowed.length) throw fail('invalid_scope', `The requested scope is invalid, unknown, or malformed. The client is not allowed to request scope ${notAllowed.join(' ').slice(0, 200)}.`)
+  const audience = audiencesOf(params)
+  const foreign = audience.filter((a) => !client.audience.includes(a))
+  if (foreign.length) throw fail('invalid_request', `Requested audience ${foreign.join(' ').slice(0, 200)} has not been whitelisted by the OAuth 2.0 Client.`)
+  return { scope, audience }
+}
+
 const invalidClient = (why: string, basic: boolean) =>
   new OAuth2Error('invalid_client', `Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method). ${why}`, 401, basic ? { headers: { 'www-authenticate': 'Basic realm="oauth2"' } } : {})
 
@@ -182,13 +202,7 @@ async function verifyAssertion(o: OAuth2, db: ScopedDb, c: Client, assertion: st
 /** RFC 6749 §4.4, with the client's scope and audience whitelists (exact matching). */
 export const clientCredentials: GrantHandler = async ({ client, form, db, issuer, oauth2 }) => {
   if (client.token_endpoint_auth_method === 'none') throw new OAuth2Error('invalid_client', 'A public client cannot use the client_credentials grant.', 401)
-  const scope = scopesOf(form.get('scope'))
-  const allowed = client.scope.split(' ')
-  const notAllowed = scope.filter((s) => !allowed.includes(s))
-  if (notAllowed.length) throw new OAuth2Error('invalid_scope', `The requested scope is invalid, unknown, or malformed. The client is not allowed to request scope ${notAllowed.join(' ')}.`)
-  const audience = audiencesOf(form)
-  const foreign = audience.filter((a) => !client.audience.includes(a))
-  if (foreign.length) throw new OAuth2Error('invalid_request', `Requested audience ${foreign.join(' ')} has not been whitelisted by the OAuth 2.0 Client.`)
+  const { scope, audience } = whitelisted(client, form)
   const tokens = await oauth2.tokens.issue(db, { client, subject: client.client_id, grantType: 'client_credentials', scope, audience, issuer })
   return { tokens, subject: client.client_id }
 }
