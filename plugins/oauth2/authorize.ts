@@ -19,7 +19,7 @@ import { type AuthRequest, type ConsentResult, FlowRepo, type FlowRow, type Logi
 import { type IdTokenSession, idToken } from './id-token.ts'
 import type { Ctx, OAuth2 } from './oauth2.ts'
 import { ID_TOKEN_SET } from './options.ts'
-import { type GrantHandler, audiencesOf, formOf, scopesOf, whitelisted } from './token-endpoint.ts'
+import { type GrantHandler, formOf, scopesOf, whitelisted } from './token-endpoint.ts'
 import { invalidGrant, signatureOf } from './tokens.ts'
 
 export const CODE_PREFIX = 'ory_ac_'
