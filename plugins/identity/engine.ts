@@ -391,14 +391,15 @@ export function populateProfile(flow: SelfServiceFlow, schema: CompiledSchema, t
   flow.ui.nodes.push(inputNode('profile', 'method', 'submit', { value: 'profile' }, text.save()))
 }
 
+/** The `tessera_lang` cookie's value, at most a language tag's length. */
+const LANG_COOKIE_VALUE = new RegExp(`(?:^|;\\s*)${LANG_COOKIE}=([A-Za-z0-9_-]{2,35})(?:;|$)`)
+
 /**
  * The request's preferred language for messages: the language the reader chose (the `tessera_lang` cookie, which
  * the ui sets from `?lang=`), else of its Accept-Language (RFC 9110 §12.5.4) the well-formed language range with
  * the highest weight (the first of equals; `*` and q=0 never), as a canonical BCP 47 tag (`de-de` → `de-DE`,
  * `en_US` → `en-US`).
  */
-const LANG_COOKIE_VALUE = new RegExp(`(?:^|;\\s*)${LANG_COOKIE}=([A-Za-z0-9_-]{2,35})(?:;|$)`)
-
 export function localeOf(request: Request): string | undefined {
   const chosen = LANG_COOKIE_VALUE.exec(request.headers.get('cookie') ?? '')?.[1]
   const tag = chosen === undefined ? undefined : localeTag(chosen)

@@ -166,7 +166,8 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
           if (type === 'browser') return forwardToErrorUi(e, request, engine, tessera.db, tessera.publicBaseUrl, tessera.requestId)
           throw e
         }
-        if (login && created.flow.oauth2_login_challenge !== undefined) created = { ...created, flow: await login.withLoginRequest(tessera.tenant, created.flow) }
+        // a flow answered as JSON names the provider's login request (a browser redirected to the UI fetches it later)
+        if (login && created.flow.oauth2_login_challenge !== undefined && wantsJson(request)) created = { ...created, flow: await login.withLoginRequest(tessera.tenant, created.flow) }
         return answerNewFlow(engine, kind, type, created, request, tessera.publicBaseUrl)
       })
     }
