@@ -257,6 +257,8 @@ export interface OAuth2ConsentView {
   /** Where the form posts; `decision` is `accept` or `reject`, `remember` is `true` when ticked. */
   action: string
   hidden: Record<string, string>
+  /** The authorization's OIDC `ui_locales`, in the application's order of preference (may be empty). */
+  uiLocales?: string[]
 }
 export interface OAuth2DeviceView {
   state: 'enter' | 'done' | 'denied'

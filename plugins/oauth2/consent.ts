@@ -263,6 +263,7 @@ export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; ad
           ...(row.subject ? { subject: row.subject } : {}),
           action: `${rc.publicBaseUrl}/oauth2/consent`,
           hidden: { consent_challenge: challenge, csrf_token: csrf },
+          uiLocales: row.request.ui_locales ?? [],
         })
       }
       const scopes = row.request.scope.map((s) => `<li><code>${esc(s)}</code></li>`).join('')

@@ -54,7 +54,7 @@ export const ui = definePlugin({
       'oauth2.pages',
       {
         consent: async (request: Request, rc: RequestContext, view: ConsentView) => {
-          const { page, who } = await oauth2Page(request, rc)
+          const { page, who } = await oauth2Page(request, rc, view.uiLocales)
           const identity = who.session?.identity as Record<string, any> | undefined
           const account = identity && (!view.subject || identity.id === view.subject) ? accountName(identity) : undefined
           return respond(page, (p) => consentPage(p, view, account))
@@ -67,9 +67,9 @@ export const ui = definePlugin({
     )
 
     /** A page the oauth2 plugin hands over: its header is that of whoever is signed in (it often is someone). */
-    async function oauth2Page(request: Request, rc: RequestContext) {
+    async function oauth2Page(request: Request, rc: RequestContext, uiLocales?: readonly string[]) {
       const who = await whoami(rc, request)
-      return { who, page: await pageFor(request, rc, !!who.session || who.aal2, who.logoutUrl) }
+      return { who, page: await pageFor(request, rc, !!who.session || who.aal2, who.logoutUrl, uiLocales) }
     }
 
     async function pageFor(request: Request, rc: RequestContext, withSession: boolean, logoutUrl?: string, uiLocales?: readonly unknown[]): Promise<Page & { setLang?: string }> {

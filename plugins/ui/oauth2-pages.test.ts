@@ -137,6 +137,23 @@ for (const driver of drivers('ui-oauth2-pages')) {
       expect(en).toContain('value="&quot;>&lt;b id=&quot;x&quot;>hint"')
     })
 
+    it('consent page during an authorization with ui_locales: in that language (OpenID Connect Core §3.1.2.1)', async () => {
+      const b = inProcessBrowser(() => apps, BASE)
+      const headers = { 'accept-language': 'en' }
+      let res = await b.send(`/oauth2/auth?${new URLSearchParams({ client_id: client.client_id, response_type: 'code', redirect_uri: APP, scope: 'openid profile', state: 'state-consent-ru', ui_locales: 'ru' })}`, { headers })
+      res = await b.send(res.headers.get('location')!, { headers })
+      const login = new URL(res.headers.get('location')!)
+      const flow = (await (await b.send(`/self-service/login/flows?id=${login.searchParams.get('flow')}`, { headers: { accept: 'application/json' } })).json()) as any
+      const csrf = flow.ui.nodes.find((n: any) => n.attributes.name === 'csrf_token').attributes.value
+      res = await b.form(flow.ui.action, { method: 'password', csrf_token: csrf, identifier: 'ada@example.com', password: 'correct horse battery staple' })
+      res = await b.send(res.headers.get('location')!, { headers }) // /oauth2/auth with the login verifier
+      res = await b.send(res.headers.get('location')!, { headers }) // the consent page
+      expect(res.status).toBe(200)
+      const page = await res.text()
+      expect(page).toContain('<html lang="ru"')
+      expect(page).toContain('Acme Notes запрашивает доступ к вашей учётной записи.')
+    })
+
     it('device: the ui page to enter the code; a wrong code is refused on it, a right one goes on', async () => {
       const tv = await admin('/admin/clients', { client_name: 'Living-room TV', grant_types: [DEVICE_GRANT], scope: 'openid', token_endpoint_auth_method: 'none', response_types: [] })
       const auth = (await (await send('/oauth2/device/auth', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: tv.client_id, scope: 'openid' }) })).json()) as any
