@@ -275,6 +275,8 @@ export interface OAuth2LogoutView {
   /** Where the form posts; `decision` is `accept` or `reject`. */
   action: string
   hidden: Record<string, string>
+  /** The logout request's `ui_locales` (RP-Initiated Logout 1.0 §2), in the client's order of preference. */
+  uiLocales?: string[]
 }
 /** An error shown to the browser, never sent to the client: RFC 6749's `error` and its (English) description. */
 export interface OAuth2ErrorView {

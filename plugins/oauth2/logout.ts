@@ -30,7 +30,7 @@ export const LogoutParams = v.object({
   state: v.optional(v.pipe(v.string(), v.maxLength(2048))),
   client_id: v.optional(v.pipe(v.string(), v.maxLength(255))),
   logout_verifier: v.optional(v.pipe(v.string(), v.maxLength(255))),
-  ui_locales: v.optional(v.string()),
+  ui_locales: v.optional(v.pipe(v.string(), v.maxLength(2048))),
   logout_hint: v.optional(v.string()),
   // the built-in confirmation's form (the ui's logout page)
   logout_challenge: v.optional(v.pipe(v.string(), v.maxLength(255))),
@@ -169,6 +169,7 @@ export class Logout {
         ...(client ? { client: { id: client.client_id, ...(client.client_name ? { name: String(client.client_name) } : {}) } } : {}),
         action: `${publicBaseUrl}${LOGOUT_PATH}`,
         hidden: { logout_challenge: challenge, csrf_token: csrf },
+        uiLocales: (p.ui_locales ?? '').split(' ').filter(Boolean),
       })
       const secure = publicBaseUrl.startsWith('https:') ? '; Secure' : ''
       res.headers.append('set-cookie', `${CSRF_COOKIE}=${csrf}; Path=${LOGOUT_PATH}; Max-Age=${this.o.options.logout.requestLifespanSeconds}; HttpOnly; SameSite=Lax${secure}`)

@@ -60,7 +60,7 @@ export const ui = definePlugin({
           return respond(page, (p) => consentPage(p, view, account))
         },
         device: async (request: Request, rc: RequestContext, view: DeviceView) => respond((await oauth2Page(request, rc)).page, (p) => devicePage(p, view), view.error ? 400 : 200),
-        logout: async (request: Request, rc: RequestContext, view: LogoutView) => respond((await oauth2Page(request, rc)).page, (p) => logoutPage(p, view)),
+        logout: async (request: Request, rc: RequestContext, view: LogoutView) => respond((await oauth2Page(request, rc, view.uiLocales)).page, (p) => logoutPage(p, view)),
         error: async (request: Request, rc: RequestContext, view: OAuth2ErrorView) => respond((await oauth2Page(request, rc)).page, (p) => oauth2ErrorPage(p, view), view.status),
       },
       ctx.id,

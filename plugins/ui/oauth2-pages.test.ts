@@ -218,8 +218,11 @@ for (const driver of drivers('ui-oauth2-pages')) {
       expect(res.headers.get('location')!.startsWith(AFTER)).toBe(false)
       expect((await send('/sessions/whoami')).status).toBe(200)
 
-      res = await send(start)
+      // the client's ui_locales (RP-Initiated Logout 1.0 §2) choose the question's language
+      res = await send(`${start}&ui_locales=de`)
       page = await res.text()
+      expect(page).toContain('<html lang="de"')
+      expect(page).toContain('Acme Notes möchte dich abmelden.')
       field = fieldOf(page)
       res = await form('/oauth2/sessions/logout', { logout_challenge: field('logout_challenge'), csrf_token: field('csrf_token'), decision: 'accept' })
       expect(res.status).toBe(303)
