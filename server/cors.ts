@@ -6,7 +6,7 @@
  * A request from any other origin gets no CORS header (the browser then refuses the page access) and is served as
  * without CORS. Off by default.
  */
-import type { CorsConfig } from '../config/schema.ts'
+import type { CorsConfig } from '../core/config/schema.ts'
 
 export interface Cors {
   /** The answer to a preflight from an allowed origin; undefined for anything else (served as usual). */
