@@ -7,7 +7,7 @@
  *
  * `mail`: the courier's texts by Kratos template id (see types.ts).
  */
-import type { MailTexts } from './types.ts'
+import type { MailText, MailTexts } from './types.ts'
 
 const ui = {
   'lang.name': 'English',
@@ -206,47 +206,44 @@ export interface Texts {
 const expires = { when: '.ExpiresInMinutes', then: ['It expires in {{ .ExpiresInMinutes }} minutes.'] }
 const ignore = 'If you did not ask for this, you can ignore this message.'
 
+// to an address with no account: one mail whether the code or the link was asked for
+const recoveryUnknown: MailText = {
+  subject: 'Account access attempted',
+  body: ['Hi,', 'you (or someone else) entered this email address when trying to recover access to an account.', 'However, this email address is not on our database of registered users and therefore the attempt has failed.', 'If this was you, check if you signed up using a different address.', ignore],
+  sms: 'Someone tried to recover an account with this number, but there is no account for it.',
+}
+
+const verificationUnknown: MailText = {
+  subject: 'Someone tried to verify this email address',
+  body: ['Hi,', 'someone asked to verify this email address, but we were unable to find an account for this address.', ignore],
+  sms: 'Someone tried to verify this number, but there is no account for it.',
+}
+
 const mail: MailTexts = {
   'recovery_code.valid': {
     subject: 'Recover access to your account',
     body: ['Hi,', 'please recover access to your account by entering the following code:', { code: '.RecoveryCode' }, expires, ignore],
     sms: 'Your recovery code is: {{ .RecoveryCode }}',
   },
-  'recovery_code.invalid': {
-    subject: 'Account access attempted',
-    body: ['Hi,', 'you (or someone else) entered this email address when trying to recover access to an account.', 'However, this email address is not on our database of registered users and therefore the attempt has failed.', 'If this was you, check if you signed up using a different address.', ignore],
-    sms: 'Someone tried to recover an account with this number, but there is no account for it.',
-  },
+  'recovery_code.invalid': recoveryUnknown,
   'recovery.valid': {
     subject: 'Recover access to your account',
     body: ['Hi,', 'please recover access to your account by clicking the following link:', { link: '.RecoveryURL' }, expires, ignore],
     sms: 'Recover access to your account: {{ .RecoveryURL }}',
   },
-  'recovery.invalid': {
-    subject: 'Account access attempted',
-    body: ['Hi,', 'you (or someone else) entered this email address when trying to recover access to an account.', 'However, this email address is not on our database of registered users and therefore the attempt has failed.', 'If this was you, check if you signed up using a different address.', ignore],
-    sms: 'Someone tried to recover an account with this number, but there is no account for it.',
-  },
+  'recovery.invalid': recoveryUnknown,
   'verification_code.valid': {
     subject: 'Please verify your email address',
     body: ['Hi,', 'please verify your account by entering the following code:', { code: '.VerificationCode' }, { when: '.VerificationURL', then: ['or clicking the following link:', { link: '.VerificationURL' }] }, expires],
     sms: 'Your verification code is: {{ .VerificationCode }}',
   },
-  'verification_code.invalid': {
-    subject: 'Someone tried to verify this email address',
-    body: ['Hi,', 'someone asked to verify this email address, but we were unable to find an account for this address.', ignore],
-    sms: 'Someone tried to verify this number, but there is no account for it.',
-  },
+  'verification_code.invalid': verificationUnknown,
   'verification.valid': {
     subject: 'Please verify your email address',
     body: ['Hi,', 'please verify your account by clicking the following link:', { link: '.VerificationURL' }, expires],
     sms: 'Verify your account: {{ .VerificationURL }}',
   },
-  'verification.invalid': {
-    subject: 'Someone tried to verify this email address',
-    body: ['Hi,', 'someone asked to verify this email address, but we were unable to find an account for this address.', ignore],
-    sms: 'Someone tried to verify this number, but there is no account for it.',
-  },
+  'verification.invalid': verificationUnknown,
   'login_code.valid': {
     subject: 'Login to your account',
     body: ['Login to your account with the following code:', { code: '.LoginCode' }, { when: '.LoginURL', then: ['or open this link in the browser where you started to log in:', { link: '.LoginURL' }] }, expires, ignore],

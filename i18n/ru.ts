@@ -1,6 +1,6 @@
 /** Russian. */
 import type { Texts, UiTexts } from './en.ts'
-import type { MailTexts } from './types.ts'
+import type { MailText, MailTexts } from './types.ts'
 
 const ui: UiTexts = {
   'lang.name': 'Русский',
@@ -190,47 +190,44 @@ const ignore = 'Если вы этого не запрашивали, прост
 const unknown = ['Здравствуйте!', 'Вы (или кто-то другой) указали этот адрес электронной почты, пытаясь восстановить доступ к учётной записи.', 'Однако учётной записи с этим адресом у нас нет, поэтому попытка не удалась.', 'Если это были вы, проверьте, не регистрировались ли вы с другим адресом.', ignore]
 const unknownVerify = ['Здравствуйте!', 'Кто-то попросил подтвердить этот адрес электронной почты, но учётной записи с этим адресом у нас нет.', ignore]
 
+// to an address with no account: one mail whether the code or the link was asked for
+const recoveryUnknown: MailText = {
+  subject: 'Попытка доступа к учётной записи',
+  body: unknown,
+  sms: 'Кто-то пытался восстановить учётную запись по этому номеру, но такой учётной записи нет.',
+}
+
+const verificationUnknown: MailText = {
+  subject: 'Кто-то пытался подтвердить этот адрес',
+  body: unknownVerify,
+  sms: 'Кто-то пытался подтвердить этот номер, но такой учётной записи нет.',
+}
+
 const mail: MailTexts = {
   'recovery_code.valid': {
     subject: 'Восстановление доступа к учётной записи',
     body: ['Здравствуйте!', 'Чтобы восстановить доступ к учётной записи, введите следующий код:', { code: '.RecoveryCode' }, expires, ignore],
     sms: 'Ваш код восстановления: {{ .RecoveryCode }}',
   },
-  'recovery_code.invalid': {
-    subject: 'Попытка доступа к учётной записи',
-    body: unknown,
-    sms: 'Кто-то пытался восстановить учётную запись по этому номеру, но такой учётной записи нет.',
-  },
+  'recovery_code.invalid': recoveryUnknown,
   'recovery.valid': {
     subject: 'Восстановление доступа к учётной записи',
     body: ['Здравствуйте!', 'Чтобы восстановить доступ к учётной записи, перейдите по ссылке:', { link: '.RecoveryURL' }, expires, ignore],
     sms: 'Восстановление доступа: {{ .RecoveryURL }}',
   },
-  'recovery.invalid': {
-    subject: 'Попытка доступа к учётной записи',
-    body: unknown,
-    sms: 'Кто-то пытался восстановить учётную запись по этому номеру, но такой учётной записи нет.',
-  },
+  'recovery.invalid': recoveryUnknown,
   'verification_code.valid': {
     subject: 'Подтвердите адрес электронной почты',
     body: ['Здравствуйте!', 'Подтвердите учётную запись, введя следующий код:', { code: '.VerificationCode' }, { when: '.VerificationURL', then: ['или перейдя по ссылке:', { link: '.VerificationURL' }] }, expires],
     sms: 'Ваш код подтверждения: {{ .VerificationCode }}',
   },
-  'verification_code.invalid': {
-    subject: 'Кто-то пытался подтвердить этот адрес',
-    body: unknownVerify,
-    sms: 'Кто-то пытался подтвердить этот номер, но такой учётной записи нет.',
-  },
+  'verification_code.invalid': verificationUnknown,
   'verification.valid': {
     subject: 'Подтвердите адрес электронной почты',
     body: ['Здравствуйте!', 'Подтвердите учётную запись, перейдя по ссылке:', { link: '.VerificationURL' }, expires],
     sms: 'Подтверждение учётной записи: {{ .VerificationURL }}',
   },
-  'verification.invalid': {
-    subject: 'Кто-то пытался подтвердить этот адрес',
-    body: unknownVerify,
-    sms: 'Кто-то пытался подтвердить этот номер, но такой учётной записи нет.',
-  },
+  'verification.invalid': verificationUnknown,
   'login_code.valid': {
     subject: 'Вход в учётную запись',
     body: ['Войдите в учётную запись с помощью следующего кода:', { code: '.LoginCode' }, { when: '.LoginURL', then: ['или откройте эту ссылку в том браузере, где вы начали вход:', { link: '.LoginURL' }] }, expires, ignore],
