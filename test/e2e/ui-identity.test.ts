@@ -16,17 +16,15 @@
  * English left), axe-core without serious or critical violations, every field labelled, every error announced, at
  * most 60 kB on the wire, no request leaving the origin, and a screenshot in .tmp/artifacts/ui/<lang>-NN-<step>.png
  * (see ui-checks.ts). TOTP codes are made for the step before the clock's, then the next ones (the totp plugin takes
- * ±1 step, each later than the last), so no test waits for a clock. Two journeys run at a time (en with de, ru with
- * zh). Without Chromium the suite says it was skipped.
+ * ±1 step, each later than the last), so no test waits for a clock. The journeys run one at a time, each in a
+ * Chromium of its own. Without Chromium the suite says it was skipped.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { existsSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
 import * as OTPAuth from 'otpauth'
 import { type CDPSession, type Page, chromium } from 'playwright-core'
 import { catalogues, type Language } from '../../i18n/index.ts'
-import { quickstartSchema } from '../helpers/identity.ts'
-import { REPO, SECRET, type ServerProcess, scratchDir, startServer } from '../helpers/process.ts'
+import { type UiServer, accountPlugins, startUiServer } from './ui-server.ts'
 import { ARTIFACTS, watchedPage } from './ui-checks.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -44,36 +42,14 @@ const LANGS: { lang: Language; locale: string; query: boolean }[] = [
 ]
 
 describe.skipIf(!available)('ui identity journeys in headless Chromium, in en, de, ru and zh', () => {
-  let server: ServerProcess
-  let scratch: ReturnType<typeof scratchDir>
+  let server: UiServer['server']
+  let scratch: UiServer['scratch']
   let api = ''
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true })
-    scratch = scratchDir('ui-identity')
-    const probe = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
-    const port = probe.port
-    probe.stop(true)
     // `localhost`, not an IP: a WebAuthn relying party id is a domain
-    api = `http://localhost:${port}`
-    const config = {
-      dev: true,
-      dsn: 'sqlite://tessera.sqlite',
-      serve: { public: { port, baseUrl: api }, admin: { port: 0 } },
-      migrations: { auto: true },
-      plugins: [
-        { use: 'identity', options: { schemas: [{ id: 'default', schema: quickstartSchema }], flowRateLimit: { enabled: false } } },
-        { use: 'password', options: { hasher: { memoryCost: 64, timeCost: 1 }, breachCheck: { enabled: false } } },
-        { use: 'courier', options: { outbox: true, worker: { intervalSeconds: 0.1 } } },
-        { use: 'code', options: { resend: { perAddress: 1000 } } },
-        { use: 'totp' },
-        { use: 'lookup-secret' },
-        { use: 'webauthn', options: { rp: { id: 'localhost', name: 'Tessera', origins: [api] } } },
-        { use: 'ui' },
-      ],
-    }
-    const cfg = scratch.write('tessera.json', JSON.stringify(config))
-    server = await startServer(['bun', join(REPO, 'bin/tessera.ts'), 'serve', '--dev', '--migrate', '--config', cfg], { cwd: scratch.dir, env: { SECRETS_SYSTEM: SECRET } })
+    ;({ server, scratch, api } = await startUiServer('ui-identity', { host: 'localhost', plugins: (api) => accountPlugins(api) }))
   }, 60_000)
 
   afterAll(async () => {

@@ -7,10 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import { type Browser, chromium } from 'playwright-core'
 import { quickstartSchema } from '../helpers/identity.ts'
-import { REPO, SECRET, type ServerProcess, scratchDir, startServer } from '../helpers/process.ts'
+import { type UiServer, accountPlugins, startUiServer } from './ui-server.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const available = existsSync(CHROMIUM)
@@ -19,37 +18,15 @@ if (!available) console.warn(`[skipped] ui pages without JavaScript: no Chromium
 const PASSWORD = 'correct horse battery staple'
 
 describe.skipIf(!available)('ui pages with JavaScript off', () => {
-  let server: ServerProcess
+  let server: UiServer['server']
   let browser: Browser
-  let scratch: ReturnType<typeof scratchDir>
+  let scratch: UiServer['scratch']
   let api = ''
 
   beforeAll(async () => {
-    scratch = scratchDir('ui-nojs')
-    const probe = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
-    const port = probe.port
-    probe.stop(true)
-    api = `http://localhost:${port}`
     const schema = structuredClone(quickstartSchema) as any
     schema.properties.traits.properties.name = { type: 'string', title: 'Name', maxLength: 100 }
-    const config = {
-      dev: true,
-      dsn: 'sqlite://tessera.sqlite',
-      serve: { public: { port, baseUrl: api }, admin: { port: 0 } },
-      migrations: { auto: true },
-      plugins: [
-        { use: 'identity', options: { schemas: [{ id: 'default', schema }], flowRateLimit: { enabled: false } } },
-        { use: 'password', options: { hasher: { memoryCost: 64, timeCost: 1 }, breachCheck: { enabled: false } } },
-        { use: 'courier', options: { outbox: true, worker: { intervalSeconds: 0.1 } } },
-        { use: 'code', options: { resend: { perAddress: 1000 } } },
-        { use: 'totp' },
-        { use: 'lookup-secret' },
-        { use: 'webauthn', options: { rp: { id: 'localhost', name: 'Tessera', origins: [api] } } },
-        { use: 'ui' },
-      ],
-    }
-    const cfg = scratch.write('tessera.json', JSON.stringify(config))
-    server = await startServer(['bun', join(REPO, 'bin/tessera.ts'), 'serve', '--dev', '--migrate', '--config', cfg], { cwd: scratch.dir, env: { SECRETS_SYSTEM: SECRET } })
+    ;({ server, scratch, api } = await startUiServer('ui-nojs', { host: 'localhost', plugins: (api) => accountPlugins(api, schema) }))
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
   }, 60_000)
 

@@ -23,13 +23,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { existsSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
 import * as client from 'openid-client'
 import { type Browser, type Page, chromium } from 'playwright-core'
 import { catalogues } from '../../i18n/index.ts'
 import { type Language, translator } from '../../plugins/ui/index.ts'
 import { quickstartSchema } from '../helpers/identity.ts'
-import { REPO, SECRET, type ServerProcess, scratchDir, startServer } from '../helpers/process.ts'
+import { type UiServer, startUiServer } from './ui-server.ts'
 import { ARTIFACTS, watchedPage } from './ui-checks.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -68,9 +67,9 @@ function say(lang: Language, key: MessageKey, vars?: Record<string, unknown>): s
 }
 
 describe.skipIf(!available)('the ui\'s oauth2 pages in headless Chromium, openid-client as the relying party', () => {
-  let server: ServerProcess
+  let server: UiServer['server']
   let browser: Browser
-  let scratch: ReturnType<typeof scratchDir>
+  let scratch: UiServer['scratch']
   let api = ''
   /** The web app with a logo (en, de) and the one whose logo lives at another origin (ru, zh). */
   let apps: { name: string; logo: boolean; config: client.Configuration }[] = []
@@ -85,30 +84,23 @@ describe.skipIf(!available)('the ui\'s oauth2 pages in headless Chromium, openid
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true })
-    scratch = scratchDir('ui-oauth2')
-    const probe = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
-    const port = probe.port
-    probe.stop(true)
-    api = `http://127.0.0.1:${port}`
-    const config = {
-      dev: true,
-      dsn: 'sqlite://tessera.sqlite',
-      serve: { public: { host: '127.0.0.1', port, baseUrl: api }, admin: { host: '127.0.0.1', port: 0 } },
-      migrations: { auto: true },
-      plugins: [
-        { use: 'identity', options: { schemas: [{ id: 'default', schema: quickstartSchema }], flowRateLimit: { enabled: false } } },
-        { use: 'password', options: { hasher: { memoryCost: 64, timeCost: 1 }, breachCheck: { enabled: false } } },
-        // a device that polls every second, so the device journey does not wait five
-        // (and enters more user codes a minute than a person would, from one address: 127.0.0.1)
-        { use: 'oauth2', options: { rateLimit: { enabled: false }, device: { intervalSeconds: 1, attemptsPerMinute: 600, attemptsBurst: 100 } } },
-        { use: 'ui' },
-      ],
-    }
-    const cfg = scratch.write('tessera.json', JSON.stringify(config))
-    ;[server, browser] = await Promise.all([
-      startServer(['bun', join(REPO, 'bin/tessera.ts'), 'serve', '--dev', '--migrate', '--config', cfg], { cwd: scratch.dir, env: { SECRETS_SYSTEM: SECRET } }),
+    let started: UiServer
+    ;[started, browser] = await Promise.all([
+      startUiServer('ui-oauth2', {
+        host: '127.0.0.1',
+        bind: '127.0.0.1',
+        plugins: () => [
+          { use: 'identity', options: { schemas: [{ id: 'default', schema: quickstartSchema }], flowRateLimit: { enabled: false } } },
+          { use: 'password', options: { hasher: { memoryCost: 64, timeCost: 1 }, breachCheck: { enabled: false } } },
+          // a device that polls every second, so the device journey does not wait five
+          // (and enters more user codes a minute than a person would, from one address: 127.0.0.1)
+          { use: 'oauth2', options: { rateLimit: { enabled: false }, device: { intervalSeconds: 1, attemptsPerMinute: 600, attemptsBurst: 100 } } },
+          { use: 'ui' },
+        ],
+      }),
       chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] }),
     ])
+    ;({ server, scratch, api } = started)
     const web = { grant_types: ['authorization_code'], response_types: ['code'], scope: 'openid profile email', redirect_uris: [CALLBACK], post_logout_redirect_uris: [AFTER_LOGOUT] }
     const notes = await admin('/admin/clients', { ...web, client_name: 'Acme Notes', logo_uri: LOGO })
     const globex = await admin('/admin/clients', { ...web, client_name: 'Globex Mail', logo_uri: 'https://cdn.globex.example/logo.png' })
