@@ -23,6 +23,12 @@ export { LANGUAGES, type Language, TEMPLATE_IDS, type TemplateId, type MailText,
  * too): the pages speak it, and flows started with it send their mail in it.
  */
 export const LANG_COOKIE = 'tessera_lang'
+const LANG_COOKIE_VALUE = new RegExp(`(?:^|;\\s*)${LANG_COOKIE}=([A-Za-z0-9_-]{1,35})(?:;|$)`)
+
+/** The language the reader chose, as the `tessera_lang` cookie holds it (at most a language tag's length, unchecked), or undefined. */
+export function chosenLanguage(request: Request): string | undefined {
+  return LANG_COOKIE_VALUE.exec(request.headers.get('cookie') ?? '')?.[1]
+}
 
 /** Every language's texts. */
 export const catalogues: Readonly<Record<Language, Texts>> = { en, de, ru, zh }

@@ -28,7 +28,7 @@ import {
   renderError,
   sql,
 } from 'tessera'
-import { LANG_COOKIE } from 'tessera/i18n'
+import { chosenLanguage } from 'tessera/i18n'
 import { type IdentityCore, cookie, cookies } from './core.ts'
 import { CredentialTypes } from './credentials.ts'
 import { text } from './messages.ts'
@@ -391,9 +391,6 @@ export function populateProfile(flow: SelfServiceFlow, schema: CompiledSchema, t
   flow.ui.nodes.push(inputNode('profile', 'method', 'submit', { value: 'profile' }, text.save()))
 }
 
-/** The `tessera_lang` cookie's value, at most a language tag's length. */
-const LANG_COOKIE_VALUE = new RegExp(`(?:^|;\\s*)${LANG_COOKIE}=([A-Za-z0-9_-]{2,35})(?:;|$)`)
-
 /**
  * The request's preferred language for messages: the language the reader chose (the `tessera_lang` cookie, which
  * the ui sets from `?lang=`), else of its Accept-Language (RFC 9110 §12.5.4) the well-formed language range with
@@ -401,9 +398,8 @@ const LANG_COOKIE_VALUE = new RegExp(`(?:^|;\\s*)${LANG_COOKIE}=([A-Za-z0-9_-]{2
  * `en_US` → `en-US`).
  */
 export function localeOf(request: Request): string | undefined {
-  const chosen = LANG_COOKIE_VALUE.exec(request.headers.get('cookie') ?? '')?.[1]
-  const tag = chosen === undefined ? undefined : localeTag(chosen)
-  if (tag) return tag
+  const chosen = localeTag(chosenLanguage(request))
+  if (chosen) return chosen
   const h = request.headers.get('accept-language')
   if (!h || h.length > 1024) return undefined
   let best: { tag: string; q: number } | undefined

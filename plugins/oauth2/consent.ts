@@ -90,8 +90,9 @@ const loginHandled = (row: FlowRow) => row.state !== 'login_unused' && row.state
 export async function pendingLoginRequest(a: Authorizer, db: ScopedDb, challenge: string): Promise<Record<string, unknown> | null> {
   const row = await new FlowRepo(db).byLoginChallenge(challenge)
   if (!liveRow(row) || loginHandled(row)) return null
-  const client = await a.clientOf(db, row.client_id).catch(() => null)
-  return client ? loginRequestJson(row, client, challenge) : null
+  // a client deleted meanwhile: no request to name (a failing read still fails)
+  const got = await a.o.clients.get(db, row.client_id)
+  return got ? loginRequestJson(row, got.client, challenge) : null
 }
 
 export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; admin: RawRoute<any, any>[] } {
@@ -101,13 +102,11 @@ export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; ad
     url.searchParams.set(name, verifier)
     return url.toString()
   }
-  const live = liveRow
-
   const loginRequest = async (request: Request, rc: RequestContext, verb: '' | 'accept' | 'reject') => {
     const q = parse(ChallengeQuery('login_challenge'), query(request))
     const flows = new FlowRepo(rc.db)
     const row = await flows.byLoginChallenge(q.login_challenge as string)
-    if (!live(row)) throw notFound('login')
+    if (!liveRow(row)) throw notFound('login')
     const handled = loginHandled(row)
     if (verb === '') {
       if (request.method !== 'GET') return methodNotAllowed('GET')
@@ -149,7 +148,7 @@ export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; ad
     const challenge = q.consent_challenge as string
     const flows = new FlowRepo(rc.db)
     const row = await flows.byConsentChallenge(challenge)
-    if (!live(row)) throw notFound('consent')
+    if (!liveRow(row)) throw notFound('consent')
     const handled = row.state !== 'consent_unused' && row.state !== 'consent_handled'
     if (verb === '') {
       if (request.method !== 'GET') return methodNotAllowed('GET')
@@ -249,7 +248,7 @@ export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; ad
     if (request.method === 'GET') {
       const challenge = new URL(request.url).searchParams.get('consent_challenge') ?? ''
       const row = challenge.length > 0 && challenge.length <= 256 ? await flows.byConsentChallenge(challenge) : undefined
-      if (!live(row) || (row.state !== 'consent_unused' && row.state !== 'consent_handled')) throw new ErrorPage('invalid_request', 'The consent request is unknown, expired or answered already. Start again at the application.', 404)
+      if (!liveRow(row) || (row.state !== 'consent_unused' && row.state !== 'consent_handled')) throw new ErrorPage('invalid_request', 'The consent request is unknown, expired or answered already. Start again at the application.', 404)
       const client = await a.clientOf(rc.db, row.client_id)
       const csrf = csrfOf(request, row.client_id)
       if (!csrf || !constantTimeEqual(sha256HexSync(csrf), row.csrf_hash)) throw new ErrorPage('invalid_request', 'The consent request was started in another browser (CSRF). Start again at the application.', 403)
@@ -287,7 +286,7 @@ export function consentRoutes(a: Authorizer): { public: RawRoute<any, any>[]; ad
     const form = new URLSearchParams(text)
     const challenge = form.get('consent_challenge') ?? ''
     const row = challenge.length > 0 && challenge.length <= 256 ? await flows.byConsentChallenge(challenge) : undefined
-    if (!live(row) || (row.state !== 'consent_unused' && row.state !== 'consent_handled')) throw new ErrorPage('invalid_request', 'The consent request is unknown, expired or answered already.', 404)
+    if (!liveRow(row) || (row.state !== 'consent_unused' && row.state !== 'consent_handled')) throw new ErrorPage('invalid_request', 'The consent request is unknown, expired or answered already.', 404)
     // double submit: the form's token, the browser's cookie and the flow must agree
     const token = form.get('csrf_token') ?? ''
     const cookie = csrfOf(request, row.client_id) ?? ''

@@ -19,6 +19,7 @@ import { type Client, ClientRepo, clientJson } from './clients.ts'
 import { deliverDue, queueBackchannel } from './backchannel.ts'
 import type { OAuth2 } from './oauth2.ts'
 import { ID_TOKEN_SET } from './options.ts'
+import { scopesOf } from './token-endpoint.ts'
 
 const MAX_PARAM = 8192
 const CSRF_COOKIE = 'tessera_oauth2_logout_csrf'
@@ -169,7 +170,7 @@ export class Logout {
         ...(client ? { client: { id: client.client_id, ...(client.client_name ? { name: String(client.client_name) } : {}) } } : {}),
         action: `${publicBaseUrl}${LOGOUT_PATH}`,
         hidden: { logout_challenge: challenge, csrf_token: csrf },
-        uiLocales: (p.ui_locales ?? '').split(' ').filter(Boolean),
+        uiLocales: scopesOf(p.ui_locales ?? null),
       })
       const secure = publicBaseUrl.startsWith('https:') ? '; Secure' : ''
       res.headers.append('set-cookie', `${CSRF_COOKIE}=${csrf}; Path=${LOGOUT_PATH}; Max-Age=${this.o.options.logout.requestLifespanSeconds}; HttpOnly; SameSite=Lax${secure}`)

@@ -1,10 +1,10 @@
 /**
  * The ui's languages: how a request's language is chosen (`?lang=`, then the `tessera_lang` cookie, then the
- * OIDC `ui_locales` of the authorization a page serves, then Accept-Language, then the configured default) and a translator over the page texts and Kratos message ids of
- * the catalogue in `tessera/i18n`.
+ * OIDC `ui_locales` of the authorization a page serves, then Accept-Language, then the configured default) and a
+ * translator over the page texts and Kratos message ids of the catalogue in `tessera/i18n`.
  */
 import type { UiText } from 'tessera'
-import { LANG_COOKIE, type Language, type UiKey, catalogues, isLanguage } from 'tessera/i18n'
+import { type Language, type UiKey, catalogues, chosenLanguage, isLanguage } from 'tessera/i18n'
 
 export type MessageKey = UiKey
 export { LANG_COOKIE } from 'tessera/i18n'
@@ -17,7 +17,7 @@ export { LANG_COOKIE } from 'tessera/i18n'
 export function negotiate(request: Request, fallback: Language, uiLocales: readonly unknown[] = []): { lang: Language; fromQuery: boolean } {
   const q = new URL(request.url).searchParams.get('lang')?.toLowerCase().slice(0, 2)
   if (isLanguage(q)) return { lang: q, fromQuery: true }
-  const cookie = new RegExp(`(?:^|;\\s*)${LANG_COOKIE}=([a-z]{2})(?:;|$)`).exec(request.headers.get('cookie') ?? '')?.[1]
+  const cookie = chosenLanguage(request)
   if (isLanguage(cookie)) return { lang: cookie, fromQuery: false }
   for (const tag of uiLocales.slice(0, 20)) {
     const lang = typeof tag === 'string' ? tag.toLowerCase().slice(0, 2) : undefined
