@@ -53,6 +53,24 @@ export async function forwardToErrorUi(e: unknown, request: Request, engine: Flo
   return redirect(`${engine.uiBase(publicBaseUrl)}/error?id=${id}`)
 }
 
+/**
+ * A new flow for a route that starts one (`engine.create`), except that a browser flow that cannot be made sends
+ * the browser to the UI's error page (forwardToErrorUi) instead: the one place the create routes do this.
+ */
+export async function createOrForward(
+  engine: FlowEngine,
+  rc: { publicBaseUrl: string; requestId?: string },
+  ...args: Parameters<FlowEngine['create']>
+): Promise<Awaited<ReturnType<FlowEngine['create']>> | Response> {
+  const [, type, request, db] = args
+  try {
+    return await engine.create(...args)
+  } catch (e) {
+    if (type !== 'browser') throw e
+    return forwardToErrorUi(e, request, engine, db, rc.publicBaseUrl, rc.requestId)
+  }
+}
+
 /** `GET /self-service/errors?id=` (Kratos' getFlowError; `error` is accepted for `id`, and `stub:500` is its stub). */
 export function flowErrorRoutes(app: RouteApp) {
   return app.get('/self-service/errors', async ({ tessera, query }) => {

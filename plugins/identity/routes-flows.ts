@@ -34,7 +34,7 @@ import { IdentityRepo, SessionRepo } from './repo.ts'
 import { type Ip, answerNewFlow, csrfCookies, expiredSubmission, expiredText, ipOf, json, openSubmission, redirect, wantsJson } from './routes-public.ts'
 import { identifiersOf, validateTraits } from './schemas.ts'
 import { aal2Required, anySecondFactor, availableAal, removalRefused, stepUpUrl } from './aal.ts'
-import { forwardToErrorUi } from './flow-errors.ts'
+import { createOrForward } from './flow-errors.ts'
 
 type AddressKind = 'recovery' | 'verification'
 
@@ -122,8 +122,7 @@ export function addressFlowRoutes(
         const ip = ipOf(server as Ip, request, tessera)
         const returnTo = type === 'browser' ? q.return_to : undefined
         // Kratos: a browser whose flow cannot be made is sent to the UI's error page
-        const forwarded = (e: unknown) => (type === 'browser' ? forwardToErrorUi(e, request, engine, tessera.db, tessera.publicBaseUrl, tessera.requestId) : Promise.reject(e))
-        let created: { flow: SelfServiceFlow; csrf: string } | Response
+        let created: Awaited<ReturnType<typeof createOrForward>>
         if (kind === 'settings') {
           const s = await core.fromRequest(request, tessera.tenant)
           if (!s) {
@@ -135,9 +134,9 @@ export function addressFlowRoutes(
           if (refused) return refused
           const row = (await new IdentityRepo(tessera.db).get(s.identityId))!
           const more = { settings: await settingsBase(tessera.db, s.identityId, s), identity: await core.identityJsonStored(tessera.db, row) }
-          created = await engine.create(kind, type, request, tessera.db, ip, { returnTo, ...more }).catch((e) => forwarded(e))
+          created = await createOrForward(engine, tessera, kind, type, request, tessera.db, ip, { returnTo, ...more })
         } else {
-          created = await engine.create(kind, type, request, tessera.db, ip, { returnTo }).catch((e) => forwarded(e))
+          created = await createOrForward(engine, tessera, kind, type, request, tessera.db, ip, { returnTo })
         }
         if (created instanceof Response) return created
         return answerNewFlow(engine, kind, type, created, request, tessera.publicBaseUrl)

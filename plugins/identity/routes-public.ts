@@ -14,7 +14,7 @@ import { SessionTokenizer } from './tokenize.ts'
 import { type IdentityLogin, LOGIN_CHALLENGE } from './login-challenge.ts'
 import { AddressRepo } from './addresses.ts'
 import { addressFlowRoutes, page } from './routes-flows.ts'
-import { flowErrorRoutes, forwardToErrorUi } from './flow-errors.ts'
+import { createOrForward, flowErrorRoutes } from './flow-errors.ts'
 
 const KINDS = ['login', 'registration'] as const
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' }
@@ -159,13 +159,8 @@ export function publicRoutes(app: RouteApp, core: IdentityCore, engine: FlowEngi
           return renderError(new BadRequestError('A valid session was detected and thus login is not possible.', { id: 'session_already_available' }), tessera.requestId)
         }
         const sessionIdentityId = existing && (refresh || requestedAal !== 'aal1') ? existing.identityId : undefined
-        let created: { flow: SelfServiceFlow; csrf: string }
-        try {
-          created = await engine.create(kind, type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: type === 'browser' ? q.return_to : undefined, loginChallenge: type === 'browser' && (kind === 'login' || kind === 'registration') ? q.login_challenge : undefined, refresh: refresh && !!existing, requestedAal, sessionIdentityId })
-        } catch (e) {
-          if (type === 'browser') return forwardToErrorUi(e, request, engine, tessera.db, tessera.publicBaseUrl, tessera.requestId)
-          throw e
-        }
+        let created = await createOrForward(engine, tessera, kind, type, request, tessera.db, ipOf(server as Ip, request, tessera), { returnTo: type === 'browser' ? q.return_to : undefined, loginChallenge: type === 'browser' && (kind === 'login' || kind === 'registration') ? q.login_challenge : undefined, refresh: refresh && !!existing, requestedAal, sessionIdentityId })
+        if (created instanceof Response) return created
         // a flow answered as JSON names the provider's login request (a browser redirected to the UI fetches it later)
         if (login && created.flow.oauth2_login_challenge !== undefined && wantsJson(request)) created = { ...created, flow: await login.withLoginRequest(tessera.tenant, created.flow) }
         return answerNewFlow(engine, kind, type, created, request, tessera.publicBaseUrl)
