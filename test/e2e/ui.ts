@@ -2,7 +2,8 @@
  * A minimal self-service UI for the browser journey: renders a flow's ui nodes
  * as an HTML form (server-side, forwarding the browser's cookies to the public
  * API, as Ory's reference UIs do), and a home page showing whoami with a
- * logout link. Not the product UI — that comes later.
+ * logout link. Not the product UI (the ui plugin): a generic renderer of flow nodes, so the API journeys that use
+ * it test the identity API alone, as an Ory user's own UI would meet it.
  */
 import { afterAll, beforeAll } from 'bun:test'
 import { identity } from '../../plugins/identity/index.ts'
