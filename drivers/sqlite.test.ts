@@ -27,11 +27,84 @@ describe('SQLite readSync on a file database', () => {
       return [first, count()]
     })
     expect([before, after]).toEqual([1, 1])
-    // outside readSync every statement reads the latest commit
+    // the next turn of the event loop reads the latest commit
+    await nextTurn()
+    expect(count()).toBe(2)
+    other.close()
+    await db.close()
+  })
+})
+
+/** The next turn of the event loop: after the check phase, where the turn's read transaction ends. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)))
+
+describe("SQLite: one turn's synchronous reads share one read transaction", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-sqlite-turn-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  async function open(name: string) {
+    const file = join(dir, name)
+    const db = new SqliteDatabase(file)
+    await db.script('CREATE TABLE notes (nid TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (nid, id))')
+    const scoped = new ScopedDb('t', db)
+    await scoped.exec(sql`INSERT INTO notes (nid, id) VALUES (${scoped.nid}, 'a')`)
+    const other = new BunDatabase(file) // another connection, as another process would be
+    other.run('PRAGMA busy_timeout = 0')
+    const count = () => scoped.querySync<{ n: number }>(sql`SELECT count(*) AS n FROM notes WHERE nid = ${scoped.nid}`)![0]!.n
+    return { db, scoped, other, count }
+  }
+
+  it("another connection's commit is seen from the next turn: the turn's reads are one snapshot", async () => {
+    const { db, other, count } = await open('next-turn.sqlite')
+    expect(count()).toBe(1)
+    other.run("INSERT INTO notes (nid, id) VALUES ('t', 'b')") // WAL: the turn's reader does not block a writer
+    expect(count()).toBe(1)
+    await nextTurn()
+    expect(count()).toBe(2)
+    other.close()
+    await db.close()
+  })
+
+  it('the process reads its own writes at once: a statement of its own ends the turn\'s read first', async () => {
+    const { db, scoped, other, count } = await open('own-writes.sqlite')
+    expect(count()).toBe(1)
+    other.run("INSERT INTO notes (nid, id) VALUES ('t', 'b')")
+    await scoped.exec(sql`INSERT INTO notes (nid, id) VALUES (${scoped.nid}, 'c')`) // same turn: only microtasks passed
+    expect(count()).toBe(3)
+    await scoped.transaction(async (tx) => tx.exec(sql`INSERT INTO notes (nid, id) VALUES (${tx.nid}, 'd')`))
+    expect(count()).toBe(4)
+    expect(await scoped.query(sql`SELECT id FROM notes WHERE nid = ${scoped.nid} ORDER BY id`)).toEqual([{ id: 'a' }, { id: 'b' }, { id: 'c' }, { id: 'd' }])
+    other.close()
+    await db.close()
+  })
+
+  it('the read ends with the turn: a checkpoint by another connection can then empty the WAL', async () => {
+    const { db, other, count } = await open('checkpoint.sqlite')
+    other.run("INSERT INTO notes (nid, id) VALUES ('t', 'b')")
     expect(count()).toBe(2)
     other.run("INSERT INTO notes (nid, id) VALUES ('t', 'c')")
+    // the turn's reader holds its snapshot: the WAL cannot be emptied under it
+    expect(other.query('PRAGMA wal_checkpoint(TRUNCATE)').get()).toMatchObject({ busy: 1 })
+    await nextTurn()
+    expect(other.query('PRAGMA wal_checkpoint(TRUNCATE)').get()).toMatchObject({ busy: 0 })
     expect(count()).toBe(3)
     other.close()
     await db.close()
+  })
+
+  it('closing the database while a turn\'s read is open ends it: no error when the turn ends', async () => {
+    const { db, other, count } = await open('close.sqlite')
+    const errors: unknown[] = []
+    const onError = (e: unknown) => errors.push(e)
+    process.on('uncaughtException', onError)
+    try {
+      expect(count()).toBe(1)
+      other.close()
+      await db.close()
+      await nextTurn()
+      expect(errors).toEqual([])
+    } finally {
+      process.off('uncaughtException', onError)
+    }
   })
 })

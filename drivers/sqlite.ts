@@ -9,6 +9,14 @@
  * wait until it ends instead of running inside it. Columns are decoded by their
  * declared type (TIMESTAMPTZ -> Date, BOOLEAN -> boolean, JSONB -> parsed) so
  * rows look the same as on PostgreSQL.
+ *
+ * Synchronous reads (`querySync`, `readSync`) outside a transaction share one
+ * read transaction per turn of the event loop: SQLite takes its read lock (two
+ * fcntl calls and an fstat) once a turn instead of once a statement, which under
+ * load is most of an indexed lookup's cost. Any other statement on the connection
+ * ends that read first, so the process always reads its own writes; a commit by
+ * another connection (another process on the same file) is seen from the next
+ * turn at the latest (see `SqliteConnection.readInTurn`).
  */
 import { Database as BunDatabase, type Statement } from 'bun:sqlite'
 import { mkdirSync } from 'node:fs'
@@ -161,20 +169,17 @@ class SqliteQueryable implements Queryable {
   }
 
   querySync<T = Record<string, unknown>>(q: Sql): T[] | null {
+    if (this.depth !== null) return this.conn.all(q) as T[]
     // outside a transaction, a statement must not run inside another one that holds the connection
-    if (this.depth === null && this.conn.inTransaction) return null
-    return this.conn.all(q) as T[]
+    if (this.conn.inTransaction) return null
+    this.conn.readInTurn()
+    return this.conn.all(q, true) as T[]
   }
 
   readSync<T>(fn: () => T): T {
-    // inside a transaction (ours or another's) the reads already share one; nothing to add
-    if (this.depth !== null || this.conn.inTransaction || this.conn.inRawTransaction) return fn()
-    this.conn.beginRead()
-    try {
-      return fn()
-    } finally {
-      this.conn.endRead()
-    }
+    // inside a transaction (ours or another's) the reads already share one; outside, the turn's read is one
+    if (this.depth === null && !this.conn.inTransaction) this.conn.readInTurn()
+    return fn()
   }
 
   async one<T = Record<string, unknown>>(q: Sql): Promise<T | undefined> {
@@ -238,21 +243,32 @@ class SqliteConnection {
     return this.#mutex.locked
   }
 
-  /** Is a transaction open on the connection at all (SQLite's own view)? */
-  get inRawTransaction(): boolean {
-    return this.#db.inTransaction
-  }
-
   #begin: Statement | undefined
   #commit: Statement | undefined
-  /** A deferred (read) transaction for `readSync`: its first read takes the shared lock, `endRead` drops it. */
-  beginRead(): void {
+  /** Is the read transaction of this turn of the event loop open (`readInTurn`)? */
+  #turnRead = false
+  readonly #endTurn = () => this.endTurnRead()
+
+  /**
+   * Open this turn's read transaction unless it is open: a deferred transaction whose first read takes SQLite's
+   * read lock (two fcntl calls and an fstat) and keeps it, so that the turn's other synchronous reads take none.
+   * It ends when the turn does (setImmediate), or before any other statement on the connection (`endTurnRead`):
+   * a write is never inside it, and the reads after a write see it. Its cost: a commit by another connection
+   * during the turn is not seen until the turn's end, at most the time one turn of the event loop takes.
+   */
+  readInTurn(): void {
+    if (this.#turnRead || this.#db.inTransaction) return
     if (this.closed) throw new StorageUnavailableError('the database is closed')
     ;(this.#begin ??= this.#db.prepare('BEGIN DEFERRED')).run()
+    this.#turnRead = true
+    setImmediate(this.#endTurn)
   }
 
-  endRead(): void {
-    ;(this.#commit ??= this.#db.prepare('COMMIT')).run()
+  /** End this turn's read transaction, if open: before any statement that is not a synchronous read. */
+  endTurnRead(): void {
+    if (!this.#turnRead) return
+    this.#turnRead = false
+    if (!this.closed) (this.#commit ??= this.#db.prepare('COMMIT')).run()
   }
 
   async waitForTransactions(): Promise<void> {
@@ -270,7 +286,9 @@ class SqliteConnection {
     return { stmt, decode }
   }
 
-  all(q: Sql): Record<string, unknown>[] {
+  /** All rows of `q`; `inTurnRead` when the caller opened the turn's read for it (`readInTurn`). */
+  all(q: Sql, inTurnRead = false): Record<string, unknown>[] {
+    if (!inTurnRead) this.endTurnRead()
     const { text, params } = render(q, sqliteDialect)
     const t0 = this.#onQuery ? performance.now() : 0
     try {
@@ -286,6 +304,7 @@ class SqliteConnection {
   }
 
   run(q: Sql): ExecResult {
+    this.endTurnRead()
     const { text, params } = render(q, sqliteDialect)
     const t0 = this.#onQuery ? performance.now() : 0
     try {
@@ -300,6 +319,7 @@ class SqliteConnection {
   }
 
   raw(text: string): void {
+    this.endTurnRead()
     if (this.closed) throw new StorageUnavailableError('the database is closed')
     try {
       this.#db.run(text)
@@ -309,11 +329,13 @@ class SqliteConnection {
   }
 
   pragma<T>(text: string): T[] {
+    this.endTurnRead()
     return this.#db.query(text).all() as T[]
   }
 
   async topLevelTransaction<T>(fn: (conn: SqliteConnection) => Promise<T>, begin: string): Promise<T> {
     const release = await this.#mutex.acquire()
+    this.endTurnRead()
     try {
       // BEGIN IMMEDIATE waits on busy_timeout; retry the busy answers SQLite gives without waiting.
       const deadline = Date.now() + BUSY_RETRY_MS
@@ -346,6 +368,7 @@ class SqliteConnection {
   async close(): Promise<void> {
     if (this.closed) return
     await this.waitForTransactions()
+    this.endTurnRead()
     this.closed = true
     this.#db.close(false)
   }

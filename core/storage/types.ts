@@ -23,15 +23,18 @@ export interface Queryable {
   /**
    * All rows, synchronously, when the driver can answer without waiting (bun:sqlite, when no other
    * transaction holds the connection); null when it cannot, and the caller uses `query`. Optional: a driver
-   * without it (PostgreSQL) always goes through `query`. For hot read paths.
+   * without it (PostgreSQL) always goes through `query`. For hot read paths. On SQLite the synchronous reads
+   * of one turn of the event loop share one read transaction (one lock, one snapshot): the process reads its
+   * own writes at once, and another process's commit from the next turn at the latest.
    */
   querySync?<T = Record<string, unknown>>(q: Sql): T[] | null
   /**
    * Run `fn`, synchronous and read-only, so that its `querySync` reads share one read transaction: one
    * snapshot, and one lock instead of one per statement (on SQLite every statement outside a transaction takes
-   * and releases the file's shared lock, two system calls, about half the cost of an indexed lookup). When
-   * another transaction holds the connection, `fn` runs as is (its `querySync` calls then answer null).
-   * Optional: without it (PostgreSQL), callers just call `fn`. `fn` must not write or start a transaction.
+   * and releases the read lock, three system calls, most of the cost of an indexed lookup; the read is the
+   * turn's, see `querySync`). When another transaction holds the connection, `fn` runs as is (its `querySync`
+   * calls then answer null). Optional: without it (PostgreSQL), callers just call `fn`. `fn` must not write or
+   * start a transaction.
    */
   readSync?<T>(fn: () => T): T
   /** The first row, or undefined. */
