@@ -108,3 +108,18 @@ describe("SQLite: one turn's synchronous reads share one read transaction", () =
     }
   })
 })
+
+describe('SQLite column decoding', () => {
+  it('reads a TIMESTAMPTZ back as the instant written: years 50, 100, 2024 (a leap day), 9999, and beyond both ends', async () => {
+    const db = new SqliteDatabase(':memory:')
+    await db.script('CREATE TABLE t (i INTEGER, at TIMESTAMPTZ, doc JSONB)')
+    const dates = ['0050-06-01T12:00:00.000Z', '0100-01-01T00:00:00.000Z', '2024-02-29T23:59:59.999Z', '9999-12-31T23:59:59.999Z', '-001199-02-15T14:13:20.000Z', '+275760-09-13T00:00:00.000Z'].map((s) => new Date(s))
+    for (const [i, d] of dates.entries()) await db.exec(sql`INSERT INTO t VALUES (${i}, ${d}, ${sql.json(i % 2 ? [] : {})})`)
+    // SQLite's own CURRENT_TIMESTAMP form (UTC, a space, no zone)
+    await db.exec(sql`INSERT INTO t VALUES (${99}, ${'2026-11-26 10:00:00'}, ${'{"a":[1]}'})`)
+    const rows = await db.query<{ at: Date; doc: unknown }>(sql`SELECT at, doc FROM t ORDER BY i`)
+    expect(rows.map((r) => r.at.toISOString())).toEqual([...dates.map((d) => d.toISOString()), '2026-11-26T10:00:00.000Z'])
+    expect(rows.map((r) => r.doc)).toEqual([{}, [], {}, [], {}, [], { a: [1] }])
+    await db.close()
+  })
+})

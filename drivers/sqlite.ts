@@ -44,9 +44,26 @@ export const sqliteDialect: Dialect = {
 type Decoder = (row: Record<string, unknown>) => Record<string, unknown>
 
 const SQLITE_TS = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?$/
+/** What `sqliteDialect.encode` stores a Date as (`toISOString`, years 0–9999). */
+const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+
+/** The number the digits of `s` at `from` (inclusive) to `to` (exclusive) spell. */
+function digits(s: string, from: number, to: number): number {
+  let n = 0
+  for (let i = from; i < to; i++) n = n * 10 + s.charCodeAt(i) - 48
+  return n
+}
 
 function decodeTimestamp(v: unknown): unknown {
-  if (typeof v === 'string') return new Date(SQLITE_TS.test(v) ? `${v.replace(' ', 'T')}Z` : v)
+  if (typeof v === 'string') {
+    // the form this driver writes, read field by field: about a third of what the Date parser costs
+    if (v.length === 24 && ISO_MS.test(v)) {
+      const year = digits(v, 0, 4)
+      // Date.UTC reads years 0–99 as 1900–1999: those go to the parser
+      if (year >= 100) return new Date(Date.UTC(year, digits(v, 5, 7) - 1, digits(v, 8, 10), digits(v, 11, 13), digits(v, 14, 16), digits(v, 17, 19), digits(v, 20, 23)))
+    }
+    return new Date(SQLITE_TS.test(v) ? `${v.replace(' ', 'T')}Z` : v)
+  }
   if (typeof v === 'number') return new Date(v)
   return v
 }
@@ -68,7 +85,7 @@ function buildDecoder(stmt: Statement): Decoder | null {
     if (u.startsWith('TIMESTAMP') || u === 'DATE' || u === 'DATETIME') conv.push([name, decodeTimestamp])
     else if (u === 'BOOLEAN' || u === 'BOOL') conv.push([name, (v) => (v === null || v === undefined ? v : v === 1 || v === true || v === '1')])
     else if (u === 'JSON' || u === 'JSONB')
-      conv.push([name, (v) => (typeof v === 'string' ? JSON.parse(v) : v)])
+      conv.push([name, (v) => (typeof v !== 'string' ? v : v === '{}' ? {} : v === '[]' ? [] : JSON.parse(v))])
     else if (u === 'BYTEA' || u === 'BLOB') conv.push([name, (v) => (v instanceof Buffer ? new Uint8Array(v) : v)])
   })
   if (conv.length === 0) return null
