@@ -366,14 +366,23 @@ describe.skipIf(!available)('Ory Elements (@ory/elements-react 1.2.1) on Tessera
       await page.goto(`${stack.page}/`)
       await page.locator('#logout').click()
       expect((await home(page)).who).toBe('anonymous')
-      // Elements starts the passkey autofill (conditional mediation, Tessera's onloadTrigger) as the login page
-      // loads, which the virtual authenticator would answer at once: presence only once the page is there
-      await cdp!.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId: authenticatorId!, enabled: false })
+      // Elements starts the passkey autofill (conditional mediation, Tessera's onloadTrigger) as soon as the script
+      // is there (it retries every 100 ms); the virtual authenticator would answer it at once, racing the button.
+      // This reader ignores the autofill (its request waits until aborted) and presses the button.
+      await page.addInitScript(() => {
+        const w = window as any
+        w.__credentialGets = []
+        const get = navigator.credentials.get.bind(navigator.credentials)
+        navigator.credentials.get = (o?: CredentialRequestOptions) => {
+          w.__credentialGets.push(o?.mediation ?? 'modal')
+          if (o?.mediation !== 'conditional') return get(o)
+          return new Promise((_, reject) => o.signal?.addEventListener('abort', () => reject(new DOMException('The autofill was aborted', 'AbortError'))))
+        }
+      })
       await page.goto(`${stack.page}/login`)
-      await page.waitForFunction(() => typeof (window as any).oryPasskeyLogin === 'function')
-      await cdp!.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId: authenticatorId!, enabled: true })
-      // Elements' "Sign in with passkey" (the autofill may answer first and leave the page)
-      await page.locator('button[name="passkey_login_trigger"]').click({ timeout: 5_000 }).catch(() => {})
+      await page.waitForFunction(() => (window as any).__credentialGets.includes('conditional'))
+      // Elements' "Sign in with passkey": it aborts the autofill and asks the authenticator itself
+      await page.locator('button[name="passkey_login_trigger"]').click()
       expect(await home(page)).toMatchObject({ who: email, methods: 'passkey' })
       expect((await whoami(page)).body.identity.id).toBe(id)
     })
