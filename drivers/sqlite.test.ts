@@ -8,19 +8,25 @@ import { ScopedDb } from '../core/storage/scoped.ts'
 import { sql } from '../core/storage/sql.ts'
 import { SqliteDatabase } from './sqlite.ts'
 
-describe('SQLite readSync on a file database', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-sqlite-'))
-  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const dir = mkdtempSync(join(tmpdir(), 'tessera-sqlite-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
+/** A file database with one row for tenant `t`, another connection to it (as another process would be), and a count of the rows. */
+async function open(name: string) {
+  const file = join(dir, name)
+  const db = new SqliteDatabase(file)
+  await db.script('CREATE TABLE notes (nid TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (nid, id))')
+  const scoped = new ScopedDb('t', db)
+  await scoped.exec(sql`INSERT INTO notes (nid, id) VALUES (${scoped.nid}, 'a')`)
+  const other = new BunDatabase(file)
+  other.run('PRAGMA busy_timeout = 0')
+  const count = () => scoped.querySync<{ n: number }>(sql`SELECT count(*) AS n FROM notes WHERE nid = ${scoped.nid}`)![0]!.n
+  return { db, scoped, other, count }
+}
+
+describe('SQLite readSync on a file database', () => {
   it("reads one snapshot: another connection's commit between two reads of fn is not seen until fn ends", async () => {
-    const file = join(dir, 'snap.sqlite')
-    const db = new SqliteDatabase(file)
-    await db.script('CREATE TABLE notes (nid TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (nid, id))')
-    const scoped = new ScopedDb('t', db)
-    await scoped.exec(sql`INSERT INTO notes (nid, id) VALUES (${scoped.nid}, 'a')`)
-    const other = new BunDatabase(file) // another connection, as another process would be
-    other.run('PRAGMA busy_timeout = 5000')
-    const count = () => scoped.querySync<{ n: number }>(sql`SELECT count(*) AS n FROM notes WHERE nid = ${scoped.nid}`)![0]!.n
+    const { db, scoped, other, count } = await open('snap.sqlite')
     const [before, after] = scoped.readSync(() => {
       const first = count()
       other.run("INSERT INTO notes (nid, id) VALUES ('t', 'b')") // commits at once (WAL: a reader does not block it)
@@ -39,21 +45,6 @@ describe('SQLite readSync on a file database', () => {
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)))
 
 describe("SQLite: one turn's synchronous reads share one read transaction", () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-sqlite-turn-'))
-  afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-  async function open(name: string) {
-    const file = join(dir, name)
-    const db = new SqliteDatabase(file)
-    await db.script('CREATE TABLE notes (nid TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (nid, id))')
-    const scoped = new ScopedDb('t', db)
-    await scoped.exec(sql`INSERT INTO notes (nid, id) VALUES (${scoped.nid}, 'a')`)
-    const other = new BunDatabase(file) // another connection, as another process would be
-    other.run('PRAGMA busy_timeout = 0')
-    const count = () => scoped.querySync<{ n: number }>(sql`SELECT count(*) AS n FROM notes WHERE nid = ${scoped.nid}`)![0]!.n
-    return { db, scoped, other, count }
-  }
-
   it("another connection's commit is seen from the next turn: the turn's reads are one snapshot", async () => {
     const { db, other, count } = await open('next-turn.sqlite')
     expect(count()).toBe(1)
