@@ -189,8 +189,7 @@ class SqliteQueryable implements Queryable {
     if (this.depth !== null) return this.conn.all(q) as T[]
     // outside a transaction, a statement must not run inside another one that holds the connection
     if (this.conn.inTransaction) return null
-    this.conn.readInTurn()
-    return this.conn.all(q, true) as T[]
+    return this.conn.readAll(q) as T[]
   }
 
   readSync<T>(fn: () => T): T {
@@ -303,9 +302,19 @@ class SqliteConnection {
     return { stmt, decode }
   }
 
-  /** All rows of `q`; `inTurnRead` when the caller opened the turn's read for it (`readInTurn`). */
-  all(q: Sql, inTurnRead = false): Record<string, unknown>[] {
-    if (!inTurnRead) this.endTurnRead()
+  /** All rows of `q`, a statement of its own (it ends the turn's read first). */
+  all(q: Sql): Record<string, unknown>[] {
+    this.endTurnRead()
+    return this.#rows(q)
+  }
+
+  /** All rows of `q`, a synchronous read in this turn's read transaction (`readInTurn`). */
+  readAll(q: Sql): Record<string, unknown>[] {
+    this.readInTurn()
+    return this.#rows(q)
+  }
+
+  #rows(q: Sql): Record<string, unknown>[] {
     const { text, params } = render(q, sqliteDialect)
     const t0 = this.#onQuery ? performance.now() : 0
     try {
