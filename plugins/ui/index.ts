@@ -27,6 +27,7 @@ const FLOWS: readonly FlowKind[] = ['login', 'registration', 'recovery', 'verifi
 /** Query parameters a flow's start passes on (Kratos' browser flow parameters). */
 const PASS = ['return_to', 'aal', 'refresh', 'login_challenge', 'via', 'organization']
 const CSRF = 'tessera_ui_csrf'
+const CSRF_COOKIE_VALUE = new RegExp(`(?:^|;\\s*)${CSRF}=([A-Za-z0-9_-]{16,64})(?:;|$)`)
 const langCookie = (lang: string) => `${LANG_COOKIE}=${lang}; Path=/; Max-Age=31536000; SameSite=Lax`
 
 /** The courier's development outbox, as the courier offers it (`courier.outbox`). */
@@ -207,7 +208,7 @@ export const ui = definePlugin({
     }
 
     const csrfOf = (request: Request) => {
-      const m = new RegExp(`(?:^|;\\s*)${CSRF}=([A-Za-z0-9_-]{16,64})(?:;|$)`).exec(request.headers.get('cookie') ?? '')
+      const m = CSRF_COOKIE_VALUE.exec(request.headers.get('cookie') ?? '')
       return m?.[1] ?? null
     }
 
