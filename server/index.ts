@@ -127,14 +127,24 @@ export async function serve(kernel: Kernel, opts: ServeOptions = {}): Promise<Ru
         out = route.fail(e, request, rc)
       }
       if (out instanceof Promise) {
-        return out
-          .then(undefined, (e) => route.fail(e, request, rc))
-          .then(
-            (response) => end(route, request, rc, span, t0, response),
-            (e) => end(route, request, rc, span, t0, lastResort(e, rc)),
-          )
+        // one reaction on the answer's way (a failure takes the slower path through `failed`)
+        return out.then(
+          (response) => end(route, request, rc, span, t0, response),
+          (e) => failed(route, request, rc, span, t0, e),
+        )
       }
       return end(route, request, rc, span, t0, out)
+    }
+
+    /** A handler's rejection: its route's rendering, or the last resort when that fails too. */
+    const failed = async (route: Served, request: Request, rc: RequestContext, span: Span | undefined, t0: number, e: unknown): Promise<Response> => {
+      let response: Response
+      try {
+        response = await route.fail(e, request, rc)
+      } catch (e2) {
+        response = lastResort(e2, rc)
+      }
+      return end(route, request, rc, span, t0, response)
     }
 
     /** A body its Content-Length says is over serve.maxRequestBodySize: 413 in Ory's shape, before it is read. */

@@ -60,7 +60,8 @@ export class OAuth2 {
 
   /** The issuer: the `issuer` option, else the public base URL (`serve.public.baseUrl` or the request's). */
   issuer(rc: Pick<RequestContext, 'publicBaseUrl'>): string {
-    return (this.options.issuer ?? rc.publicBaseUrl).replace(/\/+$/, '')
+    const base = this.options.issuer ?? rc.publicBaseUrl
+    return base.endsWith('/') ? base.replace(/\/+$/, '') : base
   }
 
   /** Rotate one set with the plugin's timing and say so (`oauth2.key.rotated`): the one way every caller rotates. */

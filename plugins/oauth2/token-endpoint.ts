@@ -40,14 +40,22 @@ export const tokenJson = (body: unknown) => new Response(JSON.stringify(body), {
 
 const invalidRequest = (why: string) => new OAuth2Error('invalid_request', `The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed. ${why}`)
 
-/** The form body of an OAuth2 request (RFC 6749 §3.2: application/x-www-form-urlencoded, no repeated parameters). */
-export async function formOf(request: Request): Promise<URLSearchParams> {
-  if (request.method !== 'POST') throw new OAuth2Error('invalid_request', 'The HTTP method must be POST.', 405, { headers: { allow: 'POST' } })
-  const type = request.headers.get('content-type') ?? ''
-  if (!type.toLowerCase().startsWith('application/x-www-form-urlencoded')) throw invalidRequest('The body must be application/x-www-form-urlencoded.')
-  const length = Number(request.headers.get('content-length') ?? 0)
-  if (length > MAX_BODY) throw invalidRequest('The body is too large.')
-  const text = await request.text()
+/**
+ * The form body of an OAuth2 request (RFC 6749 §3.2: application/x-www-form-urlencoded, no repeated parameters).
+ * A plain function around the body's promise, not an async one: one promise fewer on every token and
+ * introspection request (each hop is a microtask the hot paths pay).
+ */
+export function formOf(request: Request): Promise<URLSearchParams> {
+  if (request.method !== 'POST') return Promise.reject(new OAuth2Error('invalid_request', 'The HTTP method must be POST.', 405, { headers: { allow: 'POST' } }))
+  const headers = request.headers
+  const type = headers.get('content-type') ?? ''
+  if (!type.toLowerCase().startsWith('application/x-www-form-urlencoded')) return Promise.reject(invalidRequest('The body must be application/x-www-form-urlencoded.'))
+  const length = Number(headers.get('content-length') ?? 0)
+  if (length > MAX_BODY) return Promise.reject(invalidRequest('The body is too large.'))
+  return request.text().then(parseForm)
+}
+
+function parseForm(text: string): URLSearchParams {
   if (text.length > MAX_BODY) throw invalidRequest('The body is too large.')
   let form: URLSearchParams
   try {
@@ -253,13 +261,14 @@ export function tokenRoutes(o: OAuth2): { public: RawRoute<any, any>[]; admin: R
   }
   const introspect: RawRoute<any, any> = {
     path: '/admin/oauth2/introspect',
-    async handle(request, rc) {
-      const form = await formOf(request)
-      const value = form.get('token')
-      if (value === null || value === '') throw invalidRequest('token is missing.')
-      const got = o.tokens.introspect(rc.db, value, o.issuer(rc), scopesOf(form.get('scope')))
-      return tokenJson(got instanceof Promise ? await got : got)
-    },
+    // promise steps rather than an async function: the hot path's answer is one microtask after the body's
+    handle: (request, rc) =>
+      formOf(request).then((form) => {
+        const value = form.get('token')
+        if (value === null || value === '') throw invalidRequest('token is missing.')
+        const got = o.tokens.introspect(rc.db, value, o.issuer(rc), scopesOf(form.get('scope')))
+        return got instanceof Promise ? got.then(tokenJson) : tokenJson(got)
+      }),
   }
   return { public: [token, revoke], admin: [introspect] }
 }
