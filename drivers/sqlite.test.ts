@@ -100,6 +100,91 @@ describe("SQLite: one turn's synchronous reads share one read transaction", () =
   })
 })
 
+describe('SQLite: memoised synchronous reads (querySync with memo) are exact', () => {
+  const ids = (scoped: ScopedDb) => scoped.querySync<{ id: string }>(sql`SELECT id FROM notes WHERE nid = ${scoped.nid} ORDER BY id`, { memo: true })!.map((r) => r.id)
+
+  it('answers the same rows again while nothing changed, frozen: a caller cannot change what the next one reads', async () => {
+    const { db, scoped, other } = await open('memo-same.sqlite')
+    const first = scoped.querySync<{ id: string }>(sql`SELECT id FROM notes WHERE nid = ${scoped.nid}`, { memo: true })!
+    await nextTurn()
+    const again = scoped.querySync<{ id: string }>(sql`SELECT id FROM notes WHERE nid = ${scoped.nid}`, { memo: true })!
+    expect(again).toBe(first)
+    expect(() => {
+      ;(again[0] as { id: string }).id = 'changed'
+    }).toThrow(TypeError)
+    expect(ids(scoped)).toEqual(['a'])
+    other.close()
+    await db.close()
+  })
+
+  it("sees this connection's own writes at once: a statement that is not a read, a transaction", async () => {
+    const { db, scoped, other } = await open('memo-own.sqlite')
+    expect(ids(scoped)).toEqual(['a'])
+    await scoped.exec(sql`INSERT INTO notes (nid, id) VALUES (${scoped.nid}, 'b')`)
+    expect(ids(scoped)).toEqual(['a', 'b'])
+    await scoped.transaction(async (tx) => tx.exec(sql`DELETE FROM notes WHERE nid = ${tx.nid} AND id = 'a'`))
+    expect(ids(scoped)).toEqual(['b'])
+    // a write through query() (RETURNING) is not a read either
+    await scoped.query(sql`UPDATE notes SET id = 'c' WHERE nid = ${scoped.nid} AND id = 'b' RETURNING id`)
+    expect(ids(scoped)).toEqual(['c'])
+    other.close()
+    await db.close()
+  })
+
+  it("sees another connection's commit from the next turn, as an unmemoised read does (SQLite data_version)", async () => {
+    const { db, scoped, other } = await open('memo-other.sqlite')
+    expect(ids(scoped)).toEqual(['a'])
+    other.run("INSERT INTO notes (nid, id) VALUES ('t', 'b')")
+    await nextTurn()
+    expect(ids(scoped)).toEqual(['a', 'b'])
+    other.run("DELETE FROM notes WHERE id = 'a'")
+    await nextTurn()
+    expect(ids(scoped)).toEqual(['b'])
+    other.close()
+    await db.close()
+  })
+
+  it('sees a commit by a second Tessera connection to the same file (another process)', async () => {
+    const { db, scoped, other } = await open('memo-second.sqlite')
+    other.close()
+    const secondDb = new SqliteDatabase(join(dir, 'memo-second.sqlite'))
+    const second = new ScopedDb('t', secondDb)
+    expect(ids(scoped)).toEqual(['a'])
+    expect(ids(second)).toEqual(['a'])
+    await second.exec(sql`UPDATE notes SET id = 'z' WHERE nid = ${second.nid}`)
+    await nextTurn()
+    expect(ids(scoped)).toEqual(['z'])
+    await secondDb.close()
+    await db.close()
+  })
+
+  it('keys the memo by the parameters: another tenant, another value, another answer', async () => {
+    const { db, scoped, other } = await open('memo-params.sqlite')
+    other.run("INSERT INTO notes (nid, id) VALUES ('u', 'x')")
+    await nextTurn()
+    expect(ids(scoped)).toEqual(['a'])
+    expect(ids(new ScopedDb('u', db))).toEqual(['x'])
+    other.close()
+    await db.close()
+  })
+})
+
+describe('SQLite prepared statements', () => {
+  it('keeps more statements than bun:sqlite\'s own cache of 20, and answers each right after others were prepared', async () => {
+    const db = new SqliteDatabase(':memory:')
+    await db.script('CREATE TABLE n (v INTEGER)')
+    await db.exec(sql`INSERT INTO n (v) VALUES (1), (2), (3)`)
+    // 1,100 distinct statement texts: more than the connection keeps (1,000), so the oldest are dropped and prepared again
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 1100; i++) {
+        const rows = await db.query<{ s: number }>(sql`SELECT sum(v) + ${sql.raw(String(i))} AS s FROM n`)
+        expect(rows[0]!.s).toBe(6 + i)
+      }
+    }
+    await db.close()
+  })
+})
+
 describe('SQLite column decoding', () => {
   it('reads a TIMESTAMPTZ back as the instant written: years 50, 100, 2024 (a leap day), 9999, and beyond both ends', async () => {
     const db = new SqliteDatabase(':memory:')

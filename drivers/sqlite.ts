@@ -23,7 +23,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { ForeignKeyViolationError, StorageUnavailableError, UniqueViolationError } from '../core/storage/errors.ts'
 import { type Dialect, JsonParam, type Sql, render, sql } from '../core/storage/sql.ts'
-import type { Database, ExecResult, Queryable, StorageDriver, StorageDriverOptions } from '../core/storage/types.ts'
+import type { Database, ExecResult, Queryable, QuerySyncOptions, StorageDriver, StorageDriverOptions } from '../core/storage/types.ts'
 
 export const sqliteDialect: Dialect = {
   name: 'sqlite',
@@ -96,6 +96,20 @@ function buildDecoder(stmt: Statement): Decoder | null {
     }
     return row
   }
+}
+
+/** A statement that only reads (a SELECT: SQLite has no SELECT that writes). A WITH may hold a DELETE: not one. */
+const READ_ONLY = /^\s*select\b/i
+/** How many prepared statements a connection keeps. */
+const STATEMENTS = 1000
+/** How many statements' answers the memo of synchronous reads holds before it starts again. */
+const MEMO_ENTRIES = 10_000
+
+function deepFreeze(value: unknown): void {
+  // a BLOB's bytes cannot be frozen (a typed array with elements): the row holding them is
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || Object.isFrozen(value)) return
+  Object.freeze(value)
+  for (const v of Object.values(value)) deepFreeze(v)
 }
 
 /**
@@ -185,11 +199,11 @@ class SqliteQueryable implements Queryable {
     return this.conn.all(q) as T[]
   }
 
-  querySync<T = Record<string, unknown>>(q: Sql): T[] | null {
+  querySync<T = Record<string, unknown>>(q: Sql, opts?: QuerySyncOptions): T[] | null {
     if (this.depth !== null) return this.conn.all(q) as T[]
     // outside a transaction, a statement must not run inside another one that holds the connection
     if (this.conn.inTransaction) return null
-    return this.conn.readAll(q) as T[]
+    return (opts?.memo ? this.conn.readMemo(q) : this.conn.readAll(q)) as T[]
   }
 
   readSync<T>(fn: () => T): T {
@@ -227,7 +241,12 @@ class SqliteQueryable implements Queryable {
 /** The one bun:sqlite connection, its statement cache and its transaction lock. */
 class SqliteConnection {
   readonly #db: BunDatabase
-  readonly #decoders = new Map<string, Decoder | null>()
+  /**
+   * Prepared statements by text, with their row decoders. Not bun:sqlite's `query()` cache: that one keeps 20
+   * statements, fewer than one plugin's, and a statement it dropped is prepared again (SQLite compiles it) on its
+   * next use; the token endpoint's batched INSERT alone has one text per batch size.
+   */
+  readonly #statements = new Map<string, { stmt: Statement; decode: Decoder | null }>()
   readonly #mutex = new Mutex()
   readonly #onQuery: StorageDriverOptions['onQuery']
   closed = false
@@ -277,7 +296,54 @@ class SqliteConnection {
     if (this.closed) throw new StorageUnavailableError('the database is closed')
     ;(this.#begin ??= this.#db.prepare('BEGIN DEFERRED')).run()
     this.#turnRead = true
+    this.#versionRead = false
     setImmediate(this.#endTurn)
+  }
+
+  /**
+   * The memo of synchronous reads (`querySync(q, { memo: true })`): a statement's rows by its text and
+   * parameters, each tagged with the generation it was read in. A generation lasts while the database is
+   * unchanged: every statement on this connection but a read starts a new one (`#changed`), and so does a commit
+   * by any other connection, which SQLite's `data_version` shows (read once per read transaction, inside it; a
+   * connection's own commits do not change it, hence the first rule). Exact, not a cache with a lifetime.
+   */
+  readonly #memo = new Map<string, { generation: number; rows: readonly Record<string, unknown>[] }>()
+  #generation = 0
+  #dataVersion: number | undefined
+  /** Has this read transaction's data_version been read? */
+  #versionRead = false
+  #dataVersionStmt: Statement | undefined
+
+  /** A statement that may write (anything but a read) ran on this connection: the memo is stale. */
+  #changed(): void {
+    this.#generation++
+  }
+
+  /** `readAll`, answered from the memo while the database is unchanged since the same statement last ran. */
+  readMemo(q: Sql): readonly Record<string, unknown>[] {
+    this.readInTurn()
+    if (!this.#versionRead) {
+      const v = ((this.#dataVersionStmt ??= this.#db.prepare('PRAGMA data_version')).get() as { data_version: number }).data_version
+      if (v !== this.#dataVersion) {
+        this.#dataVersion = v
+        this.#changed()
+      }
+      this.#versionRead = true
+    }
+    const rendered = render(q, sqliteDialect)
+    let key: string
+    try {
+      key = rendered.text + '\u0000' + JSON.stringify(rendered.params)
+    } catch {
+      return this.#rendered(rendered) // a parameter JSON cannot hold (a bigint): not memoised
+    }
+    const hit = this.#memo.get(key)
+    if (hit !== undefined && hit.generation === this.#generation) return hit.rows
+    const rows = this.#rendered(rendered)
+    for (const row of rows) deepFreeze(row)
+    if (this.#memo.size >= MEMO_ENTRIES) this.#memo.clear()
+    this.#memo.set(key, { generation: this.#generation, rows: Object.freeze(rows) })
+    return rows
   }
 
   /** End this turn's read transaction, if open: before any statement that is not a synchronous read. */
@@ -293,19 +359,28 @@ class SqliteConnection {
 
   #statement(text: string): { stmt: Statement; decode: Decoder | null } {
     if (this.closed) throw new StorageUnavailableError('the database is closed')
-    const stmt = this.#db.query(text)
-    let decode = this.#decoders.get(text)
-    if (decode === undefined) {
-      decode = buildDecoder(stmt)
-      this.#decoders.set(text, decode)
+    let entry = this.#statements.get(text)
+    if (entry === undefined) {
+      const stmt = this.#db.prepare(text)
+      entry = { stmt, decode: buildDecoder(stmt) }
+      if (this.#statements.size >= STATEMENTS) {
+        // the oldest goes (statements run synchronously: none is running now)
+        const [oldest, old] = this.#statements.entries().next().value!
+        this.#statements.delete(oldest)
+        old.stmt.finalize()
+      }
+      this.#statements.set(text, entry)
     }
-    return { stmt, decode }
+    return entry
   }
+
 
   /** All rows of `q`, a statement of its own (it ends the turn's read first). */
   all(q: Sql): Record<string, unknown>[] {
     this.endTurnRead()
-    return this.#rows(q)
+    const rendered = render(q, sqliteDialect)
+    if (!READ_ONLY.test(rendered.text)) this.#changed()
+    return this.#rendered(rendered)
   }
 
   /** All rows of `q`, a synchronous read in this turn's read transaction (`readInTurn`). */
@@ -315,7 +390,10 @@ class SqliteConnection {
   }
 
   #rows(q: Sql): Record<string, unknown>[] {
-    const { text, params } = render(q, sqliteDialect)
+    return this.#rendered(render(q, sqliteDialect))
+  }
+
+  #rendered({ text, params }: { text: string; params: unknown[] }): Record<string, unknown>[] {
     const t0 = this.#onQuery ? performance.now() : 0
     try {
       const { stmt, decode } = this.#statement(text)
@@ -331,6 +409,7 @@ class SqliteConnection {
 
   run(q: Sql): ExecResult {
     this.endTurnRead()
+    this.#changed()
     const { text, params } = render(q, sqliteDialect)
     const t0 = this.#onQuery ? performance.now() : 0
     try {
@@ -346,6 +425,7 @@ class SqliteConnection {
 
   raw(text: string): void {
     this.endTurnRead()
+    this.#changed()
     if (this.closed) throw new StorageUnavailableError('the database is closed')
     try {
       this.#db.run(text)
@@ -356,6 +436,7 @@ class SqliteConnection {
 
   pragma<T>(text: string): T[] {
     this.endTurnRead()
+    this.#changed()
     return this.#db.query(text).all() as T[]
   }
 
@@ -395,6 +476,8 @@ class SqliteConnection {
     if (this.closed) return
     await this.waitForTransactions()
     this.endTurnRead()
+    this.#memo.clear()
+    this.#statements.clear()
     this.closed = true
     this.#db.close(false)
   }

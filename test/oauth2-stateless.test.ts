@@ -3,7 +3,8 @@
  * behind one public base URL. A code issued by one is redeemed at the other; a refresh token rotated at one is
  * refused at the other; a key added at one is published by both at once (the JWKS is read through on every
  * request; the per-process caches — clients 5 s, signing key 10 s — never decide what is published or valid).
- * Skipped without TESSERA_TEST_POSTGRES_URL.
+ * Skipped without TESSERA_TEST_POSTGRES_URL. Two processes on one SQLite file (always run): a revocation at one
+ * is seen by the other's introspection at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { createLocalJWKSet, jwtVerify } from 'jose'
@@ -90,5 +91,58 @@ describe.skipIf(!postgresAvailable('oauth2-stateless'))('oauth2: two processes o
     const t = await tokenAt(b.publicUrl, client, { grant_type: 'authorization_code', code, redirect_uri: APP })
     const jwks = createLocalJWKSet((await (await fetch(`${a.publicUrl}/.well-known/jwks.json`)).json()) as never)
     expect((await jwtVerify(t.json.id_token, jwks, { issuer: BASE, audience: client.id })).payload.sub).toBe('user-1')
+  })
+})
+
+// SQLite's driver may answer an introspection from its memo of the last read (Queryable.querySync `memo`): exact
+// only if a commit by another process ends it, which this shows across two real processes on one file
+describe('oauth2: two processes on one SQLite file', () => {
+  const scratch = scratchDir('oauth2-stateless-sqlite')
+  let a: ServerProcess
+  let b: ServerProcess
+  let client: { id: string; secret: string }
+
+  beforeAll(async () => {
+    const config = scratch.write('config.json', JSON.stringify({
+      dsn: `sqlite://${scratch.dir}/tessera.sqlite`,
+      serve: { public: { host: '127.0.0.1', port: 0, baseUrl: BASE }, admin: { host: '127.0.0.1', port: 0 } },
+      plugins: [{ use: 'oauth2', options: { rateLimit: { enabled: false } } }],
+    }))
+    a = await startServer(['bun', CLI, 'serve', '--migrate', '--config', config], { env: { SECRETS_SYSTEM: SECRET } })
+    b = await startServer(['bun', CLI, 'serve', '--config', config], { env: { SECRETS_SYSTEM: SECRET } })
+    const c = await sdk(a.adminUrl!).oauth2.createOAuth2Client({ oAuth2Client: { grant_types: ['client_credentials'], response_types: [], scope: 'read' } })
+    client = { id: c.client_id!, secret: c.client_secret! }
+  })
+  afterAll(async () => {
+    await a?.stop()
+    await b?.stop()
+    scratch.remove()
+  })
+
+  const activeAt = async (p: ServerProcess, token: string) => {
+    const res = await fetch(`${p.adminUrl}/admin/oauth2/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }) })
+    return ((await res.json()) as { active: boolean }).active
+  }
+
+  it('a token introspected again and again at one process is inactive there as soon as the other revokes it', async () => {
+    const t = await tokenAt(a.publicUrl, client, { grant_type: 'client_credentials', scope: 'read' })
+    expect(t.status).toBe(200)
+    for (let i = 0; i < 3; i++) expect(await activeAt(b, t.json.access_token)).toBe(true)
+    const revoked = await fetch(`${a.publicUrl}/oauth2/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${btoa(`${client.id}:${client.secret}`)}` },
+      body: new URLSearchParams({ token: t.json.access_token }),
+    })
+    expect(revoked.status).toBe(200)
+    expect(await activeAt(b, t.json.access_token)).toBe(false)
+    expect(await activeAt(a, t.json.access_token)).toBe(false)
+  })
+
+  it('a client whose tokens the other process deleted has none active here', async () => {
+    const t = await tokenAt(b.publicUrl, client, { grant_type: 'client_credentials', scope: 'read' })
+    expect(await activeAt(b, t.json.access_token)).toBe(true)
+    expect(await activeAt(a, t.json.access_token)).toBe(true)
+    expect((await fetch(`${a.adminUrl}/admin/oauth2/tokens?client_id=${encodeURIComponent(client.id)}`, { method: 'DELETE' })).status).toBe(204)
+    expect(await activeAt(b, t.json.access_token)).toBe(false)
   })
 })

@@ -16,7 +16,7 @@
  */
 import { TenantScopeError } from './errors.ts'
 import { type Sql, sql, statementText } from './sql.ts'
-import type { ExecResult, Queryable } from './types.ts'
+import type { ExecResult, Queryable, QuerySyncOptions } from './types.ts'
 
 const MENTIONS_NID = /\bnid\b/i
 /** Template strings arrays are unique per call site, so the check runs once per site. */
@@ -59,9 +59,9 @@ export class ScopedDb implements Queryable {
   }
 
   /** Rows now when the driver can answer synchronously (see Queryable.querySync); null when it cannot. */
-  querySync<T = Record<string, unknown>>(q: Sql): T[] | null {
+  querySync<T = Record<string, unknown>>(q: Sql, opts?: QuerySyncOptions): T[] | null {
     this.#check(q)
-    return this.unscoped.querySync ? this.unscoped.querySync<T>(q) : null
+    return this.unscoped.querySync ? this.unscoped.querySync<T>(q, opts) : null
   }
 
   /** `fn`'s synchronous reads in one read transaction when the driver can (see Queryable.readSync); else just `fn()`. */

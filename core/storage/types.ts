@@ -16,6 +16,12 @@ export interface ExecResult {
   rowCount: number
 }
 
+/** How a synchronous read may be answered (`Queryable.querySync`). */
+export interface QuerySyncOptions {
+  /** The rows may come from the driver's memo of this statement while the database is unchanged (frozen, shared). */
+  memo?: boolean
+}
+
 export interface Queryable {
   readonly dialect: Dialect
   /** All rows. */
@@ -26,8 +32,13 @@ export interface Queryable {
    * without it (PostgreSQL) always goes through `query`. For hot read paths. On SQLite the synchronous reads
    * of one turn of the event loop share one read transaction (one lock, one snapshot): the process reads its
    * own writes at once, and another process's commit from the next turn at the latest.
+   *
+   * `memo: true` lets the driver answer from its memo of the same statement's last rows while the database is
+   * unchanged, exactly: on SQLite no statement but a read ran on the connection since, and no other connection
+   * (this process's or another's) committed (SQLite's `data_version`, read once a turn). Memoised rows are
+   * frozen and shared between callers: copy what you hand on. For the hottest lookups (token introspection).
    */
-  querySync?<T = Record<string, unknown>>(q: Sql): T[] | null
+  querySync?<T = Record<string, unknown>>(q: Sql, opts?: QuerySyncOptions): T[] | null
   /**
    * Run `fn`, synchronous and read-only, so that its `querySync` reads share one read transaction: one
    * snapshot, and one lock instead of one per statement (on SQLite every statement outside a transaction takes

@@ -24,6 +24,8 @@ export const invalidGrant = (why: string) => new OAuth2Error('invalid_grant', `T
 const TIMED_ACCESS = /^ory_at_[0-9a-f]{12}[A-Za-z0-9_-]{43}$/
 const TIMED_ACCESS_LENGTH = ACCESS_PREFIX.length + 12 + 43
 
+const MEMO = { memo: true } as const
+
 /** A new opaque access token: 256 random bits after its issue time (see `signatureOf`). */
 export const newAccessToken = (now: Date) => ACCESS_PREFIX + now.getTime().toString(16).padStart(12, '0').slice(-12) + randomToken(32)
 
@@ -243,21 +245,24 @@ export class Tokens {
         exp: secs(row.expires_at),
         iat: secs(row.issued_at),
         nbf: secs(row.issued_at),
-        aud: row.audience,
+        // the row may be the driver's memo (frozen, shared): what leaves is a copy
+        aud: row.audience.slice(),
         iss: issuer,
         token_type: use === 'access_token' ? 'Bearer' : 'Refresh',
         token_use: use,
       }
-      if (row.ext && Object.keys(row.ext).length > 0) out.ext = row.ext
+      if (row.ext && Object.keys(row.ext).length > 0) out.ext = structuredClone(row.ext)
       return out as Introspection
     }
     const refreshQ = sql`SELECT client_id, subject, scope, audience, ext, active, issued_at, expires_at FROM oauth2_refresh_tokens WHERE nid = ${db.nid} AND signature = ${sig}`
     // one statement in the common case, so no read transaction around it (a BEGIN and a COMMIT would cost
-    // about half as much as the lookup); a token is in one table or the other, the two reads need not agree
-    const a = db.querySync<IntrospectRow>(q)
+    // about half as much as the lookup); a token is in one table or the other, the two reads need not agree.
+    // A token is introspected again and again (every call of a resource server): the driver may answer from
+    // its memo while nothing has changed in the database since (exact: see Queryable.querySync)
+    const a = db.querySync<IntrospectRow>(q, MEMO)
     if (a !== null) {
       if (a[0] || !token.startsWith(REFRESH_PREFIX)) return answer(a[0], 'access_token')
-      const rr = db.querySync<IntrospectRow>(refreshQ)
+      const rr = db.querySync<IntrospectRow>(refreshQ, MEMO)
       if (rr !== null) return answer(rr[0], 'refresh_token')
     }
     return (async () => {
