@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test'
-import { Keyring, constantTimeEqual, randomToken } from './secrets.ts'
+import { Keyring, constantTimeEqual, randomToken, sha256Hex, sha256HexSync } from './secrets.ts'
 
 const OLD = 'old-secret-0123456789abcdef'
 const NEW = 'new-secret-0123456789abcdef'
@@ -46,5 +46,13 @@ describe('keyring', () => {
     expect(constantTimeEqual('abc', 'abc')).toBe(true)
     expect(constantTimeEqual('abc', 'abd')).toBe(false)
     expect(constantTimeEqual('abc', 'abcd')).toBe(false)
+  })
+})
+
+describe('sha256HexSync (how tokens, codes and secrets are stored)', () => {
+  it('is SHA-256 of the UTF-8 text: FIPS 180-2 appendix B.1 ("abc") and B.2, and WebCrypto\'s digest of non-ASCII text', async () => {
+    expect(sha256HexSync('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+    expect(sha256HexSync('abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq')).toBe('248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1')
+    for (const s of ['', 'é', 'ory_at_\u{1F600}', 'x'.repeat(10_000)]) expect(sha256HexSync(s)).toBe(await sha256Hex(s))
   })
 })
