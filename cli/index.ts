@@ -4,7 +4,7 @@
  * (1 for a failure, 2 for a usage mistake).
  */
 import { parseArgs } from 'node:util'
-import { ENV_OVERRIDES, type PluginCatalog, loadConfig } from '../core/config/load.ts'
+import { ENV_OVERRIDES, type PluginCatalog, loadCatalog, loadConfig } from '../core/config/load.ts'
 import type { ResolvedConfig } from '../core/config/schema.ts'
 import { ConfigError, TesseraError } from '../core/errors.ts'
 import type { CliCommand } from '../core/plugin.ts'
@@ -108,10 +108,13 @@ async function bootFor(values: { config?: string; dev?: boolean }, io: CliIO, ca
   return Kernel.boot(config, { log: opts.log ?? loggerFor(config, io.env), database: opts.database, drivers: builtinDrivers })
 }
 
-/** Commands contributed by first-party plugins (`tessera permissions …`, `tessera rules …`). */
-function pluginCommands(catalog: PluginCatalog): Map<string, CliCommand> {
+/**
+ * Commands contributed by first-party plugins (`tessera permissions …`, `tessera rules …`). Loads every plugin of
+ * the catalog: asked only when the command line is not one of the core's own commands.
+ */
+async function pluginCommands(catalog: PluginCatalog): Promise<Map<string, CliCommand>> {
   const out = new Map<string, CliCommand>()
-  for (const factory of Object.values(catalog)) {
+  for (const factory of Object.values(await loadCatalog(catalog))) {
     for (const [name, cmd] of Object.entries(factory.definition.commands ?? {})) {
       if (!BUILTIN.has(name) && !out.has(name)) out.set(name, cmd)
     }
@@ -120,10 +123,12 @@ function pluginCommands(catalog: PluginCatalog): Map<string, CliCommand> {
 }
 
 const BUILTIN = new Set(['serve', 'migrate', 'config', 'version', 'help'])
+/** Core commands that never list or run a plugin's command: they load only the plugins their config uses. */
+const OWN = new Set(['serve', 'migrate', 'config', 'version'])
 
 /** Run the CLI; resolves to the exit code. `serve` resolves only after shutdown. */
 export async function runCli(argv: string[], catalog: PluginCatalog, io: CliIO): Promise<number> {
-  const extra = pluginCommands(catalog)
+  const extra = OWN.has(argv[0] ?? '') ? new Map<string, CliCommand>() : await pluginCommands(catalog)
   const first = argv[0]
   const helpTopic = first === 'help' ? argv[1] : undefined
   const contributed = (first && extra.get(first)) || (helpTopic && extra.get(helpTopic)) || undefined

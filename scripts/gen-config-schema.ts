@@ -11,9 +11,14 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { toJsonSchema } from '@valibot/to-json-schema'
 import type * as v from 'valibot'
-import { ENV_OVERRIDES, type PluginCatalog } from '../core/config/load.ts'
+import { ENV_OVERRIDES, loadCatalog } from '../core/config/load.ts'
 import { ConfigSchema } from '../core/config/schema.ts'
-import { catalog as firstParty } from '../plugins/catalog.ts'
+import type { AnyPluginFactory } from '../core/plugin.ts'
+import { catalog } from '../plugins/catalog.ts'
+
+/** The first-party plugins, loaded: the schema needs every plugin's definition. */
+const firstParty = await loadCatalog(catalog)
+type LoadedCatalog = Record<string, AnyPluginFactory>
 
 type Json = Record<string, unknown>
 
@@ -38,7 +43,7 @@ function optionsSchema(plugin: string, schema: v.GenericSchema | undefined, defs
   return rename(rest) as Json
 }
 
-export function generateConfigSchema(catalog: PluginCatalog = firstParty): Json {
+export function generateConfigSchema(catalog: LoadedCatalog = firstParty): Json {
   const base = toJsonSchema(ConfigSchema, { errorMode: 'ignore' }) as Json
   const names = Object.keys(catalog).sort()
   const defs: Json = {}
@@ -103,7 +108,7 @@ function rows(schema: Json, prefix: string, out: string[]): void {
   }
 }
 
-export function generateConfigReference(catalog: PluginCatalog = firstParty): string {
+export function generateConfigReference(catalog: LoadedCatalog = firstParty): string {
   const schema = generateConfigSchema(catalog)
   const out: string[] = [
     '# Configuration reference',

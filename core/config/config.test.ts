@@ -281,6 +281,26 @@ describe('config: files', () => {
     ])
   })
 
+  it('a name the catalog object inherits (toString, constructor) is an unknown plugin too, not a function called as one', async () => {
+    const path = write('inherited.json', JSON.stringify({ secrets: { system: [SECRET] }, plugins: [{ use: 'toString' }, { use: 'constructor' }] }))
+    expect(await asyncProblemsOf(loadConfig({ path, env: {}, catalog }))).toEqual([
+      'plugins[0].use: unknown plugin "toString"; first-party plugins are: greeter',
+      'plugins[1].use: unknown plugin "constructor"; first-party plugins are: greeter',
+    ])
+  })
+
+  it('loads a first-party plugin given as a loader (the CLI\'s catalog imports a plugin only when a config names it)', async () => {
+    let loads = 0
+    const lazy = { ...catalog, later: async () => (loads++, catalog.greeter!) } as typeof catalog
+    const unused = write('unused.json', JSON.stringify({ secrets: { system: [SECRET] }, plugins: [{ use: 'greeter', options: { greeting: 'x' } }] }))
+    await loadConfig({ path: unused, env: {}, catalog: lazy })
+    expect(loads).toBe(0)
+    const used = write('used.json', JSON.stringify({ secrets: { system: [SECRET] }, plugins: [{ use: 'later', options: { greeting: 'x' } }] }))
+    const c = await loadConfig({ path: used, env: {}, catalog: lazy })
+    expect(loads).toBe(1)
+    expect(c.plugins).toHaveLength(1)
+  })
+
   it('loads a plugin from a module path relative to the config file', async () => {
     write('my-plugin.ts', `import { definePlugin } from 'tessera'\nexport default definePlugin({ id: 'mine' })\n`)
     const path = write('with-path.yaml', `secrets: { system: ["${SECRET}"] }\nplugins:\n  - use: ./my-plugin.ts\n`)

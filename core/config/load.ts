@@ -19,8 +19,23 @@ import { formatIssues, formatPath } from './issues.ts'
 import { validatePluginOptions } from './plugin-options.ts'
 import { ConfigSchema, type ResolvedConfig, type TesseraConfig, type ValidatedConfig } from './schema.ts'
 
-/** First-party plugins by name, for JSON/YAML configs (`{ "use": "identity" }`). */
-export type PluginCatalog = Record<string, AnyPluginFactory>
+/**
+ * Plugins by name, for JSON/YAML configs (`{ "use": "identity" }`): each a factory, or a function that loads it
+ * (so that a process imports only the plugins its config names; `catalogFactory` tells them apart).
+ */
+export type PluginCatalog = Record<string, AnyPluginFactory | (() => Promise<AnyPluginFactory>)>
+
+/** The factory of a catalog entry, loading it when the entry is a loader. */
+export function catalogFactory(entry: PluginCatalog[string]): Promise<AnyPluginFactory> {
+  return isPluginFactory(entry) ? Promise.resolve(entry) : entry()
+}
+
+/** Every entry of `catalog` loaded: for what needs every plugin's definition (plugin commands, the config schema). */
+export async function loadCatalog(catalog: PluginCatalog): Promise<Record<string, AnyPluginFactory>> {
+  const names = Object.keys(catalog)
+  const factories = await Promise.all(names.map((name) => catalogFactory(catalog[name]!)))
+  return Object.fromEntries(names.map((name, i) => [name, factories[i]!]))
+}
 
 export const CONFIG_FILE_NAMES = ['tessera.config.ts', 'tessera.config.js', 'tessera.config.json', 'tessera.config.yaml', 'tessera.config.yml']
 
@@ -271,7 +286,8 @@ export async function resolvePluginRefs(
     } else if (use.startsWith('.') || use.startsWith('/')) {
       factory = await importPluginModule(use, baseDir, `plugins[${i}].use`)
     } else {
-      factory = catalog[use]
+      const entry = Object.hasOwn(catalog, use) ? catalog[use] : undefined
+      factory = entry ? await catalogFactory(entry) : undefined
       if (!factory) {
         problems.push(
           `plugins[${i}].use: unknown plugin "${use}"; first-party plugins are: ${Object.keys(catalog).join(', ') || '(none)'}`,
