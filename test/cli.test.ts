@@ -38,6 +38,25 @@ describe('tessera help and version', () => {
   })
 })
 
+describe('tessera serve: the plugins a process loads', () => {
+  it('imports only the first-party plugins its config names (the catalog loads each on demand), yet help lists every plugin command', async () => {
+    // a plugin file that reports which plugin directories are loaded once every plugin is set up, and exits
+    scratch.write('probe.ts', `import { definePlugin } from 'tessera'
+export default definePlugin({ id: 'probe', setup() {
+  const dirs = Object.keys(require.cache).filter((m) => m.includes('/plugins/') && !m.endsWith('/plugins/catalog.ts')).map((m) => m.split('/plugins/')[1].split('/')[0])
+  console.error('LOADED ' + JSON.stringify([...new Set(dirs)].sort()))
+  process.exit(0)
+} })
+`)
+    const config = scratch.write('only-oauth2.yaml', `dsn: "sqlite::memory:"\nsecrets: { system: ["${SECRET}"] }\nserve: { public: { port: 0 }, admin: { port: 0 } }\nplugins:\n  - use: oauth2\n  - module: ./probe.ts\n`)
+    const r = await runCli(['serve', '--migrate', '--config', config])
+    expect(r.code).toBe(0)
+    expect(JSON.parse(/LOADED (.*)/.exec(r.stderr)![1]!)).toEqual(['oauth2'])
+    const help = await runCli(['help'])
+    for (const cmd of ['clients', 'identities', 'permissions']) expect(help.stdout).toContain(`  ${cmd} `)
+  })
+})
+
 describe('tessera config check', () => {
   it('accepts a valid config and summarises it', async () => {
     const config = scratch.write('ok.yaml', `dsn: "sqlite::memory:"\nsecrets: { system: ["${SECRET}"] }\nplugins:\n  - use: ${FIXTURE_NOTES}\n`)
