@@ -303,7 +303,7 @@ class SqliteConnection {
   /**
    * The memo of synchronous reads (`querySync(q, { memo: true })`): a statement's rows by its text and
    * parameters, each tagged with the generation it was read in. A generation lasts while the database is
-   * unchanged: every statement on this connection but a read starts a new one (`#changed`), and so does a commit
+   * unchanged: every statement on this connection but a read starts a new one (`#ownStatement`), and so does a commit
    * by any other connection, which SQLite's `data_version` shows (read once per read transaction, inside it; a
    * connection's own commits do not change it, hence the first rule). Exact, not a cache with a lifetime.
    */
@@ -314,9 +314,13 @@ class SqliteConnection {
   #versionRead = false
   #dataVersionStmt: Statement | undefined
 
-  /** A statement that may write (anything but a read) ran on this connection: the memo is stale. */
-  #changed(): void {
-    this.#generation++
+  /**
+   * Before a statement that is not one of the turn's synchronous reads: the turn's read ends (the statement then
+   * sees, or makes, the latest state), and unless the statement only reads, the memo's generation ends with it.
+   */
+  #ownStatement(mayWrite = true): void {
+    this.endTurnRead()
+    if (mayWrite) this.#generation++
   }
 
   /** `readAll`, answered from the memo while the database is unchanged since the same statement last ran. */
@@ -326,7 +330,7 @@ class SqliteConnection {
       const v = ((this.#dataVersionStmt ??= this.#db.prepare('PRAGMA data_version')).get() as { data_version: number }).data_version
       if (v !== this.#dataVersion) {
         this.#dataVersion = v
-        this.#changed()
+        this.#generation++
       }
       this.#versionRead = true
     }
@@ -377,19 +381,14 @@ class SqliteConnection {
 
   /** All rows of `q`, a statement of its own (it ends the turn's read first). */
   all(q: Sql): Record<string, unknown>[] {
-    this.endTurnRead()
     const rendered = render(q, sqliteDialect)
-    if (!READ_ONLY.test(rendered.text)) this.#changed()
+    this.#ownStatement(!READ_ONLY.test(rendered.text))
     return this.#rendered(rendered)
   }
 
   /** All rows of `q`, a synchronous read in this turn's read transaction (`readInTurn`). */
   readAll(q: Sql): Record<string, unknown>[] {
     this.readInTurn()
-    return this.#rows(q)
-  }
-
-  #rows(q: Sql): Record<string, unknown>[] {
     return this.#rendered(render(q, sqliteDialect))
   }
 
@@ -408,8 +407,7 @@ class SqliteConnection {
   }
 
   run(q: Sql): ExecResult {
-    this.endTurnRead()
-    this.#changed()
+    this.#ownStatement()
     const { text, params } = render(q, sqliteDialect)
     const t0 = this.#onQuery ? performance.now() : 0
     try {
@@ -424,8 +422,7 @@ class SqliteConnection {
   }
 
   raw(text: string): void {
-    this.endTurnRead()
-    this.#changed()
+    this.#ownStatement()
     if (this.closed) throw new StorageUnavailableError('the database is closed')
     try {
       this.#db.run(text)
@@ -435,8 +432,7 @@ class SqliteConnection {
   }
 
   pragma<T>(text: string): T[] {
-    this.endTurnRead()
-    this.#changed()
+    this.#ownStatement()
     return this.#db.query(text).all() as T[]
   }
 
