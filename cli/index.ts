@@ -4,10 +4,10 @@
  * (1 for a failure, 2 for a usage mistake).
  */
 import { parseArgs } from 'node:util'
-import { ENV_OVERRIDES, type PluginCatalog, loadCatalog, loadConfig } from '../core/config/load.ts'
+import { ENV_OVERRIDES, type PluginCatalog, catalogFactory, loadConfig } from '../core/config/load.ts'
 import type { ResolvedConfig } from '../core/config/schema.ts'
 import { ConfigError, TesseraError } from '../core/errors.ts'
-import type { CliCommand } from '../core/plugin.ts'
+import type { AnyPluginFactory, CliCommand } from '../core/plugin.ts'
 import { type Listener, buildListenerApp } from '../core/http/app.ts'
 import { Kernel } from '../core/kernel/kernel.ts'
 import { type Logger, createLogger } from '../core/logger.ts'
@@ -106,6 +106,13 @@ async function bootFor(values: { config?: string; dev?: boolean }, io: CliIO, ca
   const loadLog = opts.quiet ? createLogger({ level: 'error' }) : loggerFor(null, io.env)
   const config = await loadConfig({ path: values.config, env: io.env, cwd: io.cwd, catalog, dev: values.dev, log: loadLog })
   return Kernel.boot(config, { log: opts.log ?? loggerFor(config, io.env), database: opts.database, drivers: builtinDrivers })
+}
+
+/** Every entry of `catalog` loaded: for what needs every plugin's definition (plugin commands, the config schema). */
+export async function loadCatalog(catalog: PluginCatalog): Promise<Record<string, AnyPluginFactory>> {
+  const names = Object.keys(catalog)
+  const factories = await Promise.all(names.map((name) => catalogFactory(catalog[name]!)))
+  return Object.fromEntries(names.map((name, i) => [name, factories[i]!]))
 }
 
 /**

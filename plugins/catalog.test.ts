@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'bun:test'
-import { catalogFactory, loadCatalog } from '../core/config/load.ts'
+import { loadCatalog } from '../cli/index.ts'
+import { catalogFactory } from '../core/config/load.ts'
 import { isPluginFactory } from '../core/plugin.ts'
 import { catalog } from './catalog.ts'
 import { catalog as bundled } from './catalog-static.ts'

@@ -30,13 +30,6 @@ export function catalogFactory(entry: PluginCatalog[string]): Promise<AnyPluginF
   return isPluginFactory(entry) ? Promise.resolve(entry) : entry()
 }
 
-/** Every entry of `catalog` loaded: for what needs every plugin's definition (plugin commands, the config schema). */
-export async function loadCatalog(catalog: PluginCatalog): Promise<Record<string, AnyPluginFactory>> {
-  const names = Object.keys(catalog)
-  const factories = await Promise.all(names.map((name) => catalogFactory(catalog[name]!)))
-  return Object.fromEntries(names.map((name, i) => [name, factories[i]!]))
-}
-
 export const CONFIG_FILE_NAMES = ['tessera.config.ts', 'tessera.config.js', 'tessera.config.json', 'tessera.config.yaml', 'tessera.config.yml']
 
 /** The environment variables Tessera reads, each with the config path it sets. */
