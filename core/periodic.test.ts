@@ -43,4 +43,28 @@ describe('periodic jobs', () => {
     expect(overlapped).toBe(false)
     expect(lines.some((l) => l.includes('test sweep failed') && l.includes('first run fails'))).toBe(true)
   })
+
+  it('logs a failure that repeats run after run once (a database not migrated yet), a new failure again, and the recovery', async () => {
+    const lines: Record<string, unknown>[] = []
+    const log = createLogger({ sink: (line) => lines.push(JSON.parse(String(line))), level: 'info' })
+    let runs = 0
+    const job = periodic(
+      1,
+      async () => {
+        runs++
+        if (runs <= 20) throw new Error('no such table: oauth2_logout_deliveries')
+        if (runs <= 25) throw new Error('database is locked')
+      },
+      log,
+      'test delivery',
+    )
+    while (runs < 30) await tick(5)
+    await job.stop()
+    const failed = lines.filter((l) => l.msg === 'test delivery failed')
+    expect(failed.map((l) => (l.err as { message: string }).message)).toEqual(['no such table: oauth2_logout_deliveries', 'database is locked'])
+    expect(failed[0]!.level).toBe('error')
+    const recovered = lines.filter((l) => l.msg === 'test delivery recovered')
+    expect(recovered).toHaveLength(1)
+    expect(recovered[0]!.failed_runs).toBe(25)
+  })
 })

@@ -1,8 +1,9 @@
 /**
  * A periodic background job for plugins (sweeps, refreshes): start it in `onStart`, stop it in `onStop`.
- * A run never overlaps the previous one (a tick during a run is skipped), a failed run is logged and the
- * next tick tries again, and `stop()` clears the timer and waits for a run in progress, so nothing touches
- * storage after the plugin has stopped. The timer does not keep the process alive on its own.
+ * A run never overlaps the previous one (a tick during a run is skipped), a failed run is logged (a repeated
+ * failure not at every tick) and the next tick tries again, and `stop()` clears the timer and waits for a run
+ * in progress, so nothing touches storage after the plugin has stopped. The timer does not keep the process
+ * alive on its own.
  */
 import type { Logger } from './logger.ts'
 import type { Storage } from './plugin.ts'
@@ -13,13 +14,34 @@ export interface PeriodicJob {
   stop(): Promise<void>
 }
 
-/** Runs `run` every `intervalMs`; `what` names the job in the error log. */
+/**
+ * Runs `run` every `intervalMs`; `what` names the job in the log. A failure that repeats run after run (the same
+ * message: a database not migrated yet, or down) is logged once and then every five minutes with the count, not
+ * at every tick; the first run that succeeds again says so.
+ */
 export function periodic(intervalMs: number, run: () => Promise<unknown>, log: Logger, what: string): PeriodicJob {
   let current: Promise<unknown> | null = null
+  let failing: { message: string; runs: number; loggedAt: number } | null = null
+  const failed = (err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err)
+    const now = Date.now()
+    if (failing?.message === message) {
+      failing.runs++
+      if (now - failing.loggedAt < 300_000) return
+      failing.loggedAt = now
+    } else failing = { message, runs: (failing?.runs ?? 0) + 1, loggedAt: now }
+    log.error(`${what} failed`, failing.runs > 1 ? { err, failed_runs: failing.runs } : { err })
+  }
   const timer = setInterval(() => {
     if (current) return
     current = run()
-      .catch((err) => log.error(`${what} failed`, { err }))
+      .then(
+        () => {
+          if (failing) log.info(`${what} recovered`, { failed_runs: failing.runs })
+          failing = null
+        },
+        failed,
+      )
       .finally(() => {
         current = null
       })
