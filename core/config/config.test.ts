@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as v from 'valibot'
 import { captureLog } from '../../test/helpers/app.ts'
@@ -223,6 +223,29 @@ describe('config: files', () => {
     )
     const c = await loadConfig({ path, env: {} })
     expect(c.serve.admin.enabled).toBe(false)
+  })
+
+  it('keeps the development secret beside the SQLite file (relative to the working directory) for every process; a memory database gets a new one each time', async () => {
+    const sub = mkdtempSync(join(dir, 'dev-'))
+    const path = write('dev.json', JSON.stringify({ dev: true, dsn: 'sqlite://data/dev.sqlite?mode=rwc' }))
+    mkdirSync(join(sub, 'data'))
+    const log = captureLog('warn')
+    const a = await loadConfig({ path, env: {}, cwd: sub, log: log.logger })
+    const b = await loadConfig({ path, env: {}, cwd: sub })
+    expect(a.secrets.ephemeral).toBe(true)
+    expect(b.secrets.system).toEqual(a.secrets.system)
+    expect(readFileSync(join(sub, 'data/dev.sqlite.dev-secret'), 'utf8').trim()).toBe(a.secrets.system[0]!)
+    expect(String(log.lines[0]!.msg)).toContain(`kept in ${join(sub, 'data/dev.sqlite.dev-secret')}`)
+    expect(JSON.stringify(log.lines)).not.toContain(a.secrets.system[0]!)
+    // where the file cannot be written (no such directory), the secret is the process's own, and the warning says so
+    const nowhere = write('nowhere.json', JSON.stringify({ dev: true, dsn: 'sqlite://missing/dev.sqlite' }))
+    const log2 = captureLog('warn')
+    const c = await loadConfig({ path: nowhere, env: {}, cwd: sub, log: log2.logger })
+    expect(c.secrets.system[0]!.length).toBeGreaterThanOrEqual(32)
+    expect(String(log2.lines[0]!.msg)).toContain('will not survive a restart')
+    const memory = write('mem.json', JSON.stringify({ dev: true, dsn: 'sqlite::memory:' }))
+    const [m1, m2] = [await loadConfig({ path: memory, env: {}, cwd: sub }), await loadConfig({ path: memory, env: {}, cwd: sub })]
+    expect(m1.secrets.system).not.toEqual(m2.secrets.system)
   })
 
   it('finds tessera.config.* in the working directory, and TESSERA_CONFIG over it', async () => {

@@ -166,7 +166,7 @@ const PluginEntry = v.custom<PluginEntryType>(
 
 export const ConfigSchema = v.strictObject({
   dev: v.optional(
-    v.pipe(v.boolean('expected true or false'), d('Development mode: ephemeral secrets (with a warning) when none are set. Never in production. Env: TESSERA_DEV.')),
+    v.pipe(v.boolean('expected true or false'), d('Development mode: when no secret is set, a generated one (with a warning), kept beside an SQLite database file (<file>.dev-secret) so that restarts and CLI commands share it. Never in production. Env: TESSERA_DEV.')),
     false,
   ),
   dsn: v.optional(

@@ -4,7 +4,8 @@
  */
 import { afterAll, describe, expect, it } from 'bun:test'
 import { exportJWK, generateKeyPair } from 'jose'
-import { SECRET, runCli, scratchDir } from '../../test/helpers/process.ts'
+import { existsSync, statSync } from 'node:fs'
+import { CLI, SECRET, runCli, scratchDir, startServer } from '../../test/helpers/process.ts'
 
 const scratch = scratchDir('oauth2-cli')
 afterAll(() => scratch.remove())
@@ -58,5 +59,39 @@ describe('oauth2 CLI', () => {
     expect((await tessera('trust', 'delete', t.id)).code).toBe(0)
     expect((await tessera('trust', 'list')).stdout).not.toContain(t.id)
     expect((await tessera('trust', 'delete', t.id)).code).toBe(1)
+  })
+})
+
+describe('oauth2 CLI beside a development server (no SECRETS_SYSTEM)', () => {
+  it('creates a client whose secret the running dev server accepts, as the README tour does; a restart keeps it', async () => {
+    // development mode on an SQLite file keeps its generated secret beside the file: the server and every CLI
+    // process use the same one (before, each process had its own, and the CLI's client secret was invalid_client)
+    const db = `${scratch.dir}/dev.sqlite`
+    const devConfig = scratch.write('dev.json', JSON.stringify({ dev: true, dsn: `sqlite://${db}`, migrations: { auto: true },
+      serve: { public: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } }, plugins: [{ use: 'oauth2' }] }))
+    const token = (base: string, id: string, secret: string) =>
+      fetch(`${base}/oauth2/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials' }),
+        headers: { authorization: `Basic ${btoa(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`)}` } })
+    let server = await startServer(['bun', CLI, 'serve', '--config', devConfig])
+    try {
+      expect(server.lines.some((l) => l.level === 'warn' && String(l.msg).includes(`kept in ${db}.dev-secret`))).toBe(true)
+      const created = await runCli(['clients', 'create', '--grant-type', 'client_credentials', '--format', 'json', '--config', devConfig])
+      expect(created.code).toBe(0)
+      const c = JSON.parse(created.stdout.trim().split('\n').at(-1)!)
+      const first = await token(server.publicUrl, c.client_id, c.client_secret)
+      expect(first.status).toBe(200)
+      expect(((await first.json()) as { access_token: string }).access_token).toStartWith('ory_at_')
+      expect((await token(server.publicUrl, c.client_id, 'not-the-secret')).status).toBe(401)
+      expect(await server.stop()).toBe(0)
+      server = await startServer(['bun', CLI, 'serve', '--config', devConfig])
+      expect((await token(server.publicUrl, c.client_id, c.client_secret)).status).toBe(200)
+      expect(statSync(`${db}.dev-secret`).mode & 0o077).toBe(0) // readable by its owner only
+    } finally {
+      await server.stop()
+    }
+    // a secret from the environment is used as given: nothing is written
+    const prod = scratch.write('prod.json', JSON.stringify({ dev: true, dsn: `sqlite://${scratch.dir}/prod.sqlite`, plugins: [{ use: 'oauth2' }] }))
+    expect((await runCli(['clients', 'list', '--config', prod], { env: { SECRETS_SYSTEM: SECRET } })).code).toBe(0)
+    expect(existsSync(`${scratch.dir}/prod.sqlite.dev-secret`)).toBe(false)
   })
 })
