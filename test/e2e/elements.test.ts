@@ -345,7 +345,7 @@ describe.skipIf(!available)('Ory Elements (@ory/elements-react 1.2.1) on Tessera
     })
   }, 60_000)
 
-  it('adds a passkey in settings and signs in with it without typing an identifier', async () => {
+  it('adds a passkey in settings and signs in with it without typing an identifier: by the autofill, and by the button', async () => {
     await journey({ authenticator: true }, async ({ page, cdp, authenticatorId }) => {
       const email = 'passkey@example.com'
       const id = await person(email)
@@ -364,6 +364,23 @@ describe.skipIf(!available)('Ory Elements (@ory/elements-react 1.2.1) on Tessera
       expect((await stack.identityByEmail(email)).credentials.passkey.identifiers).toHaveLength(1)
 
       await page.goto(`${stack.page}/`)
+      await page.locator('#logout').click()
+      expect((await home(page)).who).toBe('anonymous')
+      // the passkey autofill (conditional mediation): Elements asks for a discoverable credential as soon as the login
+      // page loads, without a button; the virtual authenticator (user present and verified) answers it, as a
+      // browser does when the user picks the passkey from the identifier field's autofill
+      const asked: string[] = []
+      await page.exposeFunction('__noteCredentialGet', (mediation: string) => asked.push(mediation))
+      await page.addInitScript(() => {
+        const get = navigator.credentials.get.bind(navigator.credentials)
+        navigator.credentials.get = (o?: CredentialRequestOptions) => {
+          ;(window as any).__noteCredentialGet(o?.mediation ?? 'modal')
+          return get(o)
+        }
+      })
+      await page.goto(`${stack.page}/login`)
+      expect(await home(page)).toMatchObject({ who: email, methods: 'passkey' })
+      expect(asked).toEqual(['conditional']) // nothing but the autofill asked the authenticator
       await page.locator('#logout').click()
       expect((await home(page)).who).toBe('anonymous')
       // Elements starts the passkey autofill (conditional mediation, Tessera's onloadTrigger) as soon as the script
