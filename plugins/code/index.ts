@@ -31,6 +31,7 @@ import {
   type VerificationOutcome,
   definePlugin,
   inputNode,
+  traitLabel,
 } from 'tessera'
 import { type CodeKind, CodeStore } from './store.ts'
 
@@ -284,8 +285,7 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
     const aal2 = (ctx: FlowMethodContext) => ctx.login?.requestedAal === 'aal2'
     const firstFactor: NonNullable<CredentialMethod<FlowMethodContext>['login']> = {
       populate(flow, ctx) {
-        const only = ctx.identifierFields.length === 1 ? ctx.identifierFields[0] : undefined
-        const label = only?.title ? info(1070002, only.title, { title: only.title, name: `traits.${only.path}` }) : info(1070004, 'ID')
+        const label = traitLabel(ctx.identifierFields.length === 1 ? ctx.identifierFields[0] : undefined)
         if (!flow.ui.nodes.some((n) => nameOf(n) === 'identifier')) flow.ui.nodes.push(inputNode('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, label))
         flow.ui.nodes.push(inputNode('code', 'method', 'submit', { value: 'code' }, info(1010015, 'Send sign in code')))
       },

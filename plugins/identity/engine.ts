@@ -27,6 +27,7 @@ import {
   randomToken,
   renderError,
   sql,
+  traitLabel,
 } from 'tessera'
 import { chosenLanguage } from 'tessera/i18n'
 import { type IdentityCore, cookie, cookies } from './core.ts'
@@ -288,7 +289,7 @@ export class FlowEngine {
           inputNode('default', `traits.${f.path}`, f.format === 'email' ? 'email' : f.type === 'number' || f.type === 'integer' ? 'number' : f.type === 'boolean' ? 'checkbox' : 'text', {
             required: f.required || undefined,
             autocomplete: f.format === 'email' ? 'email' : undefined,
-          }, f.title ? text.labelGeneric(f.title, `traits.${f.path}`) : undefined),
+          }, f.title ? traitLabel(f) : undefined),
         )
       }
     }
@@ -385,7 +386,7 @@ export function populateProfile(flow: SelfServiceFlow, schema: CompiledSchema, t
         value,
         required: f.required || undefined,
         autocomplete: f.format === 'email' ? 'email' : undefined,
-      }, f.title ? text.labelGeneric(f.title, `traits.${f.path}`) : undefined),
+      }, f.title ? traitLabel(f) : undefined),
     )
   }
   flow.ui.nodes.push(inputNode('profile', 'method', 'submit', { value: 'profile' }, text.save()))

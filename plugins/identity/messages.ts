@@ -10,9 +10,6 @@ const info = (id: number, t: string, context?: Record<string, unknown>): UiText 
 
 export const text = {
   // labels
-  labelId: () => info(1070004, 'ID'),
-  /** Kratos' NewInfoNodeLabelGenerated: a label from the schema's title, with the node's name. */
-  labelGeneric: (title: string, name: string) => info(1070002, title, { title, name }),
   signIn: () => info(1010001, 'Sign in'),
   signUp: () => info(1040001, 'Sign up'),
   // validation

@@ -27,10 +27,21 @@ const username2020 = {
 describe('identity schemas', () => {
   it('reads identifiers and address markers from the ory.sh/kratos extension (draft-07)', () => {
     const s = compileSchema({ id: 'default', schema: quickstartSchema })
-    expect(credentialFields(s, 'password')).toEqual([{ path: 'email', format: 'email', title: 'E-Mail', settings: { identifier: true } }])
+    const titles = { de: 'E-Mail', ru: 'Электронная почта', zh: '电子邮箱' }
+    expect(credentialFields(s, 'password')).toEqual([{ path: 'email', format: 'email', title: 'E-Mail', titles, settings: { identifier: true } }])
+    expect(s.fields.find((f) => f.path === 'name.first')?.titles).toEqual({ de: 'Vorname', ru: 'Имя', zh: '名' })
     expect(s.fields.find((f) => f.path === 'email')?.ext.verification?.via).toBe('email')
     expect(s.fields.map((f) => f.path)).toEqual(['email', 'name.first', 'name.last'])
     expect(identifiersOf(s, { id: 'password' }, { email: ' Ada@Example.COM ' })).toEqual(['ada@example.com'])
+  })
+
+  it('reads a trait title\'s translations from "tessera": { "titles" } (two-letter codes, non-empty strings; anything else ignored)', () => {
+    const traits = (title: Record<string, unknown>) =>
+      compileSchema({ id: 't', schema: { type: 'object', properties: { traits: { type: 'object', properties: { nick: { type: 'string', title: 'Nickname', ...title } } } } } }).fields[0]!
+    expect(traits({ tessera: { titles: { DE: 'Spitzname', ru: '', zh: 7, 'de-AT': 'x', en: 'Nick' } } }).titles).toEqual({ de: 'Spitzname', en: 'Nick' })
+    expect(traits({ tessera: { titles: ['Spitzname'] } }).titles).toBeUndefined()
+    expect(traits({ tessera: 'Spitzname' }).titles).toBeUndefined()
+    expect(traits({}).titles).toBeUndefined()
   })
 
   it('compiles draft 2020-12 documents and maps errors to Kratos message ids', () => {

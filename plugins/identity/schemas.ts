@@ -27,6 +27,8 @@ export interface TraitField {
   type: string
   format?: string
   title?: string
+  /** The title in other languages: `"tessera": { "titles": { "de": "Vorname" } }` beside `title`. */
+  titles?: Record<string, string>
   required: boolean
   ext: KratosExtension
 }
@@ -51,6 +53,14 @@ function makeAjv(schema: Record<string, unknown>) {
   return ajv
 }
 
+/** A trait's translated titles (`"tessera": { "titles": { "<language>": "<title>" } }`): strings only, others ignored. */
+function titlesOf(child: Record<string, unknown>): { titles?: Record<string, string> } {
+  const given = (child.tessera as { titles?: unknown } | undefined)?.titles
+  if (!given || typeof given !== 'object' || Array.isArray(given)) return {}
+  const titles = Object.fromEntries(Object.entries(given).filter(([k, v]) => typeof v === 'string' && v !== '' && /^[a-z]{2}$/i.test(k)).map(([k, v]) => [k.toLowerCase(), v as string]))
+  return Object.keys(titles).length ? { titles } : {}
+}
+
 function collectFields(node: Record<string, unknown>, prefix: string, requiredHere: string[], out: TraitField[]) {
   const props = (node.properties ?? {}) as Record<string, Record<string, unknown>>
   for (const [name, child] of Object.entries(props)) {
@@ -64,6 +74,7 @@ function collectFields(node: Record<string, unknown>, prefix: string, requiredHe
       type: String(child.type ?? 'string'),
       format: child.format as string | undefined,
       title: child.title as string | undefined,
+      ...titlesOf(child),
       required: requiredHere.includes(name),
       ext: (child['ory.sh/kratos'] ?? {}) as KratosExtension,
     })
@@ -85,7 +96,7 @@ export function credentialFields(s: CompiledSchema, methodId: string): Identifie
   for (const f of s.fields) {
     const settings = f.ext.credentials?.[methodId]
     if (!settings || typeof settings !== 'object' || Array.isArray(settings)) continue
-    out.push({ path: f.path, ...(f.format ? { format: f.format } : {}), ...(f.title ? { title: f.title } : {}), settings: settings as Record<string, unknown> })
+    out.push({ path: f.path, ...(f.format ? { format: f.format } : {}), ...(f.title ? { title: f.title } : {}), ...(f.titles ? { titles: f.titles } : {}), settings: settings as Record<string, unknown> })
   }
   return out
 }

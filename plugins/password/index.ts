@@ -47,6 +47,7 @@ import {
   inputNode,
   countInWindow,
   sweepTenants,
+  traitLabel,
 } from 'tessera'
 import { type HasherOptions, hashPassword, isCurrent, isKnownFormat, verifyPassword } from './hash.ts'
 import { PasswordPolicy, messages } from './policy.ts'
@@ -131,8 +132,7 @@ const label = (id: number, text: string): UiText => ({ id, text, type: 'info' })
  * (1070002, with its title and node name), else the generic "ID" (1070004).
  */
 function identifierLabel(fields: IdentifierField[]): UiText {
-  const only = fields.length === 1 ? fields[0] : undefined
-  return only?.title ? { id: 1070002, text: only.title, type: 'info', context: { title: only.title, name: `traits.${only.path}` } } : label(1070004, 'ID')
+  return traitLabel(fields.length === 1 ? fields[0] : undefined)
 }
 
 /**

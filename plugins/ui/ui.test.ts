@@ -126,6 +126,23 @@ describe('ui plugin', () => {
     expect(await unknown.text()).toContain('<html lang="en"')
   })
 
+  it("labels the traits' inputs in the reader's language from the identity schema's \"tessera\": { \"titles\" }, the English title otherwise", async () => {
+    const labels = async (lang: string) => {
+      const html = await (await browse(`/ui/registration?lang=${lang}`)).text()
+      return ['email', 'name.first', 'name.last'].map((n) => new RegExp(`<label for="([^"]+)">([^<]*)</label>\\s*<input[^>]*name="traits\\.${n.replace('.', '\\.')}"`).exec(html)?.[2])
+    }
+    expect(await labels('de')).toEqual(['E-Mail', 'Vorname', 'Nachname'])
+    expect(await labels('ru')).toEqual(['Электронная почта', 'Имя', 'Фамилия'])
+    expect(await labels('zh')).toEqual(['电子邮箱', '名', '姓'])
+    expect(await labels('en')).toEqual(['E-Mail', 'First name', 'Last name'])
+    // the login identifier's label too; the API keeps Kratos' label (the schema's title) and carries the translations
+    expect(await (await browse('/ui/login?lang=ru')).text()).toContain('Электронная почта')
+    const flow = (await (await get('/self-service/registration/api')).json()) as { ui: { nodes: { attributes: { name: string }; meta: { label?: unknown } }[] } }
+    expect(flow.ui.nodes.find((n) => n.attributes.name === 'traits.name.first')?.meta.label).toEqual({
+      id: 1070002, text: 'First name', type: 'info', context: { title: 'First name', name: 'traits.name.first', titles: { de: 'Vorname', ru: 'Имя', zh: '名' } },
+    })
+  })
+
   it('answers bad input at every page with a page or a fresh flow, never a 5xx', async () => {
     const odd = ['not-a-uuid', '00000000-0000-0000-0000-000000000000', 'x'.repeat(500), '%00', "'><script>alert(1)</script>"]
     for (const kind of ['login', 'registration', 'recovery', 'verification', 'settings']) {

@@ -48,14 +48,17 @@ export function translator(lang: Language): { t: T; message: (m: UiText | undefi
   const t: T = (key, vars = {}) => fill(c[key] ?? en[key] ?? key, vars)
   /**
    * A Kratos message in this language: by id, filled from its context (and `{text}`: the message's own text);
-   * a message whose id the catalogue lacks (a plugin of your own) shows its text as sent.
+   * a message whose id the catalogue lacks (a plugin of your own) shows its text as sent. A trait's label
+   * (1070002) shows the title the identity schema gives for this language (`context.titles`), else its `title`.
    */
   const message = (m: UiText | undefined) => {
     if (!m) return ''
     const key = String(m.id) as MessageKey
     const template = c[key]
     if (template === undefined) return m.text
-    const out = fill(template, { ...(m.context ?? {}), text: m.text })
+    const titles = m.context?.titles as Record<string, unknown> | undefined
+    const title = typeof titles?.[lang] === 'string' ? { title: titles[lang] } : {}
+    const out = fill(template, { ...(m.context ?? {}), ...title, text: m.text })
     return /\{[a-z_]+\}/.test(out) ? m.text : out
   }
   return { t, message }
