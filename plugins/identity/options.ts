@@ -31,7 +31,7 @@ const Seconds = v.pipe(v.number(), v.integer(), v.minValue(1))
 
 export const IdentitySchemaOption = v.object({
   id: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]+$/), d('The schema id (`default`, `customer`).')),
-  schema: v.pipe(v.record(v.string(), v.unknown()), d("A JSON Schema (draft-07 or 2020-12) with Kratos' `ory.sh/kratos` extension.")),
+  schema: v.pipe(v.record(v.string(), v.unknown()), d("A JSON Schema (draft-07 or 2020-12) with Kratos' `ory.sh/kratos` extension, and a trait's title in other languages as `\"tessera\": { \"titles\": { \"de\": … } }`.")),
 })
 
 /** `aal1`, or `highest_available`: the highest assurance the identity's credentials allow. */
