@@ -27,7 +27,7 @@ const username2020 = {
 describe('identity schemas', () => {
   it('reads identifiers and address markers from the ory.sh/kratos extension (draft-07)', () => {
     const s = compileSchema({ id: 'default', schema: quickstartSchema })
-    const titles = { de: 'E-Mail', ru: 'Электронная почта', zh: '电子邮箱' }
+    const titles = { de: 'E-Mail', ru: 'Эл. почта', zh: '电子邮件' }
     expect(credentialFields(s, 'password')).toEqual([{ path: 'email', format: 'email', title: 'E-Mail', titles, settings: { identifier: true } }])
     expect(s.fields.find((f) => f.path === 'name.first')?.titles).toEqual({ de: 'Vorname', ru: 'Имя', zh: '名' })
     expect(s.fields.find((f) => f.path === 'email')?.ext.verification?.via).toBe('email')

@@ -132,11 +132,11 @@ describe('ui plugin', () => {
       return ['email', 'name.first', 'name.last'].map((n) => new RegExp(`<label for="([^"]+)">([^<]*)</label>\\s*<input[^>]*name="traits\\.${n.replace('.', '\\.')}"`).exec(html)?.[2])
     }
     expect(await labels('de')).toEqual(['E-Mail', 'Vorname', 'Nachname'])
-    expect(await labels('ru')).toEqual(['Электронная почта', 'Имя', 'Фамилия'])
-    expect(await labels('zh')).toEqual(['电子邮箱', '名', '姓'])
+    expect(await labels('ru')).toEqual(['Эл. почта', 'Имя', 'Фамилия'])
+    expect(await labels('zh')).toEqual(['电子邮件', '名', '姓'])
     expect(await labels('en')).toEqual(['E-Mail', 'First name', 'Last name'])
     // the login identifier's label too; the API keeps Kratos' label (the schema's title) and carries the translations
-    expect(await (await browse('/ui/login?lang=ru')).text()).toContain('Электронная почта')
+    expect(await (await browse('/ui/login?lang=ru')).text()).toContain('Эл. почта')
     const flow = (await (await get('/self-service/registration/api')).json()) as { ui: { nodes: { attributes: { name: string }; meta: { label?: unknown } }[] } }
     expect(flow.ui.nodes.find((n) => n.attributes.name === 'traits.name.first')?.meta.label).toEqual({
       id: 1070002, text: 'First name', type: 'info', context: { title: 'First name', name: 'traits.name.first', titles: { de: 'Vorname', ru: 'Имя', zh: '名' } },
