@@ -47,7 +47,7 @@ export { VERSION } from './version.ts'
 export * from './pipeline/types.ts'
 export { compilePipeline, type CompiledPipeline } from './pipeline/run.ts'
 export type * from './flows/types.ts'
-export { inputNode, traitLabel } from './flows/types.ts'
+export { inputNode } from './flows/types.ts'
 export * from './storage/index.ts'
 
 /**

@@ -57,17 +57,6 @@ export function inputNode(group: UiNodeGroup, name: string, type: string, attrib
   return { type: 'input', group, attributes: { name, type, ...attrs, disabled: false, node_type: 'input' }, messages: [], meta: label ? { label } : {} }
 }
 
-/**
- * The label of a trait's input, as Kratos' NewInfoNodeLabelGenerated: message 1070002 with the schema's `title`
- * and the node's `name`, and the title's translations as `titles` (the ui shows the reader's; the API keeps
- * Kratos' `title` and text). Without a title: Kratos' generic "ID" (1070004).
- */
-export function traitLabel(field: { path: string; title?: string; titles?: Readonly<Record<string, string>> } | undefined): UiText {
-  if (!field?.title) return { id: 1070004, text: 'ID', type: 'info' }
-  const context = { title: field.title, name: `traits.${field.path}`, ...(field.titles ? { titles: field.titles } : {}) }
-  return { id: 1070002, text: field.title, type: 'info', context }
-}
-
 export interface UiContainer {
   action: string
   method: string
@@ -96,8 +85,6 @@ export interface IdentifierField {
   format?: string
   /** The trait's JSON Schema `title`, when it has one (Kratos labels the login identifier with it). */
   title?: string
-  /** The title in other languages (`"tessera": { "titles": { "de": "…" } }` beside it), by two-letter code. */
-  titles?: Readonly<Record<string, string>>
   /** The method's settings on this trait, as written in the schema: `{ identifier: true }`, `{ identifier: true, via: 'sms' }`. */
   settings: Record<string, unknown>
 }
@@ -176,6 +163,8 @@ export interface FlowMethodContext {
    * with their titles: what a method needs to build its nodes, e.g. the login identifier's label.
    */
   identifierFields: IdentifierField[]
+  /** The login identifier input's label, as Kratos builds it from the schema (the one identifier trait's title, else "ID"). */
+  identifierLabel: UiText
   credentials: {
     /** The credential of `type` with this identifier (already normalised), and its identity's state. */
     find(type: string, identifier: string): Promise<StoredCredential | undefined>

@@ -31,7 +31,6 @@ import {
   type VerificationOutcome,
   definePlugin,
   inputNode,
-  traitLabel,
 } from 'tessera'
 import { type CodeKind, CodeStore } from './store.ts'
 
@@ -285,8 +284,7 @@ export function codeMethods(o: Options, secrets: import('tessera').Keyring, log?
     const aal2 = (ctx: FlowMethodContext) => ctx.login?.requestedAal === 'aal2'
     const firstFactor: NonNullable<CredentialMethod<FlowMethodContext>['login']> = {
       populate(flow, ctx) {
-        const label = traitLabel(ctx.identifierFields.length === 1 ? ctx.identifierFields[0] : undefined)
-        if (!flow.ui.nodes.some((n) => nameOf(n) === 'identifier')) flow.ui.nodes.push(inputNode('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, label))
+        if (!flow.ui.nodes.some((n) => nameOf(n) === 'identifier')) flow.ui.nodes.push(inputNode('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, ctx.identifierLabel))
         flow.ui.nodes.push(inputNode('code', 'method', 'submit', { value: 'code' }, info(1010015, 'Send sign in code')))
       },
       async submit(flow, body, ctx): Promise<LoginOutcome> {

@@ -27,7 +27,6 @@ import {
   randomToken,
   renderError,
   sql,
-  traitLabel,
 } from 'tessera'
 import { chosenLanguage } from 'tessera/i18n'
 import { type IdentityCore, cookie, cookies } from './core.ts'
@@ -159,13 +158,15 @@ export class FlowEngine {
     const traitsOf = async (identityId: string) =>
       seen.get(identityId) ?? (rest.settings?.identityId === identityId ? rest.settings.traits : (await repo.get(identityId))?.traits)
     const notify = kind === 'recovery' || kind === 'verification' ? this.opts[kind].notifyUnknownRecipients : false
+    const identifierFields = identifierFieldsOf(this.core.schemas.get(this.core.defaultSchemaId)!, method)
     return {
       tenant: db.nid,
       db,
       request,
       ip,
       kind,
-      identifierFields: identifierFieldsOf(this.core.schemas.get(this.core.defaultSchemaId)!, method),
+      identifierFields,
+      identifierLabel: text.traitLabel(identifierFields.length === 1 ? identifierFields[0] : undefined),
       ...rest,
       addresses: {
         find: async (k, value) => {
@@ -289,7 +290,7 @@ export class FlowEngine {
           inputNode('default', `traits.${f.path}`, f.format === 'email' ? 'email' : f.type === 'number' || f.type === 'integer' ? 'number' : f.type === 'boolean' ? 'checkbox' : 'text', {
             required: f.required || undefined,
             autocomplete: f.format === 'email' ? 'email' : undefined,
-          }, f.title ? traitLabel(f) : undefined),
+          }, f.title ? text.traitLabel(f) : undefined),
         )
       }
     }
@@ -386,7 +387,7 @@ export function populateProfile(flow: SelfServiceFlow, schema: CompiledSchema, t
         value,
         required: f.required || undefined,
         autocomplete: f.format === 'email' ? 'email' : undefined,
-      }, f.title ? traitLabel(f) : undefined),
+      }, f.title ? text.traitLabel(f) : undefined),
     )
   }
   flow.ui.nodes.push(inputNode('profile', 'method', 'submit', { value: 'profile' }, text.save()))

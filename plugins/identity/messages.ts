@@ -10,6 +10,13 @@ const info = (id: number, t: string, context?: Record<string, unknown>): UiText 
 
 export const text = {
   // labels
+  /**
+   * A trait input's label, Kratos' NewInfoNodeLabelGenerated: 1070002 with the schema's `title` and the node's
+   * `name`, and the title's translations as `titles` (the ui shows the reader's; Kratos clients read `title` and
+   * the text); without a title, Kratos' generic "ID" (1070004).
+   */
+  traitLabel: (field: { path: string; title?: string; titles?: Record<string, string> } | undefined): UiText =>
+    field?.title ? info(1070002, field.title, { title: field.title, name: `traits.${field.path}`, ...(field.titles ? { titles: field.titles } : {}) }) : info(1070004, 'ID'),
   signIn: () => info(1010001, 'Sign in'),
   signUp: () => info(1040001, 'Sign up'),
   // validation

@@ -91,8 +91,11 @@ export function compileSchema(cfg: SchemaConfig): CompiledSchema {
 }
 
 /** The traits the schema marks for credential method `methodId` (`ory.sh/kratos.credentials.<methodId>`), with its settings there. */
-export function credentialFields(s: CompiledSchema, methodId: string): IdentifierField[] {
-  const out: IdentifierField[] = []
+/** An identifier trait as methods get it, with its title's translations (for the identifier's label). */
+export type IdentifierTrait = IdentifierField & { titles?: Record<string, string> }
+
+export function credentialFields(s: CompiledSchema, methodId: string): IdentifierTrait[] {
+  const out: IdentifierTrait[] = []
   for (const f of s.fields) {
     const settings = f.ext.credentials?.[methodId]
     if (!settings || typeof settings !== 'object' || Array.isArray(settings)) continue
@@ -115,7 +118,7 @@ export function getPath(obj: unknown, path: string): unknown {
  * normalised by the method (default: `normaliseIdentifier`), without duplicates. Arrays of strings count per item.
  */
 /** The traits the schema marks for a method that its `identifiers.select` accepts (default: `identifier: true`). */
-export function identifierFieldsOf(s: CompiledSchema, method: Pick<CredentialMethod, 'id' | 'identifiers'>): IdentifierField[] {
+export function identifierFieldsOf(s: CompiledSchema, method: Pick<CredentialMethod, 'id' | 'identifiers'>): IdentifierTrait[] {
   const select = method.identifiers?.select ?? ((f: IdentifierField) => f.settings.identifier === true)
   return credentialFields(s, method.id).filter((f) => select(f))
 }

@@ -30,7 +30,6 @@ import {
   type CredentialMethod,
   type FlowKind,
   type FlowMethodContext,
-  type IdentifierField,
   type Logger,
   type LoginOutcome,
   type RegistrationOutcome,
@@ -47,7 +46,6 @@ import {
   inputNode,
   countInWindow,
   sweepTenants,
-  traitLabel,
 } from 'tessera'
 import { type HasherOptions, hashPassword, isCurrent, isKnownFormat, verifyPassword } from './hash.ts'
 import { PasswordPolicy, messages } from './policy.ts'
@@ -127,13 +125,6 @@ const invalidCredentials = (): LoginOutcome => ({
 })
 
 const label = (id: number, text: string): UiText => ({ id, text, type: 'info' })
-/**
- * The login identifier's label, as Kratos' GetIdentifierLabelFromSchema: the title of the one identifier trait
- * (1070002, with its title and node name), else the generic "ID" (1070004).
- */
-function identifierLabel(fields: IdentifierField[]): UiText {
-  return traitLabel(fields.length === 1 ? fields[0] : undefined)
-}
 
 /**
  * Login throttling (OWASP Authentication Cheat Sheet: progressive delays per account and per client address,
@@ -250,7 +241,7 @@ function passwordMethod(o: Options, log?: Logger): CredentialMethod<MethodContex
     login: {
       populate(flow: SelfServiceFlow, ctx) {
         // The identifier is shared with other first-factor methods (Kratos' `default` group): added once.
-        if (!flow.ui.nodes.some((n) => (n.attributes as { name?: string }).name === 'identifier')) flow.ui.nodes.push(inputNode('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, identifierLabel(ctx.identifierFields)))
+        if (!flow.ui.nodes.some((n) => (n.attributes as { name?: string }).name === 'identifier')) flow.ui.nodes.push(inputNode('default', 'identifier', 'text', { value: '', required: true, autocomplete: 'username' }, ctx.identifierLabel))
         flow.ui.nodes.push(
           inputNode('password', 'password', 'password', { required: true, autocomplete: 'current-password' }, label(1070001, 'Password')),
           inputNode('password', 'method', 'submit', { value: 'password' }, label(1010001, 'Sign in')),
