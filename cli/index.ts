@@ -13,7 +13,7 @@ import { Kernel } from '../core/kernel/kernel.ts'
 import { type Logger, createLogger } from '../core/logger.ts'
 import type { Database } from '../core/storage/types.ts'
 import { VERSION } from '../core/version.ts'
-import { SqliteDatabase, builtinDrivers, parsePostgresDsn } from '../drivers/index.ts'
+import { SqliteDatabase, builtinDrivers, keptDevSecret, parsePostgresDsn } from '../drivers/index.ts'
 import { serve } from '../server/index.ts'
 
 export interface CliIO {
@@ -104,7 +104,7 @@ function loggerFor(config: ResolvedConfig | null, env: Record<string, string | u
  */
 async function bootFor(values: { config?: string; dev?: boolean }, io: CliIO, catalog: PluginCatalog, opts: { quiet?: boolean; database?: Database; log?: Logger } = {}) {
   const loadLog = opts.quiet ? createLogger({ level: 'error' }) : loggerFor(null, io.env)
-  const config = await loadConfig({ path: values.config, env: io.env, cwd: io.cwd, catalog, dev: values.dev, log: loadLog })
+  const config = await loadConfig({ path: values.config, env: io.env, cwd: io.cwd, catalog, dev: values.dev, log: loadLog, devSecret: keptDevSecret })
   return Kernel.boot(config, { log: opts.log ?? loggerFor(config, io.env), database: opts.database, drivers: builtinDrivers })
 }
 
@@ -131,7 +131,7 @@ async function pluginCommands(catalog: PluginCatalog): Promise<Map<string, CliCo
 
 const BUILTIN = new Set(['serve', 'migrate', 'config', 'version', 'help'])
 /** Core commands that never list or run a plugin's command: they load only the plugins their config uses. */
-const OWN = new Set(['serve', 'migrate', 'config', 'version'])
+const OWN = new Set([...BUILTIN].filter((c) => c !== 'help'))
 
 /** Run the CLI; resolves to the exit code. `serve` resolves only after shutdown. */
 export async function runCli(argv: string[], catalog: PluginCatalog, io: CliIO): Promise<number> {

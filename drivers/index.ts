@@ -9,7 +9,7 @@ import { postgresDriver } from './postgres.ts'
 import { sqliteDriver } from './sqlite.ts'
 
 export { postgresDriver, PostgresDatabase, parsePostgresDsn } from './postgres.ts'
-export { sqliteDriver, SqliteDatabase, parseSqliteDsn } from './sqlite.ts'
+export { sqliteDriver, SqliteDatabase, parseSqliteDsn, keptDevSecret } from './sqlite.ts'
 
 /** What `Kernel.boot(config, { drivers: builtinDrivers })` knows besides plugins' drivers. */
 export const builtinDrivers: readonly StorageDriver[] = [sqliteDriver, postgresDriver]

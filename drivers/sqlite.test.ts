@@ -1,12 +1,12 @@
 /** bun:sqlite specifics the contract suite cannot show on a `:memory:` database: a file shared with another connection. */
 import { afterAll, describe, expect, it } from 'bun:test'
 import { Database as BunDatabase } from 'bun:sqlite'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ScopedDb } from '../core/storage/scoped.ts'
 import { sql } from '../core/storage/sql.ts'
-import { SqliteDatabase } from './sqlite.ts'
+import { SqliteDatabase, keptDevSecret } from './sqlite.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-sqlite-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -102,70 +102,87 @@ describe("SQLite: one turn's synchronous reads share one read transaction", () =
 
 describe('SQLite: memoised synchronous reads (querySync with memo) are exact', () => {
   const ids = (scoped: ScopedDb) => scoped.querySync<{ id: string }>(sql`SELECT id FROM notes WHERE nid = ${scoped.nid} ORDER BY id`, { memo: true })!.map((r) => r.id)
+  /** `fn` on a fresh file (see `open`), closed afterwards whatever happens. */
+  async function onFile(name: string, fn: (o: Awaited<ReturnType<typeof open>>) => Promise<void>) {
+    const o = await open(name)
+    try {
+      await fn(o)
+    } finally {
+      o.other.close()
+      await o.db.close()
+    }
+  }
 
-  it('answers the same rows again while nothing changed, frozen: a caller cannot change what the next one reads', async () => {
-    const { db, scoped, other } = await open('memo-same.sqlite')
-    const first = scoped.querySync<{ id: string }>(sql`SELECT id FROM notes WHERE nid = ${scoped.nid}`, { memo: true })!
-    await nextTurn()
-    const again = scoped.querySync<{ id: string }>(sql`SELECT id FROM notes WHERE nid = ${scoped.nid}`, { memo: true })!
-    expect(again).toBe(first)
-    expect(() => {
-      ;(again[0] as { id: string }).id = 'changed'
-    }).toThrow(TypeError)
-    expect(ids(scoped)).toEqual(['a'])
-    other.close()
-    await db.close()
-  })
+  it('answers the same rows again while nothing changed, frozen: a caller cannot change what the next one reads', () =>
+    onFile('memo-same.sqlite', async ({ scoped }) => {
+      const first = scoped.querySync<{ id: string }>(sql`SELECT id FROM notes WHERE nid = ${scoped.nid}`, { memo: true })!
+      await nextTurn()
+      const again = scoped.querySync<{ id: string }>(sql`SELECT id FROM notes WHERE nid = ${scoped.nid}`, { memo: true })!
+      expect(again).toBe(first)
+      expect(() => {
+        ;(again[0] as { id: string }).id = 'changed'
+      }).toThrow(TypeError)
+      expect(ids(scoped)).toEqual(['a'])
+    }))
 
-  it("sees this connection's own writes at once: a statement that is not a read, a transaction", async () => {
-    const { db, scoped, other } = await open('memo-own.sqlite')
-    expect(ids(scoped)).toEqual(['a'])
-    await scoped.exec(sql`INSERT INTO notes (nid, id) VALUES (${scoped.nid}, 'b')`)
-    expect(ids(scoped)).toEqual(['a', 'b'])
-    await scoped.transaction(async (tx) => tx.exec(sql`DELETE FROM notes WHERE nid = ${tx.nid} AND id = 'a'`))
-    expect(ids(scoped)).toEqual(['b'])
-    // a write through query() (RETURNING) is not a read either
-    await scoped.query(sql`UPDATE notes SET id = 'c' WHERE nid = ${scoped.nid} AND id = 'b' RETURNING id`)
-    expect(ids(scoped)).toEqual(['c'])
-    other.close()
-    await db.close()
-  })
+  it("sees this connection's own writes at once: a statement that is not a read, a transaction", () =>
+    onFile('memo-own.sqlite', async ({ scoped }) => {
+      expect(ids(scoped)).toEqual(['a'])
+      await scoped.exec(sql`INSERT INTO notes (nid, id) VALUES (${scoped.nid}, 'b')`)
+      expect(ids(scoped)).toEqual(['a', 'b'])
+      await scoped.transaction(async (tx) => tx.exec(sql`DELETE FROM notes WHERE nid = ${tx.nid} AND id = 'a'`))
+      expect(ids(scoped)).toEqual(['b'])
+      // a write through query() (RETURNING) is not a read either
+      await scoped.query(sql`UPDATE notes SET id = 'c' WHERE nid = ${scoped.nid} AND id = 'b' RETURNING id`)
+      expect(ids(scoped)).toEqual(['c'])
+    }))
 
-  it("sees another connection's commit from the next turn, as an unmemoised read does (SQLite data_version)", async () => {
-    const { db, scoped, other } = await open('memo-other.sqlite')
-    expect(ids(scoped)).toEqual(['a'])
-    other.run("INSERT INTO notes (nid, id) VALUES ('t', 'b')")
-    await nextTurn()
-    expect(ids(scoped)).toEqual(['a', 'b'])
-    other.run("DELETE FROM notes WHERE id = 'a'")
-    await nextTurn()
-    expect(ids(scoped)).toEqual(['b'])
-    other.close()
-    await db.close()
-  })
+  it("sees another connection's commit from the next turn, as an unmemoised read does (SQLite data_version)", () =>
+    onFile('memo-other.sqlite', async ({ scoped, other }) => {
+      expect(ids(scoped)).toEqual(['a'])
+      other.run("INSERT INTO notes (nid, id) VALUES ('t', 'b')")
+      await nextTurn()
+      expect(ids(scoped)).toEqual(['a', 'b'])
+      other.run("DELETE FROM notes WHERE id = 'a'")
+      await nextTurn()
+      expect(ids(scoped)).toEqual(['b'])
+    }))
 
-  it('sees a commit by a second Tessera connection to the same file (another process)', async () => {
-    const { db, scoped, other } = await open('memo-second.sqlite')
-    other.close()
-    const secondDb = new SqliteDatabase(join(dir, 'memo-second.sqlite'))
-    const second = new ScopedDb('t', secondDb)
-    expect(ids(scoped)).toEqual(['a'])
-    expect(ids(second)).toEqual(['a'])
-    await second.exec(sql`UPDATE notes SET id = 'z' WHERE nid = ${second.nid}`)
-    await nextTurn()
-    expect(ids(scoped)).toEqual(['z'])
-    await secondDb.close()
-    await db.close()
-  })
+  it('sees a commit by a second Tessera connection to the same file (another process)', () =>
+    onFile('memo-second.sqlite', async ({ scoped }) => {
+      const secondDb = new SqliteDatabase(join(dir, 'memo-second.sqlite'))
+      const second = new ScopedDb('t', secondDb)
+      expect(ids(scoped)).toEqual(['a'])
+      expect(ids(second)).toEqual(['a'])
+      await second.exec(sql`UPDATE notes SET id = 'z' WHERE nid = ${second.nid}`)
+      await nextTurn()
+      expect(ids(scoped)).toEqual(['z'])
+      await secondDb.close()
+    }))
 
-  it('keys the memo by the parameters: another tenant, another value, another answer', async () => {
-    const { db, scoped, other } = await open('memo-params.sqlite')
-    other.run("INSERT INTO notes (nid, id) VALUES ('u', 'x')")
-    await nextTurn()
-    expect(ids(scoped)).toEqual(['a'])
-    expect(ids(new ScopedDb('u', db))).toEqual(['x'])
-    other.close()
-    await db.close()
+  it('keys the memo by the parameters: another tenant, another value, another answer', () =>
+    onFile('memo-params.sqlite', async ({ db, scoped, other }) => {
+      other.run("INSERT INTO notes (nid, id) VALUES ('u', 'x')")
+      await nextTurn()
+      expect(ids(scoped)).toEqual(['a'])
+      expect(ids(new ScopedDb('u', db))).toEqual(['x'])
+    }))
+})
+
+describe("SQLite: development mode's kept secret (keptDevSecret)", () => {
+  it('gives every process the same secret for a file, however many start at once; none for memory or PostgreSQL', async () => {
+    const file = join(dir, 'dev-race.sqlite')
+    // each process loads the driver, then waits for the same instant before it asks
+    const at = Date.now() + 2000
+    const script = `import { keptDevSecret } from ${JSON.stringify(join(import.meta.dir, 'sqlite.ts'))}; await Bun.sleep(${at} - Date.now()); console.log(keptDevSecret(${JSON.stringify(`sqlite://${file}`)})?.secret)`
+    const procs = Array.from({ length: 6 }, () => Bun.spawn(['bun', '-e', script], { stdout: 'pipe', stderr: 'inherit' }))
+    const secrets = await Promise.all(procs.map((p) => new Response(p.stdout).text().then((t) => t.trim())))
+    expect(new Set(secrets).size).toBe(1)
+    expect(secrets[0]!.length).toBeGreaterThanOrEqual(32)
+    expect(keptDevSecret(`sqlite://${file}`)).toEqual({ secret: secrets[0]!, file: `${file}.dev-secret` })
+    expect(readdirSync(dir).filter((n) => n.startsWith('dev-race'))).toEqual(['dev-race.sqlite.dev-secret'])
+    expect(keptDevSecret('sqlite::memory:')).toBeUndefined()
+    expect(keptDevSecret('postgres://u@127.0.0.1/db')).toBeUndefined()
   })
 })
 

@@ -19,8 +19,10 @@
  * turn at the latest (see `SqliteConnection.readInTurn`).
  */
 import { Database as BunDatabase, type Statement } from 'bun:sqlite'
-import { mkdirSync } from 'node:fs'
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
+import type { KeptSecret } from '../core/config/load.ts'
+import { randomToken } from '../core/secrets.ts'
 import { ForeignKeyViolationError, StorageUnavailableError, UniqueViolationError } from '../core/storage/errors.ts'
 import { type Dialect, JsonParam, type Sql, render, sql } from '../core/storage/sql.ts'
 import type { Database, ExecResult, Queryable, QuerySyncOptions, StorageDriver, StorageDriverOptions } from '../core/storage/types.ts'
@@ -180,6 +182,44 @@ export function parseSqliteDsn(dsn: string): string {
   const path = decodeURIComponent(m[1].split('?')[0]!)
   if (path === ':memory:') return ':memory:'
   return path
+}
+
+/**
+ * Development mode's secret for the SQLite file `dsn` names (`LoadOptions.devSecret`), kept beside it in
+ * `<file>.dev-secret` (mode 0600) so that a restart and the CLI's other processes use the same one. Created once,
+ * atomically (a hard link of a complete file: of two processes starting at once, the second reads the first's).
+ * Undefined for a memory database or another driver's DSN, or where the file can be neither read nor created.
+ */
+export function keptDevSecret(dsn: string): KeptSecret | undefined {
+  let path: string
+  try {
+    path = parseSqliteDsn(dsn)
+  } catch {
+    return undefined
+  }
+  if (path === ':memory:') return undefined
+  const file = `${resolve(path)}.dev-secret`
+  const read = (): KeptSecret | undefined => {
+    try {
+      const secret = readFileSync(file, 'utf8').trim()
+      return secret.length >= 32 ? { secret, file } : undefined
+    } catch {
+      return undefined
+    }
+  }
+  const kept = read()
+  if (kept) return kept
+  const secret = randomToken(32)
+  const draft = `${file}.${process.pid}.draft`
+  try {
+    writeFileSync(draft, `${secret}\n`, { mode: 0o600 })
+    linkSync(draft, file) // fails when the file exists: another process made it first
+    return { secret, file }
+  } catch {
+    return read()
+  } finally {
+    rmSync(draft, { force: true })
+  }
 }
 
 class SqliteQueryable implements Queryable {

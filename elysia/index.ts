@@ -33,7 +33,7 @@ import { buildListenerApp, metadataRoutes } from '../core/http/app.ts'
 import { Kernel } from '../core/kernel/kernel.ts'
 import type { Logger } from '../core/logger.ts'
 import type { Subject } from '../core/subject.ts'
-import { builtinDrivers } from '../drivers/index.ts'
+import { builtinDrivers, keptDevSecret } from '../drivers/index.ts'
 
 export interface EmbedOptions {
   /**
@@ -136,7 +136,7 @@ export async function tessera(config: TesseraConfig | ResolvedConfig | string, o
     p = (async () => {
       const resolved =
         typeof config === 'string'
-          ? await loadConfig({ path: config, env: opts.env ?? process.env, log: opts.log })
+          ? await loadConfig({ path: config, env: opts.env ?? process.env, log: opts.log, devSecret: keptDevSecret })
           : isResolved(config)
             ? config
             : resolveConfig(config, { env: opts.env ?? process.env, log: opts.log })

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as v from 'valibot'
 import { captureLog } from '../../test/helpers/app.ts'
 import { ConfigError } from '../errors.ts'
 import { type PluginInstance, definePlugin } from '../plugin.ts'
+import { keptDevSecret } from '../../drivers/sqlite.ts'
 import { loadConfig, resolveConfig } from './load.ts'
 
 const SECRET = 'a-very-long-secret-value-1'
@@ -225,27 +226,32 @@ describe('config: files', () => {
     expect(c.serve.admin.enabled).toBe(false)
   })
 
-  it('keeps the development secret beside the SQLite file (relative to the working directory) for every process; a memory database gets a new one each time', async () => {
+  it('keeps the development secret the entry point keeps for the database (the SQLite driver: beside the file) for every process; a memory database gets a new one each time', async () => {
     const sub = mkdtempSync(join(dir, 'dev-'))
-    const path = write('dev.json', JSON.stringify({ dev: true, dsn: 'sqlite://data/dev.sqlite?mode=rwc' }))
-    mkdirSync(join(sub, 'data'))
+    const db = join(sub, 'dev.sqlite')
+    const path = write('dev.json', JSON.stringify({ dev: true, dsn: `sqlite://${db}?mode=rwc` }))
     const log = captureLog('warn')
-    const a = await loadConfig({ path, env: {}, cwd: sub, log: log.logger })
-    const b = await loadConfig({ path, env: {}, cwd: sub })
+    const a = await loadConfig({ path, env: {}, log: log.logger, devSecret: keptDevSecret })
+    const b = await loadConfig({ path, env: {}, devSecret: keptDevSecret })
     expect(a.secrets.ephemeral).toBe(true)
     expect(b.secrets.system).toEqual(a.secrets.system)
-    expect(readFileSync(join(sub, 'data/dev.sqlite.dev-secret'), 'utf8').trim()).toBe(a.secrets.system[0]!)
-    expect(String(log.lines[0]!.msg)).toContain(`kept in ${join(sub, 'data/dev.sqlite.dev-secret')}`)
+    expect(readFileSync(`${db}.dev-secret`, 'utf8').trim()).toBe(a.secrets.system[0]!)
+    expect(statSync(`${db}.dev-secret`).mode & 0o077).toBe(0) // readable by its owner only
+    expect(readdirSync(sub)).toEqual(['dev.sqlite.dev-secret']) // no draft left behind
+    expect(String(log.lines[0]!.msg)).toContain(`kept in ${db}.dev-secret`)
     expect(JSON.stringify(log.lines)).not.toContain(a.secrets.system[0]!)
     // where the file cannot be written (no such directory), the secret is the process's own, and the warning says so
-    const nowhere = write('nowhere.json', JSON.stringify({ dev: true, dsn: 'sqlite://missing/dev.sqlite' }))
+    const nowhere = write('nowhere.json', JSON.stringify({ dev: true, dsn: `sqlite://${sub}/missing/dev.sqlite` }))
     const log2 = captureLog('warn')
-    const c = await loadConfig({ path: nowhere, env: {}, cwd: sub, log: log2.logger })
+    const c = await loadConfig({ path: nowhere, env: {}, log: log2.logger, devSecret: keptDevSecret })
     expect(c.secrets.system[0]!.length).toBeGreaterThanOrEqual(32)
     expect(String(log2.lines[0]!.msg)).toContain('will not survive a restart')
     const memory = write('mem.json', JSON.stringify({ dev: true, dsn: 'sqlite::memory:' }))
-    const [m1, m2] = [await loadConfig({ path: memory, env: {}, cwd: sub }), await loadConfig({ path: memory, env: {}, cwd: sub })]
+    const [m1, m2] = [await loadConfig({ path: memory, env: {}, devSecret: keptDevSecret }), await loadConfig({ path: memory, env: {}, devSecret: keptDevSecret })]
     expect(m1.secrets.system).not.toEqual(m2.secrets.system)
+    // without the option (code embedding, tests), nothing is kept
+    const plain = await loadConfig({ path, env: {} })
+    expect(plain.secrets.system).not.toEqual(a.secrets.system)
   })
 
   it('finds tessera.config.* in the working directory, and TESSERA_CONFIG over it', async () => {

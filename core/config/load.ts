@@ -6,7 +6,7 @@
  * Every problem names its path (`serve.public.port: expected a port number …`,
  * or the environment variable it came from) and all problems are reported at once.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, extname, isAbsolute, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import * as v from 'valibot'
@@ -310,12 +310,15 @@ export interface ResolveOptions {
   source?: string
 }
 
+/** A development secret kept for a database (see `LoadOptions.devSecret`), and where. */
+export type KeptSecret = { secret: string; file: string }
+
 /**
- * Secrets: in dev mode, missing secrets become generated random ones (with a loud warning); otherwise a missing
- * system secret refuses to start and names SECRETS_SYSTEM. `keepIn`: a file that keeps the generated secret, so
- * that a restart and the CLI's other processes use the same one (else it lives as long as the process).
+ * Secrets: in dev mode, missing secrets become a generated random one (with a loud warning) — `kept`, when the
+ * entry point keeps one for the database, else one that lives as long as the process; otherwise a missing system
+ * secret refuses to start and names SECRETS_SYSTEM.
  */
-export function resolveSecrets(config: ValidatedConfig, log?: Logger, keepIn?: string): ResolvedConfig['secrets'] {
+export function resolveSecrets(config: ValidatedConfig, log?: Logger, kept?: (dsn: string) => KeptSecret | undefined): ResolvedConfig['secrets'] {
   let system = config.secrets.system ?? []
   let ephemeral = false
   if (system.length === 0) {
@@ -325,48 +328,18 @@ export function resolveSecrets(config: ValidatedConfig, log?: Logger, keepIn?: s
           '(a comma-separated list rotates: the first signs, all verify), e.g. SECRETS_SYSTEM=$(openssl rand -hex 32), or run with dev: true / --dev for local development',
       ])
     }
-    const kept = keepIn === undefined ? undefined : keptSecret(keepIn)
-    system = [kept ?? randomToken(32)]
+    const k = kept?.(config.dsn)
+    system = [k?.secret ?? randomToken(32)]
     ephemeral = true
     log?.warn(
-      kept
-        ? `!!! DEVELOPMENT MODE: no SECRETS_SYSTEM set, using the development secret kept in ${keepIn} (delete it to start afresh). Never run this in production. !!!`
+      k
+        ? `!!! DEVELOPMENT MODE: no SECRETS_SYSTEM set, using the development secret kept in ${k.file} (delete it to start afresh). Never run this in production. !!!`
         : '!!! DEVELOPMENT MODE: no SECRETS_SYSTEM set, using an ephemeral secret. Sessions, tokens and cookies will not survive a restart. Never run this in production. !!!',
       { dev: true },
     )
   }
   const cookie = config.secrets.cookie && config.secrets.cookie.length > 0 ? config.secrets.cookie : system
   return { system, cookie, ephemeral }
-}
-
-/**
- * The development secret kept in `file` (created once, mode 0600; when two processes race, the first one's
- * wins), or undefined when the file can be neither read nor created (an ephemeral secret is used then).
- */
-function keptSecret(file: string): string | undefined {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const kept = readFileSync(file, 'utf8').trim()
-      if (kept.length >= 32) return kept
-      if (kept.length === 0 && attempt === 0) continue // another process is writing it
-      return undefined
-    } catch {}
-    try {
-      const secret = randomToken(32)
-      writeFileSync(file, `${secret}\n`, { flag: 'wx', mode: 0o600 })
-      return secret
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return undefined
-    }
-  }
-  return undefined
-}
-
-/** Where development mode keeps its secret: beside the SQLite file the DSN names (none for memory or a server). */
-function devSecretFile(dsn: string, cwd: string): string | undefined {
-  const m = /^sqlite3?:(?:\/\/)?([^?]+)/.exec(dsn)
-  const file = m ? decodeURIComponent(m[1]!) : ''
-  return file && file !== ':memory:' ? `${resolve(cwd, file)}.dev-secret` : undefined
 }
 
 /** Validate an in-memory config (code embedding) with env overrides applied. */
@@ -385,6 +358,11 @@ export interface LoadOptions {
   log?: Logger
   /** Force dev mode (--dev). */
   dev?: boolean
+  /**
+   * Development mode without a secret: the secret kept for the configured database, so that a restart and the
+   * CLI's other processes share it (the entry points pass the SQLite driver's `keptDevSecret`).
+   */
+  devSecret?: (dsn: string) => KeptSecret | undefined
 }
 
 /** Find, read, override from env, resolve plugins, validate and resolve secrets. */
@@ -404,6 +382,5 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<ResolvedConfig
     throw e
   }
   if (problems.length) throw new ConfigError(problems)
-  const keepIn = validated.dev && !validated.secrets.system?.length ? devSecretFile(validated.dsn, cwd) : undefined
-  return { ...validated, secrets: resolveSecrets(validated, opts.log, keepIn), source: path ?? 'defaults' }
+  return { ...validated, secrets: resolveSecrets(validated, opts.log, opts.devSecret), source: path ?? 'defaults' }
 }
